@@ -1,0 +1,313 @@
+//! Users of a pool: identifiers, statuses, password policy, and administration.
+
+pub mod policy;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::crypto::password::PasswordError;
+use crate::ids::{PoolId, Secret, Sub};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::pools::Pool;
+use crate::store::sql::users::{self as user_rows, NewUser, User};
+
+/// Account states, named as Cognito names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    Unconfirmed,
+    Confirmed,
+    ForceChangePassword,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unconfirmed => "UNCONFIRMED",
+            Self::Confirmed => "CONFIRMED",
+            Self::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
+        }
+    }
+}
+
+impl FromStr for UserStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "UNCONFIRMED" => Ok(Self::Unconfirmed),
+            "CONFIRMED" => Ok(Self::Confirmed),
+            "FORCE_CHANGE_PASSWORD" => Ok(Self::ForceChangePassword),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Errors of user administration and sign-in checks.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid {field}: {msg}")]
+    Invalid { field: &'static str, msg: String },
+    #[error("password does not meet the policy: {0}")]
+    Policy(String),
+    #[error("no user {0:?} in this pool")]
+    NotFound(String),
+    #[error("a user with that username or email already exists")]
+    Exists,
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => AccountError::Exists,
+            other => AccountError::Store(other),
+        }
+    }
+}
+
+fn invalid(field: &'static str, msg: impl Into<String>) -> AccountError {
+    AccountError::Invalid {
+        field,
+        msg: msg.into(),
+    }
+}
+
+/// The form identifiers are compared in: NFKC, then lowercase.
+pub fn normalize_identifier(s: &str) -> String {
+    s.trim().nfkc().collect::<String>().to_lowercase()
+}
+
+fn check_username(u: &str) -> Result<(), AccountError> {
+    let n = u.chars().count();
+    if n == 0 || n > 128 {
+        return Err(invalid("username", "must be 1 to 128 characters"));
+    }
+    if u.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(invalid(
+            "username",
+            "must not contain spaces or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A deliberately simple email check: one `@`, a dotted domain, no spaces or controls.
+pub fn check_email(e: &str) -> Result<(), AccountError> {
+    let bad = || invalid("email", format!("{e:?} is not a valid email address"));
+    if e.len() > 254 || e.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad());
+    }
+    let (local, domain) = e.rsplit_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || local.len() > 64
+        || domain.len() < 3
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Standard OIDC attributes an admin may set through `--attribute` (besides email).
+pub const STANDARD_ATTRIBUTES: &[&str] = &[
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "address",
+    "phone_number",
+];
+
+fn check_attributes(attrs: &BTreeMap<String, String>) -> Result<(), AccountError> {
+    if attrs.len() > 50 {
+        return Err(invalid("attributes", "at most 50 attributes"));
+    }
+    for (k, v) in attrs {
+        let custom = k.strip_prefix("custom:").is_some_and(|n| {
+            !n.is_empty()
+                && n.len() <= 20
+                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        if !custom && !STANDARD_ATTRIBUTES.contains(&k.as_str()) {
+            return Err(invalid(
+                "attributes",
+                format!("unknown attribute {k:?} (standard OIDC names or custom:NAME)"),
+            ));
+        }
+        if v.chars().count() > 2048 || v.chars().any(|c| c.is_control()) {
+            return Err(invalid(
+                "attributes",
+                format!("{k}: at most 2048 characters, no control characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What an admin gives to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUserSpec {
+    pub username: String,
+    pub email: Option<String>,
+    pub password: Secret,
+    pub attributes: BTreeMap<String, String>,
+    /// Users created with a temporary password must change it at first sign-in.
+    pub temporary_password: bool,
+}
+
+/// Creates a user (admin path: email counts as verified, status CONFIRMED unless temporary).
+pub async fn create(
+    st: &AppState,
+    pool: &Pool,
+    spec: NewUserSpec,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    check_username(&spec.username)?;
+    if let Some(e) = &spec.email {
+        check_email(e)?;
+    }
+    let mut attributes = spec.attributes;
+    check_attributes(&attributes)?;
+    policy::check(&pool.settings.password_policy, &spec.password).map_err(AccountError::Policy)?;
+    let phone_number = attributes.remove("phone_number");
+    let hash = st.hasher.hash(&spec.password, st.random.as_ref()).await?;
+    let new = NewUser {
+        sub: Sub::new(uuid_v7(st, now)),
+        username_norm: normalize_identifier(&spec.username),
+        username: spec.username.nfkc().collect(),
+        email_norm: spec.email.as_deref().map(normalize_identifier),
+        email_verified: spec.email.is_some(),
+        email: spec.email,
+        phone_number,
+        status: if spec.temporary_password {
+            UserStatus::ForceChangePassword
+        } else {
+            UserStatus::Confirmed
+        },
+        password_hash: Some(hash),
+        attributes,
+    };
+    let p = pool.id.clone();
+    Ok(st
+        .sql
+        .run(move |c| user_rows::insert(c, &p, new, now))
+        .await?)
+}
+
+/// A UUID v7 from the injected clock and randomness.
+pub fn uuid_v7(st: &AppState, now: DateTime<Utc>) -> String {
+    let mut r = [0u8; 10];
+    st.random.fill(&mut r);
+    let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &r)
+        .into_uuid()
+        .to_string()
+}
+
+/// Finds a user by sub, username or email.
+pub async fn find(st: &AppState, pool: &PoolId, who: &str) -> Result<User, AccountError> {
+    let (p, key) = (pool.clone(), who.to_string());
+    let found = st
+        .sql
+        .run(move |c| match user_rows::find(c, &p, &key)? {
+            Some(u) => Ok(Some(u)),
+            None => user_rows::find_by_identifier(c, &p, &normalize_identifier(&key)),
+        })
+        .await?;
+    found.ok_or_else(|| AccountError::NotFound(who.to_string()))
+}
+
+pub async fn list(st: &AppState, pool: &PoolId, limit: i64) -> Result<Vec<User>, AccountError> {
+    let p = pool.clone();
+    Ok(st.sql.run(move |c| user_rows::list(c, &p, limit)).await?)
+}
+
+pub async fn set_enabled(
+    st: &AppState,
+    pool: &PoolId,
+    who: &str,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    let user = find(st, pool, who).await?;
+    let (p, sub) = (pool.clone(), user.sub.clone());
+    st.sql
+        .run(move |c| user_rows::set_enabled(c, &p, &sub, enabled, now))
+        .await?;
+    Ok(User { enabled, ..user })
+}
+
+pub async fn set_password(
+    st: &AppState,
+    pool: &Pool,
+    who: &str,
+    password: &Secret,
+    temporary: bool,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    policy::check(&pool.settings.password_policy, password).map_err(AccountError::Policy)?;
+    let user = find(st, &pool.id, who).await?;
+    let hash = st.hasher.hash(password, st.random.as_ref()).await?;
+    let status = if temporary {
+        UserStatus::ForceChangePassword
+    } else {
+        UserStatus::Confirmed
+    };
+    let (p, sub) = (pool.id.clone(), user.sub.clone());
+    st.sql
+        .run(move |c| user_rows::set_password(c, &p, &sub, &hash, status, now))
+        .await?;
+    Ok(User { status, ..user })
+}
+
+pub async fn delete(st: &AppState, pool: &PoolId, who: &str) -> Result<User, AccountError> {
+    let user = find(st, pool, who).await?;
+    let (p, sub) = (pool.clone(), user.sub.clone());
+    st.sql.run(move |c| user_rows::delete(c, &p, &sub)).await?;
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_normalize() {
+        assert_eq!(normalize_identifier(" Alice "), "alice");
+        assert_eq!(normalize_identifier("ｂｏｂ"), "bob"); // fullwidth → ASCII under NFKC
+        assert!(check_username("a b").is_err());
+        assert!(check_username("ok.user").is_ok());
+        assert!(check_email("a@b.co").is_ok());
+        assert!(check_email("a@b").is_err());
+        assert!(check_email("a b@c.de").is_err());
+    }
+
+    #[test]
+    fn attributes_are_bounded() {
+        let mut a = BTreeMap::new();
+        a.insert("custom:team".to_string(), "x".to_string());
+        a.insert("given_name".to_string(), "Al".to_string());
+        assert!(check_attributes(&a).is_ok());
+        a.insert("isAdmin".to_string(), "true".to_string());
+        assert!(check_attributes(&a).is_err());
+    }
+}

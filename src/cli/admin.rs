@@ -1,0 +1,312 @@
+//! Admin commands: each opens the state (migrating if needed), calls one service, prints the result.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+use serde::Serialize;
+
+use super::{ClientCmd, Command, KeysCmd, PasswordArg, PoolCmd, UserCmd};
+use crate::accounts::{self, NewUserSpec};
+use crate::clients::{self, ClientSpec};
+use crate::config::Config;
+use crate::error::Error;
+use crate::ids::Secret;
+use crate::keys;
+use crate::pools;
+use crate::state::{AppState, Deps};
+use crate::store::sql::pools::Pool;
+
+/// Prints `value` as JSON, or the human text.
+fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> Result<(), Error> {
+    if json {
+        let s = serde_json::to_string_pretty(value).map_err(|e| Error::Startup(e.to_string()))?;
+        println!("{s}");
+    } else {
+        println!("{}", human());
+    }
+    Ok(())
+}
+
+fn read_password(arg: PasswordArg) -> Result<Secret, Error> {
+    if let Some(p) = arg.password {
+        return Ok(Secret::new(p));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::Usage(format!("cannot read the password from standard input: {e}")))?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        return Err(Error::Usage(
+            "--password-stdin: standard input held no password".into(),
+        ));
+    }
+    Ok(Secret::new(pw))
+}
+
+fn parse_attributes(raw: Vec<String>) -> Result<BTreeMap<String, String>, Error> {
+    let mut out = BTreeMap::new();
+    for a in raw {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--attribute {a:?}: expected KEY=VALUE")))?;
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::Usage(format!("--attribute {k:?} given twice")));
+        }
+    }
+    Ok(out)
+}
+
+async fn pool(st: &AppState, id_or_name: &str) -> Result<Pool, Error> {
+    Ok(pools::resolve(st, id_or_name).await?)
+}
+
+pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Error> {
+    let (st, report) = AppState::open(config, Deps::default()).await?;
+    let now = st.clock.now();
+    match command {
+        Command::Migrate => emit(json, &report, || {
+            format!(
+                "applied {} migration(s); {} known",
+                report.applied.len(),
+                report.total
+            )
+        }),
+        Command::Pool(PoolCmd::Create { name }) => {
+            let p = pools::create(&st, &name, now).await?;
+            emit(json, &p, || p.id.to_string())
+        }
+        Command::Pool(PoolCmd::List) => {
+            let list = pools::list(&st).await?;
+            emit(json, &list, || {
+                list.iter()
+                    .map(|p| format!("{}\t{}", p.id, p.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Pool(PoolCmd::Show { pool: which }) => {
+            let p = pool(&st, &which).await?;
+            let issuer = format!("{}/{}", st.config.public_base(), p.id);
+            #[derive(Serialize)]
+            struct Shown<'a> {
+                #[serde(flatten)]
+                pool: &'a Pool,
+                issuer: &'a str,
+            }
+            emit(
+                json,
+                &Shown {
+                    pool: &p,
+                    issuer: &issuer,
+                },
+                || {
+                    format!(
+                        "id:      {}\nname:    {}\nissuer:  {issuer}\ncreated: {}",
+                        p.id, p.name, p.created_at
+                    )
+                },
+            )
+        }
+        Command::Client(cmd) => client(&st, cmd, json, now).await,
+        Command::User(cmd) => user(&st, cmd, json, now).await,
+        Command::Keys(KeysCmd::List { pool: p }) => {
+            let p = pool(&st, &p.pool).await?;
+            let list = keys::list(&st, &p.id, now).await?;
+            emit(json, &list, || {
+                list.iter()
+                    .map(|k| {
+                        format!(
+                            "{}\t{}\t{:?}\tactive_from {}",
+                            k.kid, k.alg, k.status, k.active_from
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Keys(KeysCmd::Rotate {
+            pool: p,
+            now: immediate,
+        }) => {
+            let p = pool(&st, &p.pool).await?;
+            let k = keys::rotate(&st, &p.id, now, immediate).await?;
+            emit(json, &k, || {
+                format!(
+                    "new key {} ({}) published; signs from {}",
+                    k.kid, k.alg, k.active_from
+                )
+            })
+        }
+        Command::Serve | Command::Config => Err(Error::Usage("not an admin command".into())),
+    }
+}
+
+async fn client(
+    st: &AppState,
+    cmd: ClientCmd,
+    json: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    match cmd {
+        ClientCmd::Create {
+            pool: p,
+            name,
+            redirect_uris,
+            logout_uris,
+            public,
+            grants,
+            scopes,
+            first_party,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            let spec = ClientSpec {
+                name,
+                redirect_uris,
+                logout_uris,
+                public,
+                grant_types: grants,
+                scopes,
+                first_party,
+            };
+            let created = clients::create(st, &p.id, spec, now).await?;
+            emit(json, &created, || match &created.client_secret {
+                Some(s) => format!(
+                    "client_id:     {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
+                    created.client.client_id,
+                    s.expose()
+                ),
+                None => format!(
+                    "client_id:     {}\n(public client: no secret, PKCE required)",
+                    created.client.client_id
+                ),
+            })
+        }
+        ClientCmd::List { pool: p } => {
+            let p = pool(st, &p.pool).await?;
+            let list = clients::list(st, &p.id).await?;
+            emit(json, &list, || {
+                list.iter()
+                    .map(|c| {
+                        format!(
+                            "{}\t{}\t{}",
+                            c.client_id,
+                            c.name,
+                            if c.is_public() {
+                                "public"
+                            } else {
+                                "confidential"
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ClientCmd::Show { pool: p, client_id } => {
+            let p = pool(st, &p.pool).await?;
+            let c = clients::find(st, &p.id, &client_id).await?;
+            emit(json, &c, || {
+                serde_json::to_string_pretty(&c).unwrap_or_default()
+            })
+        }
+        ClientCmd::Delete { pool: p, client_id } => {
+            let p = pool(st, &p.pool).await?;
+            clients::delete(st, &p.id, &client_id, now).await?;
+            emit(json, &serde_json::json!({ "deleted": client_id }), || {
+                format!("deleted client {client_id}")
+            })
+        }
+    }
+}
+
+async fn user(
+    st: &AppState,
+    cmd: UserCmd,
+    json: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    let show = |u: &crate::store::sql::users::User| {
+        format!(
+            "sub:      {}\nusername: {}\nemail:    {}\nstatus:   {}\nenabled:  {}",
+            u.sub,
+            u.username,
+            u.email.as_deref().unwrap_or("-"),
+            u.status.as_str(),
+            u.enabled
+        )
+    };
+    match cmd {
+        UserCmd::Create {
+            pool: p,
+            username,
+            email,
+            password,
+            attributes,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            let spec = NewUserSpec {
+                username,
+                email,
+                password: read_password(password)?,
+                attributes: parse_attributes(attributes)?,
+                temporary_password: false,
+            };
+            let u = accounts::create(st, &p, spec, now).await?;
+            emit(json, &u, || show(&u))
+        }
+        UserCmd::List { pool: p, limit } => {
+            let p = pool(st, &p.pool).await?;
+            let list = accounts::list(st, &p.id, limit.clamp(1, 10_000)).await?;
+            emit(json, &list, || {
+                list.iter()
+                    .map(|u| {
+                        format!(
+                            "{}\t{}\t{}\t{}",
+                            u.sub,
+                            u.username,
+                            u.status.as_str(),
+                            if u.enabled { "enabled" } else { "disabled" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        UserCmd::Show { pool: p, user } => {
+            let p = pool(st, &p.pool).await?;
+            let u = accounts::find(st, &p.id, &user).await?;
+            emit(json, &u, || show(&u))
+        }
+        UserCmd::Disable { pool: p, user } => {
+            let p = pool(st, &p.pool).await?;
+            let u = accounts::set_enabled(st, &p.id, &user, false, now).await?;
+            emit(json, &u, || show(&u))
+        }
+        UserCmd::Enable { pool: p, user } => {
+            let p = pool(st, &p.pool).await?;
+            let u = accounts::set_enabled(st, &p.id, &user, true, now).await?;
+            emit(json, &u, || show(&u))
+        }
+        UserCmd::Delete { pool: p, user } => {
+            let p = pool(st, &p.pool).await?;
+            let u = accounts::delete(st, &p.id, &user).await?;
+            emit(json, &serde_json::json!({ "deleted": u.sub }), || {
+                format!("deleted user {} ({})", u.username, u.sub)
+            })
+        }
+        UserCmd::SetPassword {
+            pool: p,
+            user,
+            password,
+            temporary,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            let u =
+                accounts::set_password(st, &p, &user, &read_password(password)?, temporary, now)
+                    .await?;
+            emit(json, &u, || show(&u))
+        }
+    }
+}

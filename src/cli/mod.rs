@@ -1,0 +1,234 @@
+//! The command line: `serve`, `migrate`, `config`, and the admin commands for pools, clients,
+//! users and keys (same binary, same database, no server needed; `--json` for scripts).
+
+mod admin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::clients::GrantType;
+use crate::config::{Config, LogFormat};
+use crate::error::Error;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Self-hosted OpenID Connect provider with Cognito-style user pools"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./tessera.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the effective configuration (secrets redacted).
+    Config,
+    /// Manage user pools.
+    #[command(subcommand)]
+    Pool(PoolCmd),
+    /// Manage app clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCmd {
+    /// Create a pool and its first signing key.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    List,
+    Show {
+        /// Pool id or name.
+        pool: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PoolArg {
+    /// Pool id or name.
+    #[arg(long)]
+    pub pool: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Register a client; prints client_id and, for confidential clients, the secret (only now).
+    Create {
+        #[command(flatten)]
+        pool: PoolArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "logout-uri", value_name = "URI")]
+        logout_uris: Vec<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        #[arg(long = "grant", value_enum)]
+        grants: Vec<GrantType>,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Skip the consent screen (the operator's own app).
+        #[arg(long)]
+        first_party: bool,
+    },
+    List {
+        #[command(flatten)]
+        pool: PoolArg,
+    },
+    Show {
+        #[command(flatten)]
+        pool: PoolArg,
+        client_id: String,
+    },
+    Delete {
+        #[command(flatten)]
+        pool: PoolArg,
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct PasswordArg {
+    /// The password (visible in the process list; prefer --password-stdin).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    Create {
+        #[command(flatten)]
+        pool: PoolArg,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        password: PasswordArg,
+        /// Standard or custom attribute, e.g. `given_name=Alice` or `custom:team=red`.
+        #[arg(long = "attribute", value_name = "KEY=VALUE")]
+        attributes: Vec<String>,
+    },
+    List {
+        #[command(flatten)]
+        pool: PoolArg,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Show a user (by sub, username or email).
+    Show {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+    },
+    Disable {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+    },
+    Enable {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+    },
+    Delete {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+    },
+    SetPassword {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+        #[command(flatten)]
+        password: PasswordArg,
+        /// Make the user choose a new password at next sign-in.
+        #[arg(long)]
+        temporary: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    List {
+        #[command(flatten)]
+        pool: PoolArg,
+    },
+    /// Add a key: published now, signing after `key_activation_delay_secs`.
+    Rotate {
+        #[command(flatten)]
+        pool: PoolArg,
+        /// Sign with the new key at once (after a compromise; caches may briefly miss it).
+        #[arg(long)]
+        now: bool,
+    },
+}
+
+fn init_logging(cfg: &Config, serving: bool) {
+    let filter = if serving || std::env::var_os("TESSERA_LOG").is_some() {
+        cfg.log.as_str()
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Parses arguments, runs the command, and reports errors as one line on stderr.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config, matches!(cli.command, Command::Serve));
+    match cli.command {
+        Command::Serve => crate::server::serve(config).await,
+        Command::Config => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        other => admin::run(config, other, cli.json).await,
+    }
+}

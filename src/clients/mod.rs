@@ -1,0 +1,335 @@
+//! App clients (relying parties): registration rules, secrets, and administration.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::clock::RandomExt;
+use crate::crypto::sha256_hex;
+use crate::ids::{ClientId, PoolId, Secret};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::clients::{self as client_rows, Client};
+
+/// OAuth grant types a client may be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+/// Per-client settings with defaults (token lifetimes in seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientSettings {
+    pub access_token_ttl: u64,
+    pub id_token_ttl: u64,
+    pub refresh_token_ttl: u64,
+    /// PKCE is required unless a legacy confidential client opts out.
+    pub require_pkce: bool,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: 3600,
+            id_token_ttl: 3600,
+            refresh_token_ttl: 30 * 86_400,
+            require_pkce: true,
+        }
+    }
+}
+
+/// What an operator asks for when registering a client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub logout_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+}
+
+/// A freshly created client with its secret, shown exactly once.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: Client,
+    #[serde(
+        serialize_with = "expose_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_secret: Option<Secret>,
+}
+
+fn expose_secret<S: serde::Serializer>(s: &Option<Secret>, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => ser.serialize_str(s.expose()),
+        None => ser.serialize_none(),
+    }
+}
+
+/// Errors of client administration.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid client: {0}")]
+    Invalid(String),
+    #[error("no client {0:?} in this pool")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+
+fn invalid(msg: impl Into<String>) -> ClientError {
+    ClientError::Invalid(msg.into())
+}
+
+/// Checks a redirect or logout URI: absolute, no fragment; https, or http on loopback only,
+/// or a private-use scheme for native apps (RFC 8252 §7.1).
+pub fn check_redirect_uri(raw: &str) -> Result<(), ClientError> {
+    if raw.len() > 2048 {
+        return Err(invalid("redirect URI longer than 2048 characters"));
+    }
+    let u = Url::parse(raw)
+        .map_err(|e| invalid(format!("redirect URI {raw:?} is not an absolute URL: {e}")))?;
+    if u.fragment().is_some() {
+        return Err(invalid(format!(
+            "redirect URI {raw:?} must not have a fragment"
+        )));
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if crate::oidc::redirect::is_loopback(&u) => Ok(()),
+        "http" => Err(invalid(format!(
+            "redirect URI {raw:?}: http is allowed only on loopback; use https"
+        ))),
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws" | "wss" => {
+            Err(invalid(format!(
+                "redirect URI {raw:?}: scheme {} is not allowed",
+                u.scheme()
+            )))
+        }
+        s if s.contains('.') => Ok(()), // reverse-domain private-use scheme
+        s => Err(invalid(format!(
+            "redirect URI {raw:?}: custom scheme {s:?} must be a reverse domain name (e.g. com.example.app)"
+        ))),
+    }
+}
+
+fn check_scope(s: &str) -> Result<(), ClientError> {
+    // RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E
+    let ok = !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("scope {s:?} is not a valid scope token")))
+    }
+}
+
+/// Validates a spec and fills in defaults.
+fn normalize(mut spec: ClientSpec) -> Result<ClientSpec, ClientError> {
+    spec.name = spec.name.trim().to_string();
+    if spec.name.is_empty()
+        || spec.name.chars().count() > 128
+        || spec.name.chars().any(char::is_control)
+    {
+        return Err(invalid("name must be 1 to 128 printable characters"));
+    }
+    if spec.grant_types.is_empty() {
+        spec.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    }
+    spec.grant_types.sort_by_key(|g| *g as u8);
+    spec.grant_types.dedup();
+    if spec.public && spec.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(invalid(
+            "a public client cannot use client_credentials (it has no secret)",
+        ));
+    }
+    let code = spec.grant_types.contains(&GrantType::AuthorizationCode);
+    if code && spec.redirect_uris.is_empty() {
+        return Err(invalid(
+            "authorization_code needs at least one --redirect-uri",
+        ));
+    }
+    if !code && spec.grant_types.contains(&GrantType::RefreshToken) {
+        return Err(invalid(
+            "refresh_token is only useful with authorization_code",
+        ));
+    }
+    if spec.redirect_uris.len() > 100 || spec.logout_uris.len() > 100 {
+        return Err(invalid("at most 100 redirect and 100 logout URIs"));
+    }
+    for u in spec.redirect_uris.iter().chain(&spec.logout_uris) {
+        check_redirect_uri(u)?;
+    }
+    spec.redirect_uris.dedup();
+    if spec.scopes.is_empty() {
+        spec.scopes = STANDARD_SCOPES.iter().map(|s| s.to_string()).collect();
+    }
+    for s in &spec.scopes {
+        check_scope(s)?;
+    }
+    spec.scopes.sort();
+    spec.scopes.dedup();
+    Ok(spec)
+}
+
+/// The scopes a client may request that are not standard OIDC scopes (for client_credentials).
+pub fn custom_scopes(client: &Client) -> Vec<&str> {
+    client
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !STANDARD_SCOPES.contains(s))
+        .collect()
+}
+
+const CLIENT_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Registers a client; a confidential client gets a 256-bit secret, stored as its SHA-256.
+pub async fn create(
+    st: &AppState,
+    pool: &PoolId,
+    spec: ClientSpec,
+    now: DateTime<Utc>,
+) -> Result<CreatedClient, ClientError> {
+    let spec = normalize(spec)?;
+    let secret = (!spec.public).then(|| Secret::new(st.random.token(32)));
+    let client = Client {
+        pool_id: pool.clone(),
+        client_id: ClientId::new(st.random.string_from(CLIENT_ID_ALPHABET, 26)),
+        name: spec.name,
+        secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose().as_bytes())),
+        redirect_uris: spec.redirect_uris,
+        logout_uris: spec.logout_uris,
+        grant_types: spec.grant_types,
+        scopes: spec.scopes,
+        first_party: spec.first_party,
+        settings: ClientSettings::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let (row, p) = (client.clone(), pool.clone());
+    st.sql
+        .transaction(move |c| {
+            client_rows::insert(c, &row)?;
+            crate::store::sql::pools::bump_version(c, &p, now)
+        })
+        .await?;
+    Ok(CreatedClient {
+        client,
+        client_secret: secret,
+    })
+}
+
+pub async fn find(st: &AppState, pool: &PoolId, client_id: &str) -> Result<Client, ClientError> {
+    let (p, id) = (pool.clone(), client_id.to_string());
+    st.sql
+        .run(move |c| client_rows::find(c, &p, &id))
+        .await?
+        .ok_or_else(|| ClientError::NotFound(client_id.to_string()))
+}
+
+pub async fn list(st: &AppState, pool: &PoolId) -> Result<Vec<Client>, ClientError> {
+    let p = pool.clone();
+    Ok(st.sql.run(move |c| client_rows::list(c, &p)).await?)
+}
+
+pub async fn delete(
+    st: &AppState,
+    pool: &PoolId,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ClientError> {
+    let (p, id) = (pool.clone(), ClientId::new(client_id));
+    let existed = st
+        .sql
+        .transaction(move |c| {
+            let existed = client_rows::delete(c, &p, &id)?;
+            crate::store::sql::pools::bump_version(c, &p, now)?;
+            Ok(existed)
+        })
+        .await?;
+    if existed {
+        Ok(())
+    } else {
+        Err(ClientError::NotFound(client_id.to_string()))
+    }
+}
+
+/// Constant-time check of a presented secret against the stored hash.
+pub fn secret_matches(client: &Client, presented: &Secret) -> bool {
+    match &client.secret_hash {
+        Some(h) => crate::crypto::ct_eq(
+            h.as_bytes(),
+            sha256_hex(presented.expose().as_bytes()).as_bytes(),
+        ),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:3000/cb").is_ok());
+        assert!(check_redirect_uri("http://localhost/cb").is_ok());
+        assert!(check_redirect_uri("http://[::1]/cb").is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#x").is_err());
+        assert!(check_redirect_uri("javascript:alert(1)").is_err());
+        assert!(check_redirect_uri("/relative").is_err());
+        assert!(check_redirect_uri("myapp:/cb").is_err());
+    }
+
+    #[test]
+    fn spec_rules() {
+        let base = ClientSpec {
+            name: "web".into(),
+            redirect_uris: vec!["https://a.example/cb".into()],
+            ..Default::default()
+        };
+        let n = normalize(base.clone()).unwrap();
+        assert_eq!(
+            n.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert!(n.scopes.contains(&"openid".to_string()));
+        let public_cc = ClientSpec {
+            public: true,
+            grant_types: vec![GrantType::ClientCredentials],
+            ..base.clone()
+        };
+        assert!(normalize(public_cc).is_err());
+        let no_uri = ClientSpec {
+            redirect_uris: vec![],
+            ..base.clone()
+        };
+        assert!(normalize(no_uri).is_err());
+        let cc = ClientSpec {
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            ..base.clone()
+        };
+        assert!(normalize(cc).is_ok());
+        let bad_scope = ClientSpec {
+            scopes: vec!["a b".into()],
+            ..base
+        };
+        assert!(normalize(bad_scope).is_err());
+    }
+}

@@ -1,0 +1,391 @@
+//! Configuration: built-in defaults < `tessera.toml` (or `--config FILE`) < environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Environment variables read, and the configuration key each one sets. Fixed names: operators
+/// and scripts rely on them.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("TESSERA_BIND", "bind"),
+    ("TESSERA_PUBLIC_URL", "public_url"),
+    ("DATABASE_URL", "database_url"),
+    ("REDIS_URL", "redis_url"),
+    ("TESSERA_DATA_DIR", "data_dir"),
+    ("TESSERA_MASTER_KEY_FILE", "master_key_file"),
+    ("TESSERA_LOG", "log"),
+    ("TESSERA_LOG_FORMAT", "log_format"),
+    ("TESSERA_REGION", "region"),
+    ("TESSERA_KEY_ALGORITHM", "key_algorithm"),
+    (
+        "TESSERA_KEY_ACTIVATION_DELAY_SECS",
+        "key_activation_delay_secs",
+    ),
+    ("TESSERA_MAX_TOKEN_LIFETIME_SECS", "max_token_lifetime_secs"),
+    ("TESSERA_SQL_POOL_SIZE", "sql_pool_size"),
+    ("TESSERA_CACHE_REFRESH_SECS", "cache_refresh_secs"),
+    (
+        "TESSERA_PASSWORD_HASH_CONCURRENCY",
+        "password_hash_concurrency",
+    ),
+];
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Signing algorithm for newly generated pool keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    RS256,
+    ES256,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+/// The configuration as read from defaults, file and environment (field names are the file's keys).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Base URL clients see; issuers are `{public_url}/{pool_id}`. Default `http://{bind}`.
+    pub public_url: Option<String>,
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// `memory://` or `redis://...` / `rediss://...`.
+    pub redis_url: String,
+    pub data_dir: PathBuf,
+    /// Default `{data_dir}/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// tracing filter, e.g. `info,tessera=debug`.
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Region part of new pool ids.
+    pub region: String,
+    pub key_algorithm: KeyAlgorithm,
+    /// How long a rotated-in key is published before it signs.
+    pub key_activation_delay_secs: u64,
+    /// Longest lifetime of any signed token; a retired key stays in JWKS this long.
+    pub max_token_lifetime_secs: u64,
+    pub sql_pool_size: u32,
+    /// How often each instance checks the database for changed pools and keys.
+    pub cache_refresh_secs: u64,
+    /// Bound on concurrent argon2 hashes (each takes ~19 MiB).
+    pub password_hash_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: "sqlite://./data/tessera.db".into(),
+            redis_url: "memory://".into(),
+            data_dir: PathBuf::from("./data"),
+            master_key_file: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            region: "local".into(),
+            key_algorithm: KeyAlgorithm::RS256,
+            key_activation_delay_secs: 600,
+            max_token_lifetime_secs: 86_400,
+            sql_pool_size: 8,
+            cache_refresh_secs: 5,
+            password_hash_concurrency: 2,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration key `{key}`: {msg}")]
+    Invalid { key: &'static str, msg: String },
+}
+
+impl Config {
+    /// Loads defaults < file < environment. `file` is `--config FILE`; without it `./tessera.toml`
+    /// is read when present.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            Some(path) => fig = fig.merge(Toml::file_exact(path)),
+            None if Path::new("tessera.toml").exists() => {
+                fig = fig.merge(Toml::file_exact("tessera.toml"))
+            }
+            None => {}
+        }
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter_map(|(k, v)| {
+                ENV_KEYS
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, key)| (key.to_string(), v))
+            })
+            .collect();
+        for (key, value) in env {
+            // Env values are parsed like TOML values so numbers become numbers; a bare string stays a string.
+            let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
+            fig = fig.merge(Serialized::global(&key, value));
+        }
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.public_url()?;
+        check_database_url(&self.database_url)?;
+        check_redis_url(&self.redis_url)?;
+        let region_ok = !self.region.is_empty()
+            && self.region.len() <= 32
+            && self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            return Err(invalid(
+                "region",
+                "must be 1-32 characters of a-z, 0-9 and '-'",
+            ));
+        }
+        if self.sql_pool_size == 0 || self.sql_pool_size > 1000 {
+            return Err(invalid("sql_pool_size", "must be between 1 and 1000"));
+        }
+        if self.password_hash_concurrency == 0 || self.password_hash_concurrency > 256 {
+            return Err(invalid(
+                "password_hash_concurrency",
+                "must be between 1 and 256",
+            ));
+        }
+        if self.cache_refresh_secs == 0 {
+            return Err(invalid("cache_refresh_secs", "must be at least 1"));
+        }
+        if self.max_token_lifetime_secs < 300 {
+            return Err(invalid("max_token_lifetime_secs", "must be at least 300"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| invalid("log", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The validated public base URL, without a trailing slash.
+    pub fn public_url(&self) -> Result<Url, ConfigError> {
+        let raw = match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.bind),
+        };
+        let url = Url::parse(&raw)
+            .map_err(|e| invalid("public_url", format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid(
+                "public_url",
+                format!("{raw:?} must be an http(s) URL with a host"),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(invalid(
+                "public_url",
+                "must not carry a query, fragment or credentials",
+            ));
+        }
+        Ok(url)
+    }
+
+    /// `{public_url}` as a string without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_url()
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The effective configuration as TOML with passwords in URLs redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&self.database_url);
+        shown.redis_url = redact_url(&self.redis_url);
+        shown.public_url = Some(self.public_base());
+        toml::to_string_pretty(&shown).unwrap_or_default()
+    }
+}
+
+fn invalid(key: &'static str, msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        msg: msg.into(),
+    }
+}
+
+fn check_database_url(s: &str) -> Result<(), ConfigError> {
+    if let Some(path) = s.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(invalid(
+                "database_url",
+                "sqlite:// needs a file path, e.g. sqlite://./data/tessera.db",
+            ));
+        }
+        return Ok(());
+    }
+    match Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => Ok(()),
+        Ok(_) => Err(invalid(
+            "database_url",
+            format!("{}: scheme must be sqlite:// or postgres://", redact_url(s)),
+        )),
+        Err(e) => Err(invalid(
+            "database_url",
+            format!("{} is not a URL: {e}", redact_url(s)),
+        )),
+    }
+}
+
+fn check_redis_url(s: &str) -> Result<(), ConfigError> {
+    if s == "memory://" {
+        return Ok(());
+    }
+    match Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "redis" | "rediss") => Ok(()),
+        Ok(_) => Err(invalid(
+            "redis_url",
+            format!(
+                "{}: scheme must be memory://, redis:// or rediss://",
+                redact_url(s)
+            ),
+        )),
+        Err(e) => Err(invalid(
+            "redis_url",
+            format!("{} is not a URL: {e}", redact_url(s)),
+        )),
+    }
+}
+
+/// Replaces a URL's password with `***` so it can be logged or shown.
+pub fn redact_url(s: &str) -> String {
+    match Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => s.to_string(),
+        // Not a URL: show only the scheme-ish prefix, the rest may be a secret.
+        Err(_) => match s.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://***"),
+            None => "***".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_and_env_override() {
+        let cfg = Config::load_from(
+            None,
+            env(&[("TESSERA_BIND", "127.0.0.1:9999"), ("UNRELATED", "x")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.bind.port(), 9999);
+        assert_eq!(cfg.public_base(), "http://127.0.0.1:9999");
+        assert_eq!(cfg.redis_url, "memory://");
+    }
+
+    #[test]
+    fn file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "region = \"eu-west-1\"\nsql_pool_size = 3\n").unwrap();
+        let cfg = Config::load_from(Some(&path), env(&[("TESSERA_SQL_POOL_SIZE", "5")])).unwrap();
+        assert_eq!(cfg.region, "eu-west-1");
+        assert_eq!(cfg.sql_pool_size, 5);
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "bindd = \"x\"\n").unwrap();
+        let err = Config::load_from(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Config::load_from(None, env(&[("TESSERA_BIND", "nope")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bind"), "{e}");
+        let e = Config::load_from(None, env(&[("DATABASE_URL", "mysql://u:pw@h/db")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("database_url") && !e.contains("pw"), "{e}");
+        let e = Config::load_from(None, env(&[("TESSERA_PUBLIC_URL", "ftp://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("public_url"), "{e}");
+        let e = Config::load_from(None, env(&[("TESSERA_LOG_FORMAT", "xml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("log_format"), "{e}");
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        let cfg =
+            Config::load_from(None, env(&[("DATABASE_URL", "postgres://u:secret@h/db")])).unwrap();
+        assert!(!cfg.to_redacted_toml().contains("secret"));
+    }
+}

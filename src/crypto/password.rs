@@ -1,0 +1,135 @@
+//! Password hashing with argon2id (OWASP parameters) on a bounded blocking pool.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::clock::Random;
+use crate::ids::Secret;
+
+/// Errors from hashing; a wrong password is not an error but `Ok(false)`.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("password hashing was cancelled")]
+    Cancelled,
+}
+
+/// Hashes and verifies passwords, at most `concurrency` at a time (each hash takes ~19 MiB).
+#[derive(Clone)]
+pub struct PasswordHasherPool {
+    permits: Arc<Semaphore>,
+    params: Params,
+}
+
+impl std::fmt::Debug for PasswordHasherPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasherPool")
+            .field("available", &self.permits.available_permits())
+            .finish()
+    }
+}
+
+/// OWASP's argon2id recommendation: m=19456 KiB, t=2, p=1.
+pub fn default_params() -> Params {
+    Params::new(19_456, 2, 1, None).unwrap_or_default()
+}
+
+fn argon2(params: Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+impl PasswordHasherPool {
+    pub fn new(concurrency: usize, params: Params) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            params,
+        }
+    }
+
+    /// A PHC-format argon2id hash of `password`.
+    pub async fn hash(
+        &self,
+        password: &Secret,
+        random: &dyn Random,
+    ) -> Result<String, PasswordError> {
+        let mut salt = [0u8; 16];
+        random.fill(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let (pw, params) = (password.clone(), self.params.clone());
+        self.blocking(move || {
+            argon2(params)
+                .hash_password(pw.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| PasswordError::Hash(e.to_string()))
+        })
+        .await
+    }
+
+    /// Verifies `password` against a stored PHC hash. A malformed hash verifies as false.
+    pub async fn verify(&self, password: &Secret, hash: &str) -> Result<bool, PasswordError> {
+        let (pw, hash) = (password.clone(), hash.to_string());
+        self.blocking(move || {
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return Ok(false);
+            };
+            Ok(Argon2::default()
+                .verify_password(pw.expose().as_bytes(), &parsed)
+                .is_ok())
+        })
+        .await
+    }
+
+    /// Does `hash` use other parameters than the current ones (so it should be rehashed)?
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        match PasswordHash::new(hash).and_then(|h| Params::try_from(&h).map(|p| (h.algorithm, p))) {
+            Ok((alg, p)) => {
+                alg != Algorithm::Argon2id.ident()
+                    || p.m_cost() != self.params.m_cost()
+                    || p.t_cost() != self.params.t_cost()
+                    || p.p_cost() != self.params.p_cost()
+            }
+            Err(_) => true,
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Cancelled)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| PasswordError::Cancelled)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SeededRandom;
+
+    #[tokio::test]
+    async fn hash_verify_and_rehash() {
+        let pool = PasswordHasherPool::new(1, Params::new(1024, 1, 1, None).unwrap());
+        let r = SeededRandom::new(b"s");
+        let h = pool.hash(&Secret::new("correct horse"), &r).await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(
+            pool.verify(&Secret::new("correct horse"), &h)
+                .await
+                .unwrap()
+        );
+        assert!(!pool.verify(&Secret::new("wrong"), &h).await.unwrap());
+        assert!(!pool.verify(&Secret::new("x"), "not a hash").await.unwrap());
+        assert!(!pool.needs_rehash(&h));
+        assert!(PasswordHasherPool::new(1, default_params()).needs_rehash(&h));
+    }
+}

@@ -1,0 +1,41 @@
+//! Discovery and JWKS handlers: served from the in-memory pool cache, never from SQL.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use actix_web::{HttpResponse, web};
+
+use super::ApiError;
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+
+/// How long relying parties may cache discovery and JWKS. Key activation waits longer than
+/// this (`key_activation_delay_secs`), so a cached JWKS always knows the signer.
+const CACHE_SECONDS: &str = "public, max-age=300";
+
+fn pool(st: &AppState, id: &str) -> Result<std::sync::Arc<PoolRuntime>, ApiError> {
+    st.pools
+        .get(id)
+        .ok_or_else(|| ApiError::not_found("unknown user pool"))
+}
+
+fn cached_json(body: web::Bytes) -> HttpResponse {
+    let mut res = HttpResponse::Ok().body(body);
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_SECONDS));
+    res
+}
+
+pub async fn openid_configuration(
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(cached_json(pool(&st, &path)?.discovery.clone()))
+}
+
+pub async fn jwks(
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rt = pool(&st, &path)?;
+    Ok(cached_json(rt.jwks(st.clock.now())))
+}

@@ -1,0 +1,58 @@
+//! The HTTP edge: route table, JSON error mapping, request logging, and the thin handlers.
+
+mod discovery;
+mod error;
+mod health;
+mod logging;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, web};
+
+pub use error::ApiError;
+
+use crate::state::AppState;
+
+/// Largest request body accepted anywhere (forms and JSON are small).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Builds the application: used by `serve` and by tests, which build as many as they like.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(
+            web::FormConfig::default()
+                .limit(MAX_BODY)
+                .error_handler(error::form_error),
+        )
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY)
+                .error_handler(error::json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .wrap(actix_web::middleware::from_fn(logging::log_request))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/{pool_id}")
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(discovery::openid_configuration),
+                )
+                .route("/.well-known/jwks.json", web::get().to(discovery::jwks)),
+        )
+        .default_service(web::to(error::not_found))
+}

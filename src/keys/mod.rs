@@ -1,0 +1,230 @@
+//! Signing keys per pool: generation (RS256 default, ES256), sealing at rest, rotation, status.
+
+pub mod ring;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use josekit::jwk::Jwk;
+use serde::Serialize;
+
+use crate::clock::RandomExt;
+use crate::config::KeyAlgorithm;
+use crate::crypto::CryptoError;
+use crate::ids::{Kid, PoolId};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::keys::{self as key_rows, StoredKey};
+
+pub use ring::{KeyRing, LiveKey};
+
+/// Errors about signing keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    #[error("stored key {0} is unusable: {1}")]
+    Corrupt(String, String),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a key is in its life, at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// Published, not yet signing.
+    Pending,
+    /// The pool's signer.
+    Active,
+    /// No longer signing; published until tokens it signed have expired.
+    Retired,
+    /// No longer published.
+    Expired,
+}
+
+/// What `keys list` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: Kid,
+    pub alg: String,
+    pub status: KeyStatus,
+    pub created_at: DateTime<Utc>,
+    pub active_from: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub published: bool,
+}
+
+fn sealing_context(pool: &PoolId, kid: &Kid) -> String {
+    format!("signing-key/{pool}/{kid}")
+}
+
+fn gen_err(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Generate(e.to_string())
+}
+
+/// Generates a key pair and seals its private half. Nothing is stored yet.
+pub fn generate(
+    st: &AppState,
+    pool: &PoolId,
+    alg: KeyAlgorithm,
+    now: DateTime<Utc>,
+    active_from: DateTime<Utc>,
+) -> Result<StoredKey, KeyError> {
+    let kid = Kid::new(st.random.token(16));
+    let (mut private, mut public): (Jwk, Jwk) = match alg {
+        KeyAlgorithm::RS256 => {
+            let kp = josekit::jws::RS256
+                .generate_key_pair(2048)
+                .map_err(gen_err)?;
+            (kp.to_jwk_private_key(), kp.to_jwk_public_key())
+        }
+        KeyAlgorithm::ES256 => {
+            let kp = josekit::jws::ES256.generate_key_pair().map_err(gen_err)?;
+            (kp.to_jwk_private_key(), kp.to_jwk_public_key())
+        }
+    };
+    for jwk in [&mut private, &mut public] {
+        jwk.set_key_id(kid.as_str());
+        jwk.set_algorithm(alg.as_str());
+        jwk.set_key_use("sig");
+    }
+    let private_json = serde_json::to_vec(private.as_ref()).map_err(gen_err)?;
+    let sealed = st.master_key.seal(
+        &private_json,
+        &sealing_context(pool, &kid),
+        st.random.as_ref(),
+    )?;
+    Ok(StoredKey {
+        pool_id: pool.clone(),
+        kid,
+        alg: alg.as_str().to_string(),
+        private_jwk_sealed: sealed,
+        public_jwk: serde_json::to_string(public.as_ref()).map_err(gen_err)?,
+        created_at: now,
+        active_from,
+    })
+}
+
+/// Adds a new key to the pool: published at once, signing after the configured delay (or at
+/// once when `immediate`, e.g. after a compromise).
+pub async fn rotate(
+    st: &AppState,
+    pool: &PoolId,
+    now: DateTime<Utc>,
+    immediate: bool,
+) -> Result<KeyInfo, KeyError> {
+    let delay = if immediate {
+        TimeDelta::zero()
+    } else {
+        secs(st.config.key_activation_delay_secs)
+    };
+    let key = generate(st, pool, st.config.key_algorithm, now, now + delay)?;
+    let (k, p) = (key.clone(), pool.clone());
+    st.sql
+        .transaction(move |c| {
+            key_rows::insert(c, &k)?;
+            crate::store::sql::pools::bump_version(c, &p, now)
+        })
+        .await?;
+    st.pools.reload(st, pool).await.map_err(|e| match e {
+        crate::pools::PoolError::Keys(k) => k,
+        other => KeyError::Store(StoreError::Corrupt(other.to_string())),
+    })?;
+    let infos = list(st, pool, now).await?;
+    infos
+        .into_iter()
+        .find(|i| i.kid == key.kid)
+        .ok_or_else(|| KeyError::Store(StoreError::Corrupt("rotated key vanished".into())))
+}
+
+/// Every key of the pool with its status at `now`.
+pub async fn list(
+    st: &AppState,
+    pool: &PoolId,
+    now: DateTime<Utc>,
+) -> Result<Vec<KeyInfo>, KeyError> {
+    let p = pool.clone();
+    let stored = st.sql.run(move |c| key_rows::list(c, &p)).await?;
+    let retention = secs(st.config.max_token_lifetime_secs);
+    Ok(lifecycle(&stored, now, retention))
+}
+
+pub(crate) fn secs(s: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
+/// Status of each key (sorted by `active_from`) at `now`: a key retires when the next key
+/// activates, and stays published for `retention` after that.
+pub fn lifecycle(keys: &[StoredKey], now: DateTime<Utc>, retention: TimeDelta) -> Vec<KeyInfo> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let retired_at = keys[i + 1..]
+                .iter()
+                .map(|n| n.active_from)
+                .find(|t| *t <= now);
+            let status = match retired_at {
+                _ if k.active_from > now => KeyStatus::Pending,
+                None => KeyStatus::Active,
+                Some(t) if t + retention > now => KeyStatus::Retired,
+                Some(_) => KeyStatus::Expired,
+            };
+            KeyInfo {
+                kid: k.kid.clone(),
+                alg: k.alg.clone(),
+                status,
+                created_at: k.created_at,
+                active_from: k.active_from,
+                retired_at,
+                published: status != KeyStatus::Expired,
+            }
+        })
+        .collect()
+}
+
+/// Opens a stored key for signing.
+pub fn unseal(st: &AppState, k: &StoredKey) -> Result<Jwk, KeyError> {
+    let plain = st
+        .master_key
+        .unseal(&k.private_jwk_sealed, &sealing_context(&k.pool_id, &k.kid))?;
+    Jwk::from_bytes(plain).map_err(|e| KeyError::Corrupt(k.kid.to_string(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kid: &str, active_from: i64) -> StoredKey {
+        StoredKey {
+            pool_id: PoolId::new("local_AAAAAAAAA"),
+            kid: Kid::new(kid),
+            alg: "RS256".into(),
+            private_jwk_sealed: String::new(),
+            public_jwk: String::new(),
+            created_at: DateTime::from_timestamp(active_from, 0).unwrap(),
+            active_from: DateTime::from_timestamp(active_from, 0).unwrap(),
+        }
+    }
+
+    fn statuses(keys: &[StoredKey], now: i64) -> Vec<KeyStatus> {
+        lifecycle(
+            keys,
+            DateTime::from_timestamp(now, 0).unwrap(),
+            TimeDelta::seconds(100),
+        )
+        .into_iter()
+        .map(|i| i.status)
+        .collect()
+    }
+
+    #[test]
+    fn rotation_lifecycle() {
+        use KeyStatus::*;
+        let keys = [key("a", 0), key("b", 50)];
+        assert_eq!(statuses(&keys, 10), [Active, Pending]);
+        assert_eq!(statuses(&keys, 50), [Retired, Active]);
+        assert_eq!(statuses(&keys, 149), [Retired, Active]);
+        assert_eq!(statuses(&keys, 150), [Expired, Active]);
+    }
+}

@@ -1,0 +1,135 @@
+//! A pool's keys in memory: the current signer and the JWKS document, both chosen by time.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use josekit::jwk::Jwk;
+use josekit::jws::JwsSigner;
+use serde_json::{Map, Value};
+
+use super::{KeyError, KeyStatus, lifecycle};
+use crate::ids::Kid;
+use crate::store::sql::keys::StoredKey;
+
+/// A key ready to use: its public JWK (public members only) and, for signing, its signer.
+pub struct LiveKey {
+    pub kid: Kid,
+    pub alg: String,
+    pub public: Value,
+    pub signer: Arc<dyn JwsSigner>,
+}
+
+impl std::fmt::Debug for LiveKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+/// Members a public JWK may carry; anything else (private parts above all) is dropped.
+const PUBLIC_MEMBERS: &[&str] = &["kty", "kid", "use", "alg", "n", "e", "crv", "x", "y"];
+
+fn public_only(json: &str, kid: &Kid) -> Result<Value, KeyError> {
+    let v: Map<String, Value> = serde_json::from_str(json)
+        .map_err(|e| KeyError::Corrupt(kid.to_string(), e.to_string()))?;
+    Ok(Value::Object(
+        v.into_iter()
+            .filter(|(k, _)| PUBLIC_MEMBERS.contains(&k.as_str()))
+            .collect(),
+    ))
+}
+
+fn signer_for(alg: &str, jwk: &Jwk, kid: &Kid) -> Result<Arc<dyn JwsSigner>, KeyError> {
+    let corrupt = |e: josekit::JoseError| KeyError::Corrupt(kid.to_string(), e.to_string());
+    Ok(match alg {
+        "RS256" => Arc::new(josekit::jws::RS256.signer_from_jwk(jwk).map_err(corrupt)?),
+        "ES256" => Arc::new(josekit::jws::ES256.signer_from_jwk(jwk).map_err(corrupt)?),
+        other => {
+            return Err(KeyError::Corrupt(
+                kid.to_string(),
+                format!("unsupported alg {other}"),
+            ));
+        }
+    })
+}
+
+/// All keys of one pool, ordered by activation time.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    stored: Vec<StoredKey>,
+    live: Vec<LiveKey>,
+    retention: TimeDelta,
+}
+
+impl KeyRing {
+    /// Builds the ring from stored keys and their unsealed private JWKs (same order).
+    pub fn new(
+        stored: Vec<StoredKey>,
+        private: Vec<Jwk>,
+        retention: TimeDelta,
+    ) -> Result<Self, KeyError> {
+        let live = stored
+            .iter()
+            .zip(private.iter())
+            .map(|(k, jwk)| {
+                Ok(LiveKey {
+                    kid: k.kid.clone(),
+                    alg: k.alg.clone(),
+                    public: public_only(&k.public_jwk, &k.kid)?,
+                    signer: signer_for(&k.alg, jwk, &k.kid)?,
+                })
+            })
+            .collect::<Result<Vec<_>, KeyError>>()?;
+        Ok(Self {
+            stored,
+            live,
+            retention,
+        })
+    }
+
+    /// The key that signs at `now`: the most recently activated one.
+    pub fn signer(&self, now: DateTime<Utc>) -> Option<&LiveKey> {
+        self.stored
+            .iter()
+            .zip(&self.live)
+            .rev()
+            .find(|(k, _)| k.active_from <= now)
+            .map(|(_, l)| l)
+    }
+
+    /// The JWKS document at `now` and the instant until which it stays the same.
+    pub fn jwks(&self, now: DateTime<Utc>) -> (Value, Option<DateTime<Utc>>) {
+        let infos = lifecycle(&self.stored, now, self.retention);
+        let keys: Vec<Value> = infos
+            .iter()
+            .zip(&self.live)
+            .filter(|(i, _)| i.published)
+            .map(|(_, l)| l.public.clone())
+            .collect();
+        let next_change = infos
+            .iter()
+            .flat_map(|i| match i.status {
+                KeyStatus::Pending => Some(i.active_from),
+                KeyStatus::Retired => i.retired_at.map(|t| t + self.retention),
+                _ => None,
+            })
+            // A pending key retires its predecessor when it activates, so its activation counts too.
+            .min();
+        (serde_json::json!({ "keys": keys }), next_change)
+    }
+
+    /// Algorithms of the published keys (for discovery).
+    pub fn algorithms(&self) -> Vec<String> {
+        let mut algs: Vec<String> = self.stored.iter().map(|k| k.alg.clone()).collect();
+        algs.sort();
+        algs.dedup();
+        algs
+    }
+
+    /// Finds a published key by kid (verification of our own tokens).
+    pub fn find(&self, kid: &str) -> Option<&LiveKey> {
+        self.live.iter().find(|k| k.kid.as_str() == kid)
+    }
+}

@@ -1,0 +1,20 @@
+//! Tessera: a self-hosted OAuth 2.0 / OpenID Connect identity provider with Cognito-style user pools.
+
+pub mod accounts;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod keys;
+pub mod oidc;
+pub mod pools;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use http::build_app;
+pub use state::{AppState, Deps};

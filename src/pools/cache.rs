@@ -1,0 +1,146 @@
+//! Per-instance cache of each pool's record, key ring, discovery and JWKS documents, so those
+//! endpoints never touch SQL. Reloaded by whoever changes a pool and by a poll of pool versions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actix_web::web::Bytes;
+use chrono::{DateTime, Utc};
+
+use super::PoolError;
+use crate::ids::PoolId;
+use crate::keys::{self, KeyRing};
+use crate::state::AppState;
+use crate::store::sql::pools::{self as pool_rows, Pool};
+
+/// JWKS bytes valid until the next key status change.
+#[derive(Debug, Clone)]
+struct JwksDoc {
+    body: Bytes,
+    until: Option<DateTime<Utc>>,
+}
+
+/// Everything request handlers need about one pool.
+#[derive(Debug)]
+pub struct PoolRuntime {
+    pub pool: Pool,
+    pub issuer: String,
+    pub keys: KeyRing,
+    pub discovery: Bytes,
+    jwks: RwLock<JwksDoc>,
+}
+
+impl PoolRuntime {
+    /// The JWKS document at `now`, recomputed in memory only when a key changed status.
+    pub fn jwks(&self, now: DateTime<Utc>) -> Bytes {
+        if let Ok(doc) = self.jwks.read()
+            && doc.until.is_none_or(|u| now < u)
+        {
+            return doc.body.clone();
+        }
+        let (value, until) = self.keys.jwks(now);
+        let body = Bytes::from(value.to_string());
+        if let Ok(mut doc) = self.jwks.write() {
+            *doc = JwksDoc {
+                body: body.clone(),
+                until,
+            };
+        }
+        body
+    }
+}
+
+/// Map from pool id to its runtime; cheap to clone.
+#[derive(Debug, Default, Clone)]
+pub struct PoolCache {
+    map: Arc<RwLock<HashMap<PoolId, Arc<PoolRuntime>>>>,
+}
+
+impl PoolCache {
+    pub fn get(&self, id: &str) -> Option<Arc<PoolRuntime>> {
+        self.map.read().ok()?.get(&PoolId::new(id)).cloned()
+    }
+
+    pub fn ids(&self) -> Vec<PoolId> {
+        self.map
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn insert(&self, rt: PoolRuntime) {
+        if let Ok(mut m) = self.map.write() {
+            m.insert(rt.pool.id.clone(), Arc::new(rt));
+        }
+    }
+
+    fn remove(&self, id: &PoolId) {
+        if let Ok(mut m) = self.map.write() {
+            m.remove(id);
+        }
+    }
+
+    /// Loads one pool and its keys from SQL and replaces the cached entry.
+    pub async fn reload(&self, st: &AppState, id: &PoolId) -> Result<(), PoolError> {
+        let pid = id.clone();
+        let loaded = st
+            .sql
+            .run(move |c| {
+                let Some(pool) = pool_rows::find(c, &pid)? else {
+                    return Ok(None);
+                };
+                let keys = crate::store::sql::keys::list(c, &pid)?;
+                Ok(Some((pool, keys)))
+            })
+            .await?;
+        let Some((pool, stored)) = loaded else {
+            self.remove(id);
+            return Ok(());
+        };
+        let private = stored
+            .iter()
+            .map(|k| keys::unseal(st, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ring = KeyRing::new(
+            stored,
+            private,
+            keys::secs(st.config.max_token_lifetime_secs),
+        )?;
+        let issuer = format!("{}/{}", st.config.public_base(), pool.id);
+        let discovery = Bytes::from(crate::oidc::discovery::document(&issuer, &ring).to_string());
+        let now = st.clock.now();
+        let (jwks, until) = ring.jwks(now);
+        self.insert(PoolRuntime {
+            pool,
+            issuer,
+            keys: ring,
+            discovery,
+            jwks: RwLock::new(JwksDoc {
+                body: Bytes::from(jwks.to_string()),
+                until,
+            }),
+        });
+        Ok(())
+    }
+
+    /// Compares every cached pool's version with the database and reloads what changed.
+    pub async fn refresh(&self, st: &AppState) -> Result<usize, PoolError> {
+        let versions = st.sql.run(pool_rows::versions).await?;
+        let mut reloaded = 0;
+        for (id, version) in &versions {
+            let stale = self
+                .get(id.as_str())
+                .is_none_or(|rt| rt.pool.version != *version);
+            if stale {
+                self.reload(st, id).await?;
+                reloaded += 1;
+            }
+        }
+        for id in self.ids() {
+            if !versions.iter().any(|(v, _)| *v == id) {
+                self.remove(&id);
+            }
+        }
+        Ok(reloaded)
+    }
+}

@@ -1,0 +1,149 @@
+//! User pools: settings, creation with Cognito-shaped ids, lookup by id or name.
+
+pub mod cache;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::RandomExt;
+use crate::ids::PoolId;
+use crate::keys;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::pools::{self as pool_rows, Pool};
+
+pub use cache::{PoolCache, PoolRuntime};
+
+/// Password rules of a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub require_lowercase: bool,
+    pub require_uppercase: bool,
+    pub require_digit: bool,
+    pub require_symbol: bool,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            require_lowercase: false,
+            require_uppercase: false,
+            require_digit: false,
+            require_symbol: false,
+        }
+    }
+}
+
+/// Per-pool settings, stored as JSON; new fields get defaults so old rows keep loading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PoolSettings {
+    pub password_policy: PasswordPolicy,
+}
+
+/// Errors of pool administration.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("no pool with id or name {0:?}")]
+    NotFound(String),
+    #[error("invalid pool name: {0}")]
+    InvalidName(&'static str),
+    #[error("a pool named {0:?} already exists")]
+    NameTaken(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+}
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn check_name(name: &str) -> Result<(), PoolError> {
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(PoolError::InvalidName("must be 1 to 128 characters"));
+    }
+    let ok = name
+        .chars()
+        .all(|c| c.is_alphanumeric() || " _+=,.@-".contains(c));
+    if !ok {
+        return Err(PoolError::InvalidName(
+            "may contain letters, digits, spaces and _+=,.@- only",
+        ));
+    }
+    if PoolId::is_well_formed(name) {
+        return Err(PoolError::InvalidName("must not look like a pool id"));
+    }
+    Ok(())
+}
+
+/// Creates a pool and its first signing key (active at once).
+pub async fn create(st: &AppState, name: &str, now: DateTime<Utc>) -> Result<Pool, PoolError> {
+    check_name(name)?;
+    let id = PoolId::new(format!(
+        "{}_{}",
+        st.config.region,
+        st.random.string_from(BASE62, 9)
+    ));
+    let key = keys::generate(st, &id, st.config.key_algorithm, now, now)?;
+    let (id2, name2) = (id.clone(), name.to_string());
+    let pool = st
+        .sql
+        .transaction(move |c| {
+            let pool = pool_rows::insert(c, &id2, &name2, &PoolSettings::default(), now)?;
+            crate::store::sql::keys::insert(c, &key)?;
+            Ok(pool)
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => PoolError::NameTaken(name.to_string()),
+            other => other.into(),
+        })?;
+    st.pools.reload(st, &id).await?;
+    Ok(pool)
+}
+
+/// Finds a pool by id, else by name.
+pub async fn resolve(st: &AppState, id_or_name: &str) -> Result<Pool, PoolError> {
+    let key = id_or_name.to_string();
+    let found = st
+        .sql
+        .run(
+            move |c| match pool_rows::find(c, &PoolId::new(key.clone()))? {
+                Some(p) => Ok(Some(p)),
+                None => pool_rows::find_by_name(c, &key),
+            },
+        )
+        .await?;
+    found.ok_or_else(|| PoolError::NotFound(id_or_name.to_string()))
+}
+
+pub async fn list(st: &AppState) -> Result<Vec<Pool>, PoolError> {
+    Ok(st.sql.run(pool_rows::list).await?)
+}
+
+/// Creates the pool `default` when the database has no pool at all (first start).
+pub async fn ensure_default(st: &AppState, now: DateTime<Utc>) -> Result<Option<Pool>, PoolError> {
+    if list(st).await?.is_empty() {
+        Ok(Some(create(st, "default", now).await?))
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("default").is_ok());
+        assert!(check_name("My Pool-1").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("a/b").is_err());
+        assert!(check_name("local_Ab3dE5gH7").is_err());
+        assert!(check_name(&"x".repeat(129)).is_err());
+    }
+}

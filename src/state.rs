@@ -1,0 +1,102 @@
+//! Application state: configuration, stores, clock, randomness, keys and caches. No globals.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, OsRandom, Random, SystemClock};
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::crypto::password::{self, PasswordHasherPool};
+use crate::error::Error;
+use crate::pools::PoolCache;
+use crate::store::kv::Kv;
+use crate::store::sql::{MigrationReport, SqlStore};
+
+/// How long start-up waits for a database or Redis before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything a request or a CLI command needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub sql: SqlStore,
+    pub kv: Kv,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub master_key: Arc<MasterKey>,
+    pub hasher: PasswordHasherPool,
+    pub pools: PoolCache,
+}
+
+/// The injectable parts; production uses [`Deps::default`].
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    /// Prefix of every KV key (tests isolate themselves with it).
+    pub kv_prefix: String,
+    pub password_params: argon2::Params,
+}
+
+impl Default for Deps {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            kv_prefix: "tessera:".into(),
+            password_params: password::default_params(),
+        }
+    }
+}
+
+impl AppState {
+    /// Connects the stores, applies migrations, loads (or on a fresh database creates) the
+    /// master key, and fills the pool cache.
+    pub async fn open(config: Config, deps: Deps) -> Result<(Self, MigrationReport), Error> {
+        let sql = {
+            let (url, size) = (config.database_url.clone(), config.sql_pool_size);
+            tokio::task::spawn_blocking(move || SqlStore::connect(&url, size, CONNECT_TIMEOUT))
+                .await
+                .map_err(|_| Error::Startup("database connection task failed".into()))??
+        };
+        let report = sql.migrate().await?;
+        let master_key = load_master_key(&config, &sql, deps.random.as_ref()).await?;
+        let kv = Kv::connect(
+            &config.redis_url,
+            &deps.kv_prefix,
+            deps.clock.clone(),
+            CONNECT_TIMEOUT,
+        )
+        .await?;
+        let st = AppState {
+            hasher: PasswordHasherPool::new(config.password_hash_concurrency, deps.password_params),
+            config: Arc::new(config),
+            sql,
+            kv,
+            clock: deps.clock,
+            random: deps.random,
+            master_key: Arc::new(master_key),
+            pools: PoolCache::default(),
+        };
+        st.pools.refresh(&st).await?;
+        Ok((st, report))
+    }
+}
+
+async fn load_master_key(
+    config: &Config,
+    sql: &SqlStore,
+    random: &dyn Random,
+) -> Result<MasterKey, Error> {
+    let path = config.master_key_path();
+    if path.exists() {
+        return Ok(MasterKey::load(&path)?);
+    }
+    if sql.run(crate::store::sql::keys::any_exist).await? {
+        return Err(Error::Startup(format!(
+            "master key file {} is missing, but the database holds keys sealed with a master key; \
+             restore the file or point TESSERA_MASTER_KEY_FILE at it",
+            path.display()
+        )));
+    }
+    Ok(MasterKey::create(&path, random)?)
+}

@@ -1,0 +1,198 @@
+//! Short-lived state (sessions, codes, counters) in Redis or in process, with identical semantics.
+//!
+//! Every value carries its expiry, judged by the injected clock, so a fake clock expires entries
+//! the same way on both stores; the store's own TTL only collects garbage.
+
+mod memory;
+mod redis_kv;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use memory::MemoryKv;
+pub use redis_kv::RedisKv;
+
+use super::StoreError;
+use crate::clock::Clock;
+use crate::config::redact_url;
+
+/// The two implementations.
+#[derive(Clone)]
+enum Backend {
+    Memory(MemoryKv),
+    Redis(RedisKv),
+}
+
+/// The key-value store handle held in `AppState`. Keys are prefixed (per instance, per test).
+#[derive(Clone)]
+pub struct Kv {
+    backend: Backend,
+    prefix: Arc<str>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        };
+        f.debug_struct("Kv")
+            .field("backend", &kind)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// Encodes `value` with its absolute expiry (ms since epoch, 16 ASCII digits) in front.
+fn seal(expires_ms: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = format!("{expires_ms:016}").into_bytes();
+    out.extend_from_slice(value);
+    out
+}
+
+/// The value if it has not expired at `now_ms`.
+fn unseal(raw: Vec<u8>, now_ms: i64) -> Option<Vec<u8>> {
+    let exp: i64 = std::str::from_utf8(raw.get(..16)?).ok()?.parse().ok()?;
+    (exp > now_ms).then(|| raw[16..].to_vec())
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .max(1)
+}
+
+impl Kv {
+    /// Opens `memory://` or a Redis URL, checking Redis answers within `timeout`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        clock: Arc<dyn Clock>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let backend = if url == "memory://" {
+            Backend::Memory(MemoryKv::default())
+        } else {
+            let kv = RedisKv::connect(url, timeout).await.map_err(|e| {
+                StoreError::Kv(format!("cannot connect to {}: {e}", redact_url(url)))
+            })?;
+            Backend::Redis(kv)
+        };
+        Ok(Self {
+            backend,
+            prefix: prefix.into(),
+            clock,
+        })
+    }
+
+    fn key(&self, k: &str) -> String {
+        format!("{}{}", self.prefix, k)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let (k, ttl) = (self.key(key), ttl_ms(ttl));
+        let v = seal(self.now_ms() + ttl, value);
+        match &self.backend {
+            Backend::Memory(m) => {
+                m.put(k, v, self.now_ms());
+                Ok(())
+            }
+            Backend::Redis(r) => r.put(&k, v, ttl).await,
+        }
+    }
+
+    /// Stores `value` only if `key` holds nothing live; returns whether it was stored.
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (k, ttl, now) = (self.key(key), ttl_ms(ttl), self.now_ms());
+        let v = seal(now + ttl, value);
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.put_if_absent(k, v, now)),
+            Backend::Redis(r) => r.put_if_absent(&k, v, ttl, now).await,
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = self.key(key);
+        let raw = match &self.backend {
+            Backend::Memory(m) => m.get(&k),
+            Backend::Redis(r) => r.get(&k).await?,
+        };
+        Ok(raw.and_then(|raw| unseal(raw, self.now_ms())))
+    }
+
+    /// Atomically reads and deletes `key`: of concurrent takers exactly one gets the value.
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = self.key(key);
+        let raw = match &self.backend {
+            Backend::Memory(m) => m.take(&k),
+            Backend::Redis(r) => r.take(&k).await?,
+        };
+        Ok(raw.and_then(|raw| unseal(raw, self.now_ms())))
+    }
+
+    /// Increments the counter at `key` and returns the new value. A counter starts at 1 with a
+    /// window of `ttl`; increments inside the window do not extend it.
+    pub async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, StoreError> {
+        let (k, ttl, now) = (self.key(key), ttl_ms(ttl), self.now_ms());
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.incr(k, now, ttl)),
+            Backend::Redis(r) => r.incr(&k, now, ttl).await,
+        }
+    }
+
+    /// The live value of a counter (0 when absent or expired).
+    pub async fn count(&self, key: &str) -> Result<i64, StoreError> {
+        let (k, now) = (self.key(key), self.now_ms());
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.count(&k, now)),
+            Backend::Redis(r) => r.count(&k, now).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let k = self.key(key);
+        match &self.backend {
+            Backend::Memory(m) => {
+                m.delete(&k);
+                Ok(())
+            }
+            Backend::Redis(r) => r.delete(&k).await,
+        }
+    }
+
+    /// Is the store answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(r) => r.ping().await,
+        }
+    }
+
+    pub fn is_memory(&self) -> bool {
+        matches!(self.backend, Backend::Memory(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_roundtrip_and_expiry() {
+        let v = seal(1_000, b"abc");
+        assert_eq!(unseal(v.clone(), 999), Some(b"abc".to_vec()));
+        assert_eq!(unseal(v, 1_000), None);
+        assert_eq!(unseal(b"garbage".to_vec(), 0), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! Redis-backed key-value store over a reconnecting `ConnectionManager`.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+use crate::store::StoreError;
+
+/// Stores only if nothing live is there; "live" is judged by the sealed expiry, not Redis' TTL.
+static PUT_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local v = redis.call('GET', KEYS[1])
+          if v and tonumber(string.sub(v, 1, 16)) > tonumber(ARGV[3]) then return 0 end
+          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+          return 1",
+    )
+});
+
+/// Fixed-window counter: `e` holds the window's end (ms), `n` the count.
+static INCR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local now = tonumber(ARGV[1])
+          local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
+          if e <= now then
+            redis.call('DEL', KEYS[1])
+            redis.call('HSET', KEYS[1], 'e', now + tonumber(ARGV[2]))
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+          end
+          return redis.call('HINCRBY', KEYS[1], 'n', 1)",
+    )
+});
+
+static COUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
+          if e <= tonumber(ARGV[1]) then return 0 end
+          return tonumber(redis.call('HGET', KEYS[1], 'n') or '0')",
+    )
+});
+
+#[derive(Clone)]
+pub struct RedisKv {
+    conn: ConnectionManager,
+}
+
+fn kv_err(e: redis::RedisError) -> StoreError {
+    StoreError::Kv(e.to_string())
+}
+
+impl RedisKv {
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, cfg))
+            .await
+            .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+            .map_err(|e| e.to_string())?;
+        let kv = Self { conn };
+        tokio::time::timeout(timeout, kv.ping())
+            .await
+            .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+            .map_err(|e| e.to_string())?;
+        Ok(kv)
+    }
+
+    pub async fn put(&self, k: &str, v: Vec<u8>, ttl_ms: i64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let ttl = u64::try_from(ttl_ms).unwrap_or(1);
+        c.pset_ex::<_, _, ()>(k, v, ttl).await.map_err(kv_err)
+    }
+
+    pub async fn put_if_absent(
+        &self,
+        k: &str,
+        v: Vec<u8>,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let stored: i64 = PUT_IF_ABSENT
+            .key(k)
+            .arg(v)
+            .arg(ttl_ms)
+            .arg(now_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(kv_err)?;
+        Ok(stored == 1)
+    }
+
+    pub async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn.clone();
+        c.get(k).await.map_err(kv_err)
+    }
+
+    pub async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn.clone();
+        c.get_del(k).await.map_err(kv_err)
+    }
+
+    pub async fn incr(&self, k: &str, now_ms: i64, ttl_ms: i64) -> Result<i64, StoreError> {
+        let mut c = self.conn.clone();
+        INCR.key(k)
+            .arg(now_ms)
+            .arg(ttl_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(kv_err)
+    }
+
+    pub async fn count(&self, k: &str, now_ms: i64) -> Result<i64, StoreError> {
+        let mut c = self.conn.clone();
+        COUNT
+            .key(k)
+            .arg(now_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(kv_err)
+    }
+
+    pub async fn delete(&self, k: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        c.del::<_, ()>(k).await.map_err(kv_err)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(kv_err)
+    }
+}

@@ -1,0 +1,205 @@
+//! SQL persistence through one diesel `MultiConnection` over PostgreSQL and SQLite, pooled by r2d2.
+
+pub mod clients;
+pub mod keys;
+mod migrate;
+pub mod pools;
+pub mod schema;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+
+pub use migrate::MigrationReport;
+
+use super::StoreError;
+use crate::config::redact_url;
+
+/// A connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which SQL backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite://") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens connections of one backend (the derived `establish` would try every backend in turn
+/// and hide the real error).
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    url: String,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        let conn = match self.backend {
+            Backend::Postgres => DbConn::Pg(PgConnection::establish(&self.url)?),
+            Backend::Sqlite => {
+                let mut c = SqliteConnection::establish(&self.url)?;
+                c.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                DbConn::Sqlite(c)
+            }
+        };
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The SQL store: a connection pool plus helpers that run diesel code off the async workers.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl SqlStore {
+    /// Connects (creating the SQLite file and its directory if needed) and checks that the
+    /// database answers within `timeout`. Errors name the URL with its password redacted.
+    pub fn connect(url: &str, size: u32, timeout: Duration) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
+        let backend = Backend::of_url(url)
+            .ok_or_else(|| StoreError::Unavailable(format!("{shown}: unsupported database URL")))?;
+        if backend == Backend::Sqlite {
+            let path = std::path::Path::new(url.trim_start_matches("sqlite://"));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "{shown}: cannot create {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+        let manager = Manager {
+            backend,
+            url: url.to_string(),
+        };
+        // Try one connection first so the operator sees the driver's own reason, not a timeout.
+        manager.connect().map_err(|e| {
+            StoreError::Unavailable(format!("cannot connect to {shown}: {}", one_line(&e)))
+        })?;
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .connection_timeout(timeout)
+            .error_handler(Box::new(diesel::r2d2::LoggingErrorHandler))
+            .build(manager)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {shown}: {}", one_line(&e)))
+            })?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(one_line(&e)))
+    }
+
+    /// Runs blocking diesel code on tokio's blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Runs a closure inside one transaction.
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |c| c.transaction(f)).await
+    }
+
+    /// Applies pending migrations, refusing a database migrated by a newer Tessera.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        self.run(migrate::run).await
+    }
+
+    /// `SELECT 1`: is the database answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|c| c.ping().map_err(StoreError::Sql)).await
+    }
+}
+
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl From<diesel::r2d2::Error> for StoreError {
+    fn from(e: diesel::r2d2::Error) -> Self {
+        StoreError::Unavailable(one_line(&e))
+    }
+}
+
+/// Stores JSON in TEXT columns (MultiConnection has no JSON type).
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    s: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}

@@ -1,0 +1,133 @@
+//! Pool rows: create, look up by id or name, list, bump the version that invalidates caches.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::pools;
+use super::{DbConn, from_json, to_json};
+use crate::ids::PoolId;
+use crate::pools::PoolSettings;
+use crate::store::StoreError;
+
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = pools)]
+struct PoolRow {
+    id: String,
+    name: String,
+    settings: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A user pool as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pool {
+    pub id: PoolId,
+    pub name: String,
+    pub settings: PoolSettings,
+    /// Bumped on every change to the pool, its clients or its keys; caches compare it.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<PoolRow> for Pool {
+    type Error = StoreError;
+    fn try_from(r: PoolRow) -> Result<Self, StoreError> {
+        Ok(Pool {
+            settings: from_json(&r.settings, "pool settings")?,
+            id: PoolId::new(r.id),
+            name: r.name,
+            version: r.version,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        })
+    }
+}
+
+pub fn insert(
+    c: &mut DbConn,
+    id: &PoolId,
+    name: &str,
+    settings: &PoolSettings,
+    now: DateTime<Utc>,
+) -> Result<Pool, StoreError> {
+    let row = PoolRow {
+        id: id.to_string(),
+        name: name.to_string(),
+        settings: to_json(settings)?,
+        version: 1,
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+    };
+    diesel::insert_into(pools::table)
+        .values(&row)
+        .execute(c)
+        .map_err(|e| StoreError::conflict_on_unique(e, "a pool with that name or id"))?;
+    row.try_into()
+}
+
+pub fn find(c: &mut DbConn, id: &PoolId) -> Result<Option<Pool>, StoreError> {
+    pools::table
+        .filter(pools::id.eq(id.as_str()))
+        .first::<PoolRow>(c)
+        .optional()?
+        .map(Pool::try_from)
+        .transpose()
+}
+
+pub fn find_by_name(c: &mut DbConn, name: &str) -> Result<Option<Pool>, StoreError> {
+    pools::table
+        .filter(pools::name.eq(name))
+        .first::<PoolRow>(c)
+        .optional()?
+        .map(Pool::try_from)
+        .transpose()
+}
+
+pub fn list(c: &mut DbConn) -> Result<Vec<Pool>, StoreError> {
+    pools::table
+        .order(pools::created_at.asc())
+        .load::<PoolRow>(c)?
+        .into_iter()
+        .map(Pool::try_from)
+        .collect()
+}
+
+/// `(id, version)` of every pool: the cheap query each instance polls to refresh its caches.
+pub fn versions(c: &mut DbConn) -> Result<Vec<(PoolId, i64)>, StoreError> {
+    Ok(pools::table
+        .select((pools::id, pools::version))
+        .load::<(String, i64)>(c)?
+        .into_iter()
+        .map(|(id, v)| (PoolId::new(id), v))
+        .collect())
+}
+
+/// Marks the pool changed so every instance reloads it.
+pub fn bump_version(c: &mut DbConn, id: &PoolId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    diesel::update(pools::table.filter(pools::id.eq(id.as_str())))
+        .set((
+            pools::version.eq(pools::version + 1),
+            pools::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
+pub fn update_settings(
+    c: &mut DbConn,
+    id: &PoolId,
+    settings: &PoolSettings,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(pools::table.filter(pools::id.eq(id.as_str())))
+        .set((
+            pools::settings.eq(to_json(settings)?),
+            pools::version.eq(pools::version + 1),
+            pools::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(c)?;
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Diesel table definitions shared by the PostgreSQL and SQLite backends.
+
+diesel::table! {
+    pools (id) {
+        id -> Text,
+        name -> Text,
+        settings -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    app_clients (pool_id, client_id) {
+        pool_id -> Text,
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        logout_uris -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        first_party -> Bool,
+        settings -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (pool_id, sub) {
+        pool_id -> Text,
+        sub -> Text,
+        username -> Text,
+        username_norm -> Text,
+        email -> Nullable<Text>,
+        email_norm -> Nullable<Text>,
+        email_verified -> Bool,
+        phone_number -> Nullable<Text>,
+        phone_number_verified -> Bool,
+        status -> Text,
+        enabled -> Bool,
+        password_hash -> Nullable<Text>,
+        attributes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (pool_id, kid) {
+        pool_id -> Text,
+        kid -> Text,
+        alg -> Text,
+        private_jwk -> Text,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        active_from -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(pools, app_clients, users, signing_keys);

@@ -1,0 +1,215 @@
+//! User rows: identifiers are unique per pool on their normalized form.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConn, from_json, to_json};
+use crate::accounts::UserStatus;
+use crate::ids::{PoolId, Sub};
+use crate::store::StoreError;
+
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    pool_id: String,
+    sub: String,
+    username: String,
+    username_norm: String,
+    email: Option<String>,
+    email_norm: Option<String>,
+    email_verified: bool,
+    phone_number: Option<String>,
+    phone_number_verified: bool,
+    status: String,
+    enabled: bool,
+    password_hash: Option<String>,
+    attributes: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A user as stored. The password hash never serializes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct User {
+    pub pool_id: PoolId,
+    pub sub: Sub,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    pub status: UserStatus,
+    pub enabled: bool,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user to create, with identifiers already normalized by `accounts`.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub sub: Sub,
+    pub username: String,
+    pub username_norm: String,
+    pub email: Option<String>,
+    pub email_norm: Option<String>,
+    pub email_verified: bool,
+    pub phone_number: Option<String>,
+    pub status: UserStatus,
+    pub password_hash: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            status: r
+                .status
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("user status {:?}", r.status)))?,
+            attributes: from_json(&r.attributes, "user attributes")?,
+            pool_id: PoolId::new(r.pool_id),
+            sub: Sub::new(r.sub),
+            username: r.username,
+            email: r.email,
+            email_verified: r.email_verified,
+            phone_number: r.phone_number,
+            phone_number_verified: r.phone_number_verified,
+            enabled: r.enabled,
+            password_hash: r.password_hash,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        })
+    }
+}
+
+pub fn insert(
+    c: &mut DbConn,
+    pool: &PoolId,
+    u: NewUser,
+    now: DateTime<Utc>,
+) -> Result<User, StoreError> {
+    let row = UserRow {
+        pool_id: pool.to_string(),
+        sub: u.sub.into_inner(),
+        username: u.username,
+        username_norm: u.username_norm,
+        email: u.email,
+        email_norm: u.email_norm,
+        email_verified: u.email_verified,
+        phone_number: u.phone_number,
+        phone_number_verified: false,
+        status: u.status.as_str().to_string(),
+        enabled: true,
+        password_hash: u.password_hash,
+        attributes: to_json(&u.attributes)?,
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+    };
+    diesel::insert_into(users::table)
+        .values(&row)
+        .execute(c)
+        .map_err(|e| StoreError::conflict_on_unique(e, "a user with that username or email"))?;
+    row.try_into()
+}
+
+pub fn find(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Option<User>, StoreError> {
+    users::table
+        .filter(users::pool_id.eq(pool.as_str()))
+        .filter(users::sub.eq(sub))
+        .first::<UserRow>(c)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Finds a user by normalized username, or by normalized email.
+pub fn find_by_identifier(
+    c: &mut DbConn,
+    pool: &PoolId,
+    norm: &str,
+) -> Result<Option<User>, StoreError> {
+    let by_name = users::table
+        .filter(users::pool_id.eq(pool.as_str()))
+        .filter(users::username_norm.eq(norm))
+        .first::<UserRow>(c)
+        .optional()?;
+    let row = match by_name {
+        Some(r) => Some(r),
+        None => users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::email_norm.eq(norm))
+            .first::<UserRow>(c)
+            .optional()?,
+    };
+    row.map(User::try_from).transpose()
+}
+
+pub fn list(c: &mut DbConn, pool: &PoolId, limit: i64) -> Result<Vec<User>, StoreError> {
+    users::table
+        .filter(users::pool_id.eq(pool.as_str()))
+        .order(users::created_at.asc())
+        .limit(limit)
+        .load::<UserRow>(c)?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+}
+
+pub fn set_enabled(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &Sub,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub.as_str())),
+    )
+    .set((
+        users::enabled.eq(enabled),
+        users::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(c)?;
+    Ok(n > 0)
+}
+
+pub fn set_password(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &Sub,
+    hash: &str,
+    status: UserStatus,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub.as_str())),
+    )
+    .set((
+        users::password_hash.eq(Some(hash)),
+        users::status.eq(status.as_str()),
+        users::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(c)?;
+    Ok(n > 0)
+}
+
+pub fn delete(c: &mut DbConn, pool: &PoolId, sub: &Sub) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub.as_str())),
+    )
+    .execute(c)?;
+    Ok(n > 0)
+}

@@ -1,0 +1,118 @@
+//! Discovery metadata and JWKS per pool.
+
+use serde_json::Value;
+
+use crate::support::TestApp;
+
+#[actix_web::test]
+async fn discovery_names_the_exact_issuer() {
+    let app = TestApp::new().await;
+    let r = app
+        .get(&format!(
+            "/{}/.well-known/openid-configuration",
+            app.pool.id
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["issuer"], app.issuer());
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("{}/.well-known/jwks.json", app.issuer())
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+}
+
+#[actix_web::test]
+async fn jwks_holds_public_members_only() {
+    let app = TestApp::new().await;
+    let r = app
+        .get(&format!("/{}/.well-known/jwks.json", app.pool.id))
+        .await;
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    let keys = doc["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let k = keys[0].as_object().unwrap();
+    for m in ["kid", "kty", "use", "alg", "n", "e"] {
+        assert!(k.contains_key(m), "missing {m}");
+    }
+    assert_eq!(k["kty"], "RSA");
+    assert_eq!(k["use"], "sig");
+    for private in ["d", "p", "q", "dp", "dq", "qi"] {
+        assert!(!k.contains_key(private), "leaked {private}");
+    }
+    // The published key really is a 2048-bit RSA key usable by a verifier.
+    let jwk = josekit::jwk::Jwk::from_bytes(serde_json::to_vec(&keys[0]).unwrap()).unwrap();
+    assert!(josekit::jws::RS256.verifier_from_jwk(&jwk).is_ok());
+}
+
+#[actix_web::test]
+async fn es256_pools_publish_ec_keys() {
+    let app = TestApp::builder()
+        .config(|c| c.key_algorithm = tessera::config::KeyAlgorithm::ES256)
+        .build()
+        .await;
+    let doc: Value = app
+        .get(&format!("/{}/.well-known/jwks.json", app.pool.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let k = &doc["keys"][0];
+    assert_eq!(k["kty"], "EC");
+    assert_eq!(k["crv"], "P-256");
+    assert!(k.get("d").is_none());
+}
+
+#[actix_web::test]
+async fn unknown_pool_is_a_json_404() {
+    let app = TestApp::new().await;
+    for path in [
+        "/local_XXXXXXXXX/.well-known/openid-configuration",
+        "/nope/.well-known/jwks.json",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 404, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "not_found");
+    }
+}
+
+#[actix_web::test]
+async fn every_pool_has_its_own_issuer_and_keys() {
+    let app = TestApp::new().await;
+    let other = tessera::pools::create(&app.st, "second", app.now())
+        .await
+        .unwrap();
+    let a: Value = app
+        .get(&format!("/{}/.well-known/jwks.json", app.pool.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .get(&format!("/{}/.well-known/jwks.json", other.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(a["keys"][0]["kid"], b["keys"][0]["kid"]);
+    let d: Value = app
+        .get(&format!("/{}/.well-known/openid-configuration", other.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], format!("{}/{}", app.base, other.id));
+}

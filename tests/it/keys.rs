@@ -1,0 +1,129 @@
+//! Key rotation: publish first, sign after the delay, drop after every token has expired; and
+//! the change reaches other instances.
+
+use chrono::TimeDelta;
+use serde_json::Value;
+use tessera::keys::{self, KeyStatus};
+
+use crate::support::TestApp;
+
+async fn kids(app: &TestApp) -> Vec<String> {
+    let doc: Value = app
+        .get(&format!("/{}/.well-known/jwks.json", app.pool.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn signer(app: &TestApp) -> String {
+    app.st
+        .pools
+        .get(app.pool.id.as_str())
+        .unwrap()
+        .keys
+        .signer(app.now())
+        .unwrap()
+        .kid
+        .to_string()
+}
+
+#[actix_web::test]
+async fn rotation_publishes_then_signs_then_retires() {
+    let app = TestApp::builder()
+        .config(|c| {
+            c.key_activation_delay_secs = 600;
+            c.max_token_lifetime_secs = 3600;
+        })
+        .build()
+        .await;
+    let old = signer(&app);
+    let new = keys::rotate(&app.st, &app.pool.id, app.now(), false)
+        .await
+        .unwrap();
+    assert_eq!(new.status, KeyStatus::Pending);
+    assert_eq!(
+        kids(&app).await,
+        vec![old.clone(), new.kid.to_string()],
+        "both keys published at once"
+    );
+    assert_eq!(
+        signer(&app),
+        old,
+        "the old key signs until the delay passes"
+    );
+
+    app.clock.advance(TimeDelta::seconds(600));
+    assert_eq!(signer(&app), new.kid.to_string());
+    assert_eq!(
+        kids(&app).await.len(),
+        2,
+        "the retired key stays while its tokens may live"
+    );
+
+    app.clock.advance(TimeDelta::seconds(3599));
+    assert_eq!(kids(&app).await.len(), 2);
+    app.clock.advance(TimeDelta::seconds(1));
+    assert_eq!(
+        kids(&app).await,
+        vec![new.kid.to_string()],
+        "then it drops out"
+    );
+
+    let listed = keys::list(&app.st, &app.pool.id, app.now()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|k| k.status).collect::<Vec<_>>(),
+        [KeyStatus::Expired, KeyStatus::Active]
+    );
+}
+
+#[actix_web::test]
+async fn immediate_rotation_signs_at_once() {
+    let app = TestApp::new().await;
+    let new = keys::rotate(&app.st, &app.pool.id, app.now(), true)
+        .await
+        .unwrap();
+    assert_eq!(new.status, KeyStatus::Active);
+    assert_eq!(signer(&app), new.kid.to_string());
+}
+
+#[actix_web::test]
+async fn other_instances_pick_up_rotation_on_refresh() {
+    let app = TestApp::new().await;
+    let sibling = app.sibling().await;
+    let before = sibling.pools.get(app.pool.id.as_str()).unwrap();
+    keys::rotate(&app.st, &app.pool.id, app.now(), false)
+        .await
+        .unwrap();
+    assert_eq!(sibling.pools.refresh(&sibling).await.unwrap(), 1);
+    let after = sibling.pools.get(app.pool.id.as_str()).unwrap();
+    assert!(after.pool.version > before.pool.version);
+    let jwks: Value = serde_json::from_slice(&after.jwks(app.now())).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        sibling.pools.refresh(&sibling).await.unwrap(),
+        0,
+        "nothing changed since"
+    );
+}
+
+#[actix_web::test]
+async fn private_keys_are_sealed_at_rest() {
+    let app = TestApp::new().await;
+    let id = app.pool.id.clone();
+    let stored = app
+        .st
+        .sql
+        .run(move |c| tessera::store::sql::keys::list(c, &id))
+        .await
+        .unwrap();
+    assert!(stored[0].private_jwk_sealed.starts_with("v1."));
+    assert!(!stored[0].private_jwk_sealed.contains("\"d\""));
+    assert!(!stored[0].public_jwk.contains("\"d\""));
+}

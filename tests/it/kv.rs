@@ -1,0 +1,155 @@
+//! One KV suite run against the in-process store and, when configured, Redis: same semantics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use tessera::clock::{Clock, FakeClock, SystemClock};
+use tessera::store::kv::Kv;
+
+use crate::support::{backends, unique_name};
+
+async fn stores() -> Vec<(Kv, Arc<FakeClock>)> {
+    let mut out = Vec::new();
+    for url in ["memory://".to_string(), backends::redis_url()] {
+        if url == "memory://" && !out.is_empty() {
+            continue;
+        }
+        let clock = Arc::new(FakeClock::new(SystemClock.now()));
+        let kv = Kv::connect(
+            &url,
+            &format!("{}:", unique_name("kv")),
+            clock.clone(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        out.push((kv, clock));
+    }
+    if out.len() == 1 {
+        println!("kv suite: TEST_REDIS_URL not set, running on the memory store only");
+    }
+    out
+}
+
+const MIN: Duration = Duration::from_secs(60);
+
+#[actix_web::test]
+async fn put_get_overwrite_delete() {
+    for (kv, _) in stores().await {
+        assert_eq!(kv.get("a").await.unwrap(), None);
+        kv.put("a", b"1", MIN).await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+        kv.put("a", b"2", MIN).await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some(&b"2"[..]));
+        kv.delete("a").await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap(), None, "{kv:?}");
+    }
+}
+
+#[actix_web::test]
+async fn values_expire_by_the_injected_clock() {
+    for (kv, clock) in stores().await {
+        kv.put("code", b"x", Duration::from_secs(60)).await.unwrap();
+        clock.advance(TimeDelta::seconds(59));
+        assert!(kv.get("code").await.unwrap().is_some(), "{kv:?}");
+        clock.advance(TimeDelta::seconds(1));
+        assert_eq!(kv.get("code").await.unwrap(), None, "{kv:?}");
+        assert_eq!(kv.take("code").await.unwrap(), None, "{kv:?}");
+    }
+}
+
+#[actix_web::test]
+async fn take_is_single_use_even_when_concurrent() {
+    for (kv, _) in stores().await {
+        kv.put("once", b"v", MIN).await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let kv = kv.clone();
+                actix_web::rt::spawn(async move { kv.take("once").await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.unwrap().is_some() {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "{kv:?}");
+        assert_eq!(kv.get("once").await.unwrap(), None);
+    }
+}
+
+#[actix_web::test]
+async fn put_if_absent_respects_live_and_expired_values() {
+    for (kv, clock) in stores().await {
+        assert!(
+            kv.put_if_absent("step", b"1", Duration::from_secs(30))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !kv.put_if_absent("step", b"2", Duration::from_secs(30))
+                .await
+                .unwrap(),
+            "{kv:?}"
+        );
+        assert_eq!(kv.get("step").await.unwrap().as_deref(), Some(&b"1"[..]));
+        clock.advance(TimeDelta::seconds(30));
+        assert!(
+            kv.put_if_absent("step", b"3", Duration::from_secs(30))
+                .await
+                .unwrap(),
+            "{kv:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn counters_count_within_a_window() {
+    for (kv, clock) in stores().await {
+        assert_eq!(kv.count("fail").await.unwrap(), 0);
+        assert_eq!(kv.incr("fail", Duration::from_secs(10)).await.unwrap(), 1);
+        clock.advance(TimeDelta::seconds(5));
+        assert_eq!(kv.incr("fail", Duration::from_secs(10)).await.unwrap(), 2);
+        assert_eq!(kv.count("fail").await.unwrap(), 2);
+        clock.advance(TimeDelta::seconds(5));
+        assert_eq!(
+            kv.count("fail").await.unwrap(),
+            0,
+            "the window does not slide: {kv:?}"
+        );
+        assert_eq!(
+            kv.incr("fail", Duration::from_secs(10)).await.unwrap(),
+            1,
+            "{kv:?}"
+        );
+        kv.delete("fail").await.unwrap();
+        assert_eq!(kv.count("fail").await.unwrap(), 0);
+    }
+}
+
+#[actix_web::test]
+async fn prefixes_isolate() {
+    let url = backends::redis_url();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let a = Kv::connect(
+        &url,
+        &format!("{}:", unique_name("a")),
+        clock.clone(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let b = Kv::connect(
+        &url,
+        &format!("{}:", unique_name("b")),
+        clock,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    a.put("k", b"a", MIN).await.unwrap();
+    assert_eq!(b.get("k").await.unwrap(), None);
+    a.ping().await.unwrap();
+}

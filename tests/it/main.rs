@@ -1,0 +1,10 @@
+//! The one integration-test binary: every suite drives the in-process app through public paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod discovery;
+mod health;
+mod keys;
+mod kv;
+mod migrations;
+mod support;

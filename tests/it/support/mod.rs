@@ -1,0 +1,146 @@
+//! `TestApp`: an isolated app (own database or schema, own KV prefix, fake clock) served on an
+//! ephemeral loopback port; and the backend selection from TEST_DATABASE_URL / TEST_REDIS_URL.
+
+pub mod backends;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::HttpServer;
+use chrono::{DateTime, Utc};
+use tessera::clock::{Clock, FakeClock, SeededRandom, SystemClock};
+use tessera::config::Config;
+use tessera::store::sql::pools::Pool;
+use tessera::{AppState, Deps};
+
+pub use backends::{SqlBackend, unique_name};
+
+/// An app under test with its own stores, clock and HTTP address.
+pub struct TestApp {
+    pub st: AppState,
+    pub clock: Arc<FakeClock>,
+    pub base: String,
+    pub pool: Pool,
+    pub http: reqwest::Client,
+    pub kv_prefix: String,
+    server: actix_web::dev::ServerHandle,
+    _sql: SqlBackend,
+}
+
+pub struct TestAppBuilder {
+    config: Box<dyn FnOnce(&mut Config)>,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            config: Box::new(|_| {}),
+        }
+    }
+
+    pub async fn new() -> Self {
+        Self::builder().build().await
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// `{base}/{pool_id}`: the issuer of the test pool.
+    pub fn issuer(&self) -> String {
+        format!("{}/{}", self.base, self.pool.id)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A second app on the same database and KV (another instance behind the load balancer).
+    pub async fn sibling(&self) -> AppState {
+        let (st, _) = AppState::open(
+            (*self.st.config).clone(),
+            deps(self.clock.clone(), &self.kv_prefix),
+        )
+        .await
+        .unwrap();
+        st
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.server.clone();
+        // Stop the server without waiting for the runtime to go on running.
+        drop(handle.stop(false));
+    }
+}
+
+fn deps(clock: Arc<FakeClock>, prefix: &str) -> Deps {
+    Deps {
+        clock,
+        random: Arc::new(SeededRandom::new(unique_name("seed").as_bytes())),
+        kv_prefix: prefix.to_string(),
+        // Cheap argon2 for speed; production parameters are exercised by unit tests.
+        password_params: argon2::Params::new(1024, 1, 1, None).unwrap(),
+    }
+}
+
+impl TestAppBuilder {
+    /// Adjusts the configuration before the app opens.
+    pub fn config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.config = Box::new(f);
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let sql = SqlBackend::new();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let mut config = Config {
+            bind: addr,
+            public_url: Some(base.clone()),
+            database_url: sql.url.clone(),
+            redis_url: backends::redis_url(),
+            data_dir: sql.dir.path().to_path_buf(),
+            sql_pool_size: 4,
+            ..Config::default()
+        };
+        (self.config)(&mut config);
+        let clock = Arc::new(FakeClock::new(SystemClock.now()));
+        let prefix = format!("{}:", unique_name("t"));
+        let (st, _) = AppState::open(config, deps(clock.clone(), &prefix))
+            .await
+            .unwrap();
+        let pool = tessera::pools::create(&st, &unique_name("pool"), clock.now())
+            .await
+            .unwrap();
+        let app_state = st.clone();
+        let server = HttpServer::new(move || tessera::build_app(app_state.clone()))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(0)
+            .listen(listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        TestApp {
+            st,
+            clock,
+            base,
+            pool,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            kv_prefix: prefix,
+            server: handle,
+            _sql: sql,
+        }
+    }
+}
