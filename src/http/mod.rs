@@ -4,6 +4,7 @@ mod discovery;
 mod error;
 mod health;
 mod logging;
+mod oauth;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -52,7 +53,13 @@ pub fn build_app(
                     "/.well-known/openid-configuration",
                     web::get().to(discovery::openid_configuration),
                 )
-                .route("/.well-known/jwks.json", web::get().to(discovery::jwks)),
+                .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
+                .route("/oauth2/token", web::post().to(oauth::token_endpoint))
+                .route(
+                    "/oauth2/introspect",
+                    web::post().to(oauth::introspect_endpoint),
+                )
+                .route("/oauth2/revoke", web::post().to(oauth::revoke_endpoint)),
         )
         .default_service(web::to(error::not_found))
 }

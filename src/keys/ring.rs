@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use josekit::jwk::Jwk;
-use josekit::jws::JwsSigner;
+use josekit::jws::{JwsSigner, JwsVerifier};
 use serde_json::{Map, Value};
 
 use super::{KeyError, KeyStatus, lifecycle};
@@ -17,6 +17,7 @@ pub struct LiveKey {
     pub alg: String,
     pub public: Value,
     pub signer: Arc<dyn JwsSigner>,
+    pub verifier: Arc<dyn JwsVerifier>,
 }
 
 impl std::fmt::Debug for LiveKey {
@@ -55,6 +56,29 @@ fn signer_for(alg: &str, jwk: &Jwk, kid: &Kid) -> Result<Arc<dyn JwsSigner>, Key
     })
 }
 
+fn verifier_for(alg: &str, public: &Value, kid: &Kid) -> Result<Arc<dyn JwsVerifier>, KeyError> {
+    let corrupt = |e: josekit::JoseError| KeyError::Corrupt(kid.to_string(), e.to_string());
+    let jwk = Jwk::from_map(public.as_object().cloned().unwrap_or_default()).map_err(corrupt)?;
+    Ok(match alg {
+        "RS256" => Arc::new(
+            josekit::jws::RS256
+                .verifier_from_jwk(&jwk)
+                .map_err(corrupt)?,
+        ),
+        "ES256" => Arc::new(
+            josekit::jws::ES256
+                .verifier_from_jwk(&jwk)
+                .map_err(corrupt)?,
+        ),
+        other => {
+            return Err(KeyError::Corrupt(
+                kid.to_string(),
+                format!("unsupported alg {other}"),
+            ));
+        }
+    })
+}
+
 /// All keys of one pool, ordered by activation time.
 #[derive(Debug, Default)]
 pub struct KeyRing {
@@ -74,11 +98,13 @@ impl KeyRing {
             .iter()
             .zip(private.iter())
             .map(|(k, jwk)| {
+                let public = public_only(&k.public_jwk, &k.kid)?;
                 Ok(LiveKey {
                     kid: k.kid.clone(),
                     alg: k.alg.clone(),
-                    public: public_only(&k.public_jwk, &k.kid)?,
+                    verifier: verifier_for(&k.alg, &public, &k.kid)?,
                     signer: signer_for(&k.alg, jwk, &k.kid)?,
+                    public,
                 })
             })
             .collect::<Result<Vec<_>, KeyError>>()?;
@@ -128,8 +154,13 @@ impl KeyRing {
         algs
     }
 
-    /// Finds a published key by kid (verification of our own tokens).
-    pub fn find(&self, kid: &str) -> Option<&LiveKey> {
-        self.live.iter().find(|k| k.kid.as_str() == kid)
+    /// The key `kid` if it is published at `now` (verification of our own tokens).
+    pub fn published(&self, kid: &str, now: DateTime<Utc>) -> Option<&LiveKey> {
+        let infos = lifecycle(&self.stored, now, self.retention);
+        infos
+            .iter()
+            .zip(&self.live)
+            .find(|(i, l)| i.published && l.kid.as_str() == kid)
+            .map(|(_, l)| l)
     }
 }

@@ -11,6 +11,7 @@ use super::PoolError;
 use crate::ids::PoolId;
 use crate::keys::{self, KeyRing};
 use crate::state::AppState;
+use crate::store::sql::clients::Client;
 use crate::store::sql::pools::{self as pool_rows, Pool};
 
 /// JWKS bytes valid until the next key status change.
@@ -27,6 +28,8 @@ pub struct PoolRuntime {
     pub issuer: String,
     pub keys: KeyRing,
     pub discovery: Bytes,
+    /// App clients by client_id (client changes bump the pool version, so this stays fresh).
+    pub clients: HashMap<String, Arc<Client>>,
     jwks: RwLock<JwksDoc>,
 }
 
@@ -90,10 +93,11 @@ impl PoolCache {
                     return Ok(None);
                 };
                 let keys = crate::store::sql::keys::list(c, &pid)?;
-                Ok(Some((pool, keys)))
+                let clients = crate::store::sql::clients::list(c, &pid)?;
+                Ok(Some((pool, keys, clients)))
             })
             .await?;
-        let Some((pool, stored)) = loaded else {
+        let Some((pool, stored, clients)) = loaded else {
             self.remove(id);
             return Ok(());
         };
@@ -115,6 +119,10 @@ impl PoolCache {
             issuer,
             keys: ring,
             discovery,
+            clients: clients
+                .into_iter()
+                .map(|c| (c.client_id.to_string(), Arc::new(c)))
+                .collect(),
             jwks: RwLock::new(JwksDoc {
                 body: Bytes::from(jwks.to_string()),
                 until,

@@ -1,0 +1,121 @@
+//! Back-channel OAuth endpoints: token, introspection, revocation. Each parses the form
+//! strictly, calls one service, and maps `OAuthError` to RFC 6749 §5.2 JSON once.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA, WWW_AUTHENTICATE,
+};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde_json::json;
+
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::params::Params;
+use crate::oidc::{introspect, token};
+use crate::state::AppState;
+
+/// `OAuthError` as an HTTP response.
+#[derive(Debug)]
+pub struct OAuthResponse(pub OAuthError);
+
+impl From<OAuthError> for OAuthResponse {
+    fn from(e: OAuthError) -> Self {
+        Self(e)
+    }
+}
+
+impl std::fmt::Display for OAuthResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for OAuthResponse {
+    fn status_code(&self) -> StatusCode {
+        match self.0.code {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let e = &self.0;
+        if let Some(detail) = &e.detail {
+            tracing::error!(error = e.code.as_str(), detail = %detail, "oauth request failed");
+        }
+        let mut res = HttpResponse::build(self.status_code()).json(json!({
+            "error": e.code.as_str(),
+            "error_description": e.description,
+        }));
+        let h = res.headers_mut();
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if e.code == ErrorCode::InvalidClient && e.basic_auth {
+            h.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+            );
+        }
+        res
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body; anything else is `invalid_request`.
+fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    let ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Params::parse(body)
+}
+
+fn authorization(req: &HttpRequest) -> Option<&[u8]> {
+    req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes)
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+pub async fn token_endpoint(
+    st: web::Data<AppState>,
+    pool: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthResponse> {
+    let params = form(&req, &body)?;
+    let res = token::exchange(&st, &pool, authorization(&req), &params, st.clock.now()).await?;
+    Ok(no_store(HttpResponse::Ok().json(res)))
+}
+
+pub async fn introspect_endpoint(
+    st: web::Data<AppState>,
+    pool: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthResponse> {
+    let params = form(&req, &body)?;
+    let res =
+        introspect::introspect(&st, &pool, authorization(&req), &params, st.clock.now()).await?;
+    Ok(no_store(HttpResponse::Ok().json(res)))
+}
+
+pub async fn revoke_endpoint(
+    st: web::Data<AppState>,
+    pool: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthResponse> {
+    let params = form(&req, &body)?;
+    introspect::revoke(&st, &pool, authorization(&req), &params, st.clock.now()).await?;
+    Ok(no_store(HttpResponse::Ok().finish()))
+}

@@ -1,0 +1,97 @@
+//! OAuth 2.0 / OIDC error codes, defined once; the public description is kept apart from the
+//! private detail that only reaches the log.
+
+/// Error codes of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1 and OIDC Core §3.1.2.6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: "The request is missing a required parameter, includes an unsupported
+    /// parameter value (other than grant type), repeats a parameter, ... or is otherwise malformed."
+    InvalidRequest,
+    /// RFC 6749 §5.2: "Client authentication failed (e.g., unknown client, no client
+    /// authentication included, or unsupported authentication method)."
+    InvalidClient,
+    /// RFC 6749 §5.2: "The provided authorization grant ... or refresh token is invalid, expired,
+    /// revoked, does not match the redirection URI ..., or was issued to another client."
+    InvalidGrant,
+    /// RFC 6749 §5.2: "The authenticated client is not authorized to use this authorization grant type."
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: "The authorization grant type is not supported by the authorization server."
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: "The requested scope is invalid, unknown, malformed, or exceeds the scope
+    /// granted by the resource owner."
+    InvalidScope,
+    /// RFC 6750 §3.1: "The access token provided is expired, revoked, malformed, or invalid."
+    InvalidToken,
+    /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition."
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidToken => "invalid_token",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+/// An OAuth error: `description` is sent to the client, `detail` only logged.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: String,
+    pub detail: Option<String>,
+    /// The client tried HTTP Basic authentication (so a 401 carries `WWW-Authenticate: Basic`).
+    pub basic_auth: bool,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            detail: None,
+            basic_auth: false,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+
+    /// A failure on our side; the cause is logged, the client learns nothing more.
+    pub fn server(cause: impl std::fmt::Display) -> Self {
+        Self {
+            detail: Some(cause.to_string()),
+            ..Self::new(
+                ErrorCode::ServerError,
+                "the server could not complete the request",
+            )
+        }
+    }
+
+    pub fn with_basic(mut self, basic: bool) -> Self {
+        self.basic_auth = basic;
+        self
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}

@@ -1,0 +1,52 @@
+//! The token endpoint (RFC 6749 §3.2): authenticates the client and dispatches on `grant_type`.
+
+pub mod client_credentials;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::client_auth::authenticate;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use crate::state::AppState;
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// Handles one token request for `pool`.
+pub async fn exchange(
+    st: &AppState,
+    pool: &str,
+    authorization: Option<&[u8]>,
+    params: &Params,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let rt = st
+        .pools
+        .get(pool)
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+    let grant_type = params.require("grant_type")?;
+    let client = authenticate(&rt, authorization, params)?;
+    match grant_type {
+        "client_credentials" => client_credentials::grant(st, &rt, &client, params, now),
+        "authorization_code" | "refresh_token" => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant_type} is not available yet on this server"),
+        )),
+        _ => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "unsupported grant_type",
+        )),
+    }
+}
