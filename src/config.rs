@@ -193,8 +193,21 @@ impl Config {
         if self.cache_refresh_secs == 0 {
             return Err(invalid("cache_refresh_secs", "must be at least 1"));
         }
-        if self.max_token_lifetime_secs < 300 {
-            return Err(invalid("max_token_lifetime_secs", "must be at least 300"));
+        const YEAR: u64 = 365 * 86_400;
+        if !(300..=YEAR).contains(&self.max_token_lifetime_secs) {
+            return Err(invalid(
+                "max_token_lifetime_secs",
+                "must be between 300 and 31536000",
+            ));
+        }
+        if self.key_activation_delay_secs > YEAR {
+            return Err(invalid(
+                "key_activation_delay_secs",
+                "must be at most 31536000",
+            ));
+        }
+        if self.cache_refresh_secs > 3600 {
+            return Err(invalid("cache_refresh_secs", "must be between 1 and 3600"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", e.to_string()))?;
@@ -300,11 +313,27 @@ fn check_redis_url(s: &str) -> Result<(), ConfigError> {
 /// Replaces a URL's password with `***` so it can be logged or shown.
 pub fn redact_url(s: &str) -> String {
     match Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            // libpq also takes `?password=` (and sslpassword); hide any query value named so.
+            if u.query_pairs().any(|(k, _)| k.contains("password")) {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k.contains("password") {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
-        Ok(_) => s.to_string(),
         // Not a URL: show only the scheme-ish prefix, the rest may be a secret.
         Err(_) => match s.split_once("://") {
             Some((scheme, _)) => format!("{scheme}://***"),
@@ -384,6 +413,7 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        assert!(!redact_url("postgres://h/db?password=secret&sslmode=require").contains("secret"));
         let cfg =
             Config::load_from(None, env(&[("DATABASE_URL", "postgres://u:secret@h/db")])).unwrap();
         assert!(!cfg.to_redacted_toml().contains("secret"));

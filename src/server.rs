@@ -64,8 +64,8 @@ async fn refresh_caches(st: AppState) {
     loop {
         tick.tick().await;
         match st.pools.refresh(&st).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pools = n, "reloaded changed pools"),
+            Ok(r) if r.reloaded > 0 => tracing::info!(pools = r.reloaded, "reloaded changed pools"),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pool cache refresh failed"),
         }
     }

@@ -77,7 +77,14 @@ impl AppState {
             master_key: Arc::new(master_key),
             pools: PoolCache::default(),
         };
-        st.pools.refresh(&st).await?;
+        let loaded = st.pools.refresh(&st).await?;
+        // One broken pool must not take the others down, but if none loads (a wrong master
+        // key, say) there is nothing to serve.
+        if let Some((id, why)) = loaded.failed.first()
+            && loaded.failed.len() == loaded.pools
+        {
+            return Err(Error::Startup(format!("cannot load pool {id}: {why}")));
+        }
         Ok((st, report))
     }
 }

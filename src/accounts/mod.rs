@@ -85,7 +85,19 @@ pub fn normalize_identifier(s: &str) -> String {
     s.trim().nfkc().collect::<String>().to_lowercase()
 }
 
-fn check_username(u: &str) -> Result<(), AccountError> {
+/// Checks the NFKC form of a username. `@` is refused so a username can never shadow another
+/// user's email, and UUID shapes so it cannot shadow a `sub`.
+fn check_username(raw: &str) -> Result<(), AccountError> {
+    let u: String = raw.nfkc().collect();
+    if u.contains('@') {
+        return Err(invalid(
+            "username",
+            "must not contain @ (sign in with the email instead)",
+        ));
+    }
+    if uuid::Uuid::parse_str(&u).is_ok() {
+        return Err(invalid("username", "must not look like a user id"));
+    }
     let n = u.chars().count();
     if n == 0 || n > 128 {
         return Err(invalid("username", "must be 1 to 128 characters"));
@@ -296,6 +308,12 @@ mod tests {
         assert_eq!(normalize_identifier("ｂｏｂ"), "bob"); // fullwidth → ASCII under NFKC
         assert!(check_username("a b").is_err());
         assert!(check_username("ok.user").is_ok());
+        assert!(check_username("bob@example.com").is_err());
+        assert!(
+            check_username("a\u{00a8}b").is_err(),
+            "NFKC turns the diaeresis into a space"
+        );
+        assert!(check_username("0190a9e2-7b1c-7cc2-9a57-1c1f3e5a9b10").is_err());
         assert!(check_email("a@b.co").is_ok());
         assert!(check_email("a@b").is_err());
         assert!(check_email("a b@c.de").is_err());

@@ -226,7 +226,7 @@ pub async fn create(
             crate::store::sql::pools::bump_version(c, &p, now)
         })
         .await?;
-    reload(st, pool).await?;
+    st.pools.reload_after_change(st, pool).await;
     Ok(CreatedClient {
         client,
         client_secret: secret,
@@ -261,20 +261,12 @@ pub async fn delete(
             Ok(existed)
         })
         .await?;
-    reload(st, pool).await?;
+    st.pools.reload_after_change(st, pool).await;
     if existed {
         Ok(())
     } else {
         Err(ClientError::NotFound(client_id.to_string()))
     }
-}
-
-/// Refreshes this instance's cached copy of the pool's clients.
-async fn reload(st: &AppState, pool: &PoolId) -> Result<(), ClientError> {
-    st.pools
-        .reload(st, pool)
-        .await
-        .map_err(|e| ClientError::Store(StoreError::Corrupt(e.to_string())))
 }
 
 /// Constant-time check of a presented secret against the stored hash.

@@ -71,7 +71,7 @@ impl MasterKey {
             msg,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            create_private_dir(dir)
                 .map_err(|e| err(format!("cannot create its directory: {e}")))?;
         }
         let mut key = [0u8; 32];
@@ -134,6 +134,20 @@ impl MasterKey {
             )
             .map_err(|_| fail())
     }
+}
+
+/// Creates `dir` (and parents) if missing; a directory we create is private to us (0700).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// SHA-256 as lowercase hex; for high-entropy secrets (client secrets, tokens) only.

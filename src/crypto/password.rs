@@ -100,14 +100,18 @@ impl PasswordHasherPool {
         &self,
         f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
+        // The permit moves into the blocking job: a cancelled request must not free its slot
+        // while the hash is still running.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| PasswordError::Cancelled)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|_| PasswordError::Cancelled)?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|_| PasswordError::Cancelled)?
     }
 }
 

@@ -1,6 +1,8 @@
 //! Discovery and JWKS handlers: served from the in-memory pool cache, never from SQL.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, HeaderValue,
+};
 use actix_web::{HttpResponse, web};
 
 use super::ApiError;
@@ -22,6 +24,8 @@ fn cached_json(body: web::Bytes) -> HttpResponse {
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_SECONDS));
+    // Public documents: browser apps (public PKCE clients) must be able to read them.
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     res
 }
 

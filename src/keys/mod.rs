@@ -127,10 +127,7 @@ pub async fn rotate(
             crate::store::sql::pools::bump_version(c, &p, now)
         })
         .await?;
-    st.pools.reload(st, pool).await.map_err(|e| match e {
-        crate::pools::PoolError::Keys(k) => k,
-        other => KeyError::Store(StoreError::Corrupt(other.to_string())),
-    })?;
+    st.pools.reload_after_change(st, pool).await;
     let infos = list(st, pool, now).await?;
     infos
         .into_iter()

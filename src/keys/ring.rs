@@ -56,6 +56,36 @@ fn signer_for(alg: &str, jwk: &Jwk, kid: &Kid) -> Result<Arc<dyn JwsSigner>, Key
     })
 }
 
+/// The public JWK of a private one, labelled with the row's kid and alg.
+fn derive_public(alg: &str, private: &Jwk, kid: &Kid) -> Result<Jwk, KeyError> {
+    use josekit::jwk::KeyPair;
+    let corrupt = |e: josekit::JoseError| KeyError::Corrupt(kid.to_string(), e.to_string());
+    if private.key_id() != Some(kid.as_str()) || private.algorithm() != Some(alg) {
+        return Err(KeyError::Corrupt(
+            kid.to_string(),
+            "sealed key does not match its row".into(),
+        ));
+    }
+    let mut public = match alg {
+        "RS256" => josekit::jwk::alg::rsa::RsaKeyPair::from_jwk(private)
+            .map_err(corrupt)?
+            .to_jwk_public_key(),
+        "ES256" => josekit::jwk::alg::ec::EcKeyPair::from_jwk(private)
+            .map_err(corrupt)?
+            .to_jwk_public_key(),
+        other => {
+            return Err(KeyError::Corrupt(
+                kid.to_string(),
+                format!("unsupported alg {other}"),
+            ));
+        }
+    };
+    public.set_key_id(kid.as_str());
+    public.set_algorithm(alg);
+    public.set_key_use("sig");
+    Ok(public)
+}
+
 fn verifier_for(alg: &str, public: &Value, kid: &Kid) -> Result<Arc<dyn JwsVerifier>, KeyError> {
     let corrupt = |e: josekit::JoseError| KeyError::Corrupt(kid.to_string(), e.to_string());
     let jwk = Jwk::from_map(public.as_object().cloned().unwrap_or_default()).map_err(corrupt)?;
@@ -98,7 +128,9 @@ impl KeyRing {
             .iter()
             .zip(private.iter())
             .map(|(k, jwk)| {
-                let public = public_only(&k.public_jwk, &k.kid)?;
+                // Publish what the sealed private key implies, not the unauthenticated
+                // public_jwk column: a row edited in the database cannot plant a key.
+                let public = public_only(&derive_public(&k.alg, jwk, &k.kid)?.to_string(), &k.kid)?;
                 Ok(LiveKey {
                     kid: k.kid.clone(),
                     alg: k.alg.clone(),

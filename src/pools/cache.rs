@@ -131,17 +131,35 @@ impl PoolCache {
         Ok(())
     }
 
-    /// Compares every cached pool's version with the database and reloads what changed.
-    pub async fn refresh(&self, st: &AppState) -> Result<usize, PoolError> {
+    /// Reloads after a change this instance made. The change is already committed, so a failed
+    /// reload must not fail the caller (a new client's secret would be lost): it is logged, and
+    /// the periodic refresh retries.
+    pub async fn reload_after_change(&self, st: &AppState, id: &PoolId) {
+        if let Err(e) = self.reload(st, id).await {
+            tracing::warn!(pool = %id, error = %e, "pool cache reload failed; the next refresh retries");
+        }
+    }
+
+    /// Compares every cached pool's version with the database and reloads what changed. A pool
+    /// that fails to load keeps its previous entry and does not stop the others.
+    pub async fn refresh(&self, st: &AppState) -> Result<RefreshReport, PoolError> {
         let versions = st.sql.run(pool_rows::versions).await?;
-        let mut reloaded = 0;
+        let mut report = RefreshReport {
+            pools: versions.len(),
+            ..RefreshReport::default()
+        };
         for (id, version) in &versions {
             let stale = self
                 .get(id.as_str())
                 .is_none_or(|rt| rt.pool.version != *version);
             if stale {
-                self.reload(st, id).await?;
-                reloaded += 1;
+                match self.reload(st, id).await {
+                    Ok(()) => report.reloaded += 1,
+                    Err(e) => {
+                        tracing::error!(pool = %id, error = %e, "cannot load pool");
+                        report.failed.push((id.clone(), e.to_string()));
+                    }
+                }
             }
         }
         for id in self.ids() {
@@ -149,6 +167,14 @@ impl PoolCache {
                 self.remove(&id);
             }
         }
-        Ok(reloaded)
+        Ok(report)
     }
+}
+
+/// What a refresh did.
+#[derive(Debug, Default)]
+pub struct RefreshReport {
+    pub pools: usize,
+    pub reloaded: usize,
+    pub failed: Vec<(PoolId, String)>,
 }

@@ -101,7 +101,7 @@ pub async fn create(st: &AppState, name: &str, now: DateTime<Utc>) -> Result<Poo
             StoreError::Conflict(_) => PoolError::NameTaken(name.to_string()),
             other => other.into(),
         })?;
-    st.pools.reload(st, &id).await?;
+    st.pools.reload_after_change(st, &id).await;
     Ok(pool)
 }
 
@@ -126,10 +126,14 @@ pub async fn list(st: &AppState) -> Result<Vec<Pool>, PoolError> {
 
 /// Creates the pool `default` when the database has no pool at all (first start).
 pub async fn ensure_default(st: &AppState, now: DateTime<Utc>) -> Result<Option<Pool>, PoolError> {
-    if list(st).await?.is_empty() {
-        Ok(Some(create(st, "default", now).await?))
-    } else {
-        Ok(None)
+    if !list(st).await?.is_empty() {
+        return Ok(None);
+    }
+    match create(st, "default", now).await {
+        Ok(p) => Ok(Some(p)),
+        // Another instance starting at the same moment created it first.
+        Err(PoolError::NameTaken(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -101,13 +101,13 @@ async fn other_instances_pick_up_rotation_on_refresh() {
     keys::rotate(&app.st, &app.pool.id, app.now(), false)
         .await
         .unwrap();
-    assert_eq!(sibling.pools.refresh(&sibling).await.unwrap(), 1);
+    assert_eq!(sibling.pools.refresh(&sibling).await.unwrap().reloaded, 1);
     let after = sibling.pools.get(app.pool.id.as_str()).unwrap();
     assert!(after.pool.version > before.pool.version);
     let jwks: Value = serde_json::from_slice(&after.jwks(app.now())).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert_eq!(
-        sibling.pools.refresh(&sibling).await.unwrap(),
+        sibling.pools.refresh(&sibling).await.unwrap().reloaded,
         0,
         "nothing changed since"
     );
@@ -126,4 +126,36 @@ async fn private_keys_are_sealed_at_rest() {
     assert!(stored[0].private_jwk_sealed.starts_with("v1."));
     assert!(!stored[0].private_jwk_sealed.contains("\"d\""));
     assert!(!stored[0].public_jwk.contains("\"d\""));
+}
+
+#[actix_web::test]
+async fn a_public_key_planted_in_the_database_is_not_published() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::new().await;
+    let before: Value = app
+        .get(&format!("/{}/.well-known/jwks.json", app.pool.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (id, now) = (app.pool.id.clone(), app.now());
+    app.st
+        .sql
+        .run(move |c| {
+            diesel::sql_query(format!(
+                "UPDATE signing_keys SET public_jwk = '{{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}}' WHERE pool_id = '{id}'"
+            ))
+            .execute(c)?;
+            tessera::store::sql::pools::bump_version(c, &id, now)
+        })
+        .await
+        .unwrap();
+    app.st.pools.refresh(&app.st).await.unwrap();
+    let after: Value = app
+        .get(&format!("/{}/.well-known/jwks.json", app.pool.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after, "JWKS is derived from the sealed private key");
 }

@@ -49,7 +49,14 @@ pub fn grant(
         ));
     }
     let scope = scopes.join(" ");
-    let ttl = i64::try_from(client.settings.access_token_ttl).unwrap_or(3600);
+    // Never outlive the key retention window, or a retired key could leave JWKS too early.
+    let ttl = i64::try_from(
+        client
+            .settings
+            .access_token_ttl
+            .min(st.config.max_token_lifetime_secs),
+    )
+    .unwrap_or(3600);
     let jti = st.random.token(16);
     let token = access_token(
         rt,

@@ -58,9 +58,11 @@ fn unseal(raw: Vec<u8>, now_ms: i64) -> Option<Vec<u8>> {
 }
 
 fn ttl_ms(ttl: Duration) -> i64 {
+    // At most ten years, so the sealed expiry always fits its 16 digits.
+    const TEN_YEARS_MS: i64 = 10 * 365 * 86_400_000;
     i64::try_from(ttl.as_millis())
-        .unwrap_or(i64::MAX / 4)
-        .max(1)
+        .unwrap_or(TEN_YEARS_MS)
+        .clamp(1, TEN_YEARS_MS)
 }
 
 impl Kv {

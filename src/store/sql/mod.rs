@@ -106,7 +106,7 @@ impl SqlStore {
         if backend == Backend::Sqlite {
             let path = std::path::Path::new(url.trim_start_matches("sqlite://"));
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
+                crate::crypto::create_private_dir(dir).map_err(|e| {
                     StoreError::Unavailable(format!(
                         "{shown}: cannot create {}: {e}",
                         dir.display()
@@ -119,9 +119,19 @@ impl SqlStore {
             url: url.to_string(),
         };
         // Try one connection first so the operator sees the driver's own reason, not a timeout.
-        manager.connect().map_err(|e| {
+        let first = manager.connect().map_err(|e| {
             StoreError::Unavailable(format!("cannot connect to {shown}: {}", one_line(&e)))
         })?;
+        drop(first);
+        #[cfg(unix)]
+        if backend == Backend::Sqlite {
+            // The file holds password hashes and sealed keys: owner only.
+            use std::os::unix::fs::PermissionsExt;
+            let path = std::path::Path::new(url.trim_start_matches("sqlite://"));
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(error = %e, "cannot restrict the SQLite file to its owner");
+            }
+        }
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
