@@ -66,7 +66,8 @@ impl Cli {
         let out = self.run_with(args, stdin, &[]);
         assert!(
             out.status.success(),
-            "{args:?} failed: {}",
+            "{args:?} failed ({:?}): {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

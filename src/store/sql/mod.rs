@@ -100,6 +100,7 @@ impl SqlStore {
     /// Connects (creating the SQLite file and its directory if needed) and checks that the
     /// database answers within `timeout`. Errors name the URL with its password redacted.
     pub fn connect(url: &str, size: u32, timeout: Duration) -> Result<Self, StoreError> {
+        init_tls();
         let shown = redact_url(url);
         let backend = Backend::of_url(url)
             .ok_or_else(|| StoreError::Unavailable(format!("{shown}: unsupported database URL")))?;
@@ -187,6 +188,13 @@ impl SqlStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(|c| c.ping().map_err(StoreError::Sql)).await
     }
+}
+
+/// Initialises OpenSSL before libpq does, so that it registers no `atexit` cleanup: with one,
+/// a process exiting while another thread still uses OpenSSL (an idle pool thread, a TLS
+/// connection to PostgreSQL) crashes with SIGSEGV at exit. Call before any PostgreSQL connection.
+pub fn init_tls() {
+    openssl::init();
 }
 
 fn one_line(e: &dyn std::fmt::Display) -> String {

@@ -44,6 +44,7 @@ pub struct SqlBackend {
 
 impl SqlBackend {
     pub fn new() -> Self {
+        tessera::store::sql::init_tls();
         let dir = tempfile::tempdir().unwrap();
         match postgres_url() {
             Some(admin) => {
