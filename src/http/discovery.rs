@@ -5,19 +5,12 @@ use actix_web::http::header::{
 };
 use actix_web::{HttpResponse, web};
 
-use super::ApiError;
-use crate::pools::PoolRuntime;
+use super::{ApiError, PoolCtx};
 use crate::state::AppState;
 
 /// How long relying parties may cache discovery and JWKS. Key activation waits longer than
 /// this (`key_activation_delay_secs`), so a cached JWKS always knows the signer.
 const CACHE_SECONDS: &str = "public, max-age=300";
-
-fn pool(st: &AppState, id: &str) -> Result<std::sync::Arc<PoolRuntime>, ApiError> {
-    st.pools
-        .get(id)
-        .ok_or_else(|| ApiError::not_found("unknown user pool"))
-}
 
 fn cached_json(body: web::Bytes) -> HttpResponse {
     let mut res = HttpResponse::Ok().body(body);
@@ -29,17 +22,10 @@ fn cached_json(body: web::Bytes) -> HttpResponse {
     res
 }
 
-pub async fn openid_configuration(
-    st: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(pool(&st, &path)?.discovery.clone()))
+pub async fn openid_configuration(PoolCtx(rt): PoolCtx) -> Result<HttpResponse, ApiError> {
+    Ok(cached_json(rt.discovery.clone()))
 }
 
-pub async fn jwks(
-    st: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let rt = pool(&st, &path)?;
+pub async fn jwks(st: web::Data<AppState>, PoolCtx(rt): PoolCtx) -> Result<HttpResponse, ApiError> {
     Ok(cached_json(rt.jwks(st.clock.now())))
 }

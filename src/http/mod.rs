@@ -5,12 +5,14 @@ mod error;
 mod health;
 mod logging;
 mod oauth;
+mod pool_ctx;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
 
 pub use error::ApiError;
+pub use pool_ctx::PoolCtx;
 
 use crate::state::AppState;
 

@@ -8,6 +8,7 @@ use actix_web::http::header::{
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
+use super::PoolCtx;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::oidc::{introspect, token};
@@ -88,34 +89,34 @@ fn no_store(mut res: HttpResponse) -> HttpResponse {
 
 pub async fn token_endpoint(
     st: web::Data<AppState>,
-    pool: web::Path<String>,
+    PoolCtx(rt): PoolCtx,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form(&req, &body)?;
-    let res = token::exchange(&st, &pool, authorization(&req), &params, st.clock.now()).await?;
+    let res = token::exchange(&st, &rt, authorization(&req), &params, st.clock.now())?;
     Ok(no_store(HttpResponse::Ok().json(res)))
 }
 
 pub async fn introspect_endpoint(
     st: web::Data<AppState>,
-    pool: web::Path<String>,
+    PoolCtx(rt): PoolCtx,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form(&req, &body)?;
     let res =
-        introspect::introspect(&st, &pool, authorization(&req), &params, st.clock.now()).await?;
+        introspect::introspect(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().json(res)))
 }
 
 pub async fn revoke_endpoint(
     st: web::Data<AppState>,
-    pool: web::Path<String>,
+    PoolCtx(rt): PoolCtx,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form(&req, &body)?;
-    introspect::revoke(&st, &pool, authorization(&req), &params, st.clock.now()).await?;
+    introspect::revoke(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().finish()))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use josekit::jwk::Jwk;
 use josekit::jws::{JwsSigner, JwsVerifier};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{KeyError, KeyStatus, lifecycle};
 use crate::ids::Kid;
@@ -32,14 +32,14 @@ impl std::fmt::Debug for LiveKey {
 /// Members a public JWK may carry; anything else (private parts above all) is dropped.
 const PUBLIC_MEMBERS: &[&str] = &["kty", "kid", "use", "alg", "n", "e", "crv", "x", "y"];
 
-fn public_only(json: &str, kid: &Kid) -> Result<Value, KeyError> {
-    let v: Map<String, Value> = serde_json::from_str(json)
-        .map_err(|e| KeyError::Corrupt(kid.to_string(), e.to_string()))?;
-    Ok(Value::Object(
-        v.into_iter()
+fn public_only(jwk: &Jwk) -> Value {
+    Value::Object(
+        jwk.as_ref()
+            .iter()
             .filter(|(k, _)| PUBLIC_MEMBERS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-    ))
+    )
 }
 
 fn signer_for(alg: &str, jwk: &Jwk, kid: &Kid) -> Result<Arc<dyn JwsSigner>, KeyError> {
@@ -130,7 +130,7 @@ impl KeyRing {
             .map(|(k, jwk)| {
                 // Publish what the sealed private key implies, not the unauthenticated
                 // public_jwk column: a row edited in the database cannot plant a key.
-                let public = public_only(&derive_public(&k.alg, jwk, &k.kid)?.to_string(), &k.kid)?;
+                let public = public_only(&derive_public(&k.alg, jwk, &k.kid)?);
                 Ok(LiveKey {
                     kid: k.kid.clone(),
                     alg: k.alg.clone(),

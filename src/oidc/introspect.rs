@@ -61,18 +61,14 @@ fn confidential(
 /// RFC 7662 §2: `{"active": false}` for anything not live in this pool.
 pub async fn introspect(
     st: &AppState,
-    pool: &str,
+    rt: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<Value, OAuthError> {
-    let rt = st
-        .pools
-        .get(pool)
-        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-    confidential(&rt, authorization, params)?;
+    confidential(rt, authorization, params)?;
     let token = params.require("token")?;
-    match active_access_token(st, &rt, token, now).await {
+    match active_access_token(st, rt, token, now).await {
         Ok(claims) => {
             let mut out = json!({ "active": true, "token_type": "Bearer" });
             if let Some(obj) = out.as_object_mut() {
@@ -105,18 +101,14 @@ pub async fn introspect(
 /// still get a success answer (§2.2), but another client's token is left alone.
 pub async fn revoke(
     st: &AppState,
-    pool: &str,
+    rt: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
-    let rt = st
-        .pools
-        .get(pool)
-        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-    let client = authenticate(&rt, authorization, params)?;
+    let client = authenticate(rt, authorization, params)?;
     let token = params.require("token")?;
-    let Ok(claims) = verify_access_token(&rt, token, now) else {
+    let Ok(claims) = verify_access_token(rt, token, now) else {
         return Ok(());
     };
     if claims.get("client_id").and_then(Value::as_str) != Some(client.client.client_id.as_str()) {

@@ -87,6 +87,19 @@ async fn unknown_pool_is_a_json_404() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "not_found");
     }
+    let r = app
+        .http
+        .post(format!("{}/local_XXXXXXXXX/oauth2/token", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "OAuth endpoints of an unknown pool are 404 too"
+    );
 }
 
 #[actix_web::test]

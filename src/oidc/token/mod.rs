@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::client_auth::authenticate;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use crate::pools::PoolRuntime;
 use crate::state::AppState;
 
 /// A successful token response (RFC 6749 §5.1).
@@ -24,22 +25,18 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// Handles one token request for `pool`.
-pub async fn exchange(
+/// Handles one token request for the pool `rt`.
+pub fn exchange(
     st: &AppState,
-    pool: &str,
+    rt: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
-    let rt = st
-        .pools
-        .get(pool)
-        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
     let grant_type = params.require("grant_type")?;
-    let client = authenticate(&rt, authorization, params)?;
+    let client = authenticate(rt, authorization, params)?;
     match grant_type {
-        "client_credentials" => client_credentials::grant(st, &rt, &client, params, now),
+        "client_credentials" => client_credentials::grant(st, rt, &client, params, now),
         "authorization_code" | "refresh_token" => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type {grant_type} is not available yet on this server"),
