@@ -18,3 +18,4 @@ pub mod store;
 
 pub use http::build_app;
 pub use state::{AppState, Deps};
+pub mod ui;

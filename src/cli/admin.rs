@@ -159,6 +159,7 @@ async fn client(
             grants,
             scopes,
             first_party,
+            pkce_optional,
         } => {
             let p = pool(st, &p.pool).await?;
             let spec = ClientSpec {
@@ -169,6 +170,7 @@ async fn client(
                 grant_types: grants,
                 scopes,
                 first_party,
+                pkce_optional,
             };
             let created = clients::create(st, &p.id, spec, now).await?;
             emit(json, &created, || match &created.client_secret {

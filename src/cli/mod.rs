@@ -94,6 +94,9 @@ pub enum ClientCmd {
         /// Skip the consent screen (the operator's own app).
         #[arg(long)]
         first_party: bool,
+        /// Let a legacy confidential client skip PKCE (not recommended).
+        #[arg(long)]
+        pkce_optional: bool,
     },
     List {
         #[command(flatten)]

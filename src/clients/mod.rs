@@ -53,6 +53,8 @@ pub struct ClientSpec {
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub first_party: bool,
+    /// Legacy confidential clients that cannot send PKCE (RFC 9700 still recommends it).
+    pub pkce_optional: bool,
 }
 
 /// A freshly created client with its secret, shown exactly once.
@@ -150,6 +152,9 @@ fn normalize(mut spec: ClientSpec) -> Result<ClientSpec, ClientError> {
     }
     spec.grant_types.sort_by_key(|g| *g as u8);
     spec.grant_types.dedup();
+    if spec.public && spec.pkce_optional {
+        return Err(invalid("a public client must use PKCE"));
+    }
     if spec.public && spec.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(invalid(
             "a public client cannot use client_credentials (it has no secret)",
@@ -215,7 +220,10 @@ pub async fn create(
         grant_types: spec.grant_types,
         scopes: spec.scopes,
         first_party: spec.first_party,
-        settings: ClientSettings::default(),
+        settings: ClientSettings {
+            require_pkce: !spec.pkce_optional,
+            ..ClientSettings::default()
+        },
         created_at: now,
         updated_at: now,
     };

@@ -23,6 +23,9 @@ pub enum PasswordError {
 pub struct PasswordHasherPool {
     permits: Arc<Semaphore>,
     params: Params,
+    /// A hash with the current parameters that no password matches: unknown users are
+    /// verified against it so they cost the same time as wrong passwords.
+    dummy: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for PasswordHasherPool {
@@ -47,6 +50,7 @@ impl PasswordHasherPool {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             params,
+            dummy: Arc::default(),
         }
     }
 
@@ -83,6 +87,29 @@ impl PasswordHasherPool {
         .await
     }
 
+    /// Verifies against `hash`, or, for an unknown user, against a dummy hash, so both take the
+    /// same time; an unknown user never verifies.
+    pub async fn verify_or_dummy(
+        &self,
+        password: &Secret,
+        hash: Option<&str>,
+        random: &dyn Random,
+    ) -> Result<bool, PasswordError> {
+        match hash {
+            Some(h) => self.verify(password, h).await,
+            None => {
+                let dummy = self
+                    .dummy
+                    .get_or_try_init(|| async {
+                        self.hash(&Secret::new(random_token(random)), random).await
+                    })
+                    .await?;
+                let _ = self.verify(password, dummy).await?;
+                Ok(false)
+            }
+        }
+    }
+
     /// Does `hash` use other parameters than the current ones (so it should be rehashed)?
     pub fn needs_rehash(&self, hash: &str) -> bool {
         match PasswordHash::new(hash).and_then(|h| Params::try_from(&h).map(|p| (h.algorithm, p))) {
@@ -113,6 +140,12 @@ impl PasswordHasherPool {
         .await
         .map_err(|_| PasswordError::Cancelled)?
     }
+}
+
+fn random_token(random: &dyn Random) -> String {
+    let mut b = [0u8; 24];
+    random.fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

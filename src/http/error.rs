@@ -67,6 +67,15 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("no such endpoint"))
 }
 
+/// A known path with the wrong method (routes are tried in order; this one matches last).
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "method not allowed on this endpoint",
+    ))
+}
+
 pub fn form_error(e: actix_web::error::UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     ApiError::invalid_request(format!("malformed form body: {e}")).into()
 }

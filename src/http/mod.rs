@@ -61,7 +61,34 @@ pub fn build_app(
                     "/oauth2/introspect",
                     web::post().to(oauth::introspect_endpoint),
                 )
-                .route("/oauth2/revoke", web::post().to(oauth::revoke_endpoint)),
+                .route("/oauth2/revoke", web::post().to(oauth::revoke_endpoint))
+                .route("/oauth2/userInfo", web::get().to(oauth::userinfo_endpoint))
+                .route("/oauth2/userInfo", web::post().to(oauth::userinfo_endpoint))
+                .route("/oauth2/authorize", web::get().to(crate::ui::authorize))
+                .route("/oauth2/authorize", web::post().to(crate::ui::authorize))
+                .route("/login", web::get().to(crate::ui::show))
+                .route("/login", web::post().to(crate::ui::login))
+                .route("/consent", web::get().to(crate::ui::show))
+                .route("/consent", web::post().to(crate::ui::consent))
+                .route("/logout", web::get().to(crate::ui::logout))
+                .route("/logout", web::post().to(crate::ui::logout))
+                .route("/oauth2/token", web::route().to(error::method_not_allowed))
+                .route(
+                    "/oauth2/introspect",
+                    web::route().to(error::method_not_allowed),
+                )
+                .route("/oauth2/revoke", web::route().to(error::method_not_allowed))
+                .route(
+                    "/oauth2/userInfo",
+                    web::route().to(error::method_not_allowed),
+                )
+                .route(
+                    "/oauth2/authorize",
+                    web::route().to(error::method_not_allowed),
+                )
+                .route("/login", web::route().to(error::method_not_allowed))
+                .route("/consent", web::route().to(error::method_not_allowed))
+                .route("/logout", web::route().to(error::method_not_allowed)),
         )
         .default_service(web::to(error::not_found))
 }

@@ -34,6 +34,7 @@ impl ResponseError for OAuthResponse {
     fn status_code(&self) -> StatusCode {
         match self.0.code {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -50,6 +51,21 @@ impl ResponseError for OAuthResponse {
         }));
         let h = res.headers_mut();
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match e.code {
+            ErrorCode::InvalidToken => {
+                h.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            ErrorCode::InsufficientScope => {
+                h.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+                );
+            }
+            _ => {}
+        }
         if e.code == ErrorCode::InvalidClient && e.basic_auth {
             h.insert(
                 WWW_AUTHENTICATE,
@@ -94,7 +110,7 @@ pub async fn token_endpoint(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form(&req, &body)?;
-    let res = token::exchange(&st, &rt, authorization(&req), &params, st.clock.now())?;
+    let res = token::exchange(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().json(res)))
 }
 
@@ -119,4 +135,42 @@ pub async fn revoke_endpoint(
     let params = form(&req, &body)?;
     introspect::revoke(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().finish()))
+}
+
+/// The bearer token of a userinfo request: the Authorization header (RFC 6750 §2.1) or, on a
+/// form POST, `access_token` (§2.2); never both.
+fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
+    let missing = || OAuthError::invalid_token("an access token is required");
+    let header = match req.headers().get(AUTHORIZATION) {
+        Some(v) => {
+            let v = v.to_str().map_err(|_| missing())?;
+            let (scheme, token) = v.split_once(' ').ok_or_else(missing)?;
+            if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+                return Err(missing());
+            }
+            Some(token.trim().to_string())
+        }
+        None => None,
+    };
+    let form = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
+        form(req, body)?.get("access_token").map(str::to_string)
+    } else {
+        None
+    };
+    match (header, form) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request("send the access token once")),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(missing()),
+    }
+}
+
+pub async fn userinfo_endpoint(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthResponse> {
+    let token = bearer(&req, &body)?;
+    let claims = crate::oidc::userinfo::userinfo(&st, &rt, &token, st.clock.now()).await?;
+    Ok(no_store(HttpResponse::Ok().json(claims)))
 }

@@ -22,6 +22,21 @@ pub enum ErrorCode {
     InvalidScope,
     /// RFC 6750 §3.1: "The access token provided is expired, revoked, malformed, or invalid."
     InvalidToken,
+    /// RFC 6749 §4.1.2.1: "The resource owner or authorization server denied the request."
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1: "The authorization server does not support obtaining an
+    /// authorization code using this method."
+    UnsupportedResponseType,
+    /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User authentication."
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User consent."
+    ConsentRequired,
+    /// OIDC Core §3.1.2.6: "The OP does not support use of the request parameter."
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6: "The OP does not support use of the request_uri parameter."
+    RequestUriNotSupported,
+    /// RFC 6750 §3.1: "The request requires higher privileges than provided by the access token."
+    InsufficientScope,
     /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition."
     ServerError,
 }
@@ -36,6 +51,13 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidToken => "invalid_token",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InsufficientScope => "insufficient_scope",
             Self::ServerError => "server_error",
         }
     }
@@ -69,6 +91,14 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidClient, d)
     }
 
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+
+    pub fn invalid_token(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidToken, d)
+    }
+
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidScope, d)
     }
@@ -87,6 +117,12 @@ impl OAuthError {
     pub fn with_basic(mut self, basic: bool) -> Self {
         self.basic_auth = basic;
         self
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::server(e)
     }
 }
 

@@ -1,20 +1,35 @@
-//! Token introspection (RFC 7662) and revocation (RFC 7009) of access tokens: revoked `jti`s
-//! are kept in the KV store until the token would have expired anyway.
+//! Token introspection (RFC 7662) and revocation (RFC 7009). Access tokens are JWTs: a revoked
+//! one's `jti` stays in the KV store until it would have expired anyway. Refresh tokens are
+//! rows: revoking one revokes its family.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::client_auth::{AuthMethod, authenticate};
-use super::error::OAuthError;
+use super::client_auth::{AuthMethod, AuthenticatedClient, authenticate};
+use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::tokens::verify_access_token;
+use crate::crypto::sha256_hex;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
+use crate::store::sql::refresh_tokens::{self, RefreshToken};
 
-fn revoked_key(pool: &str, jti: &str) -> String {
-    format!("{pool}:revoked-at:{jti}")
+fn revoked_key(rt: &PoolRuntime, jti: &str) -> String {
+    format!("{}:revoked-at:{jti}", rt.pool.id)
+}
+
+/// Denies an access token by `jti` until its `exp`.
+pub async fn deny_access_token(
+    st: &AppState,
+    rt: &PoolRuntime,
+    jti: &str,
+    exp: i64,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let ttl = Duration::from_secs(u64::try_from(exp - now.timestamp()).unwrap_or(1).max(1));
+    Ok(st.kv.put(&revoked_key(rt, jti), b"1", ttl).await?)
 }
 
 /// The claims of a live access token of this pool: signed, unexpired, not revoked.
@@ -29,26 +44,34 @@ pub async fn active_access_token(
         .get("jti")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if st
-        .kv
-        .get(&revoked_key(rt.pool.id.as_str(), jti))
-        .await
-        .map_err(OAuthError::server)?
-        .is_some()
-    {
-        return Err(OAuthError::new(
-            super::error::ErrorCode::InvalidToken,
+    if st.kv.get(&revoked_key(rt, jti)).await?.is_some() {
+        return Err(OAuthError::invalid_token(
             "the access token has been revoked",
         ));
     }
     Ok(claims)
 }
 
+async fn refresh_row(
+    st: &AppState,
+    rt: &PoolRuntime,
+    token: &str,
+) -> Result<Option<RefreshToken>, OAuthError> {
+    if token.len() > 256 {
+        return Ok(None);
+    }
+    let (pool, hash) = (rt.pool.id.clone(), sha256_hex(token.as_bytes()));
+    Ok(st
+        .sql
+        .run(move |c| refresh_tokens::find(c, &pool, &hash))
+        .await?)
+}
+
 fn confidential(
     rt: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
-) -> Result<super::client_auth::AuthenticatedClient, OAuthError> {
+) -> Result<AuthenticatedClient, OAuthError> {
     let client = authenticate(rt, authorization, params)?;
     if client.method == AuthMethod::None {
         return Err(OAuthError::invalid_client(
@@ -70,35 +93,50 @@ pub async fn introspect(
     let token = params.require("token")?;
     match active_access_token(st, rt, token, now).await {
         Ok(claims) => {
-            let mut out = json!({ "active": true, "token_type": "Bearer" });
-            if let Some(obj) = out.as_object_mut() {
-                for k in [
-                    "scope",
-                    "client_id",
-                    "username",
-                    "exp",
-                    "iat",
-                    "sub",
-                    "aud",
-                    "iss",
-                    "jti",
-                    "token_use",
-                    "auth_time",
-                ] {
-                    if let Some(v) = claims.get(k) {
-                        obj.insert(k.into(), v.clone());
-                    }
+            let mut out = Map::new();
+            out.insert("active".into(), json!(true));
+            out.insert("token_type".into(), json!("Bearer"));
+            for k in [
+                "scope",
+                "client_id",
+                "username",
+                "exp",
+                "iat",
+                "sub",
+                "aud",
+                "iss",
+                "jti",
+                "token_use",
+                "auth_time",
+            ] {
+                if let Some(v) = claims.get(k) {
+                    out.insert(k.into(), v.clone());
                 }
             }
-            Ok(out)
+            return Ok(Value::Object(out));
         }
-        Err(e) if e.code == super::error::ErrorCode::ServerError => Err(e),
-        Err(_) => Ok(json!({ "active": false })),
+        Err(e) if e.code == ErrorCode::ServerError => return Err(e),
+        Err(_) => {}
+    }
+    match refresh_row(st, rt, token).await? {
+        Some(r) if r.revoked_at.is_none() && r.used_at.is_none() && r.expires_at > now => {
+            Ok(json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": r.scope,
+                "client_id": r.client_id,
+                "sub": r.sub,
+                "exp": r.expires_at.timestamp(),
+                "iat": r.issued_at.timestamp(),
+                "iss": rt.issuer,
+            }))
+        }
+        _ => Ok(json!({ "active": false })),
     }
 }
 
-/// RFC 7009 §2: revokes an access token of the authenticated client. Unknown or foreign tokens
-/// still get a success answer (§2.2), but another client's token is left alone.
+/// RFC 7009 §2: revokes a token of the authenticated client. Unknown tokens and other
+/// clients' tokens get the same success answer (§2.2) and are left alone.
 pub async fn revoke(
     st: &AppState,
     rt: &PoolRuntime,
@@ -107,22 +145,30 @@ pub async fn revoke(
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
     let client = authenticate(rt, authorization, params)?;
+    let own = client.client.client_id.as_str();
     let token = params.require("token")?;
-    let Ok(claims) = verify_access_token(rt, token, now) else {
-        return Ok(());
-    };
-    if claims.get("client_id").and_then(Value::as_str) != Some(client.client.client_id.as_str()) {
+    if let Ok(claims) = verify_access_token(rt, token, now) {
+        let (jti, exp) = (
+            claims.get("jti").and_then(Value::as_str),
+            claims.get("exp").and_then(Value::as_i64),
+        );
+        if let (Some(jti), Some(exp), true) = (
+            jti,
+            exp,
+            claims.get("client_id").and_then(Value::as_str) == Some(own),
+        ) {
+            deny_access_token(st, rt, jti, exp, now).await?;
+        }
         return Ok(());
     }
-    let (Some(jti), Some(exp)) = (
-        claims.get("jti").and_then(Value::as_str),
-        claims.get("exp").and_then(Value::as_i64),
-    ) else {
-        return Ok(());
-    };
-    let ttl = Duration::from_secs(u64::try_from(exp - now.timestamp()).unwrap_or(1).max(1));
-    st.kv
-        .put(&revoked_key(rt.pool.id.as_str(), jti), b"1", ttl)
-        .await
-        .map_err(OAuthError::server)
+    if let Some(r) = refresh_row(st, rt, token)
+        .await?
+        .filter(|r| r.client_id == own)
+    {
+        let (pool, family) = (rt.pool.id.clone(), r.family_id);
+        st.sql
+            .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
+            .await?;
+    }
+    Ok(())
 }

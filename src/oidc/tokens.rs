@@ -78,6 +78,28 @@ fn invalid_token() -> OAuthError {
     )
 }
 
+/// Checks a JWT's signature against this pool's published keys and its issuer; returns the
+/// header type and claims. Expiry is the caller's business.
+fn verify_own(
+    rt: &PoolRuntime,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Option<(Option<String>, Map<String, Value>)> {
+    if token.len() > 8 * 1024 {
+        return None;
+    }
+    let header = jwt::decode_header(token).ok()?;
+    let kid = header.claim("kid").and_then(Value::as_str)?;
+    let typ = header
+        .claim("typ")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let key = rt.keys.published(kid, now)?;
+    let (payload, _) = jwt::decode_with_verifier(token, key.verifier.as_ref()).ok()?;
+    let claims = payload.claims_set().clone();
+    (claims.get("iss").and_then(Value::as_str) == Some(rt.issuer.as_str())).then_some((typ, claims))
+}
+
 /// Verifies one of this pool's access tokens: signature by a published key, issuer, `typ`,
 /// `token_use` and expiry at `now`. Returns its claims.
 pub fn verify_access_token(
@@ -85,30 +107,75 @@ pub fn verify_access_token(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    if token.len() > 8 * 1024 {
-        return Err(invalid_token());
-    }
-    let header = jwt::decode_header(token).map_err(|_| invalid_token())?;
-    let kid = header
-        .claim("kid")
-        .and_then(Value::as_str)
-        .ok_or_else(invalid_token)?;
-    if header.claim("typ").and_then(Value::as_str) != Some("at+jwt") {
-        return Err(invalid_token());
-    }
-    let key = rt.keys.published(kid, now).ok_or_else(invalid_token)?;
-    let (payload, _) =
-        jwt::decode_with_verifier(token, key.verifier.as_ref()).map_err(|_| invalid_token())?;
-    let claims = payload.claims_set().clone();
+    let (typ, claims) = verify_own(rt, token, now).ok_or_else(invalid_token)?;
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or_else(invalid_token)?;
-    if claims.get("iss").and_then(Value::as_str) != Some(rt.issuer.as_str())
+    if typ.as_deref() != Some("at+jwt")
         || claims.get("token_use").and_then(Value::as_str) != Some("access")
         || exp <= now.timestamp()
     {
         return Err(invalid_token());
     }
     Ok(claims)
+}
+
+/// Verifies an ID token we issued, accepting expired ones (an `id_token_hint` at logout is
+/// usually expired, OIDC RP-Initiated Logout §2).
+pub fn verify_id_token_hint(
+    rt: &PoolRuntime,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Option<Map<String, Value>> {
+    let (_, claims) = verify_own(rt, token, now)?;
+    (claims.get("token_use").and_then(Value::as_str) == Some("id")).then_some(claims)
+}
+
+/// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 over the access token.
+pub fn at_hash(access_token: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// What an ID token carries besides the user's scope-granted claims.
+#[derive(Debug, Clone)]
+pub struct IdClaims<'a> {
+    pub client_id: &'a str,
+    pub username: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    pub access_token: &'a str,
+    pub ttl_secs: i64,
+}
+
+/// Mints an ID token (OIDC Core §2) over `user_claims` (which hold `sub`).
+pub fn id_token(
+    rt: &PoolRuntime,
+    c: &IdClaims<'_>,
+    mut user_claims: Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<String, OAuthError> {
+    let iat = now.timestamp();
+    let fixed = json!({
+        "iss": rt.issuer,
+        "aud": c.client_id,
+        "iat": iat,
+        "exp": iat + c.ttl_secs,
+        "auth_time": c.auth_time,
+        "amr": c.amr,
+        "at_hash": at_hash(c.access_token),
+        "token_use": "id",
+        "cognito:username": c.username,
+    });
+    if let Value::Object(f) = fixed {
+        user_claims.extend(f);
+    }
+    if let Some(n) = c.nonce {
+        user_claims.insert("nonce".into(), json!(n));
+    }
+    sign(rt, "JWT", user_claims, now)
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod client_credentials;
+mod code_flow;
 mod discovery;
 mod health;
 mod keys;

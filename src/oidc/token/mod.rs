@@ -1,6 +1,9 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client and dispatches on `grant_type`.
 
+pub mod authorization_code;
 pub mod client_credentials;
+mod issue;
+pub mod refresh;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,7 +29,7 @@ pub struct TokenResponse {
 }
 
 /// Handles one token request for the pool `rt`.
-pub fn exchange(
+pub async fn exchange(
     st: &AppState,
     rt: &PoolRuntime,
     authorization: Option<&[u8]>,
@@ -37,10 +40,8 @@ pub fn exchange(
     let client = authenticate(rt, authorization, params)?;
     match grant_type {
         "client_credentials" => client_credentials::grant(st, rt, &client, params, now),
-        "authorization_code" | "refresh_token" => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type {grant_type} is not available yet on this server"),
-        )),
+        "authorization_code" => authorization_code::grant(st, rt, &client, params, now).await,
+        "refresh_token" => refresh::grant(st, rt, &client, params, now).await,
         _ => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "unsupported grant_type",

@@ -1,9 +1,11 @@
 //! SQL persistence through one diesel `MultiConnection` over PostgreSQL and SQLite, pooled by r2d2.
 
 pub mod clients;
+pub mod consents;
 pub mod keys;
 mod migrate;
 pub mod pools;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod users;
 

@@ -60,4 +60,38 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(pools, app_clients, users, signing_keys);
+diesel::table! {
+    refresh_tokens (pool_id, token_hash) {
+        pool_id -> Text,
+        token_hash -> Text,
+        family_id -> Text,
+        sub -> Text,
+        client_id -> Text,
+        scope -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    consents (pool_id, sub, client_id) {
+        pool_id -> Text,
+        sub -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    pools,
+    app_clients,
+    users,
+    signing_keys,
+    refresh_tokens,
+    consents
+);

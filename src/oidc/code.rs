@@ -1,0 +1,99 @@
+//! Authorization codes (RFC 6749 §4.1.2): 256-bit random, stored by hash in the KV store for
+//! 60 s, redeemed once through an atomic take. A redeemed code leaves a marker so a replay can
+//! revoke what the first redemption issued (RFC 6749 §4.1.2, RFC 9700 §4.5).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::authorize::AuthRequest;
+use super::session::Session;
+use crate::clock::RandomExt;
+use crate::crypto::sha256_hex;
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+
+/// What a code is bound to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub sub: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+}
+
+/// What the first redemption issued, kept so a replay can revoke it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Redeemed {
+    pub family_id: Option<String>,
+    pub jti: String,
+    pub exp: i64,
+}
+
+fn code_key(rt: &PoolRuntime, code: &str) -> String {
+    format!("{}:code:{}", rt.pool.id, sha256_hex(code.as_bytes()))
+}
+
+fn used_key(rt: &PoolRuntime, code: &str) -> String {
+    format!("{}:code-used:{}", rt.pool.id, sha256_hex(code.as_bytes()))
+}
+
+/// Issues a code for a completed authorization request.
+pub async fn issue(
+    st: &AppState,
+    rt: &PoolRuntime,
+    req: &AuthRequest,
+    s: &Session,
+) -> Result<String, StoreError> {
+    let code = st.random.token(32);
+    let grant = CodeGrant {
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: req.scope(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        sub: s.sub.clone(),
+        auth_time: s.auth_time,
+        amr: s.amr.clone(),
+    };
+    let body = serde_json::to_vec(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    st.kv.put(&code_key(rt, &code), &body, CODE_TTL).await?;
+    Ok(code)
+}
+
+/// Takes the code: `Ok(Ok(grant))` once; afterwards `Ok(Err(first_redemption))` while known.
+pub async fn redeem(
+    st: &AppState,
+    rt: &PoolRuntime,
+    code: &str,
+) -> Result<Result<CodeGrant, Option<Redeemed>>, StoreError> {
+    if code.len() > 256 {
+        return Ok(Err(None));
+    }
+    match st.kv.take(&code_key(rt, code)).await? {
+        Some(raw) => Ok(serde_json::from_slice(&raw).map_err(|_| None)),
+        None => {
+            let used = st.kv.get(&used_key(rt, code)).await?;
+            Ok(Err(used.and_then(|r| serde_json::from_slice(&r).ok())))
+        }
+    }
+}
+
+/// Records what a redemption issued, for as long as its access token lives.
+pub async fn mark_redeemed(
+    st: &AppState,
+    rt: &PoolRuntime,
+    code: &str,
+    r: &Redeemed,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    st.kv.put(&used_key(rt, code), &body, ttl).await
+}

@@ -1,0 +1,129 @@
+//! Authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636): single use through an
+//! atomic take; a replayed code revokes what its first redemption issued.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::TokenResponse;
+use super::issue::{UserGrant, user_tokens};
+use crate::clients::GrantType;
+use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::code::{self, Redeemed};
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::params::Params;
+use crate::oidc::{introspect, pkce};
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+use crate::store::sql::{refresh_tokens, users};
+
+pub async fn grant(
+    st: &AppState,
+    rt: &PoolRuntime,
+    auth: &AuthenticatedClient,
+    params: &Params,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let client = &auth.client;
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use authorization_code",
+        ));
+    }
+    let presented = params.require("code")?;
+    let grant = match code::redeem(st, rt, presented).await? {
+        Ok(g) => g,
+        Err(Some(first)) => {
+            // A second redemption: someone else holds the code. Revoke what it bought.
+            tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "authorization code replayed; revoking its tokens");
+            introspect::deny_access_token(st, rt, &first.jti, first.exp, now).await?;
+            if let Some(family) = first.family_id {
+                let pool = rt.pool.id.clone();
+                st.sql
+                    .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
+                    .await?;
+            }
+            return Err(OAuthError::invalid_grant(
+                "the authorization code has already been used",
+            ));
+        }
+        Err(None) => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid or expired",
+            ));
+        }
+    };
+    if grant.client_id != client.client_id.as_str() {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent for a code issued without PKCE",
+            ));
+        }
+        (None, None) => {}
+    }
+    let (pool, sub) = (rt.pool.id.clone(), grant.sub.clone());
+    let user = st
+        .sql
+        .run(move |c| users::find(c, &pool, &sub))
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    let issued = user_tokens(
+        st,
+        rt,
+        UserGrant {
+            user: &user,
+            client,
+            scope: &grant.scope,
+            nonce: grant.nonce.as_deref(),
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            family: None,
+        },
+        now,
+    )?;
+    let family_id = issued.refresh.as_ref().map(|r| r.family_id.clone());
+    if let Some(row) = issued.refresh {
+        let pool = rt.pool.id.clone();
+        st.sql
+            .run(move |c| refresh_tokens::insert(c, &pool, &row))
+            .await?;
+    }
+    let ttl = Duration::from_secs(
+        u64::try_from(issued.exp - now.timestamp())
+            .unwrap_or(60)
+            .max(60),
+    );
+    code::mark_redeemed(
+        st,
+        rt,
+        presented,
+        &Redeemed {
+            family_id,
+            jti: issued.jti,
+            exp: issued.exp,
+        },
+        ttl,
+    )
+    .await?;
+    Ok(issued.response)
+}

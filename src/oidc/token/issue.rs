@@ -1,0 +1,122 @@
+//! Token sets for a signed-in user: access token, ID token (with `openid`), and a refresh token
+//! in a rotation family (when the client may refresh). Shared by the code and refresh grants.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::TokenResponse;
+use crate::clients::GrantType;
+use crate::clock::RandomExt;
+use crate::crypto::sha256_hex;
+use crate::oidc::claims;
+use crate::oidc::error::OAuthError;
+use crate::oidc::tokens::{AccessClaims, IdClaims, access_token, id_token};
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+use crate::store::sql::clients::Client;
+use crate::store::sql::refresh_tokens::RefreshToken;
+use crate::store::sql::users::User;
+
+/// What the grant decided to issue.
+pub struct UserGrant<'a> {
+    pub user: &'a User,
+    pub client: &'a Client,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    /// Continue this family (refresh) with this absolute expiry, or start a new one.
+    pub family: Option<(String, DateTime<Utc>)>,
+}
+
+/// The tokens plus what a later revocation needs to know.
+pub struct Issued {
+    pub response: TokenResponse,
+    pub jti: String,
+    pub exp: i64,
+    /// The refresh token row to store (the caller writes it in its own transaction).
+    pub refresh: Option<RefreshToken>,
+}
+
+fn ttl(secs: u64, max: u64) -> i64 {
+    i64::try_from(secs.min(max)).unwrap_or(3600)
+}
+
+pub fn user_tokens(
+    st: &AppState,
+    rt: &PoolRuntime,
+    g: UserGrant<'_>,
+    now: DateTime<Utc>,
+) -> Result<Issued, OAuthError> {
+    let max = st.config.max_token_lifetime_secs;
+    let (access_ttl, id_ttl) = (
+        ttl(g.client.settings.access_token_ttl, max),
+        ttl(g.client.settings.id_token_ttl, max),
+    );
+    let jti = st.random.token(16);
+    let access = access_token(
+        rt,
+        &AccessClaims {
+            sub: g.user.sub.as_str(),
+            client_id: g.client.client_id.as_str(),
+            scope: g.scope,
+            jti: &jti,
+            ttl_secs: access_ttl,
+            auth_time: Some(g.auth_time),
+            username: Some(&g.user.username),
+        },
+        now,
+    )?;
+    let scopes: Vec<&str> = g.scope.split(' ').collect();
+    let id = if scopes.contains(&"openid") {
+        let c = IdClaims {
+            client_id: g.client.client_id.as_str(),
+            username: &g.user.username,
+            nonce: g.nonce,
+            auth_time: g.auth_time,
+            amr: g.amr,
+            access_token: &access,
+            ttl_secs: id_ttl,
+        };
+        Some(id_token(rt, &c, claims::for_scopes(g.user, &scopes), now)?)
+    } else {
+        None
+    };
+    let (refresh_token, refresh) = if g.client.grant_types.contains(&GrantType::RefreshToken) {
+        let token = st.random.token(32);
+        let (family_id, expires_at) = g.family.unwrap_or_else(|| {
+            let lifetime = TimeDelta::seconds(
+                i64::try_from(g.client.settings.refresh_token_ttl).unwrap_or(2_592_000),
+            );
+            (st.random.token(16), now + lifetime)
+        });
+        let row = RefreshToken {
+            token_hash: sha256_hex(token.as_bytes()),
+            family_id,
+            sub: g.user.sub.to_string(),
+            client_id: g.client.client_id.to_string(),
+            scope: g.scope.to_string(),
+            auth_time: g.auth_time,
+            amr: g.amr.to_vec(),
+            issued_at: now,
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        (Some(token), Some(row))
+    } else {
+        (None, None)
+    };
+    Ok(Issued {
+        response: TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: access_ttl,
+            refresh_token,
+            id_token: id,
+            scope: g.scope.to_string(),
+        },
+        exp: now.timestamp() + access_ttl,
+        jti,
+        refresh,
+    })
+}

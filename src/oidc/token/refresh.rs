@@ -1,0 +1,105 @@
+//! Refresh token grant (RFC 6749 §6) with rotation on every use and reuse detection
+//! (RFC 9700 §4.14): a rotated token that comes back revokes its whole family.
+
+use chrono::{DateTime, Utc};
+
+use super::TokenResponse;
+use super::issue::{UserGrant, user_tokens};
+use crate::clients::GrantType;
+use crate::crypto::sha256_hex;
+use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::params::Params;
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+use crate::store::sql::{refresh_tokens, users};
+
+pub async fn grant(
+    st: &AppState,
+    rt: &PoolRuntime,
+    auth: &AuthenticatedClient,
+    params: &Params,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let client = &auth.client;
+    if !client.grant_types.contains(&GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use refresh_token",
+        ));
+    }
+    let hash = sha256_hex(params.require("refresh_token")?.as_bytes());
+    let (pool, h) = (rt.pool.id.clone(), hash.clone());
+    let found = st
+        .sql
+        .run(move |c| refresh_tokens::find(c, &pool, &h))
+        .await?;
+    let presented = found
+        .filter(|t| t.client_id == client.client_id.as_str())
+        .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    if presented.revoked_at.is_some() || presented.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is revoked or expired",
+        ));
+    }
+    let granted: Vec<&str> = presented.scope.split(' ').collect();
+    let scope = match params.get("scope") {
+        None => presented.scope.clone(),
+        Some(s) => {
+            let asked: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();
+            if asked.is_empty() || asked.iter().any(|a| !granted.contains(a)) {
+                return Err(OAuthError::invalid_scope(
+                    "a refresh may only narrow the granted scope",
+                ));
+            }
+            asked.join(" ")
+        }
+    };
+    let (pool, sub) = (rt.pool.id.clone(), presented.sub.clone());
+    let user = st
+        .sql
+        .run(move |c| users::find(c, &pool, &sub))
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    let issued = user_tokens(
+        st,
+        rt,
+        UserGrant {
+            user: &user,
+            client,
+            scope: &scope,
+            nonce: None,
+            auth_time: presented.auth_time,
+            amr: &presented.amr,
+            family: Some((presented.family_id.clone(), presented.expires_at)),
+        },
+        now,
+    )?;
+    let (pool, family, next) = (
+        rt.pool.id.clone(),
+        presented.family_id.clone(),
+        issued.refresh,
+    );
+    let rotated = st
+        .sql
+        .transaction(move |c| {
+            if !refresh_tokens::mark_used(c, &pool, &hash, now)? {
+                // Used before: someone holds a copy. Kill the family.
+                refresh_tokens::revoke_family(c, &pool, &family, now)?;
+                return Ok(false);
+            }
+            if let Some(row) = &next {
+                refresh_tokens::insert(c, &pool, row)?;
+            }
+            Ok(true)
+        })
+        .await?;
+    if !rotated {
+        tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "refresh token reused; family revoked");
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has already been used",
+        ));
+    }
+    Ok(issued.response)
+}

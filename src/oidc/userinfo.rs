@@ -1,0 +1,47 @@
+//! The UserInfo endpoint (OIDC Core §5.3): claims of the token's user for its scopes.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::claims;
+use super::error::{ErrorCode, OAuthError};
+use super::introspect::active_access_token;
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+use crate::store::sql::users;
+
+pub async fn userinfo(
+    st: &AppState,
+    rt: &PoolRuntime,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Map<String, Value>, OAuthError> {
+    let token_claims = active_access_token(st, rt, token, now).await?;
+    let scope = token_claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let scopes: Vec<&str> = scope.split(' ').collect();
+    if !scopes.contains(&"openid") {
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the access token was not granted the openid scope",
+        ));
+    }
+    let sub = token_claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let pool = rt.pool.id.clone();
+    let user = st
+        .sql
+        .run(move |c| users::find(c, &pool, &sub))
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| {
+            OAuthError::invalid_token("the token's user no longer exists or is disabled")
+        })?;
+    Ok(claims::for_scopes(&user, &scopes))
+}

@@ -1,0 +1,126 @@
+//! Refresh token rows: only the SHA-256 of each token is stored; rotation marks `used_at`,
+//! revocation marks a whole family.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::refresh_tokens as rt;
+use super::{DbConn, from_json, to_json};
+use crate::ids::PoolId;
+use crate::store::StoreError;
+
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = rt)]
+struct Row {
+    pool_id: String,
+    token_hash: String,
+    family_id: String,
+    sub: String,
+    client_id: String,
+    scope: String,
+    auth_time: i64,
+    amr: String,
+    issued_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    used_at: Option<NaiveDateTime>,
+    revoked_at: Option<NaiveDateTime>,
+}
+
+/// A refresh token record.
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub family_id: String,
+    pub sub: String,
+    pub client_id: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<Row> for RefreshToken {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            amr: from_json(&r.amr, "refresh token amr")?,
+            token_hash: r.token_hash,
+            family_id: r.family_id,
+            sub: r.sub,
+            client_id: r.client_id,
+            scope: r.scope,
+            auth_time: r.auth_time,
+            issued_at: r.issued_at.and_utc(),
+            expires_at: r.expires_at.and_utc(),
+            used_at: r.used_at.map(|t| t.and_utc()),
+            revoked_at: r.revoked_at.map(|t| t.and_utc()),
+        })
+    }
+}
+
+pub fn insert(c: &mut DbConn, pool: &PoolId, t: &RefreshToken) -> Result<(), StoreError> {
+    let row = Row {
+        pool_id: pool.to_string(),
+        token_hash: t.token_hash.clone(),
+        family_id: t.family_id.clone(),
+        sub: t.sub.clone(),
+        client_id: t.client_id.clone(),
+        scope: t.scope.clone(),
+        auth_time: t.auth_time,
+        amr: to_json(&t.amr)?,
+        issued_at: t.issued_at.naive_utc(),
+        expires_at: t.expires_at.naive_utc(),
+        used_at: None,
+        revoked_at: None,
+    };
+    diesel::insert_into(rt::table).values(&row).execute(c)?;
+    Ok(())
+}
+
+pub fn find(c: &mut DbConn, pool: &PoolId, hash: &str) -> Result<Option<RefreshToken>, StoreError> {
+    rt::table
+        .filter(rt::pool_id.eq(pool.as_str()))
+        .filter(rt::token_hash.eq(hash))
+        .first::<Row>(c)
+        .optional()?
+        .map(RefreshToken::try_from)
+        .transpose()
+}
+
+/// Marks the token used if nobody else did first; false means it was already used (a replay
+/// or a concurrent duplicate).
+pub fn mark_used(
+    c: &mut DbConn,
+    pool: &PoolId,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        rt::table
+            .filter(rt::pool_id.eq(pool.as_str()))
+            .filter(rt::token_hash.eq(hash))
+            .filter(rt::used_at.is_null()),
+    )
+    .set(rt::used_at.eq(Some(now.naive_utc())))
+    .execute(c)?;
+    Ok(n == 1)
+}
+
+pub fn revoke_family(
+    c: &mut DbConn,
+    pool: &PoolId,
+    family: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        rt::table
+            .filter(rt::pool_id.eq(pool.as_str()))
+            .filter(rt::family_id.eq(family))
+            .filter(rt::revoked_at.is_null()),
+    )
+    .set(rt::revoked_at.eq(Some(now.naive_utc())))
+    .execute(c)?)
+}

@@ -1,0 +1,264 @@
+//! Hosted pages and the browser-facing endpoints (authorize, sign-in, consent, logout): parse,
+//! call one `oidc::flow` function, and turn its outcome into a redirect or a page with cookies.
+
+mod views;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub use views::error_page;
+use views::{AUTO_SUBMIT, ConsentPage, FormPostPage, LoggedOutPage, LoginPage, page};
+
+use crate::http::PoolCtx;
+use crate::oidc::authorize::Delivery;
+use crate::oidc::error::OAuthError;
+use crate::oidc::flow::{self, Outcome};
+use crate::oidc::logout::{AfterLogout, after_logout};
+use crate::oidc::params::Params;
+use crate::oidc::session::{self, LOGIN_TX_TTL, SESSION_TTL};
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+
+const SESSION_COOKIE: &str = "tessera_session";
+const CSRF_COOKIE: &str = "tessera_csrf";
+
+fn cookie<'a>(
+    st: &AppState,
+    rt: &PoolRuntime,
+    name: &'a str,
+    value: String,
+    max_age: std::time::Duration,
+) -> Cookie<'a> {
+    Cookie::build(name, value)
+        .path(format!("/{}", rt.pool.id))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(st.config.public_base().starts_with("https://"))
+        .max_age(CookieDuration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(0),
+        ))
+        .finish()
+}
+
+fn read_cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name).map(|c| c.value().to_string())
+}
+
+/// Query string (GET) or form body (POST) of a browser request.
+fn browser_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    if req.method() == actix_web::http::Method::POST {
+        let ct = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        {
+            return Err(OAuthError::invalid_request(
+                "the form must be application/x-www-form-urlencoded",
+            ));
+        }
+        Params::parse(body)
+    } else {
+        Params::parse(req.query_string().as_bytes())
+    }
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    let mut res = HttpResponse::Found().finish();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Turns a flow outcome into a response. `render_login` shows the sign-in page in place (after
+/// a failed attempt) instead of redirecting to it.
+fn respond(st: &AppState, rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpResponse {
+    match outcome {
+        Outcome::Deliver(Delivery::Redirect(url)) => redirect(&url),
+        Outcome::Deliver(Delivery::FormPost { action, fields }) => page(
+            StatusCode::OK,
+            &FormPostPage {
+                action: &action,
+                fields: &fields,
+                script: AUTO_SUBMIT,
+            },
+        ),
+        Outcome::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
+        Outcome::Login { tx, error } if render_login => {
+            let action = format!("/{}/login", rt.pool.id);
+            let view = LoginPage {
+                pool_name: &rt.pool.name,
+                action: &action,
+                tx: &tx.id,
+                csrf: &tx.csrf,
+                login_hint: tx.request.login_hint.as_deref().unwrap_or(""),
+                error: error.as_deref(),
+            };
+            let mut res = page(
+                if error.is_some() {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::OK
+                },
+                &view,
+            );
+            let _ = res.add_cookie(&cookie(st, rt, CSRF_COOKIE, tx.csrf.clone(), LOGIN_TX_TTL));
+            res
+        }
+        Outcome::Login { tx, .. } => {
+            let mut res = redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id));
+            let _ = res.add_cookie(&cookie(st, rt, CSRF_COOKIE, tx.csrf, LOGIN_TX_TTL));
+            res
+        }
+        Outcome::Consent { tx, .. } => {
+            let mut res = redirect(&format!("/{}/consent?tx={}", rt.pool.id, tx.id));
+            let _ = res.add_cookie(&cookie(st, rt, CSRF_COOKIE, tx.csrf, LOGIN_TX_TTL));
+            res
+        }
+    }
+}
+
+fn failure(e: &OAuthError) -> HttpResponse {
+    if let Some(d) = &e.detail {
+        tracing::error!(error = e.code.as_str(), detail = %d, "hosted page failed");
+    }
+    match e.code {
+        crate::oidc::error::ErrorCode::ServerError => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is having trouble. Please try again later.",
+        ),
+        _ => error_page(StatusCode::BAD_REQUEST, &e.description),
+    }
+}
+
+/// `GET|POST /{pool}/oauth2/authorize`
+pub async fn authorize(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let params = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookie = read_cookie(&req, SESSION_COOKIE);
+    match flow::authorize(&st, &rt, &params, cookie.as_deref(), st.clock.now()).await {
+        Ok(outcome) => respond(&st, &rt, outcome, false),
+        Err(e) => failure(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct TxQuery {
+    tx: Option<String>,
+}
+
+/// `GET /{pool}/login?tx=` and `GET /{pool}/consent?tx=`
+pub async fn show(st: web::Data<AppState>, PoolCtx(rt): PoolCtx, req: HttpRequest) -> HttpResponse {
+    let Ok(q) = web::Query::<TxQuery>::from_query(req.query_string()) else {
+        return error_page(StatusCode::BAD_REQUEST, "Malformed request.");
+    };
+    let tx = q.tx.clone().unwrap_or_default();
+    match flow::show(&st, &rt, &tx).await {
+        Ok(Outcome::Consent { tx, client_name }) => {
+            let action = format!("/{}/consent", rt.pool.id);
+            page(
+                StatusCode::OK,
+                &ConsentPage {
+                    pool_name: &rt.pool.name,
+                    client_name: &client_name,
+                    scopes: &tx.request.scopes,
+                    action: &action,
+                    tx: &tx.id,
+                    csrf: &tx.csrf,
+                },
+            )
+        }
+        Ok(outcome) => respond(&st, &rt, outcome, true),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/login`
+pub async fn login(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let csrf = read_cookie(&req, CSRF_COOKIE);
+    match flow::login(&st, &rt, &form, csrf.as_deref(), st.clock.now()).await {
+        Ok(step) => {
+            let mut res = respond(&st, &rt, step.outcome, true);
+            if let Some(id) = step.new_session {
+                let _ = res.add_cookie(&cookie(&st, &rt, SESSION_COOKIE, id, SESSION_TTL));
+            }
+            res
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/consent`
+pub async fn consent(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let csrf = read_cookie(&req, CSRF_COOKIE);
+    match flow::consent(&st, &rt, &form, csrf.as_deref(), st.clock.now()).await {
+        Ok(outcome) => respond(&st, &rt, outcome, true),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `GET|POST /{pool}/logout`: ends the SSO session, then redirects or confirms.
+pub async fn logout(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let params = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let sess = read_cookie(&req, SESSION_COOKIE);
+    if let Err(e) = session::end(&st, &rt, sess.as_deref()).await {
+        return failure(&OAuthError::server(e));
+    }
+    let mut res = match after_logout(&rt, &params, st.clock.now()) {
+        AfterLogout::Redirect(url) => redirect(&url),
+        AfterLogout::Page => page(StatusCode::OK, &LoggedOutPage),
+        AfterLogout::Error(m) => error_page(StatusCode::BAD_REQUEST, &m),
+    };
+    let _ = res.add_removal_cookie(&cookie(
+        &st,
+        &rt,
+        SESSION_COOKIE,
+        String::new(),
+        std::time::Duration::ZERO,
+    ));
+    res
+}
