@@ -1,5 +1,6 @@
 //! The HTTP edge: route table, JSON error mapping, request logging, and the thin handlers.
 
+mod body;
 mod discovery;
 mod error;
 mod health;
@@ -11,13 +12,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
 
+pub use body::Body;
 pub use error::ApiError;
 pub use pool_ctx::PoolCtx;
 
 use crate::state::AppState;
 
-/// Largest request body accepted anywhere (forms and JSON are small).
-const MAX_BODY: usize = 64 * 1024;
+use body::MAX_BODY;
 
 /// Builds the application: used by `serve` and by tests, which build as many as they like.
 pub fn build_app(

@@ -8,7 +8,7 @@ use actix_web::http::header::{
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
-use super::PoolCtx;
+use super::{Body, PoolCtx};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::oidc::{introspect, token};
@@ -107,7 +107,7 @@ pub async fn token_endpoint(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form(&req, &body)?;
     let res = token::exchange(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
@@ -118,7 +118,7 @@ pub async fn introspect_endpoint(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form(&req, &body)?;
     let res =
@@ -130,7 +130,7 @@ pub async fn revoke_endpoint(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form(&req, &body)?;
     introspect::revoke(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
@@ -168,7 +168,7 @@ pub async fn userinfo_endpoint(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let token = bearer(&req, &body)?;
     let claims = crate::oidc::userinfo::userinfo(&st, &rt, &token, st.clock.now()).await?;

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 pub use views::error_page;
 use views::{AUTO_SUBMIT, ConsentPage, FormPostPage, LoggedOutPage, LoginPage, page};
 
-use crate::http::PoolCtx;
+use crate::http::{Body, PoolCtx};
 use crate::oidc::authorize::Delivery;
 use crate::oidc::error::OAuthError;
 use crate::oidc::flow::{self, Outcome};
@@ -147,7 +147,7 @@ pub async fn authorize(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let params = match browser_params(&req, &body) {
         Ok(p) => p,
@@ -196,7 +196,7 @@ pub async fn login(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let form = match browser_params(&req, &body) {
         Ok(p) => p,
@@ -220,7 +220,7 @@ pub async fn consent(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let form = match browser_params(&req, &body) {
         Ok(p) => p,
@@ -238,7 +238,7 @@ pub async fn logout(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
     req: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> HttpResponse {
     let params = match browser_params(&req, &body) {
         Ok(p) => p,
