@@ -27,6 +27,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("TESSERA_MAX_TOKEN_LIFETIME_SECS", "max_token_lifetime_secs"),
     ("TESSERA_SQL_POOL_SIZE", "sql_pool_size"),
+    (
+        "TESSERA_REFRESH_REUSE_GRACE_SECS",
+        "refresh_reuse_grace_secs",
+    ),
     ("TESSERA_CACHE_REFRESH_SECS", "cache_refresh_secs"),
     (
         "TESSERA_PASSWORD_HASH_CONCURRENCY",
@@ -84,6 +88,9 @@ pub struct Config {
     /// Longest lifetime of any signed token; a retired key stays in JWKS this long.
     pub max_token_lifetime_secs: u64,
     pub sql_pool_size: u32,
+    /// Seconds during which a just-rotated refresh token may be presented again (two tabs
+    /// refreshing at once) and get a fresh pair instead of revoking its family. 0 = off.
+    pub refresh_reuse_grace_secs: u64,
     /// How often each instance checks the database for changed pools and keys.
     pub cache_refresh_secs: u64,
     /// Bound on concurrent argon2 hashes (each takes ~19 MiB).
@@ -106,6 +113,7 @@ impl Default for Config {
             key_activation_delay_secs: 600,
             max_token_lifetime_secs: 86_400,
             sql_pool_size: 8,
+            refresh_reuse_grace_secs: 0,
             cache_refresh_secs: 5,
             password_hash_concurrency: 2,
         }
@@ -205,6 +213,9 @@ impl Config {
                 "key_activation_delay_secs",
                 "must be at most 31536000",
             ));
+        }
+        if self.refresh_reuse_grace_secs > 60 {
+            return Err(invalid("refresh_reuse_grace_secs", "must be at most 60"));
         }
         if self.cache_refresh_secs > 3600 {
             return Err(invalid("cache_refresh_secs", "must be between 1 and 3600"));

@@ -992,3 +992,63 @@ async fn discovery_advertises_what_works() {
         assert_ne!(res.status(), 404, "{ep} is routed");
     }
 }
+
+#[actix_web::test]
+async fn refresh_reuse_grace_window_tolerates_a_concurrent_duplicate() {
+    let app = TestApp::builder()
+        .config(|c| c.refresh_reuse_grace_secs = 10)
+        .build()
+        .await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let s = c.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let r1 = c
+        .exchange(&code, s.verifier)
+        .await
+        .unwrap()
+        .refresh_token()
+        .unwrap()
+        .clone();
+    let a =
+        c.rp.exchange_refresh_token(&r1)
+            .unwrap()
+            .request_async(&c.http)
+            .await
+            .unwrap();
+    app.clock.advance(TimeDelta::seconds(5));
+    let b =
+        c.rp.exchange_refresh_token(&r1)
+            .unwrap()
+            .request_async(&c.http)
+            .await
+            .unwrap();
+    assert_ne!(
+        a.refresh_token().unwrap().secret(),
+        b.refresh_token().unwrap().secret()
+    );
+    c.rp.exchange_refresh_token(a.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&c.http)
+        .await
+        .unwrap();
+    // Past the window, a reuse is theft again: the family dies.
+    app.clock.advance(TimeDelta::seconds(11));
+    assert!(
+        c.rp.exchange_refresh_token(&r1)
+            .unwrap()
+            .request_async(&c.http)
+            .await
+            .is_err()
+    );
+    assert!(
+        c.rp.exchange_refresh_token(b.refresh_token().unwrap())
+            .unwrap()
+            .request_async(&c.http)
+            .await
+            .is_err()
+    );
+}

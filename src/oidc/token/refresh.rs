@@ -81,13 +81,23 @@ pub async fn grant(
         presented.family_id.clone(),
         issued.refresh,
     );
+    let grace =
+        chrono::TimeDelta::seconds(i64::try_from(st.config.refresh_reuse_grace_secs).unwrap_or(0));
     let rotated = st
         .sql
         .transaction(move |c| {
             if !refresh_tokens::mark_used(c, &pool, &hash, now)? {
-                // Used before: someone holds a copy. Kill the family.
-                refresh_tokens::revoke_family(c, &pool, &family, now)?;
-                return Ok(false);
+                // Used before. Within the grace window that is a concurrent duplicate (two
+                // tabs); otherwise someone holds a copy: kill the family.
+                let again = refresh_tokens::find(c, &pool, &hash)?;
+                let duplicate = grace > chrono::TimeDelta::zero()
+                    && again.is_some_and(|t| {
+                        t.revoked_at.is_none() && t.used_at.is_some_and(|u| now - u <= grace)
+                    });
+                if !duplicate {
+                    refresh_tokens::revoke_family(c, &pool, &family, now)?;
+                    return Ok(false);
+                }
             }
             if let Some(row) = &next {
                 refresh_tokens::insert(c, &pool, row)?;
