@@ -66,7 +66,7 @@ impl ResponseError for OAuthResponse {
             }
             _ => {}
         }
-        if e.code == ErrorCode::InvalidClient && e.basic_auth {
+        if e.code == ErrorCode::InvalidClient {
             h.insert(
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),

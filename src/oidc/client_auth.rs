@@ -53,13 +53,11 @@ pub fn authenticate(
     authorization: Option<&[u8]>,
     params: &Params,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let basic = authorization.is_some();
-    let fail = || OAuthError::invalid_client("client authentication failed").with_basic(basic);
+    let fail = || OAuthError::invalid_client("client authentication failed");
     let (id, secret, method) = match authorization {
         Some(h) => {
             let (id, secret) = parse_basic(h).ok_or_else(|| {
                 OAuthError::invalid_client("malformed Authorization header; use HTTP Basic")
-                    .with_basic(true)
             })?;
             if params.get("client_secret").is_some() {
                 return Err(OAuthError::invalid_request(

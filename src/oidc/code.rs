@@ -86,6 +86,23 @@ pub async fn redeem(
     }
 }
 
+fn replayed_key(rt: &PoolRuntime, code: &str) -> String {
+    format!(
+        "{}:code-replayed:{}",
+        rt.pool.id,
+        sha256_hex(code.as_bytes())
+    )
+}
+
+/// Notes that a redeemed code came back, for a first redemption still in progress.
+pub async fn mark_replayed(st: &AppState, rt: &PoolRuntime, code: &str) -> Result<(), StoreError> {
+    st.kv.put(&replayed_key(rt, code), b"1", CODE_TTL).await
+}
+
+pub async fn was_replayed(st: &AppState, rt: &PoolRuntime, code: &str) -> Result<bool, StoreError> {
+    Ok(st.kv.get(&replayed_key(rt, code)).await?.is_some())
+}
+
 /// Records what a redemption issued, for as long as its access token lives.
 pub async fn mark_redeemed(
     st: &AppState,

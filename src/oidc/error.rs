@@ -69,17 +69,26 @@ pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
     pub detail: Option<String>,
-    /// The client tried HTTP Basic authentication (so a 401 carries `WWW-Authenticate: Basic`).
-    pub basic_auth: bool,
 }
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        // RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E only.
+        let description = description
+            .into()
+            .chars()
+            .map(|c| {
+                if c == ' ' || c == '!' || (('#'..='~').contains(&c) && c != '\\') {
+                    c
+                } else {
+                    '\''
+                }
+            })
+            .collect();
         Self {
             code,
-            description: description.into(),
+            description,
             detail: None,
-            basic_auth: false,
         }
     }
 
@@ -112,11 +121,6 @@ impl OAuthError {
                 "the server could not complete the request",
             )
         }
-    }
-
-    pub fn with_basic(mut self, basic: bool) -> Self {
-        self.basic_auth = basic;
-        self
     }
 }
 

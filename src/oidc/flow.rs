@@ -10,9 +10,8 @@ use super::code;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::session::{self, LoginTx, Session, Step};
-use crate::accounts::{UserStatus, normalize_identifier};
-use crate::crypto::ct_eq;
-use crate::ids::Secret;
+use super::signin;
+use crate::crypto::{ct_eq, sha256_hex};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
@@ -60,12 +59,53 @@ fn to_client(rt: &PoolRuntime, req: &AuthRequest, e: OAuthError) -> Outcome {
     }
 }
 
+/// What the browser brings: its binding cookie (ties forms to this browser), its SSO session
+/// cookie, and its address (for throttling).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Browser<'a> {
+    pub binding: &'a str,
+    pub session: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+impl Browser<'_> {
+    fn binding_hash(&self) -> String {
+        sha256_hex(self.binding.as_bytes())
+    }
+}
+
+async fn user_enabled(st: &AppState, rt: &PoolRuntime, sub: &str) -> Result<bool, OAuthError> {
+    let (pool, sub) = (rt.pool.id.clone(), sub.to_string());
+    Ok(st
+        .sql
+        .run(move |c| users::find(c, &pool, &sub))
+        .await?
+        .is_some_and(|u| u.enabled))
+}
+
+/// The browser's live SSO session; one whose user can no longer sign in is ended.
+async fn live_session(
+    st: &AppState,
+    rt: &PoolRuntime,
+    b: &Browser<'_>,
+) -> Result<Option<Session>, OAuthError> {
+    let Some(s) = session::find(st, rt, b.session).await? else {
+        return Ok(None);
+    };
+    if user_enabled(st, rt, &s.sub).await? {
+        Ok(Some(s))
+    } else {
+        session::end(st, rt, b.session).await?;
+        Ok(None)
+    }
+}
+
 /// Handles `/oauth2/authorize`.
 pub async fn authorize(
     st: &AppState,
     rt: &PoolRuntime,
     params: &Params,
-    cookie: Option<&str>,
+    b: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, OAuthError> {
     let (client, req) = match authorize::validate(rt, params) {
@@ -73,28 +113,29 @@ pub async fn authorize(
         Err(AuthorizeError::Page(m)) => return Ok(Outcome::Page(m)),
         Err(AuthorizeError::Client(d)) => return Ok(Outcome::Deliver(d)),
     };
-    let existing = session::find(st, rt, cookie).await?;
-    let usable = existing.filter(|s| {
+    let usable = live_session(st, rt, b).await?.filter(|s| {
         !req.prompt.login
             && req
                 .max_age
                 .is_none_or(|max| now.timestamp() - s.auth_time <= max)
     });
     match usable {
-        Some(s) => finish(st, rt, &client, req, s, false, now).await,
+        Some(s) => finish(st, rt, &client, req, s, false, b, now).await,
         None if req.prompt.none => Ok(to_client(
             rt,
             &req,
             OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in"),
         )),
         None => {
-            let tx = session::begin_tx(st, rt, req, Step::NeedPassword, now).await?;
+            let tx =
+                session::begin_tx(st, rt, req, Step::NeedPassword, b.binding_hash(), now).await?;
             Ok(Outcome::Login { tx, error: None })
         }
     }
 }
 
 /// The user is authenticated: ask for consent if needed, else issue the code.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     st: &AppState,
     rt: &PoolRuntime,
@@ -102,23 +143,15 @@ async fn finish(
     req: AuthRequest,
     s: Session,
     consented: bool,
+    b: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, OAuthError> {
-    let (pool, sub, cid) = (
-        rt.pool.id.clone(),
-        s.sub.clone(),
-        client.client_id.to_string(),
-    );
-    let user = st.sql.run(move |c| users::find(c, &pool, &sub)).await?;
-    if !user.is_some_and(|u| u.enabled) {
-        return Ok(to_client(
-            rt,
-            &req,
-            OAuthError::new(ErrorCode::LoginRequired, "the user can no longer sign in"),
-        ));
-    }
     let needs_consent = !client.first_party && !consented && {
-        let (pool, sub) = (rt.pool.id.clone(), s.sub.clone());
+        let (pool, sub, cid) = (
+            rt.pool.id.clone(),
+            s.sub.clone(),
+            client.client_id.to_string(),
+        );
         let granted = st
             .sql
             .run(move |c| consents::find(c, &pool, &sub, &cid))
@@ -136,7 +169,15 @@ async fn finish(
                 ),
             ));
         }
-        let tx = session::begin_tx(st, rt, req, Step::NeedConsent { session: s }, now).await?;
+        let tx = session::begin_tx(
+            st,
+            rt,
+            req,
+            Step::NeedConsent { session: s },
+            b.binding_hash(),
+            now,
+        )
+        .await?;
         return Ok(Outcome::Consent {
             tx,
             client_name: client.name.clone(),
@@ -155,25 +196,38 @@ async fn finish(
 const EXPIRED: &str =
     "This sign-in has expired or was already used. Go back to the application and start again.";
 
-/// Finds the transaction a form belongs to, checking its CSRF token in the form and the cookie.
+/// Finds the transaction a form belongs to: its CSRF token must be in the form, and the form
+/// must come from the browser that started it (binding cookie).
 async fn tx_for_form(
     st: &AppState,
     rt: &PoolRuntime,
-    tx_id: &str,
-    csrf_form: &str,
-    csrf_cookie: Option<&str>,
+    form: &Params,
+    b: &Browser<'_>,
 ) -> Result<Option<LoginTx>, OAuthError> {
+    let (tx_id, csrf) = (
+        form.get("tx").unwrap_or_default(),
+        form.get("csrf").unwrap_or_default(),
+    );
     let Some(tx) = session::find_tx(st, rt, tx_id).await? else {
         return Ok(None);
     };
-    let ok = ct_eq(tx.csrf.as_bytes(), csrf_form.as_bytes())
-        && csrf_cookie.is_some_and(|c| ct_eq(tx.csrf.as_bytes(), c.as_bytes()));
+    let ok = ct_eq(tx.csrf.as_bytes(), csrf.as_bytes())
+        && ct_eq(tx.browser.as_bytes(), b.binding_hash().as_bytes());
     Ok(ok.then_some(tx))
 }
 
-/// Looks up the parked transaction for showing its page again (GET of the login page).
-pub async fn show(st: &AppState, rt: &PoolRuntime, tx_id: &str) -> Result<Outcome, OAuthError> {
+/// Looks up the parked transaction to show its page (GET of the sign-in or consent page).
+pub async fn show(
+    st: &AppState,
+    rt: &PoolRuntime,
+    tx_id: &str,
+    b: &Browser<'_>,
+) -> Result<Outcome, OAuthError> {
     Ok(match session::find_tx(st, rt, tx_id).await? {
+        // Another browser holding the link gets nothing.
+        Some(tx) if !ct_eq(tx.browser.as_bytes(), b.binding_hash().as_bytes()) => {
+            Outcome::Page(EXPIRED.into())
+        }
         Some(tx) if matches!(tx.step, Step::NeedPassword) => Outcome::Login { tx, error: None },
         Some(tx) => {
             let name = rt
@@ -195,14 +249,10 @@ pub async fn login(
     st: &AppState,
     rt: &PoolRuntime,
     form: &Params,
-    csrf_cookie: Option<&str>,
+    b: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Step2, OAuthError> {
-    let (tx_id, csrf) = (
-        form.get("tx").unwrap_or_default(),
-        form.get("csrf").unwrap_or_default(),
-    );
-    let Some(tx) = tx_for_form(st, rt, tx_id, csrf, csrf_cookie).await? else {
+    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
         return Ok(Outcome::Page(EXPIRED.into()).into());
     };
     if !matches!(tx.step, Step::NeedPassword) {
@@ -218,25 +268,8 @@ pub async fn login(
     let (Some(identifier), Some(password)) = (form.get("username"), form.get("password")) else {
         return retry(tx);
     };
-    if identifier.chars().count() > 256
-        || password.chars().count() > crate::accounts::policy::MAX_PASSWORD_LEN
-    {
+    let Some(user) = signin::check_password(st, rt, identifier, password, b.ip, now).await? else {
         return retry(tx);
-    }
-    let (pool, norm) = (rt.pool.id.clone(), normalize_identifier(identifier));
-    let user = st
-        .sql
-        .run(move |c| users::find_by_identifier(c, &pool, &norm))
-        .await?;
-    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let verified = st
-        .hasher
-        .verify_or_dummy(&Secret::new(password), hash, st.random.as_ref())
-        .await
-        .map_err(OAuthError::server)?;
-    let user = match user {
-        Some(u) if verified && u.enabled && u.status == UserStatus::Confirmed => u,
-        _ => return retry(tx),
     };
     let Some(tx) = session::take_tx(st, rt, &tx.id).await? else {
         return Ok(Outcome::Page(EXPIRED.into()).into());
@@ -250,28 +283,32 @@ pub async fn login(
     let Some(client) = rt.clients.get(&tx.request.client_id).cloned() else {
         return Ok(Outcome::Page(EXPIRED.into()).into());
     };
-    let outcome = finish(st, rt, &client, tx.request, s, false, now).await?;
+    let outcome = finish(st, rt, &client, tx.request, s, false, b, now).await?;
     Ok(Step2 {
         outcome,
         new_session: Some(cookie),
     })
 }
 
-/// The consent form was submitted (`decision` is `allow` or `deny`).
+/// The consent form was submitted (`decision` is `allow` or `deny`). The browser must still be
+/// signed in as the user who was asked.
 pub async fn consent(
     st: &AppState,
     rt: &PoolRuntime,
     form: &Params,
-    csrf_cookie: Option<&str>,
+    b: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, OAuthError> {
-    let (tx_id, csrf) = (
-        form.get("tx").unwrap_or_default(),
-        form.get("csrf").unwrap_or_default(),
-    );
-    let Some(tx) = tx_for_form(st, rt, tx_id, csrf, csrf_cookie).await? else {
+    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
         return Ok(Outcome::Page(EXPIRED.into()));
     };
+    let Step::NeedConsent { session: asked } = &tx.step else {
+        return Ok(Outcome::Page(EXPIRED.into()));
+    };
+    let live = live_session(st, rt, b).await?;
+    if !live.is_some_and(|l| l.sub == asked.sub && l.auth_time == asked.auth_time) {
+        return Ok(Outcome::Page(EXPIRED.into()));
+    }
     let Some(LoginTx {
         request,
         step: Step::NeedConsent { session: s },
@@ -300,5 +337,5 @@ pub async fn consent(
     st.sql
         .run(move |c| consents::save(c, &pool, &sub, &cid, &scopes, now))
         .await?;
-    finish(st, rt, &client, request, s, true, now).await
+    finish(st, rt, &client, request, s, true, b, now).await
 }

@@ -20,6 +20,38 @@ pub enum AfterLogout {
     Error(String),
 }
 
+/// OIDC RP-Initiated Logout §2: without an `id_token_hint` of the signed-in user, the OP asks
+/// the user first (a GET from anywhere must not end the session). Cognito's `client_id` +
+/// `logout_uri` form signs out directly, as Cognito does, when the URI is registered.
+pub fn needs_confirmation(
+    rt: &PoolRuntime,
+    p: &Params,
+    session_sub: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    if let Some(hint) = p.get("id_token_hint") {
+        return verify_id_token_hint(rt, hint, now)
+            .is_none_or(|c| c.get("sub").and_then(Value::as_str) != Some(session_sub));
+    }
+    let cognito = p.get("post_logout_redirect_uri").is_none()
+        && matches!(after_logout(rt, p, now), AfterLogout::Redirect(_));
+    !cognito
+}
+
+/// The parameters to carry through the confirmation form.
+pub fn carried(p: &Params) -> Vec<(String, String)> {
+    [
+        "id_token_hint",
+        "post_logout_redirect_uri",
+        "state",
+        "client_id",
+        "logout_uri",
+    ]
+    .iter()
+    .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.to_string())))
+    .collect()
+}
+
 pub fn after_logout(rt: &PoolRuntime, p: &Params, now: DateTime<Utc>) -> AfterLogout {
     let hinted = match p.get("id_token_hint") {
         Some(h) => match verify_id_token_hint(rt, h, now) {

@@ -13,6 +13,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod session;
+pub mod signin;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;

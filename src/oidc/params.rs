@@ -17,8 +17,9 @@ impl Params {
     /// Parses a form body or query string; empty values count as absent (RFC 6749 §3.1).
     pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
         let mut map = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
         for (k, v) in url::form_urlencoded::parse(raw) {
-            if map.len() >= MAX_PARAMS {
+            if seen.len() >= MAX_PARAMS {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
             if v.len() > MAX_VALUE || k.len() > 256 {
@@ -27,14 +28,14 @@ impl Params {
                     truncate(&k)
                 )));
             }
-            if v.is_empty() {
-                continue;
-            }
-            if map.insert(k.to_string(), v.into_owned()).is_some() {
+            if !seen.insert(k.to_string()) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {:?} is repeated",
                     truncate(&k)
                 )));
+            }
+            if !v.is_empty() {
+                map.insert(k.to_string(), v.into_owned());
             }
         }
         Ok(Self(map))
@@ -65,6 +66,10 @@ mod tests {
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some(" x"));
         assert!(Params::parse(b"a=1&a=2").is_err());
+        assert!(
+            Params::parse(b"a=&a=2").is_err(),
+            "an empty first value still counts"
+        );
         assert!(Params::parse(format!("a={}", "x".repeat(MAX_VALUE + 1)).as_bytes()).is_err());
         assert!(
             Params::parse(b"\xff\xfe=\xff").is_ok(),

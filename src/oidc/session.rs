@@ -74,8 +74,10 @@ pub enum Step {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginTx {
     pub id: String,
-    /// Must come back both in the form and in the CSRF cookie.
+    /// Must come back in the form.
     pub csrf: String,
+    /// SHA-256 of the binding cookie of the browser that started it.
+    pub browser: String,
     pub request: AuthRequest,
     pub step: Step,
     pub created_at: i64,
@@ -90,11 +92,13 @@ pub async fn begin_tx(
     rt: &PoolRuntime,
     request: AuthRequest,
     step: Step,
+    browser: String,
     now: DateTime<Utc>,
 ) -> Result<LoginTx, StoreError> {
     let tx = LoginTx {
         id: st.random.token(24),
         csrf: st.random.token(24),
+        browser,
         request,
         step,
         created_at: now.timestamp(),

@@ -9,20 +9,26 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION
 use actix_web::{HttpRequest, HttpResponse, web};
 
 pub use views::error_page;
-use views::{AUTO_SUBMIT, ConsentPage, FormPostPage, LoggedOutPage, LoginPage, page};
+use views::{
+    AUTO_SUBMIT, ConsentPage, FormPostPage, LoggedOutPage, LoginPage, LogoutConfirmPage, page,
+};
 
+use crate::clock::RandomExt;
 use crate::http::{Body, PoolCtx};
 use crate::oidc::authorize::Delivery;
 use crate::oidc::error::OAuthError;
-use crate::oidc::flow::{self, Outcome};
+use crate::oidc::flow::{self, Browser, Outcome};
 use crate::oidc::logout::{AfterLogout, after_logout};
 use crate::oidc::params::Params;
-use crate::oidc::session::{self, LOGIN_TX_TTL, SESSION_TTL};
+use crate::oidc::session::{self, SESSION_TTL};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 
 const SESSION_COOKIE: &str = "tessera_session";
-const CSRF_COOKIE: &str = "tessera_csrf";
+/// Ties login transactions to the browser that started them (their forms' CSRF defence, with
+/// the per-transaction token in the form).
+const BROWSER_COOKIE: &str = "tessera_browser";
+const BROWSER_COOKIE_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 fn cookie<'a>(
     st: &AppState,
@@ -83,7 +89,7 @@ fn redirect(to: &str) -> HttpResponse {
 
 /// Turns a flow outcome into a response. `render_login` shows the sign-in page in place (after
 /// a failed attempt) instead of redirecting to it.
-fn respond(st: &AppState, rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpResponse {
+fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpResponse {
     match outcome {
         Outcome::Deliver(Delivery::Redirect(url)) => redirect(&url),
         Outcome::Deliver(Delivery::FormPost { action, fields }) => page(
@@ -105,27 +111,15 @@ fn respond(st: &AppState, rt: &PoolRuntime, outcome: Outcome, render_login: bool
                 login_hint: tx.request.login_hint.as_deref().unwrap_or(""),
                 error: error.as_deref(),
             };
-            let mut res = page(
-                if error.is_some() {
-                    StatusCode::UNAUTHORIZED
-                } else {
-                    StatusCode::OK
-                },
-                &view,
-            );
-            let _ = res.add_cookie(&cookie(st, rt, CSRF_COOKIE, tx.csrf.clone(), LOGIN_TX_TTL));
-            res
+            let status = if error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
+            page(status, &view)
         }
-        Outcome::Login { tx, .. } => {
-            let mut res = redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id));
-            let _ = res.add_cookie(&cookie(st, rt, CSRF_COOKIE, tx.csrf, LOGIN_TX_TTL));
-            res
-        }
-        Outcome::Consent { tx, .. } => {
-            let mut res = redirect(&format!("/{}/consent?tx={}", rt.pool.id, tx.id));
-            let _ = res.add_cookie(&cookie(st, rt, CSRF_COOKIE, tx.csrf, LOGIN_TX_TTL));
-            res
-        }
+        Outcome::Login { tx, .. } => redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id)),
+        Outcome::Consent { tx, .. } => redirect(&format!("/{}/consent?tx={}", rt.pool.id, tx.id)),
     }
 }
 
@@ -142,6 +136,32 @@ fn failure(e: &OAuthError) -> HttpResponse {
     }
 }
 
+/// The browser's cookies and address.
+struct BrowserCookies {
+    binding: Option<String>,
+    session: Option<String>,
+    ip: Option<String>,
+}
+
+impl BrowserCookies {
+    fn of(req: &HttpRequest) -> Self {
+        Self {
+            binding: read_cookie(req, BROWSER_COOKIE).filter(|b| !b.is_empty() && b.len() <= 128),
+            session: read_cookie(req, SESSION_COOKIE),
+            // The socket's peer: X-Forwarded-For is not trusted (no proxy configuration yet).
+            ip: req.peer_addr().map(|a| a.ip().to_string()),
+        }
+    }
+
+    fn browser(&self) -> Browser<'_> {
+        Browser {
+            binding: self.binding.as_deref().unwrap_or(""),
+            session: self.session.as_deref(),
+            ip: self.ip.as_deref(),
+        }
+    }
+}
+
 /// `GET|POST /{pool}/oauth2/authorize`
 pub async fn authorize(
     st: web::Data<AppState>,
@@ -153,11 +173,20 @@ pub async fn authorize(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let cookie = read_cookie(&req, SESSION_COOKIE);
-    match flow::authorize(&st, &rt, &params, cookie.as_deref(), st.clock.now()).await {
-        Ok(outcome) => respond(&st, &rt, outcome, false),
-        Err(e) => failure(&e),
+    let mut cookies = BrowserCookies::of(&req);
+    let new_binding = cookies.binding.is_none().then(|| st.random.token(24));
+    if new_binding.is_some() {
+        cookies.binding = new_binding.clone();
     }
+    let mut res = match flow::authorize(&st, &rt, &params, &cookies.browser(), st.clock.now()).await
+    {
+        Ok(outcome) => respond(&rt, outcome, false),
+        Err(e) => failure(&e),
+    };
+    if let Some(b) = new_binding {
+        let _ = res.add_cookie(&cookie(&st, &rt, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
+    }
+    res
 }
 
 #[derive(serde::Deserialize)]
@@ -171,22 +200,21 @@ pub async fn show(st: web::Data<AppState>, PoolCtx(rt): PoolCtx, req: HttpReques
         return error_page(StatusCode::BAD_REQUEST, "Malformed request.");
     };
     let tx = q.tx.clone().unwrap_or_default();
-    match flow::show(&st, &rt, &tx).await {
+    let cookies = BrowserCookies::of(&req);
+    match flow::show(&st, &rt, &tx, &cookies.browser()).await {
         Ok(Outcome::Consent { tx, client_name }) => {
             let action = format!("/{}/consent", rt.pool.id);
-            page(
-                StatusCode::OK,
-                &ConsentPage {
-                    pool_name: &rt.pool.name,
-                    client_name: &client_name,
-                    scopes: &tx.request.scopes,
-                    action: &action,
-                    tx: &tx.id,
-                    csrf: &tx.csrf,
-                },
-            )
+            let view = ConsentPage {
+                pool_name: &rt.pool.name,
+                client_name: &client_name,
+                scopes: &tx.request.scopes,
+                action: &action,
+                tx: &tx.id,
+                csrf: &tx.csrf,
+            };
+            page(StatusCode::OK, &view)
         }
-        Ok(outcome) => respond(&st, &rt, outcome, true),
+        Ok(outcome) => respond(&rt, outcome, true),
         Err(e) => failure(&e),
     }
 }
@@ -202,10 +230,10 @@ pub async fn login(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let csrf = read_cookie(&req, CSRF_COOKIE);
-    match flow::login(&st, &rt, &form, csrf.as_deref(), st.clock.now()).await {
+    let cookies = BrowserCookies::of(&req);
+    match flow::login(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
         Ok(step) => {
-            let mut res = respond(&st, &rt, step.outcome, true);
+            let mut res = respond(&rt, step.outcome, true);
             if let Some(id) = step.new_session {
                 let _ = res.add_cookie(&cookie(&st, &rt, SESSION_COOKIE, id, SESSION_TTL));
             }
@@ -226,14 +254,21 @@ pub async fn consent(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let csrf = read_cookie(&req, CSRF_COOKIE);
-    match flow::consent(&st, &rt, &form, csrf.as_deref(), st.clock.now()).await {
-        Ok(outcome) => respond(&st, &rt, outcome, true),
+    let cookies = BrowserCookies::of(&req);
+    match flow::consent(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
+        Ok(outcome) => respond(&rt, outcome, true),
         Err(e) => failure(&e),
     }
 }
 
-/// `GET|POST /{pool}/logout`: ends the SSO session, then redirects or confirms.
+/// The token the logout confirmation form carries: derived from the browser binding cookie,
+/// which a cross-site page cannot read.
+fn logout_csrf(binding: &str) -> String {
+    crate::crypto::sha256_hex(format!("logout:{binding}").as_bytes())
+}
+
+/// `GET|POST /{pool}/logout`: asks first when the request cannot be tied to the signed-in
+/// user, then ends the SSO session and redirects to a registered URI or confirms.
 pub async fn logout(
     st: web::Data<AppState>,
     PoolCtx(rt): PoolCtx,
@@ -244,11 +279,51 @@ pub async fn logout(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let sess = read_cookie(&req, SESSION_COOKIE);
-    if let Err(e) = session::end(&st, &rt, sess.as_deref()).await {
+    let now = st.clock.now();
+    let mut cookies = BrowserCookies::of(&req);
+    let current = match session::find(&st, &rt, cookies.session.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => return failure(&OAuthError::server(e)),
+    };
+    let confirmed = req.method() == actix_web::http::Method::POST
+        && params.get("confirm") == Some("yes")
+        && cookies.binding.as_deref().is_some_and(|b| {
+            crate::crypto::ct_eq(
+                logout_csrf(b).as_bytes(),
+                params.get("csrf").unwrap_or_default().as_bytes(),
+            )
+        });
+    if let Some(s) = &current
+        && !confirmed
+        && crate::oidc::logout::needs_confirmation(&rt, &params, &s.sub, now)
+    {
+        let new_binding = cookies.binding.is_none().then(|| st.random.token(24));
+        if new_binding.is_some() {
+            cookies.binding = new_binding.clone();
+        }
+        let csrf = logout_csrf(cookies.binding.as_deref().unwrap_or_default());
+        let (action, fields) = (
+            format!("/{}/logout", rt.pool.id),
+            crate::oidc::logout::carried(&params),
+        );
+        let mut res = page(
+            StatusCode::OK,
+            &LogoutConfirmPage {
+                pool_name: &rt.pool.name,
+                action: &action,
+                fields: &fields,
+                csrf: &csrf,
+            },
+        );
+        if let Some(b) = new_binding {
+            let _ = res.add_cookie(&cookie(&st, &rt, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
+        }
+        return res;
+    }
+    if let Err(e) = session::end(&st, &rt, cookies.session.as_deref()).await {
         return failure(&OAuthError::server(e));
     }
-    let mut res = match after_logout(&rt, &params, st.clock.now()) {
+    let mut res = match after_logout(&rt, &params, now) {
         AfterLogout::Redirect(url) => redirect(&url),
         AfterLogout::Page => page(StatusCode::OK, &LoggedOutPage),
         AfterLogout::Error(m) => error_page(StatusCode::BAD_REQUEST, &m),

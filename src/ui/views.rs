@@ -42,6 +42,15 @@ pub struct ErrorPage<'a> {
 pub struct LoggedOutPage;
 
 #[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub fields: &'a [(String, String)],
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "form_post.html")]
 pub struct FormPostPage<'a> {
     pub action: &'a str,

@@ -153,7 +153,13 @@ async fn client_authentication_failures() {
         (status, body["error"].as_str()),
         (401, Some("invalid_client"))
     );
-    assert!(headers.get("www-authenticate").is_none());
+    // RFC 7235 §3.1: every 401 names a scheme, Basic or not.
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     let (status, _, body) = app
         .post_form(
             "/oauth2/token",

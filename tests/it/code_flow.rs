@@ -1052,3 +1052,146 @@ async fn refresh_reuse_grace_window_tolerates_a_concurrent_duplicate() {
             .is_err()
     );
 }
+
+#[actix_web::test]
+async fn logout_without_a_matching_hint_asks_first() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    app.sign_in(&browser, &c.start().url, "alice", PASSWORD)
+        .await
+        .code();
+    // A bare GET (say, an <img> on another site) does not end the session.
+    let res = browser
+        .get(format!("{}/logout", app.issuer()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Sign out?"), "{body}");
+    let res = browser
+        .get(format!("{}&prompt=none", c.start().url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        app.follow(&browser, res).await.0.param("code").is_some(),
+        "still signed in"
+    );
+    // A forged confirmation is refused; the real one ends the session.
+    let forged = [("confirm", "yes"), ("csrf", "forged")];
+    browser
+        .post(format!("{}/logout", app.issuer()))
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    let res = browser
+        .get(format!("{}&prompt=none", c.start().url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        app.follow(&browser, res).await.0.param("code").is_some(),
+        "forged confirm ignored"
+    );
+    let form = [
+        ("confirm", "yes".to_string()),
+        ("csrf", hidden(&body, "csrf")),
+    ];
+    let res = browser
+        .post(format!("{}/logout", app.issuer()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("signed out"));
+    let res = browser
+        .get(format!("{}&prompt=none", c.start().url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.follow(&browser, res).await.0.param("error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[actix_web::test]
+async fn repeated_failures_throttle_sign_in_for_known_and_unknown_users_alike() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let attempt = |user: &'static str, pw: &'static str| {
+        let (app, url) = (&app, c.start().url);
+        async move { app.sign_in(&app.browser(), &url, user, pw).await }
+    };
+    for _ in 0..5 {
+        assert!(matches!(
+            attempt("alice", "wrong").await,
+            Landed::Page { status: 401, .. }
+        ));
+        assert!(matches!(
+            attempt("ghost", "wrong").await,
+            Landed::Page { status: 401, .. }
+        ));
+    }
+    // Now even the right password is refused, with the same generic answer.
+    assert!(matches!(
+        attempt("alice", PASSWORD).await,
+        Landed::Page { status: 401, .. }
+    ));
+    app.clock.advance(TimeDelta::minutes(15));
+    assert!(
+        attempt("alice", PASSWORD).await.param("code").is_some(),
+        "the window passed"
+    );
+    // A NUL byte or control characters are a failed sign-in, not a database error.
+    assert!(matches!(
+        attempt("al\u{0}ice", "x").await,
+        Landed::Page { status: 401, .. }
+    ));
+}
+
+#[actix_web::test]
+async fn a_narrowing_refresh_keeps_the_refresh_token_scope() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let s = c.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let r1 = c
+        .exchange(&code, s.verifier)
+        .await
+        .unwrap()
+        .refresh_token()
+        .unwrap()
+        .secret()
+        .clone();
+    let (st, _, narrow) = app
+        .post_form(
+            "/oauth2/token",
+            Some(&basic(&c)),
+            &format!("grant_type=refresh_token&refresh_token={r1}&scope=openid"),
+        )
+        .await;
+    assert_eq!((st, narrow["scope"].as_str()), (200, Some("openid")));
+    let r2 = narrow["refresh_token"].as_str().unwrap();
+    let (st, _, full) = app
+        .post_form(
+            "/oauth2/token",
+            Some(&basic(&c)),
+            &format!("grant_type=refresh_token&refresh_token={r2}"),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        full["scope"], "openid email profile",
+        "RFC 6749 §6: the refresh token keeps its scope"
+    );
+}

@@ -6,8 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::TokenResponse;
-use super::issue::{UserGrant, user_tokens};
+use super::issue::{UserGrant, access_ttl, new_family, user_tokens};
 use crate::clients::GrantType;
+use crate::clock::RandomExt;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::code::{self, Redeemed};
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -32,13 +33,31 @@ pub async fn grant(
         ));
     }
     let presented = params.require("code")?;
+    // What this redemption will issue is decided before the take, and recorded right after
+    // it: a replay arriving while we are still signing can already revoke it.
+    let (jti, family) = (st.random.token(16), new_family(st, client, now));
+    let access_exp = now.timestamp() + access_ttl(st, client);
     let grant = match code::redeem(st, rt, presented).await? {
-        Ok(g) => g,
+        Ok(g) => {
+            let marker = Redeemed {
+                family_id: Some(family.0.clone()),
+                jti: jti.clone(),
+                exp: access_exp,
+            };
+            let ttl = Duration::from_secs(
+                u64::try_from(access_exp - now.timestamp())
+                    .unwrap_or(60)
+                    .max(60),
+            );
+            code::mark_redeemed(st, rt, presented, &marker, ttl).await?;
+            g
+        }
         Err(Some(first)) => {
             // A second redemption: someone else holds the code. Revoke what it bought.
             tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "authorization code replayed; revoking its tokens");
             introspect::deny_access_token(st, rt, &first.jti, first.exp, now).await?;
             if let Some(family) = first.family_id {
+                code::mark_replayed(st, rt, presented).await?;
                 let pool = rt.pool.id.clone();
                 st.sql
                     .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
@@ -94,36 +113,28 @@ pub async fn grant(
             user: &user,
             client,
             scope: &grant.scope,
+            refresh_scope: &grant.scope,
+            jti,
             nonce: grant.nonce.as_deref(),
             auth_time: grant.auth_time,
             amr: &grant.amr,
-            family: None,
+            family: family.clone(),
         },
         now,
     )?;
-    let family_id = issued.refresh.as_ref().map(|r| r.family_id.clone());
     if let Some(row) = issued.refresh {
         let pool = rt.pool.id.clone();
         st.sql
             .run(move |c| refresh_tokens::insert(c, &pool, &row))
             .await?;
+        // A replay that came while we were issuing found no rows to revoke: do it now. This
+        // redemption still answers (exactly one of two wins), with tokens already revoked.
+        if code::was_replayed(st, rt, presented).await? {
+            let (pool, family_id) = (rt.pool.id.clone(), family.0);
+            st.sql
+                .run(move |c| refresh_tokens::revoke_family(c, &pool, &family_id, now))
+                .await?;
+        }
     }
-    let ttl = Duration::from_secs(
-        u64::try_from(issued.exp - now.timestamp())
-            .unwrap_or(60)
-            .max(60),
-    );
-    code::mark_redeemed(
-        st,
-        rt,
-        presented,
-        &Redeemed {
-            family_id,
-            jti: issued.jti,
-            exp: issued.exp,
-        },
-        ttl,
-    )
-    .await?;
     Ok(issued.response)
 }

@@ -49,14 +49,7 @@ pub fn grant(
         ));
     }
     let scope = scopes.join(" ");
-    // Never outlive the key retention window, or a retired key could leave JWKS too early.
-    let ttl = i64::try_from(
-        client
-            .settings
-            .access_token_ttl
-            .min(st.config.max_token_lifetime_secs),
-    )
-    .unwrap_or(3600);
+    let ttl = super::issue::access_ttl(st, client);
     let jti = st.random.token(16);
     let token = access_token(
         rt,

@@ -20,21 +20,39 @@ use crate::store::sql::users::User;
 pub struct UserGrant<'a> {
     pub user: &'a User,
     pub client: &'a Client,
+    /// Scope of the access and ID tokens.
     pub scope: &'a str,
+    /// Scope of the refresh token: a refresh that narrows `scope` keeps this whole (RFC 6749 §6).
+    pub refresh_scope: &'a str,
+    /// The access token's id, chosen early so a code replay can deny it before it exists.
+    pub jti: String,
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a [String],
-    /// Continue this family (refresh) with this absolute expiry, or start a new one.
-    pub family: Option<(String, DateTime<Utc>)>,
+    /// The refresh family and its absolute expiry (see [`new_family`]).
+    pub family: (String, DateTime<Utc>),
 }
 
 /// The tokens plus what a later revocation needs to know.
 pub struct Issued {
     pub response: TokenResponse,
-    pub jti: String,
-    pub exp: i64,
     /// The refresh token row to store (the caller writes it in its own transaction).
     pub refresh: Option<RefreshToken>,
+}
+
+/// A new refresh family id and its absolute expiry (rotation never extends it).
+pub fn new_family(st: &AppState, client: &Client, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    let lifetime =
+        TimeDelta::seconds(i64::try_from(client.settings.refresh_token_ttl).unwrap_or(2_592_000));
+    (st.random.token(16), now + lifetime)
+}
+
+/// Access token lifetime for `client`, never beyond the key retention window.
+pub fn access_ttl(st: &AppState, client: &Client) -> i64 {
+    ttl(
+        client.settings.access_token_ttl,
+        st.config.max_token_lifetime_secs,
+    )
 }
 
 fn ttl(secs: u64, max: u64) -> i64 {
@@ -49,10 +67,10 @@ pub fn user_tokens(
 ) -> Result<Issued, OAuthError> {
     let max = st.config.max_token_lifetime_secs;
     let (access_ttl, id_ttl) = (
-        ttl(g.client.settings.access_token_ttl, max),
+        access_ttl(st, g.client),
         ttl(g.client.settings.id_token_ttl, max),
     );
-    let jti = st.random.token(16);
+    let jti = g.jti;
     let access = access_token(
         rt,
         &AccessClaims {
@@ -83,18 +101,13 @@ pub fn user_tokens(
     };
     let (refresh_token, refresh) = if g.client.grant_types.contains(&GrantType::RefreshToken) {
         let token = st.random.token(32);
-        let (family_id, expires_at) = g.family.unwrap_or_else(|| {
-            let lifetime = TimeDelta::seconds(
-                i64::try_from(g.client.settings.refresh_token_ttl).unwrap_or(2_592_000),
-            );
-            (st.random.token(16), now + lifetime)
-        });
+        let (family_id, expires_at) = g.family;
         let row = RefreshToken {
             token_hash: sha256_hex(token.as_bytes()),
             family_id,
             sub: g.user.sub.to_string(),
             client_id: g.client.client_id.to_string(),
-            scope: g.scope.to_string(),
+            scope: g.refresh_scope.to_string(),
             auth_time: g.auth_time,
             amr: g.amr.to_vec(),
             issued_at: now,
@@ -115,8 +128,6 @@ pub fn user_tokens(
             id_token: id,
             scope: g.scope.to_string(),
         },
-        exp: now.timestamp() + access_ttl,
-        jti,
         refresh,
     })
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::TokenResponse;
 use super::issue::{UserGrant, user_tokens};
 use crate::clients::GrantType;
+use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -69,10 +70,12 @@ pub async fn grant(
             user: &user,
             client,
             scope: &scope,
+            refresh_scope: &presented.scope,
+            jti: st.random.token(16),
             nonce: None,
             auth_time: presented.auth_time,
             amr: &presented.amr,
-            family: Some((presented.family_id.clone(), presented.expires_at)),
+            family: (presented.family_id.clone(), presented.expires_at),
         },
         now,
     )?;

@@ -27,8 +27,8 @@ pub fn find(
         .map(Option::unwrap_or_default)
 }
 
-/// Records the scopes allowed (replacing the previous set). Written as delete + insert because
-/// MultiConnection has no upsert.
+/// Adds `scopes` to what `sub` allowed `client_id`. Written as delete + insert (MultiConnection
+/// has no upsert); a concurrent save of the same pair that wins the insert is as good as ours.
 pub fn save(
     c: &mut DbConn,
     pool: &PoolId,
@@ -37,8 +37,14 @@ pub fn save(
     scopes: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let scopes = to_json(&scopes)?;
-    c.transaction(|c| {
+    let mut merged = find(c, pool, sub, client_id)?;
+    for s in scopes {
+        if !merged.contains(s) {
+            merged.push(s.clone());
+        }
+    }
+    let merged = to_json(&merged)?;
+    let result = c.transaction(|c| {
         diesel::delete(
             consents::table
                 .filter(consents::pool_id.eq(pool.as_str()))
@@ -51,10 +57,15 @@ pub fn save(
                 consents::pool_id.eq(pool.as_str()),
                 consents::sub.eq(sub),
                 consents::client_id.eq(client_id),
-                consents::scopes.eq(&scopes),
+                consents::scopes.eq(&merged),
                 consents::updated_at.eq(now.naive_utc()),
             ))
-            .execute(c)?;
+            .execute(c)
+            .map_err(|e| StoreError::conflict_on_unique(e, "consent"))?;
         Ok(())
-    })
+    });
+    match result {
+        Err(StoreError::Conflict(_)) => Ok(()),
+        other => other,
+    }
 }

@@ -102,7 +102,10 @@ pub fn mark_used(
         rt::table
             .filter(rt::pool_id.eq(pool.as_str()))
             .filter(rt::token_hash.eq(hash))
-            .filter(rt::used_at.is_null()),
+            .filter(rt::used_at.is_null())
+            // A family revoked or expired since the caller read the row must not rotate.
+            .filter(rt::revoked_at.is_null())
+            .filter(rt::expires_at.gt(now.naive_utc())),
     )
     .set(rt::used_at.eq(Some(now.naive_utc())))
     .execute(c)?;
