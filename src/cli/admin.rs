@@ -160,6 +160,9 @@ async fn client(
             scopes,
             first_party,
             pkce_optional,
+            access_token_ttl,
+            id_token_ttl,
+            refresh_token_ttl,
         } => {
             let p = pool(st, &p.pool).await?;
             let spec = ClientSpec {
@@ -171,6 +174,9 @@ async fn client(
                 scopes,
                 first_party,
                 pkce_optional,
+                access_token_ttl,
+                id_token_ttl,
+                refresh_token_ttl,
             };
             let created = clients::create(st, &p.id, spec, now).await?;
             emit(json, &created, || match &created.client_secret {

@@ -97,6 +97,15 @@ pub enum ClientCmd {
         /// Let a legacy confidential client skip PKCE (not recommended).
         #[arg(long)]
         pkce_optional: bool,
+        /// Access token lifetime in seconds (300..86400, default 3600).
+        #[arg(long, value_name = "SECS")]
+        access_token_ttl: Option<u64>,
+        /// ID token lifetime in seconds (300..86400, default 3600).
+        #[arg(long, value_name = "SECS")]
+        id_token_ttl: Option<u64>,
+        /// Refresh token lifetime in seconds (3600..315360000, default 30 days).
+        #[arg(long, value_name = "SECS")]
+        refresh_token_ttl: Option<u64>,
     },
     List {
         #[command(flatten)]

@@ -55,6 +55,10 @@ pub struct ClientSpec {
     pub first_party: bool,
     /// Legacy confidential clients that cannot send PKCE (RFC 9700 still recommends it).
     pub pkce_optional: bool,
+    /// Token lifetimes in seconds; `None` keeps the defaults (1 h, 1 h, 30 days).
+    pub access_token_ttl: Option<u64>,
+    pub id_token_ttl: Option<u64>,
+    pub refresh_token_ttl: Option<u64>,
 }
 
 /// A freshly created client with its secret, shown exactly once.
@@ -199,6 +203,42 @@ pub fn custom_scopes(client: &Client) -> Vec<&str> {
         .collect()
 }
 
+/// Per-client settings from a spec; lifetimes bounded as Cognito bounds them.
+fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
+    let d = ClientSettings::default();
+    let bounded = |v: Option<u64>, default: u64, min: u64, max: u64, what: &str| match v {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(_) => Err(invalid(format!(
+            "{what} must be between {min} and {max} seconds"
+        ))),
+    };
+    Ok(ClientSettings {
+        access_token_ttl: bounded(
+            spec.access_token_ttl,
+            d.access_token_ttl,
+            300,
+            86_400,
+            "access token lifetime",
+        )?,
+        id_token_ttl: bounded(
+            spec.id_token_ttl,
+            d.id_token_ttl,
+            300,
+            86_400,
+            "ID token lifetime",
+        )?,
+        refresh_token_ttl: bounded(
+            spec.refresh_token_ttl,
+            d.refresh_token_ttl,
+            3600,
+            3650 * 86_400,
+            "refresh token lifetime",
+        )?,
+        require_pkce: !spec.pkce_optional,
+    })
+}
+
 const CLIENT_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Registers a client; a confidential client gets a 256-bit secret, stored as its SHA-256.
@@ -209,6 +249,7 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<CreatedClient, ClientError> {
     let spec = normalize(spec)?;
+    let settings = settings_of(&spec)?;
     let secret = (!spec.public).then(|| Secret::new(st.random.token(32)));
     let client = Client {
         pool_id: pool.clone(),
@@ -220,10 +261,7 @@ pub async fn create(
         grant_types: spec.grant_types,
         scopes: spec.scopes,
         first_party: spec.first_party,
-        settings: ClientSettings {
-            require_pkce: !spec.pkce_optional,
-            ..ClientSettings::default()
-        },
+        settings,
         created_at: now,
         updated_at: now,
     };

@@ -316,6 +316,36 @@ fn bad_input_gets_a_message_and_non_zero_exit() {
         (&["client", "show", "--pool", "acme", "nope"], "no client"),
         (
             &[
+                "client",
+                "create",
+                "--pool",
+                "acme",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--access-token-ttl",
+                "5",
+            ],
+            "between 300 and 86400",
+        ),
+        (
+            &[
+                "client",
+                "create",
+                "--pool",
+                "acme",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--public",
+                "--pkce-optional",
+            ],
+            "must use PKCE",
+        ),
+        (
+            &[
                 "user",
                 "create",
                 "--pool",

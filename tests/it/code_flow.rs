@@ -1195,3 +1195,29 @@ async fn a_narrowing_refresh_keeps_the_refresh_token_scope() {
         "RFC 6749 §6: the refresh token keeps its scope"
     );
 }
+
+#[actix_web::test]
+async fn per_client_token_lifetimes() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app
+        .oidc_client(tessera::clients::ClientSpec {
+            access_token_ttl: Some(600),
+            id_token_ttl: Some(900),
+            ..spec("short")
+        })
+        .await;
+    let s = c.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let t = c.exchange(&code, s.verifier).await.unwrap();
+    assert_eq!(t.expires_in(), Some(std::time::Duration::from_secs(600)));
+    let raw: Value =
+        serde_json::from_slice(&base64_part(&t.id_token().unwrap().to_string(), 1)).unwrap();
+    assert_eq!(
+        raw["exp"].as_i64().unwrap() - raw["iat"].as_i64().unwrap(),
+        900
+    );
+}
