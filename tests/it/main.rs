@@ -12,3 +12,4 @@ mod keys;
 mod kv;
 mod migrations;
 mod support;
+mod token_lifecycle;

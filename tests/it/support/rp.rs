@@ -250,3 +250,23 @@ impl OidcClient {
             })
     }
 }
+
+pub fn base64_part(jwt: &str, i: usize) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwt.split('.').nth(i).unwrap())
+        .unwrap()
+}
+
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub fn basic(c: &crate::support::rp::OidcClient) -> String {
+    use base64::Engine;
+    let raw = format!("{}:{}", c.id, c.secret.clone().unwrap_or_default());
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
