@@ -1,6 +1,7 @@
 //! Tessera: a self-hosted OAuth 2.0 / OpenID Connect identity provider with Cognito-style user pools.
 
 pub mod accounts;
+pub mod audit;
 pub mod cli;
 pub mod clients;
 pub mod clock;

@@ -1,5 +1,6 @@
 //! Users of a pool: identifiers, statuses, password policy, and administration.
 
+pub mod groups;
 pub mod policy;
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::audit;
 use crate::crypto::password::PasswordError;
 use crate::ids::{PoolId, Secret, Sub};
 use crate::state::AppState;
@@ -219,10 +221,16 @@ pub async fn create(
         attributes,
     };
     let p = pool.id.clone();
-    Ok(st
+    let user = st
         .sql
         .run(move |c| user_rows::insert(c, &p, new, now))
-        .await?)
+        .await?;
+    let ctx = audit::Context {
+        sub: Some(user.sub.as_str()),
+        ..Default::default()
+    };
+    audit::record(st, &pool.id, audit::Kind::UserCreated, ctx, now).await;
+    Ok(user)
 }
 
 /// A UUID v7 from the injected clock and randomness.
@@ -263,8 +271,32 @@ pub async fn set_enabled(
     let user = find(st, pool, who).await?;
     let (p, sub) = (pool.clone(), user.sub.clone());
     st.sql
-        .run(move |c| user_rows::set_enabled(c, &p, &sub, enabled, now))
+        .transaction(move |c| {
+            user_rows::set_enabled(c, &p, &sub, enabled, now)?;
+            // Disabling ends everything: refresh tokens now; SSO sessions end on their next use
+            // (every session use checks that the user is enabled).
+            if !enabled {
+                crate::store::sql::refresh_tokens::revoke_user(c, &p, sub.as_str(), now)?;
+            }
+            Ok(())
+        })
         .await?;
+    let kind = if enabled {
+        audit::Kind::Enabled
+    } else {
+        audit::Kind::Disabled
+    };
+    audit::record(
+        st,
+        pool,
+        kind,
+        audit::Context {
+            sub: Some(user.sub.as_str()),
+            ..Default::default()
+        },
+        now,
+    )
+    .await;
     Ok(User { enabled, ..user })
 }
 
@@ -286,15 +318,47 @@ pub async fn set_password(
     };
     let (p, sub) = (pool.id.clone(), user.sub.clone());
     st.sql
-        .run(move |c| user_rows::set_password(c, &p, &sub, &hash, status, now))
+        .transaction(move |c| {
+            user_rows::set_password(c, &p, &sub, &hash, status, now)?;
+            // A new password ends what the old one started.
+            crate::store::sql::refresh_tokens::revoke_user(c, &p, sub.as_str(), now)?;
+            Ok(())
+        })
         .await?;
+    let ctx = audit::Context {
+        sub: Some(user.sub.as_str()),
+        detail: if temporary { "temporary" } else { "" },
+        ..Default::default()
+    };
+    audit::record(st, &pool.id, audit::Kind::PasswordSet, ctx, now).await;
     Ok(User { status, ..user })
 }
 
-pub async fn delete(st: &AppState, pool: &PoolId, who: &str) -> Result<User, AccountError> {
+pub async fn delete(
+    st: &AppState,
+    pool: &PoolId,
+    who: &str,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
     let user = find(st, pool, who).await?;
     let (p, sub) = (pool.clone(), user.sub.clone());
-    st.sql.run(move |c| user_rows::delete(c, &p, &sub)).await?;
+    st.sql
+        .transaction(move |c| {
+            crate::store::sql::refresh_tokens::revoke_user(c, &p, sub.as_str(), now)?;
+            user_rows::delete(c, &p, &sub)
+        })
+        .await?;
+    audit::record(
+        st,
+        pool,
+        audit::Kind::Deleted,
+        audit::Context {
+            sub: Some(user.sub.as_str()),
+            ..Default::default()
+        },
+        now,
+    )
+    .await;
     Ok(user)
 }
 

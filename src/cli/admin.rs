@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
-use super::{ClientCmd, Command, KeysCmd, PasswordArg, PoolCmd, UserCmd};
+use super::{ClientCmd, Command, GroupCmd, KeysCmd, PasswordArg, PoolCmd, UserCmd};
 use crate::accounts::{self, NewUserSpec};
 use crate::clients::{self, ClientSpec};
 use crate::config::Config;
@@ -137,6 +137,33 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
                     "new key {} ({}) published; signs from {}",
                     k.kid, k.alg, k.active_from
                 )
+            })
+        }
+        Command::Group(cmd) => group(&st, cmd, json, now).await,
+        Command::Events {
+            pool: p,
+            user,
+            limit,
+        } => {
+            let p = pool(&st, &p.pool).await?;
+            let sub = match user {
+                Some(u) => Some(accounts::find(&st, &p.id, &u).await?.sub.to_string()),
+                None => None,
+            };
+            let list = crate::audit::list(&st, &p.id, sub, limit.clamp(1, 10_000)).await?;
+            emit(json, &list, || {
+                list.iter()
+                    .map(|e| {
+                        format!(
+                            "{}\t{}\t{}\t{}",
+                            e.at.and_utc().to_rfc3339(),
+                            e.kind,
+                            e.sub.as_deref().unwrap_or("-"),
+                            e.detail
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             })
         }
         Command::Serve | Command::Config => Err(Error::Usage("not an admin command".into())),
@@ -299,7 +326,7 @@ async fn user(
         }
         UserCmd::Delete { pool: p, user } => {
             let p = pool(st, &p.pool).await?;
-            let u = accounts::delete(st, &p.id, &user).await?;
+            let u = accounts::delete(st, &p.id, &user, now).await?;
             emit(json, &serde_json::json!({ "deleted": u.sub }), || {
                 format!("deleted user {} ({})", u.username, u.sub)
             })
@@ -315,6 +342,72 @@ async fn user(
                 accounts::set_password(st, &p, &user, &read_password(password)?, temporary, now)
                     .await?;
             emit(json, &u, || show(&u))
+        }
+    }
+}
+
+async fn group(
+    st: &AppState,
+    cmd: GroupCmd,
+    json: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    use crate::accounts::groups;
+    match cmd {
+        GroupCmd::Create {
+            pool: p,
+            name,
+            description,
+            precedence,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            let g = groups::create(st, &p.id, &name, &description, precedence, now).await?;
+            emit(json, &g, || {
+                format!("created group {} (precedence {})", g.name, g.precedence)
+            })
+        }
+        GroupCmd::Delete { pool: p, name } => {
+            let p = pool(st, &p.pool).await?;
+            groups::delete(st, &p.id, &name).await?;
+            emit(json, &serde_json::json!({ "deleted": name }), || {
+                format!("deleted group {name}")
+            })
+        }
+        GroupCmd::List { pool: p } => {
+            let p = pool(st, &p.pool).await?;
+            let list = groups::list(st, &p.id).await?;
+            emit(json, &list, || {
+                list.iter()
+                    .map(|g| format!("{}\t{}\t{}", g.name, g.precedence, g.description))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        GroupCmd::AddUser {
+            pool: p,
+            group,
+            user,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            groups::set_member(st, &p.id, &group, &user, true).await?;
+            emit(
+                json,
+                &serde_json::json!({ "group": group, "added": user }),
+                || format!("added {user} to {group}"),
+            )
+        }
+        GroupCmd::RemoveUser {
+            pool: p,
+            group,
+            user,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            groups::set_member(st, &p.id, &group, &user, false).await?;
+            emit(
+                json,
+                &serde_json::json!({ "group": group, "removed": user }),
+                || format!("removed {user} from {group}"),
+            )
         }
     }
 }

@@ -49,6 +49,56 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage groups (`cognito:groups` in tokens).
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Show the audit trail, newest first.
+    Events {
+        #[command(flatten)]
+        pool: PoolArg,
+        /// Only this user (sub, username or email).
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    Create {
+        #[command(flatten)]
+        pool: PoolArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Lower comes first in `cognito:groups`.
+        #[arg(long, default_value_t = 0)]
+        precedence: i64,
+    },
+    Delete {
+        #[command(flatten)]
+        pool: PoolArg,
+        name: String,
+    },
+    List {
+        #[command(flatten)]
+        pool: PoolArg,
+    },
+    /// Add a user (sub, username or email) to a group.
+    AddUser {
+        #[command(flatten)]
+        pool: PoolArg,
+        group: String,
+        user: String,
+    },
+    RemoveUser {
+        #[command(flatten)]
+        pool: PoolArg,
+        group: String,
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

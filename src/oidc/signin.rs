@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::OAuthError;
 use crate::accounts::{UserStatus, normalize_identifier, policy::MAX_PASSWORD_LEN};
+use crate::audit;
 use crate::crypto::sha256_hex;
 use crate::ids::Secret;
 use crate::pools::PoolRuntime;
@@ -44,6 +45,22 @@ pub async fn check_password(
         };
     if throttled {
         tracing::warn!(pool = %rt.pool.id, "sign-in throttled after repeated failures");
+        let detail = format!(
+            "identifier {}",
+            sha256_hex(norm.as_bytes()).get(..12).unwrap_or_default()
+        );
+        audit::record(
+            st,
+            &rt.pool.id,
+            audit::Kind::Throttled,
+            audit::Context {
+                ip,
+                detail: &detail,
+                ..Default::default()
+            },
+            now,
+        )
+        .await;
         return Ok(None);
     }
     let user = if malformed {
@@ -65,12 +82,31 @@ pub async fn check_password(
     match user {
         Some(u) if verified && u.enabled && u.status == UserStatus::Confirmed => {
             st.kv.delete(&id_key).await?;
-            if let Some(h) = hash.filter(|h| st.hasher.needs_rehash(h)) {
-                upgrade_hash(st, rt, &u, &pw, &h, now).await;
+            audit::record(
+                st,
+                &rt.pool.id,
+                audit::Kind::SignIn,
+                audit::Context {
+                    sub: Some(u.sub.as_str()),
+                    ip,
+                    ..Default::default()
+                },
+                now,
+            )
+            .await;
+            if hash.as_deref().is_some_and(|h| st.hasher.needs_rehash(h)) {
+                upgrade_hash(st, rt, &u, &pw, now).await;
             }
             Ok(Some(u))
         }
-        _ => {
+        known => {
+            let ctx = audit::Context {
+                sub: known.as_ref().map(|u| u.sub.as_str()),
+                ip,
+                detail: "wrong password or account state",
+                ..Default::default()
+            };
+            audit::record(st, &rt.pool.id, audit::Kind::SignInFailed, ctx, now).await;
             st.kv.incr(&id_key, FAILURE_WINDOW).await?;
             if let Some(k) = &ip_key {
                 st.kv.incr(k, FAILURE_WINDOW).await?;
@@ -81,14 +117,7 @@ pub async fn check_password(
 }
 
 /// Rehashes with the current parameters; a failure is logged, never fatal to the sign-in.
-async fn upgrade_hash(
-    st: &AppState,
-    rt: &PoolRuntime,
-    u: &User,
-    pw: &Secret,
-    _old: &str,
-    now: DateTime<Utc>,
-) {
+async fn upgrade_hash(st: &AppState, rt: &PoolRuntime, u: &User, pw: &Secret, now: DateTime<Utc>) {
     let hash = match st.hasher.hash(pw, st.random.as_ref()).await {
         Ok(h) => h,
         Err(e) => return tracing::warn!(error = %e, "password rehash failed"),

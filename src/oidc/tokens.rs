@@ -37,6 +37,8 @@ pub struct AccessClaims<'a> {
     pub ttl_secs: i64,
     pub auth_time: Option<i64>,
     pub username: Option<&'a str>,
+    /// `cognito:groups`, by precedence; omitted when empty (as Cognito does).
+    pub groups: &'a [String],
 }
 
 /// Mints an RFC 9068 access token. `aud` is the client: Tessera has no resource indicators yet.
@@ -60,6 +62,9 @@ pub fn access_token(
     if let Some(obj) = claims.as_object_mut() {
         if let Some(t) = c.auth_time {
             obj.insert("auth_time".into(), json!(t));
+        }
+        if !c.groups.is_empty() {
+            obj.insert("cognito:groups".into(), json!(c.groups));
         }
         if let Some(u) = c.username {
             obj.insert("username".into(), json!(u));
@@ -145,6 +150,7 @@ pub fn at_hash(access_token: &str) -> String {
 pub struct IdClaims<'a> {
     pub client_id: &'a str,
     pub username: &'a str,
+    pub groups: &'a [String],
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a [String],
@@ -173,6 +179,9 @@ pub fn id_token(
     });
     if let Value::Object(f) = fixed {
         user_claims.extend(f);
+    }
+    if !c.groups.is_empty() {
+        user_claims.insert("cognito:groups".into(), json!(c.groups));
     }
     if let Some(n) = c.nonce {
         user_claims.insert("nonce".into(), json!(n));

@@ -238,6 +238,48 @@ fn admin_commands_with_json_output() {
         .collect();
     assert_eq!(statuses, ["active", "pending"]);
 
+    cli.ok(&[
+        "group",
+        "create",
+        "--pool",
+        "acme",
+        "--name",
+        "admins",
+        "--precedence",
+        "1",
+        "--json",
+    ]);
+    cli.ok(&[
+        "group", "add-user", "--pool", "acme", "admins", "alice", "--json",
+    ]);
+    assert_eq!(
+        cli.ok(&["group", "list", "--pool", "acme", "--json"])[0]["name"],
+        "admins"
+    );
+    cli.ok(&[
+        "group",
+        "remove-user",
+        "--pool",
+        "acme",
+        "admins",
+        "alice",
+        "--json",
+    ]);
+    cli.ok(&["group", "delete", "--pool", "acme", "admins", "--json"]);
+    let events = cli.ok(&["events", "--pool", "acme", "--user", "alice", "--json"]);
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"user_created")
+            && kinds.contains(&"disabled")
+            && kinds.contains(&"password_set"),
+        "{kinds:?}"
+    );
+
     cli.ok(&["user", "delete", "--pool", "acme", "alice", "--json"]);
     assert!(
         cli.fails(&["user", "show", "--pool", "acme", "alice"], &[])

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::TokenResponse;
-use super::issue::{UserGrant, access_ttl, new_family, user_tokens};
+use super::issue::{UserGrant, access_ttl, load_user, new_family, user_tokens};
 use crate::clients::GrantType;
 use crate::clock::RandomExt;
 use crate::oidc::client_auth::AuthenticatedClient;
@@ -16,7 +16,7 @@ use crate::oidc::params::Params;
 use crate::oidc::{introspect, pkce};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
-use crate::store::sql::{refresh_tokens, users};
+use crate::store::sql::refresh_tokens;
 
 pub async fn grant(
     st: &AppState,
@@ -99,18 +99,13 @@ pub async fn grant(
         }
         (None, None) => {}
     }
-    let (pool, sub) = (rt.pool.id.clone(), grant.sub.clone());
-    let user = st
-        .sql
-        .run(move |c| users::find(c, &pool, &sub))
-        .await?
-        .filter(|u| u.enabled)
-        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    let (user, groups) = load_user(st, rt, &grant.sub).await?;
     let issued = user_tokens(
         st,
         rt,
         UserGrant {
             user: &user,
+            groups: &groups,
             client,
             scope: &grant.scope,
             refresh_scope: &grant.scope,

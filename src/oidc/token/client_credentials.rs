@@ -61,6 +61,7 @@ pub fn grant(
             ttl_secs: ttl,
             auth_time: None,
             username: None,
+            groups: &[],
         },
         now,
     )?;

@@ -13,12 +13,15 @@ use crate::oidc::tokens::{AccessClaims, IdClaims, access_token, id_token};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
+use crate::store::sql::groups;
 use crate::store::sql::refresh_tokens::RefreshToken;
-use crate::store::sql::users::User;
+use crate::store::sql::users::{self, User};
 
 /// What the grant decided to issue.
 pub struct UserGrant<'a> {
     pub user: &'a User,
+    /// The user's groups by precedence (`cognito:groups`).
+    pub groups: &'a [String],
     pub client: &'a Client,
     /// Scope of the access and ID tokens.
     pub scope: &'a str,
@@ -38,6 +41,31 @@ pub struct Issued {
     pub response: TokenResponse,
     /// The refresh token row to store (the caller writes it in its own transaction).
     pub refresh: Option<RefreshToken>,
+}
+
+/// The token's user, if still allowed to sign in, with their groups (one round trip).
+pub async fn load_user(
+    st: &AppState,
+    rt: &PoolRuntime,
+    sub: &str,
+) -> Result<(User, Vec<String>), OAuthError> {
+    let (pool, sub) = (rt.pool.id.clone(), sub.to_string());
+    let (user, groups) = st
+        .sql
+        .run(move |c| {
+            let user = users::find(c, &pool, &sub)?;
+            let groups = if user.is_some() {
+                groups::of_user(c, &pool, &sub)?
+            } else {
+                Vec::new()
+            };
+            Ok((user, groups))
+        })
+        .await?;
+    let user = user
+        .filter(|u| u.enabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    Ok((user, groups))
 }
 
 /// A new refresh family id and its absolute expiry (rotation never extends it).
@@ -81,6 +109,7 @@ pub fn user_tokens(
             ttl_secs: access_ttl,
             auth_time: Some(g.auth_time),
             username: Some(&g.user.username),
+            groups: g.groups,
         },
         now,
     )?;
@@ -89,6 +118,7 @@ pub fn user_tokens(
         let c = IdClaims {
             client_id: g.client.client_id.as_str(),
             username: &g.user.username,
+            groups: g.groups,
             nonce: g.nonce,
             auth_time: g.auth_time,
             amr: g.amr,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::TokenResponse;
-use super::issue::{UserGrant, user_tokens};
+use super::issue::{UserGrant, load_user, user_tokens};
 use crate::clients::GrantType;
 use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
@@ -13,7 +13,7 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
-use crate::store::sql::{refresh_tokens, users};
+use crate::store::sql::refresh_tokens;
 
 pub async fn grant(
     st: &AppState,
@@ -56,18 +56,13 @@ pub async fn grant(
             asked.join(" ")
         }
     };
-    let (pool, sub) = (rt.pool.id.clone(), presented.sub.clone());
-    let user = st
-        .sql
-        .run(move |c| users::find(c, &pool, &sub))
-        .await?
-        .filter(|u| u.enabled)
-        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
+    let (user, groups) = load_user(st, rt, &presented.sub).await?;
     let issued = user_tokens(
         st,
         rt,
         UserGrant {
             user: &user,
+            groups: &groups,
             client,
             scope: &scope,
             refresh_scope: &presented.scope,

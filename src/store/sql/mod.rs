@@ -1,7 +1,9 @@
 //! SQL persistence through one diesel `MultiConnection` over PostgreSQL and SQLite, pooled by r2d2.
 
+pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod groups;
 pub mod keys;
 mod migrate;
 pub mod pools;

@@ -127,3 +127,20 @@ pub fn revoke_family(
     .set(rt::revoked_at.eq(Some(now.naive_utc())))
     .execute(c)?)
 }
+
+/// Revokes every live refresh token of a user (disable, password reset).
+pub fn revoke_user(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        rt::table
+            .filter(rt::pool_id.eq(pool.as_str()))
+            .filter(rt::sub.eq(sub))
+            .filter(rt::revoked_at.is_null()),
+    )
+    .set(rt::revoked_at.eq(Some(now.naive_utc())))
+    .execute(c)?)
+}

@@ -87,11 +87,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    groups (pool_id, name) {
+        pool_id -> Text,
+        name -> Text,
+        description -> Text,
+        precedence -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_groups (pool_id, sub, group_name) {
+        pool_id -> Text,
+        sub -> Text,
+        group_name -> Text,
+    }
+}
+
+diesel::table! {
+    audit_events (pool_id, id) {
+        pool_id -> Text,
+        id -> Text,
+        at -> Timestamp,
+        kind -> Text,
+        sub -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
     app_clients,
     users,
     signing_keys,
     refresh_tokens,
-    consents
+    consents,
+    groups,
+    user_groups,
+    audit_events
 );

@@ -1,0 +1,105 @@
+//! Groups: administration and membership; `cognito:groups` in tokens lists a user's groups by
+//! precedence.
+
+use chrono::{DateTime, Utc};
+
+use super::{AccountError, find};
+use crate::ids::PoolId;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::groups::{self as rows, Group};
+
+fn invalid(msg: impl Into<String>) -> AccountError {
+    AccountError::Invalid {
+        field: "group",
+        msg: msg.into(),
+    }
+}
+
+/// Cognito's rule: 1-128 printable characters without spaces or control characters.
+fn check_name(name: &str) -> Result<(), AccountError> {
+    let n = name.chars().count();
+    if n == 0 || n > 128 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(invalid("name must be 1 to 128 characters without spaces"));
+    }
+    Ok(())
+}
+
+pub async fn create(
+    st: &AppState,
+    pool: &PoolId,
+    name: &str,
+    description: &str,
+    precedence: i64,
+    now: DateTime<Utc>,
+) -> Result<Group, AccountError> {
+    check_name(name)?;
+    if !(0..=i64::from(i32::MAX)).contains(&precedence) {
+        return Err(invalid("precedence must be between 0 and 2147483647"));
+    }
+    if description.chars().count() > 2048 || description.chars().any(char::is_control) {
+        return Err(invalid(
+            "description must be at most 2048 printable characters",
+        ));
+    }
+    let g = Group {
+        name: name.into(),
+        description: description.into(),
+        precedence,
+        created_at: now,
+    };
+    let (p, row) = (pool.clone(), g.clone());
+    st.sql
+        .run(move |c| rows::insert(c, &p, &row))
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => invalid(format!("a group named {name:?} already exists")),
+            other => AccountError::Store(other),
+        })?;
+    Ok(g)
+}
+
+pub async fn delete(st: &AppState, pool: &PoolId, name: &str) -> Result<(), AccountError> {
+    let (p, n) = (pool.clone(), name.to_string());
+    if st.sql.run(move |c| rows::delete(c, &p, &n)).await? {
+        Ok(())
+    } else {
+        Err(invalid(format!("no group {name:?}")))
+    }
+}
+
+pub async fn list(st: &AppState, pool: &PoolId) -> Result<Vec<Group>, AccountError> {
+    let p = pool.clone();
+    Ok(st.sql.run(move |c| rows::list(c, &p)).await?)
+}
+
+/// Adds (or with `add == false` removes) a user, named by sub, username or email.
+pub async fn set_member(
+    st: &AppState,
+    pool: &PoolId,
+    name: &str,
+    who: &str,
+    add: bool,
+) -> Result<(), AccountError> {
+    let user = find(st, pool, who).await?;
+    let (p, n, sub) = (pool.clone(), name.to_string(), user.sub.to_string());
+    let found = st
+        .sql
+        .transaction(move |c| {
+            if !rows::exists(c, &p, &n)? {
+                return Ok(false);
+            }
+            if add {
+                rows::add_member(c, &p, &n, &sub)?;
+            } else {
+                rows::remove_member(c, &p, &n, &sub)?;
+            }
+            Ok(true)
+        })
+        .await?;
+    if found {
+        Ok(())
+    } else {
+        Err(invalid(format!("no group {name:?}")))
+    }
+}

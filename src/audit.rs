@@ -1,0 +1,81 @@
+//! Audit trail: sign-ins and failures, lockouts, account changes. Recording is best-effort (a
+//! failed write is logged, never fatal to the action it records).
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::PoolId;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::audit::{self as rows, AuditEvent};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    SignIn,
+    SignInFailed,
+    Throttled,
+    UserCreated,
+    PasswordSet,
+    Disabled,
+    Enabled,
+    Deleted,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::Throttled => "throttled",
+            Self::UserCreated => "user_created",
+            Self::PasswordSet => "password_set",
+            Self::Disabled => "disabled",
+            Self::Enabled => "enabled",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// Who and where, besides the kind.
+#[derive(Debug, Clone, Default)]
+pub struct Context<'a> {
+    pub sub: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub detail: &'a str,
+}
+
+pub async fn record(
+    st: &AppState,
+    pool: &PoolId,
+    kind: Kind,
+    ctx: Context<'_>,
+    now: DateTime<Utc>,
+) {
+    let e = AuditEvent {
+        pool_id: pool.to_string(),
+        id: crate::accounts::uuid_v7(st, now),
+        at: now.naive_utc(),
+        kind: kind.as_str().into(),
+        sub: ctx.sub.map(str::to_string),
+        client_id: ctx.client_id.map(str::to_string),
+        ip: ctx.ip.map(str::to_string),
+        detail: ctx.detail.chars().take(512).collect(),
+    };
+    if let Err(e) = st.sql.run(move |c| rows::insert(c, &e)).await {
+        tracing::warn!(error = %e, kind = kind.as_str(), "audit event not recorded");
+    }
+}
+
+/// Newest first.
+pub async fn list(
+    st: &AppState,
+    pool: &PoolId,
+    sub: Option<String>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let p = pool.clone();
+    st.sql
+        .run(move |c| rows::list(c, &p, sub.as_deref(), limit))
+        .await
+}

@@ -1,0 +1,131 @@
+//! Group rows and memberships; a user's groups come back ordered by precedence, then name.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::{groups, user_groups};
+use crate::ids::PoolId;
+use crate::store::StoreError;
+
+#[derive(Queryable, Insertable)]
+#[diesel(table_name = groups)]
+struct Row {
+    pool_id: String,
+    name: String,
+    description: String,
+    precedence: i64,
+    created_at: NaiveDateTime,
+}
+
+/// A group of a pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Group {
+    pub name: String,
+    pub description: String,
+    pub precedence: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Row> for Group {
+    fn from(r: Row) -> Self {
+        Group {
+            name: r.name,
+            description: r.description,
+            precedence: r.precedence,
+            created_at: r.created_at.and_utc(),
+        }
+    }
+}
+
+pub fn insert(c: &mut DbConn, pool: &PoolId, g: &Group) -> Result<(), StoreError> {
+    let row = Row {
+        pool_id: pool.to_string(),
+        name: g.name.clone(),
+        description: g.description.clone(),
+        precedence: g.precedence,
+        created_at: g.created_at.naive_utc(),
+    };
+    diesel::insert_into(groups::table)
+        .values(&row)
+        .execute(c)
+        .map_err(|e| StoreError::conflict_on_unique(e, "a group with that name"))?;
+    Ok(())
+}
+
+pub fn delete(c: &mut DbConn, pool: &PoolId, name: &str) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        groups::table
+            .filter(groups::pool_id.eq(pool.as_str()))
+            .filter(groups::name.eq(name)),
+    )
+    .execute(c)?;
+    Ok(n > 0)
+}
+
+pub fn list(c: &mut DbConn, pool: &PoolId) -> Result<Vec<Group>, StoreError> {
+    Ok(groups::table
+        .filter(groups::pool_id.eq(pool.as_str()))
+        .order((groups::precedence.asc(), groups::name.asc()))
+        .load::<Row>(c)?
+        .into_iter()
+        .map(Group::from)
+        .collect())
+}
+
+pub fn exists(c: &mut DbConn, pool: &PoolId, name: &str) -> Result<bool, StoreError> {
+    Ok(groups::table
+        .filter(groups::pool_id.eq(pool.as_str()))
+        .filter(groups::name.eq(name))
+        .select(groups::name)
+        .first::<String>(c)
+        .optional()?
+        .is_some())
+}
+
+/// Adds a membership; adding twice is not an error.
+pub fn add_member(c: &mut DbConn, pool: &PoolId, name: &str, sub: &str) -> Result<(), StoreError> {
+    let r = diesel::insert_into(user_groups::table)
+        .values((
+            user_groups::pool_id.eq(pool.as_str()),
+            user_groups::sub.eq(sub),
+            user_groups::group_name.eq(name),
+        ))
+        .execute(c)
+        .map_err(|e| StoreError::conflict_on_unique(e, "membership"));
+    match r {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn remove_member(
+    c: &mut DbConn,
+    pool: &PoolId,
+    name: &str,
+    sub: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        user_groups::table
+            .filter(user_groups::pool_id.eq(pool.as_str()))
+            .filter(user_groups::group_name.eq(name))
+            .filter(user_groups::sub.eq(sub)),
+    )
+    .execute(c)?;
+    Ok(n > 0)
+}
+
+/// Names of the user's groups, lowest precedence first (Cognito's `cognito:groups` order).
+pub fn of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<String>, StoreError> {
+    Ok(user_groups::table
+        .inner_join(
+            groups::table.on(groups::pool_id
+                .eq(user_groups::pool_id)
+                .and(groups::name.eq(user_groups::group_name))),
+        )
+        .filter(user_groups::pool_id.eq(pool.as_str()))
+        .filter(user_groups::sub.eq(sub))
+        .order((groups::precedence.asc(), groups::name.asc()))
+        .select(groups::name)
+        .load::<String>(c)?)
+}

@@ -1,0 +1,155 @@
+//! User pool administration seen through tokens: groups in `cognito:groups`, disabling revokes,
+//! and the audit trail.
+
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
+use serde_json::Value;
+use tessera::accounts::groups;
+
+use crate::support::TestApp;
+use crate::support::rp::{PASSWORD, base64_part, basic, spec};
+
+#[actix_web::test]
+async fn groups_appear_in_tokens_ordered_by_precedence() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let now = app.now();
+    for (name, precedence) in [("users", 5), ("admins", 1), ("beta", 3), ("unused", 0)] {
+        groups::create(&app.st, &app.pool.id, name, "", precedence, now)
+            .await
+            .unwrap();
+    }
+    for g in ["users", "admins", "beta"] {
+        groups::set_member(&app.st, &app.pool.id, g, "alice", true)
+            .await
+            .unwrap();
+    }
+    groups::set_member(&app.st, &app.pool.id, "users", "alice", true)
+        .await
+        .unwrap();
+    assert!(
+        groups::set_member(&app.st, &app.pool.id, "nope", "alice", true)
+            .await
+            .is_err()
+    );
+    assert!(
+        groups::create(&app.st, &app.pool.id, "users", "", 1, now)
+            .await
+            .is_err(),
+        "duplicate"
+    );
+    assert!(
+        groups::create(&app.st, &app.pool.id, "has space", "", 1, now)
+            .await
+            .is_err()
+    );
+
+    let c = app.oidc_client(spec("web")).await;
+    let s = c.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let t = c.exchange(&code, s.verifier).await.unwrap();
+    let expected = serde_json::json!(["admins", "beta", "users"]);
+    let id: Value =
+        serde_json::from_slice(&base64_part(&t.id_token().unwrap().to_string(), 1)).unwrap();
+    assert_eq!(id["cognito:groups"], expected);
+    let at: Value = serde_json::from_slice(&base64_part(t.access_token().secret(), 1)).unwrap();
+    assert_eq!(at["cognito:groups"], expected);
+
+    groups::set_member(&app.st, &app.pool.id, "beta", "alice", false)
+        .await
+        .unwrap();
+    groups::delete(&app.st, &app.pool.id, "users")
+        .await
+        .unwrap();
+    let r =
+        c.rp.exchange_refresh_token(t.refresh_token().unwrap())
+            .unwrap()
+            .request_async(&c.http)
+            .await
+            .unwrap();
+    let at: Value = serde_json::from_slice(&base64_part(r.access_token().secret(), 1)).unwrap();
+    assert_eq!(
+        at["cognito:groups"],
+        serde_json::json!(["admins"]),
+        "refreshed tokens see membership changes"
+    );
+}
+
+#[actix_web::test]
+async fn disabling_a_user_revokes_refresh_tokens_for_good() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let s = c.start();
+    let code = app
+        .sign_in(&browser, &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let t = c.exchange(&code, s.verifier).await.unwrap();
+    let refresh = t.refresh_token().unwrap().secret().clone();
+    tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", false, app.now())
+        .await
+        .unwrap();
+    tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", true, app.now())
+        .await
+        .unwrap();
+    let (status, _, b) = app
+        .post_form(
+            "/oauth2/token",
+            Some(&basic(&c)),
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .await;
+    assert_eq!(
+        (status, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "re-enabling does not revive old tokens"
+    );
+    // The SSO session from before the disable still works for a re-enabled user, but a disabled
+    // user's session is ended at its next use.
+    tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", false, app.now())
+        .await
+        .unwrap();
+    let res = browser
+        .get(format!("{}&prompt=none", c.start().url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.follow(&browser, res).await.0.param("error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[actix_web::test]
+async fn the_audit_trail_records_sign_ins_failures_and_changes() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    app.sign_in(&app.browser(), &c.start().url, "alice", "wrong")
+        .await;
+    app.sign_in(&app.browser(), &c.start().url, "alice", PASSWORD)
+        .await
+        .code();
+    tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", false, app.now())
+        .await
+        .unwrap();
+    let events = tessera::audit::list(&app.st, &app.pool.id, Some(alice.sub.to_string()), 10)
+        .await
+        .unwrap();
+    let mut kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["disabled", "sign_in", "sign_in_failed", "user_created"]
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.kind.starts_with("sign_in"))
+            .all(|e| e.ip.as_deref() == Some("127.0.0.1"))
+    );
+}
