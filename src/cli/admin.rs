@@ -279,6 +279,7 @@ async fn user(
             email,
             password,
             attributes,
+            temporary_password,
         } => {
             let p = pool(st, &p.pool).await?;
             let spec = NewUserSpec {
@@ -286,7 +287,7 @@ async fn user(
                 email,
                 password: read_password(password)?,
                 attributes: parse_attributes(attributes)?,
-                temporary_password: false,
+                temporary_password,
             };
             let u = accounts::create(st, &p, spec, now).await?;
             emit(json, &u, || show(&u))

@@ -198,6 +198,9 @@ pub enum UserCmd {
         /// Standard or custom attribute, e.g. `given_name=Alice` or `custom:team=red`.
         #[arg(long = "attribute", value_name = "KEY=VALUE")]
         attributes: Vec<String>,
+        /// The password is temporary: the user must choose a new one at first sign-in.
+        #[arg(long)]
+        temporary_password: bool,
     },
     List {
         #[command(flatten)]

@@ -69,6 +69,8 @@ pub fn build_app(
                 .route("/oauth2/authorize", web::post().to(crate::ui::authorize))
                 .route("/login", web::get().to(crate::ui::show))
                 .route("/login", web::post().to(crate::ui::login))
+                .route("/newPassword", web::get().to(crate::ui::show))
+                .route("/newPassword", web::post().to(crate::ui::new_password))
                 .route("/consent", web::get().to(crate::ui::show))
                 .route("/consent", web::post().to(crate::ui::consent))
                 .route("/logout", web::get().to(crate::ui::logout))
@@ -88,6 +90,7 @@ pub fn build_app(
                     web::route().to(error::method_not_allowed),
                 )
                 .route("/login", web::route().to(error::method_not_allowed))
+                .route("/newPassword", web::route().to(error::method_not_allowed))
                 .route("/consent", web::route().to(error::method_not_allowed))
                 .route("/logout", web::route().to(error::method_not_allowed)),
         )

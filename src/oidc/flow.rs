@@ -11,6 +11,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::session::{self, LoginTx, Session, Step};
 use super::signin;
+use crate::accounts::{self, UserStatus};
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
@@ -26,6 +27,8 @@ pub enum Outcome {
     Page(String),
     /// The sign-in page for this transaction, with an error message after a failed attempt.
     Login { tx: LoginTx, error: Option<String> },
+    /// The new-password page (temporary password), with an error after a rejected attempt.
+    NewPassword { tx: LoginTx, error: Option<String> },
     /// The consent page for this transaction.
     Consent { tx: LoginTx, client_name: String },
 }
@@ -229,6 +232,9 @@ pub async fn show(
             Outcome::Page(EXPIRED.into())
         }
         Some(tx) if matches!(tx.step, Step::NeedPassword) => Outcome::Login { tx, error: None },
+        Some(tx) if matches!(tx.step, Step::NeedNewPassword { .. }) => {
+            Outcome::NewPassword { tx, error: None }
+        }
         Some(tx) => {
             let name = rt
                 .clients
@@ -271,11 +277,33 @@ pub async fn login(
     let Some(user) = signin::check_password(st, rt, identifier, password, b.ip, now).await? else {
         return retry(tx);
     };
-    let Some(tx) = session::take_tx(st, rt, &tx.id).await? else {
+    if user.status == UserStatus::ForceChangePassword {
+        let tx = LoginTx {
+            step: Step::NeedNewPassword {
+                sub: user.sub.to_string(),
+            },
+            ..tx
+        };
+        session::save_tx(st, rt, &tx).await?;
+        return Ok(Outcome::NewPassword { tx, error: None }.into());
+    }
+    complete_sign_in(st, rt, &tx.id, user.sub.as_str(), b, now).await
+}
+
+/// The user is authenticated: end the transaction, start the SSO session, go on.
+async fn complete_sign_in(
+    st: &AppState,
+    rt: &PoolRuntime,
+    tx_id: &str,
+    sub: &str,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Step2, OAuthError> {
+    let Some(tx) = session::take_tx(st, rt, tx_id).await? else {
         return Ok(Outcome::Page(EXPIRED.into()).into());
     };
     let s = Session {
-        sub: user.sub.to_string(),
+        sub: sub.to_string(),
         auth_time: now.timestamp(),
         amr: vec!["pwd".into()],
     };
@@ -288,6 +316,43 @@ pub async fn login(
         outcome,
         new_session: Some(cookie),
     })
+}
+
+/// The new-password form was submitted (temporary password replaced at first sign-in).
+pub async fn new_password(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Step2, OAuthError> {
+    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
+        return Ok(Outcome::Page(EXPIRED.into()).into());
+    };
+    let Step::NeedNewPassword { sub } = tx.step.clone() else {
+        return Ok(Outcome::Page(EXPIRED.into()).into());
+    };
+    let (pw, again) = (
+        form.get("password").unwrap_or_default(),
+        form.get("confirm").unwrap_or_default(),
+    );
+    if pw != again {
+        return Ok(Outcome::NewPassword {
+            tx,
+            error: Some("The two passwords differ.".into()),
+        }
+        .into());
+    }
+    match accounts::set_password(st, &rt.pool, &sub, &crate::ids::Secret::new(pw), false, now).await
+    {
+        Ok(_) => complete_sign_in(st, rt, &tx.id, &sub, b, now).await,
+        Err(accounts::AccountError::Policy(msg)) => Ok(Outcome::NewPassword {
+            tx,
+            error: Some(format!("The password {msg}.")),
+        }
+        .into()),
+        Err(e) => Err(OAuthError::server(e)),
+    }
 }
 
 /// The consent form was submitted (`decision` is `allow` or `deny`). The browser must still be

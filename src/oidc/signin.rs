@@ -21,7 +21,7 @@ pub const MAX_FAILURES_PER_IDENTIFIER: i64 = 5;
 pub const MAX_FAILURES_PER_IP: i64 = 50;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Checks credentials; `None` for every kind of failure (wrong password, unknown user,
+/// Checks credentials (the caller handles a `FORCE_CHANGE_PASSWORD` user); `None` for every kind of failure (wrong password, unknown user,
 /// disabled, unconfirmed, throttled), which the page shows as one generic message.
 pub async fn check_password(
     st: &AppState,
@@ -80,7 +80,16 @@ pub async fn check_password(
         .await
         .map_err(OAuthError::server)?;
     match user {
-        Some(u) if verified && u.enabled && u.status == UserStatus::Confirmed => {
+        // FORCE_CHANGE_PASSWORD users get in as far as the new-password step of the login
+        // transaction; the caller sends them there.
+        Some(u)
+            if verified
+                && u.enabled
+                && matches!(
+                    u.status,
+                    UserStatus::Confirmed | UserStatus::ForceChangePassword
+                ) =>
+        {
             st.kv.delete(&id_key).await?;
             audit::record(
                 st,

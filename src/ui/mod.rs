@@ -10,7 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 pub use views::error_page;
 use views::{
-    AUTO_SUBMIT, ConsentPage, FormPostPage, LoggedOutPage, LoginPage, LogoutConfirmPage, page,
+    AUTO_SUBMIT, ConsentPage, FormPostPage, LoggedOutPage, LoginPage, LogoutConfirmPage,
+    NewPasswordPage, page,
 };
 
 use crate::clock::RandomExt;
@@ -118,9 +119,47 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
             };
             page(status, &view)
         }
+        Outcome::NewPassword { tx, error } => {
+            let (action, policy) = (
+                format!("/{}/newPassword", rt.pool.id),
+                policy_text(&rt.pool.settings.password_policy),
+            );
+            let view = NewPasswordPage {
+                pool_name: &rt.pool.name,
+                action: &action,
+                tx: &tx.id,
+                csrf: &tx.csrf,
+                policy: &policy,
+                error: error.as_deref(),
+            };
+            page(
+                if error.is_some() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                &view,
+            )
+        }
         Outcome::Login { tx, .. } => redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id)),
         Outcome::Consent { tx, .. } => redirect(&format!("/{}/consent?tx={}", rt.pool.id, tx.id)),
     }
+}
+
+/// The password policy in words, shown where a password is chosen.
+fn policy_text(p: &crate::pools::PasswordPolicy) -> String {
+    let mut needs = vec![format!("at least {} characters", p.min_length)];
+    for (on, what) in [
+        (p.require_lowercase, "a lowercase letter"),
+        (p.require_uppercase, "an uppercase letter"),
+        (p.require_digit, "a digit"),
+        (p.require_symbol, "a symbol"),
+    ] {
+        if on {
+            needs.push(what.into());
+        }
+    }
+    format!("Use {}.", needs.join(", "))
 }
 
 fn failure(e: &OAuthError) -> HttpResponse {
@@ -232,6 +271,30 @@ pub async fn login(
     };
     let cookies = BrowserCookies::of(&req);
     match flow::login(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
+        Ok(step) => {
+            let mut res = respond(&rt, step.outcome, true);
+            if let Some(id) = step.new_session {
+                let _ = res.add_cookie(&cookie(&st, &rt, SESSION_COOKIE, id, SESSION_TTL));
+            }
+            res
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/newPassword`
+pub async fn new_password(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    match flow::new_password(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
         Ok(step) => {
             let mut res = respond(&rt, step.outcome, true);
             if let Some(id) = step.new_session {

@@ -21,6 +21,17 @@ pub struct LoginPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "new_password.html")]
+pub struct NewPasswordPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub policy: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub pool_name: &'a str,

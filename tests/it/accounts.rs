@@ -153,3 +153,74 @@ async fn the_audit_trail_records_sign_ins_failures_and_changes() {
             .all(|e| e.ip.as_deref() == Some("127.0.0.1"))
     );
 }
+
+#[actix_web::test]
+async fn a_temporary_password_must_be_changed_at_first_sign_in() {
+    use crate::support::rp::{Landed, hidden};
+    let app = TestApp::new().await;
+    let spec_user = tessera::accounts::NewUserSpec {
+        username: "temp".into(),
+        email: None,
+        password: tessera::ids::Secret::new("temporary pass 1"),
+        attributes: Default::default(),
+        temporary_password: true,
+    };
+    let u = tessera::accounts::create(&app.st, &app.pool, spec_user, app.now())
+        .await
+        .unwrap();
+    assert_eq!(u.status, tessera::accounts::UserStatus::ForceChangePassword);
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let s = c.start();
+    let res = browser.get(&s.url).send().await.unwrap();
+    let (Landed::Page { body, .. }, _) = app.follow(&browser, res).await else {
+        panic!()
+    };
+    let form = [
+        ("tx", hidden(&body, "tx")),
+        ("csrf", hidden(&body, "csrf")),
+        ("username", "temp".into()),
+        ("password", "temporary pass 1".into()),
+    ];
+    let res = browser
+        .post(format!("{}/{}/login", app.base, app.pool.id))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Choose a new password"), "{body}");
+    let post = |pw: &'static str, again: &'static str| {
+        let form = [
+            ("tx", hidden(&body, "tx")),
+            ("csrf", hidden(&body, "csrf")),
+            ("password", pw.into()),
+            ("confirm", again.into()),
+        ];
+        browser
+            .post(format!("{}/{}/newPassword", app.base, app.pool.id))
+            .form(&form)
+            .send()
+    };
+    let res = post("a brand new one", "a different one").await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("differ"));
+    let res = post("short", "short").await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("at least 8 characters"));
+    let res = post("a brand new one", "a brand new one").await.unwrap();
+    let (landed, _) = app.follow(&browser, res).await;
+    c.exchange(&landed.code(), s.verifier).await.unwrap();
+    assert_eq!(
+        app.sign_in(&app.browser(), &c.start().url, "temp", "a brand new one")
+            .await
+            .param("code")
+            .map(|_| ()),
+        Some(())
+    );
+    let u = tessera::accounts::find(&app.st, &app.pool.id, "temp")
+        .await
+        .unwrap();
+    assert_eq!(u.status, tessera::accounts::UserStatus::Confirmed);
+}
