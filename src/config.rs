@@ -27,6 +27,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("TESSERA_MAX_TOKEN_LIFETIME_SECS", "max_token_lifetime_secs"),
     ("TESSERA_SQL_POOL_SIZE", "sql_pool_size"),
+    ("TESSERA_SMTP_URL", "smtp_url"),
+    ("TESSERA_MAIL_FROM", "mail_from"),
     (
         "TESSERA_REFRESH_REUSE_GRACE_SECS",
         "refresh_reuse_grace_secs",
@@ -91,6 +93,11 @@ pub struct Config {
     /// Seconds during which a just-rotated refresh token may be presented again (two tabs
     /// refreshing at once) and get a fresh pair instead of revoking its family. 0 = off.
     pub refresh_reuse_grace_secs: u64,
+    /// `smtp://user:pass@host:587` (STARTTLS) or `smtps://...`; without it mail goes to the log
+    /// and `{data_dir}/outbox/`.
+    pub smtp_url: Option<String>,
+    /// Sender of codes and notices.
+    pub mail_from: String,
     /// How often each instance checks the database for changed pools and keys.
     pub cache_refresh_secs: u64,
     /// Bound on concurrent argon2 hashes (each takes ~19 MiB).
@@ -114,6 +121,8 @@ impl Default for Config {
             max_token_lifetime_secs: 86_400,
             sql_pool_size: 8,
             refresh_reuse_grace_secs: 0,
+            smtp_url: None,
+            mail_from: "Tessera <no-reply@localhost>".into(),
             cache_refresh_secs: 5,
             password_hash_concurrency: 2,
         }
@@ -214,6 +223,23 @@ impl Config {
                 "must be at most 31536000",
             ));
         }
+        if let Some(u) = &self.smtp_url {
+            match Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "smtp" | "smtps") => {}
+                _ => {
+                    return Err(invalid(
+                        "smtp_url",
+                        format!("{} must be smtp:// or smtps://", redact_url(u)),
+                    ));
+                }
+            }
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "mail_from",
+                "must be an address like \"Tessera <no-reply@example.com>\"",
+            ));
+        }
         if self.refresh_reuse_grace_secs > 60 {
             return Err(invalid("refresh_reuse_grace_secs", "must be at most 60"));
         }
@@ -266,6 +292,7 @@ impl Config {
         let mut shown = self.clone();
         shown.database_url = redact_url(&self.database_url);
         shown.redis_url = redact_url(&self.redis_url);
+        shown.smtp_url = self.smtp_url.as_deref().map(redact_url);
         shown.public_url = Some(self.public_base());
         toml::to_string_pretty(&shown).unwrap_or_default()
     }

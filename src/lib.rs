@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod mail;
 pub mod oidc;
 pub mod pools;
 pub mod server;

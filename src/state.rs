@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::crypto::password::{self, PasswordHasherPool};
 use crate::error::Error;
+use crate::mail::Mailer;
 use crate::pools::PoolCache;
 use crate::store::kv::Kv;
 use crate::store::sql::{MigrationReport, SqlStore};
@@ -26,6 +27,7 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     pub hasher: PasswordHasherPool,
     pub pools: PoolCache,
+    pub mailer: Mailer,
 }
 
 /// The injectable parts; production uses [`Deps::default`].
@@ -35,6 +37,8 @@ pub struct Deps {
     /// Prefix of every KV key (tests isolate themselves with it).
     pub kv_prefix: String,
     pub password_params: argon2::Params,
+    /// Replaces the configured mailer (tests use an in-memory outbox).
+    pub mailer: Option<Mailer>,
 }
 
 impl Default for Deps {
@@ -44,6 +48,7 @@ impl Default for Deps {
             random: Arc::new(OsRandom),
             kv_prefix: "tessera:".into(),
             password_params: password::default_params(),
+            mailer: None,
         }
     }
 }
@@ -60,6 +65,15 @@ impl AppState {
         };
         let report = sql.migrate().await?;
         let master_key = load_master_key(&config, &sql, deps.random.as_ref()).await?;
+        let mailer = match deps.mailer {
+            Some(m) => m,
+            None => Mailer::new(
+                config.smtp_url.as_deref(),
+                &config.mail_from,
+                config.data_dir.join("outbox"),
+            )
+            .map_err(|e| Error::Startup(e.to_string()))?,
+        };
         let kv = Kv::connect(
             &config.redis_url,
             &deps.kv_prefix,
@@ -76,6 +90,7 @@ impl AppState {
             random: deps.random,
             master_key: Arc::new(master_key),
             pools: PoolCache::default(),
+            mailer,
         };
         let loaded = st.pools.refresh(&st).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master

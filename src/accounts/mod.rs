@@ -1,5 +1,6 @@
 //! Users of a pool: identifiers, statuses, password policy, and administration.
 
+pub mod codes;
 pub mod groups;
 pub mod policy;
 
@@ -186,6 +187,8 @@ pub struct NewUserSpec {
     pub attributes: BTreeMap<String, String>,
     /// Users created with a temporary password must change it at first sign-in.
     pub temporary_password: bool,
+    /// Signed up on the hosted page: UNCONFIRMED until the emailed code comes back.
+    pub self_signup: bool,
 }
 
 /// Creates a user (admin path: email counts as verified, status CONFIRMED unless temporary).
@@ -209,13 +212,13 @@ pub async fn create(
         username_norm: normalize_identifier(&spec.username),
         username: spec.username.nfkc().collect(),
         email_norm: spec.email.as_deref().map(normalize_identifier),
-        email_verified: spec.email.is_some(),
+        email_verified: spec.email.is_some() && !spec.self_signup,
         email: spec.email,
         phone_number,
-        status: if spec.temporary_password {
-            UserStatus::ForceChangePassword
-        } else {
-            UserStatus::Confirmed
+        status: match (spec.self_signup, spec.temporary_password) {
+            (true, _) => UserStatus::Unconfirmed,
+            (false, true) => UserStatus::ForceChangePassword,
+            (false, false) => UserStatus::Confirmed,
         },
         password_hash: Some(hash),
         attributes,
@@ -332,6 +335,36 @@ pub async fn set_password(
     };
     audit::record(st, &pool.id, audit::Kind::PasswordSet, ctx, now).await;
     Ok(User { status, ..user })
+}
+
+/// Marks a user CONFIRMED with a verified email (the emailed code came back, or an admin said so).
+pub async fn confirm(
+    st: &AppState,
+    pool: &PoolId,
+    who: &str,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    let user = find(st, pool, who).await?;
+    let (p, sub) = (pool.clone(), user.sub.clone());
+    st.sql
+        .run(move |c| user_rows::confirm(c, &p, &sub, now))
+        .await?;
+    audit::record(
+        st,
+        pool,
+        audit::Kind::Confirmed,
+        audit::Context {
+            sub: Some(user.sub.as_str()),
+            ..Default::default()
+        },
+        now,
+    )
+    .await;
+    Ok(User {
+        status: UserStatus::Confirmed,
+        email_verified: user.email.is_some(),
+        ..user
+    })
 }
 
 pub async fn delete(

@@ -288,6 +288,7 @@ async fn user(
                 password: read_password(password)?,
                 attributes: parse_attributes(attributes)?,
                 temporary_password,
+                self_signup: false,
             };
             let u = accounts::create(st, &p, spec, now).await?;
             emit(json, &u, || show(&u))

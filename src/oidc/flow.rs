@@ -27,6 +27,14 @@ pub enum Outcome {
     Page(String),
     /// The sign-in page for this transaction, with an error message after a failed attempt.
     Login { tx: LoginTx, error: Option<String> },
+    /// The sign-up page.
+    SignUp { tx: LoginTx, error: Option<String> },
+    /// The confirmation-code page; `notice` after a wrong code or a resend.
+    Confirm {
+        tx: LoginTx,
+        email: String,
+        notice: Option<String>,
+    },
     /// The new-password page (temporary password), with an error after a rejected attempt.
     NewPassword { tx: LoginTx, error: Option<String> },
     /// The consent page for this transaction.
@@ -196,12 +204,12 @@ async fn finish(
     )))
 }
 
-const EXPIRED: &str =
+pub(crate) const EXPIRED: &str =
     "This sign-in has expired or was already used. Go back to the application and start again.";
 
 /// Finds the transaction a form belongs to: its CSRF token must be in the form, and the form
 /// must come from the browser that started it (binding cookie).
-async fn tx_for_form(
+pub(crate) async fn tx_for_form(
     st: &AppState,
     rt: &PoolRuntime,
     form: &Params,
@@ -234,6 +242,17 @@ pub async fn show(
         Some(tx) if matches!(tx.step, Step::NeedPassword) => Outcome::Login { tx, error: None },
         Some(tx) if matches!(tx.step, Step::NeedNewPassword { .. }) => {
             Outcome::NewPassword { tx, error: None }
+        }
+        Some(tx) if matches!(tx.step, Step::NeedConfirmation { .. }) => {
+            let email = match &tx.step {
+                Step::NeedConfirmation { email, .. } => email.clone(),
+                _ => String::new(),
+            };
+            Outcome::Confirm {
+                tx,
+                email,
+                notice: None,
+            }
         }
         Some(tx) => {
             let name = rt
@@ -291,7 +310,7 @@ pub async fn login(
 }
 
 /// The user is authenticated: end the transaction, start the SSO session, go on.
-async fn complete_sign_in(
+pub(crate) async fn complete_sign_in(
     st: &AppState,
     rt: &PoolRuntime,
     tx_id: &str,

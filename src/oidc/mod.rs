@@ -14,6 +14,7 @@ pub mod pkce;
 pub mod redirect;
 pub mod session;
 pub mod signin;
+pub mod signup;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;

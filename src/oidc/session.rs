@@ -66,6 +66,8 @@ pub async fn end(st: &AppState, rt: &PoolRuntime, cookie: Option<&str>) -> Resul
 pub enum Step {
     /// Waiting for identifier and password.
     NeedPassword,
+    /// Signed up; waiting for the emailed code.
+    NeedConfirmation { sub: String, email: String },
     /// The password was right but is temporary (FORCE_CHANGE_PASSWORD): a new one is due.
     NeedNewPassword { sub: String },
     /// Signed in; waiting for the user to allow or deny the client.

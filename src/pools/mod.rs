@@ -42,6 +42,9 @@ impl Default for PasswordPolicy {
 #[serde(default)]
 pub struct PoolSettings {
     pub password_policy: PasswordPolicy,
+    /// Only administrators create users (Cognito's AllowAdminCreateUserOnly); otherwise
+    /// anyone may sign up on the hosted page.
+    pub admin_only_signup: bool,
 }
 
 /// Errors of pool administration.

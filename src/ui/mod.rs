@@ -10,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 pub use views::error_page;
 use views::{
-    AUTO_SUBMIT, ConsentPage, FormPostPage, LoggedOutPage, LoginPage, LogoutConfirmPage,
-    NewPasswordPage, page,
+    AUTO_SUBMIT, ConfirmPage, ConsentPage, FormPostPage, LoggedOutPage, LoginPage,
+    LogoutConfirmPage, NewPasswordPage, SignUpPage, page,
 };
 
 use crate::clock::RandomExt;
@@ -104,6 +104,8 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
         Outcome::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
         Outcome::Login { tx, error } if render_login => {
             let action = format!("/{}/login", rt.pool.id);
+            let signup_url = (!rt.pool.settings.admin_only_signup)
+                .then(|| format!("/{}/signup?tx={}", rt.pool.id, tx.id));
             let view = LoginPage {
                 pool_name: &rt.pool.name,
                 action: &action,
@@ -111,6 +113,7 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 csrf: &tx.csrf,
                 login_hint: tx.request.login_hint.as_deref().unwrap_or(""),
                 error: error.as_deref(),
+                signup_url: signup_url.as_deref(),
             };
             let status = if error.is_some() {
                 StatusCode::UNAUTHORIZED
@@ -118,6 +121,42 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 StatusCode::OK
             };
             page(status, &view)
+        }
+        Outcome::SignUp { tx, error } => {
+            let (action, login_url) = (
+                format!("/{}/signup", rt.pool.id),
+                format!("/{}/login?tx={}", rt.pool.id, tx.id),
+            );
+            let policy = policy_text(&rt.pool.settings.password_policy);
+            let view = SignUpPage {
+                pool_name: &rt.pool.name,
+                action: &action,
+                login_url: &login_url,
+                tx: &tx.id,
+                csrf: &tx.csrf,
+                policy: &policy,
+                error: error.as_deref(),
+            };
+            page(
+                if error.is_some() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                &view,
+            )
+        }
+        Outcome::Confirm { tx, email, notice } => {
+            let action = format!("/{}/confirm", rt.pool.id);
+            let view = ConfirmPage {
+                pool_name: &rt.pool.name,
+                action: &action,
+                tx: &tx.id,
+                csrf: &tx.csrf,
+                email: &email,
+                notice: notice.as_deref(),
+            };
+            page(StatusCode::OK, &view)
         }
         Outcome::NewPassword { tx, error } => {
             let (action, policy) = (
@@ -280,6 +319,73 @@ pub async fn login(
         }
         Err(e) => failure(&e),
     }
+}
+
+#[derive(serde::Deserialize)]
+pub struct SignUpQuery {
+    tx: Option<String>,
+}
+
+/// `GET /{pool}/signup?tx=`
+pub async fn signup_page(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+) -> HttpResponse {
+    let tx = web::Query::<SignUpQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.tx.clone())
+        .unwrap_or_default();
+    let cookies = BrowserCookies::of(&req);
+    match crate::oidc::signup::show(&st, &rt, &tx, &cookies.browser()).await {
+        Ok(outcome) => respond(&rt, outcome, true),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/signup`
+pub async fn signup(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    match crate::oidc::signup::signup(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
+        Ok(outcome) => respond(&rt, outcome, true),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/confirm`
+pub async fn confirm(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    match crate::oidc::signup::confirm(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
+        Ok(step) => with_session(&st, &rt, step),
+        Err(e) => failure(&e),
+    }
+}
+
+/// Renders a step's outcome, setting the SSO session cookie when one was started.
+fn with_session(st: &AppState, rt: &PoolRuntime, step: flow::Step2) -> HttpResponse {
+    let mut res = respond(rt, step.outcome, true);
+    if let Some(id) = step.new_session {
+        let _ = res.add_cookie(&cookie(st, rt, SESSION_COOKIE, id, SESSION_TTL));
+    }
+    res
 }
 
 /// `POST /{pool}/newPassword`

@@ -18,6 +18,31 @@ pub struct LoginPage<'a> {
     pub csrf: &'a str,
     pub login_hint: &'a str,
     pub error: Option<&'a str>,
+    /// Shown as a link when self-service sign-up is open.
+    pub signup_url: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignUpPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub login_url: &'a str,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub policy: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub notice: Option<&'a str>,
 }
 
 #[derive(Template)]

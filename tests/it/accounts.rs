@@ -164,6 +164,7 @@ async fn a_temporary_password_must_be_changed_at_first_sign_in() {
         password: tessera::ids::Secret::new("temporary pass 1"),
         attributes: Default::default(),
         temporary_password: true,
+        self_signup: false,
     };
     let u = tessera::accounts::create(&app.st, &app.pool, spec_user, app.now())
         .await

@@ -12,5 +12,6 @@ mod health;
 mod keys;
 mod kv;
 mod migrations;
+mod signup;
 mod support;
 mod token_lifecycle;

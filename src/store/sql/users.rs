@@ -204,6 +204,27 @@ pub fn set_password(
     Ok(n > 0)
 }
 
+/// CONFIRMED, and the email (if any) verified.
+pub fn confirm(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &Sub,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub.as_str())),
+    )
+    .set((
+        users::status.eq(UserStatus::Confirmed.as_str()),
+        users::email_verified.eq(users::email.is_not_null()),
+        users::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(c)?;
+    Ok(n > 0)
+}
+
 pub fn delete(c: &mut DbConn, pool: &PoolId, sub: &Sub) -> Result<bool, StoreError> {
     let n = diesel::delete(
         users::table

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub pool: Pool,
     pub http: reqwest::Client,
     pub kv_prefix: String,
+    /// Mail the app sent (an in-memory outbox).
+    pub outbox: std::sync::Arc<std::sync::Mutex<Vec<tessera::mail::Sent>>>,
     server: actix_web::dev::ServerHandle,
     _sql: SqlBackend,
 }
@@ -41,6 +43,16 @@ impl TestApp {
 
     pub async fn new() -> Self {
         Self::builder().build().await
+    }
+
+    /// The last code mailed to `to` (6 digits), if any.
+    pub fn last_code(&self, to: &str) -> Option<String> {
+        let sent = self.outbox.lock().unwrap();
+        let m = sent.iter().rev().find(|m| m.to == to)?;
+        m.text
+            .split_whitespace()
+            .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -81,7 +93,16 @@ impl Drop for TestApp {
 }
 
 fn deps(clock: Arc<FakeClock>, prefix: &str) -> Deps {
+    deps_with_mail(clock, prefix, None)
+}
+
+fn deps_with_mail(
+    clock: Arc<FakeClock>,
+    prefix: &str,
+    mailer: Option<tessera::mail::Mailer>,
+) -> Deps {
     Deps {
+        mailer,
         clock,
         random: Arc::new(SeededRandom::new(unique_name("seed").as_bytes())),
         kv_prefix: prefix.to_string(),
@@ -114,7 +135,9 @@ impl TestAppBuilder {
         (self.config)(&mut config);
         let clock = Arc::new(FakeClock::new(SystemClock.now()));
         let prefix = format!("{}:", unique_name("t"));
-        let (st, _) = AppState::open(config, deps(clock.clone(), &prefix))
+        let (mailer, outbox) =
+            tessera::mail::Mailer::memory("Tessera <no-reply@tessera.test>").unwrap();
+        let (st, _) = AppState::open(config, deps_with_mail(clock.clone(), &prefix, Some(mailer)))
             .await
             .unwrap();
         let pool = tessera::pools::create(&st, &unique_name("pool"), clock.now())
@@ -140,6 +163,7 @@ impl TestAppBuilder {
                 .build()
                 .unwrap(),
             kv_prefix: prefix,
+            outbox,
             server: handle,
             _sql: sql,
         }

@@ -94,6 +94,7 @@ impl TestApp {
             password: tessera::ids::Secret::new(PASSWORD),
             attributes: [("given_name".to_string(), "Al".to_string())].into(),
             temporary_password: false,
+            self_signup: false,
         };
         tessera::accounts::create(&self.st, &self.pool, spec, self.now())
             .await

@@ -1,0 +1,81 @@
+//! One-time 6-digit codes (email confirmation, password reset): stored hashed in the KV store
+//! with a lifetime, single use, at most 5 wrong tries.
+
+use std::time::Duration;
+
+use crate::clock::RandomExt;
+use crate::crypto::{ct_eq, sha256_hex};
+use crate::ids::PoolId;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+pub const MAX_TRIES: i64 = 5;
+
+/// What a code is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    Confirm,
+    Reset,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirm",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+fn key(pool: &PoolId, p: Purpose, sub: &str) -> String {
+    format!("{pool}:otc:{}:{sub}", p.as_str())
+}
+
+fn tries_key(pool: &PoolId, p: Purpose, sub: &str) -> String {
+    format!("{pool}:otc-tries:{}:{sub}", p.as_str())
+}
+
+/// Issues a new code (replacing any earlier one) and returns it for mailing.
+pub async fn issue(
+    st: &AppState,
+    pool: &PoolId,
+    p: Purpose,
+    sub: &str,
+    ttl: Duration,
+) -> Result<String, StoreError> {
+    let code = st.random.string_from(b"0123456789", 6);
+    st.kv
+        .put(
+            &key(pool, p, sub),
+            sha256_hex(code.as_bytes()).as_bytes(),
+            ttl,
+        )
+        .await?;
+    st.kv.delete(&tries_key(pool, p, sub)).await?;
+    Ok(code)
+}
+
+/// Checks a code; a right one is consumed. After [`MAX_TRIES`] wrong ones the code is dead.
+pub async fn verify(
+    st: &AppState,
+    pool: &PoolId,
+    p: Purpose,
+    sub: &str,
+    presented: &str,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
+    let presented = presented.trim();
+    if st.kv.incr(&tries_key(pool, p, sub), ttl).await? > MAX_TRIES {
+        st.kv.delete(&key(pool, p, sub)).await?;
+        return Ok(false);
+    }
+    let Some(stored) = st.kv.get(&key(pool, p, sub)).await? else {
+        return Ok(false);
+    };
+    let ok = presented.len() == 6 && ct_eq(&stored, sha256_hex(presented.as_bytes()).as_bytes());
+    if ok {
+        st.kv.delete(&key(pool, p, sub)).await?;
+        st.kv.delete(&tries_key(pool, p, sub)).await?;
+    }
+    Ok(ok)
+}

@@ -1,0 +1,207 @@
+//! Self-service sign-up from the hosted sign-in page, and email confirmation with a 6-digit
+//! code; the parked authorization request continues to the client once confirmed.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::error::OAuthError;
+use super::flow::{Browser, EXPIRED, Outcome, Step2, complete_sign_in, tx_for_form};
+use super::params::Params;
+use super::session::{self, LoginTx, Step};
+use crate::accounts::codes::{self, Purpose};
+use crate::accounts::{self, AccountError, NewUserSpec};
+use crate::audit;
+use crate::ids::Secret;
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+
+/// A confirmation code lives this long.
+pub const CONFIRM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Resends per user in [`RESEND_WINDOW`].
+const MAX_RESENDS: i64 = 3;
+const RESEND_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The sign-up form of a transaction waiting for a password.
+pub async fn show(
+    st: &AppState,
+    rt: &PoolRuntime,
+    tx_id: &str,
+    b: &Browser<'_>,
+) -> Result<Outcome, OAuthError> {
+    if rt.pool.settings.admin_only_signup {
+        return Ok(Outcome::Page(
+            "Sign-up is not open for this application; ask its administrator for an account."
+                .into(),
+        ));
+    }
+    Ok(match super::flow::show(st, rt, tx_id, b).await? {
+        Outcome::Login { tx, .. } => Outcome::SignUp { tx, error: None },
+        _ => Outcome::Page(EXPIRED.into()),
+    })
+}
+
+async fn send_code(
+    st: &AppState,
+    rt: &PoolRuntime,
+    sub: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let code = codes::issue(st, &rt.pool.id, Purpose::Confirm, sub, CONFIRM_TTL)
+        .await
+        .map_err(|e| e.to_string())?;
+    let intro = format!(
+        "Welcome to {}. Enter this code to confirm your email address.",
+        rt.pool.name
+    );
+    st.mailer
+        .send_code(
+            email,
+            "Your confirmation code",
+            &intro,
+            &code,
+            "24 hours",
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The sign-up form was submitted.
+pub async fn signup(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, OAuthError> {
+    if rt.pool.settings.admin_only_signup {
+        return Ok(Outcome::Page(
+            "Sign-up is not open for this application.".into(),
+        ));
+    }
+    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
+        return Ok(Outcome::Page(EXPIRED.into()));
+    };
+    if !matches!(tx.step, Step::NeedPassword) {
+        return Ok(Outcome::Page(EXPIRED.into()));
+    }
+    let retry = |tx: LoginTx, msg: String| {
+        Ok(Outcome::SignUp {
+            tx,
+            error: Some(msg),
+        })
+    };
+    let (username, email, password) = (
+        form.get("username").unwrap_or_default(),
+        form.get("email").unwrap_or_default(),
+        form.get("password").unwrap_or_default(),
+    );
+    if email.is_empty() {
+        return retry(tx, "An email address is required.".into());
+    }
+    let spec = NewUserSpec {
+        username: username.to_string(),
+        email: Some(email.to_string()),
+        password: Secret::new(password),
+        attributes: Default::default(),
+        temporary_password: false,
+        self_signup: true,
+    };
+    let user = match accounts::create(st, &rt.pool, spec, now).await {
+        Ok(u) => u,
+        Err(AccountError::Invalid { msg, .. }) => {
+            return retry(tx, format!("{}{}.", &msg[..1].to_uppercase(), &msg[1..]));
+        }
+        Err(AccountError::Policy(msg)) => return retry(tx, format!("The password {msg}.")),
+        Err(AccountError::Exists) => {
+            return retry(tx, "That username or email is already registered.".into());
+        }
+        Err(e) => return Err(OAuthError::server(e)),
+    };
+    audit::record(
+        st,
+        &rt.pool.id,
+        audit::Kind::SignedUp,
+        audit::Context {
+            sub: Some(user.sub.as_str()),
+            ip: b.ip,
+            ..Default::default()
+        },
+        now,
+    )
+    .await;
+    let email = user.email.clone().unwrap_or_default();
+    let tx = LoginTx {
+        step: Step::NeedConfirmation {
+            sub: user.sub.to_string(),
+            email: email.clone(),
+        },
+        ..tx
+    };
+    session::save_tx(st, rt, &tx).await?;
+    let notice = match send_code(st, rt, user.sub.as_str(), &email, now).await {
+        Ok(()) => None,
+        Err(e) => {
+            // The account is kept; "send a new code" retries delivery.
+            tracing::error!(error = %e, "confirmation mail failed");
+            Some(
+                "We could not send the email just now. Try \"Send a new code\" in a moment.".into(),
+            )
+        }
+    };
+    Ok(Outcome::Confirm { tx, email, notice })
+}
+
+/// The confirmation form was submitted: a code, or a request for a new one.
+pub async fn confirm(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Step2, OAuthError> {
+    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
+        return Ok(Outcome::Page(EXPIRED.into()).into());
+    };
+    let Step::NeedConfirmation { sub, email } = tx.step.clone() else {
+        return Ok(Outcome::Page(EXPIRED.into()).into());
+    };
+    if form.get("resend").is_some() {
+        let sent = st
+            .kv
+            .incr(&format!("{}:resend:{sub}", rt.pool.id), RESEND_WINDOW)
+            .await?;
+        let notice = if sent > MAX_RESENDS {
+            "Too many codes were sent. Wait a few minutes before asking again.".to_string()
+        } else {
+            match send_code(st, rt, &sub, &email, now).await {
+                Ok(()) => "A new code is on its way.".to_string(),
+                Err(e) => {
+                    tracing::error!(error = %e, "confirmation mail failed");
+                    "We could not send the email just now. Try again later.".to_string()
+                }
+            }
+        };
+        return Ok(Outcome::Confirm {
+            tx,
+            email,
+            notice: Some(notice),
+        }
+        .into());
+    }
+    let code = form.get("code").unwrap_or_default();
+    if !codes::verify(st, &rt.pool.id, Purpose::Confirm, &sub, code, CONFIRM_TTL).await? {
+        return Ok(Outcome::Confirm {
+            tx,
+            email,
+            notice: Some("That code is wrong or has expired.".into()),
+        }
+        .into());
+    }
+    accounts::confirm(st, &rt.pool.id, &sub, now)
+        .await
+        .map_err(OAuthError::server)?;
+    complete_sign_in(st, rt, &tx.id, &sub, b, now).await
+}

@@ -1,0 +1,175 @@
+//! Self-service sign-up from a client's login link: the emailed code confirms the account and
+//! the parked authorization request ends at the client with a code.
+
+use crate::support::TestApp;
+use crate::support::rp::{Landed, hidden, spec};
+
+async fn open_signup(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
+    let res = browser.get(url).send().await.unwrap();
+    let (Landed::Page { body, .. }, _) = app.follow(browser, res).await else {
+        panic!("login page")
+    };
+    let link = body
+        .split("href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("sign-up link")
+        .replace("&amp;", "&");
+    let res = browser
+        .get(format!("{}{link}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+#[actix_web::test]
+async fn sign_up_confirm_and_arrive_at_the_client() {
+    let app = TestApp::new().await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let s = c.start();
+    let page = open_signup(&app, &browser, &s.url).await;
+    assert!(page.contains("Create an account") && page.contains("at least 8 characters"));
+    let post = |form: Vec<(&'static str, String)>| {
+        browser
+            .post(format!("{}/{}/signup", app.base, app.pool.id))
+            .form(&form)
+            .send()
+    };
+    let base = |u: &str, e: &str, p: &str| {
+        vec![
+            ("tx", hidden(&page, "tx")),
+            ("csrf", hidden(&page, "csrf")),
+            ("username", u.to_string()),
+            ("email", e.to_string()),
+            ("password", p.to_string()),
+        ]
+    };
+    // Each violation is explained on the page.
+    for (form, expected) in [
+        (
+            base("carol", "carol@example.com", "short"),
+            "at least 8 characters",
+        ),
+        (
+            base("carol", "not-an-email", "long enough pw"),
+            "valid email",
+        ),
+        (
+            base("ca rol", "carol@example.com", "long enough pw"),
+            "spaces",
+        ),
+        (
+            base("carol", "", "long enough pw"),
+            "email address is required",
+        ),
+    ] {
+        let res = post(form).await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res.text().await.unwrap().contains(expected), "{expected}");
+    }
+    let res = post(base("carol", "Carol@Example.com", "long enough pw"))
+        .await
+        .unwrap();
+    let confirm = res.text().await.unwrap();
+    assert!(confirm.contains("Check your email"), "{confirm}");
+    let user = tessera::accounts::find(&app.st, &app.pool.id, "carol")
+        .await
+        .unwrap();
+    assert_eq!(user.status, tessera::accounts::UserStatus::Unconfirmed);
+    assert!(!user.email_verified);
+    let code = app
+        .last_code("Carol@Example.com")
+        .expect("a code was mailed");
+
+    let confirm_post = |extra: Vec<(&'static str, String)>| {
+        let mut form = vec![
+            ("tx", hidden(&confirm, "tx")),
+            ("csrf", hidden(&confirm, "csrf")),
+        ];
+        form.extend(extra);
+        browser
+            .post(format!("{}/{}/confirm", app.base, app.pool.id))
+            .form(&form)
+            .send()
+    };
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let res = confirm_post(vec![("code", wrong.into())]).await.unwrap();
+    assert!(res.text().await.unwrap().contains("wrong or has expired"));
+    let res = confirm_post(vec![("resend", "1".into())]).await.unwrap();
+    assert!(res.text().await.unwrap().contains("new code"));
+    let fresh = app.last_code("Carol@Example.com").unwrap();
+    assert_eq!(app.outbox.lock().unwrap().len(), 2);
+    let res = confirm_post(vec![("code", fresh)]).await.unwrap();
+    let (landed, _) = app.follow(&browser, res).await;
+    let tokens = c.exchange(&landed.code(), s.verifier).await.unwrap();
+    use openidconnect::TokenResponse;
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&c.rp.id_token_verifier(), &s.nonce)
+        .unwrap();
+    assert_eq!(claims.email_verified(), Some(true));
+    let user = tessera::accounts::find(&app.st, &app.pool.id, "carol")
+        .await
+        .unwrap();
+    assert_eq!(user.status, tessera::accounts::UserStatus::Confirmed);
+}
+
+#[actix_web::test]
+async fn duplicate_accounts_and_closed_sign_up() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let page = open_signup(&app, &browser, &c.start().url).await;
+    let form = [
+        ("tx", hidden(&page, "tx")),
+        ("csrf", hidden(&page, "csrf")),
+        ("username", "ALICE".into()),
+        ("email", "new@example.com".into()),
+        ("password", "long enough pw".into()),
+    ];
+    let res = browser
+        .post(format!("{}/{}/signup", app.base, app.pool.id))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("already registered"));
+
+    let closed = TestApp::new().await;
+    let id = closed.pool.id.clone();
+    let mut settings = closed.pool.settings.clone();
+    settings.admin_only_signup = true;
+    let now = closed.now();
+    closed
+        .st
+        .sql
+        .run(move |c| tessera::store::sql::pools::update_settings(c, &id, &settings, now))
+        .await
+        .unwrap();
+    closed.st.pools.refresh(&closed.st).await.unwrap();
+    let c = closed.oidc_client(spec("web")).await;
+    let browser = closed.browser();
+    let res = browser.get(&c.start().url).send().await.unwrap();
+    let (Landed::Page { body, .. }, _) = closed.follow(&browser, res).await else {
+        panic!()
+    };
+    assert!(
+        !body.contains("Create an account"),
+        "no sign-up link when closed"
+    );
+    let res = browser
+        .get(format!(
+            "{}/signup?tx={}",
+            closed.issuer(),
+            hidden(&body, "tx")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
