@@ -9,6 +9,9 @@ use askama::Template;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+/// The in-memory outbox tests read.
+pub type Outbox = Arc<Mutex<Vec<Sent>>>;
+
 /// A message as sent (kept by the file and memory outboxes).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Sent {
@@ -29,7 +32,7 @@ pub enum MailError {
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Files(PathBuf),
-    Memory(Arc<Mutex<Vec<Sent>>>),
+    Memory(Outbox),
 }
 
 /// The mailer held in `AppState`.
@@ -91,7 +94,7 @@ impl Mailer {
     }
 
     /// An in-memory outbox (tests).
-    pub fn memory(from: &str) -> Result<(Self, Arc<Mutex<Vec<Sent>>>), MailError> {
+    pub fn memory(from: &str) -> Result<(Self, Outbox), MailError> {
         let store = Arc::new(Mutex::new(Vec::new()));
         let mut m = Self::new(None, from, PathBuf::new())?;
         m.transport = Transport::Memory(store.clone());

@@ -25,7 +25,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub kv_prefix: String,
     /// Mail the app sent (an in-memory outbox).
-    pub outbox: std::sync::Arc<std::sync::Mutex<Vec<tessera::mail::Sent>>>,
+    pub outbox: tessera::mail::Outbox,
     server: actix_web::dev::ServerHandle,
     _sql: SqlBackend,
 }
