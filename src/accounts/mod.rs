@@ -284,6 +284,9 @@ pub async fn set_enabled(
             Ok(())
         })
         .await?;
+    if !enabled {
+        crate::oidc::session::end_all(st, pool, user.sub.as_str(), now).await?;
+    }
     let kind = if enabled {
         audit::Kind::Enabled
     } else {
@@ -328,6 +331,7 @@ pub async fn set_password(
             Ok(())
         })
         .await?;
+    crate::oidc::session::end_all(st, &pool.id, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         detail: if temporary { "temporary" } else { "" },

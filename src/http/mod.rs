@@ -69,6 +69,10 @@ pub fn build_app(
                 .route("/oauth2/authorize", web::post().to(crate::ui::authorize))
                 .route("/login", web::get().to(crate::ui::show))
                 .route("/login", web::post().to(crate::ui::login))
+                .route("/forgotPassword", web::get().to(crate::ui::forgot_page))
+                .route("/forgotPassword", web::post().to(crate::ui::forgot))
+                .route("/confirmForgotPassword", web::get().to(crate::ui::show))
+                .route("/confirmForgotPassword", web::post().to(crate::ui::reset))
                 .route("/signup", web::get().to(crate::ui::signup_page))
                 .route("/signup", web::post().to(crate::ui::signup))
                 .route("/confirm", web::get().to(crate::ui::show))
@@ -96,6 +100,14 @@ pub fn build_app(
                 .route("/login", web::route().to(error::method_not_allowed))
                 .route("/newPassword", web::route().to(error::method_not_allowed))
                 .route("/signup", web::route().to(error::method_not_allowed))
+                .route(
+                    "/forgotPassword",
+                    web::route().to(error::method_not_allowed),
+                )
+                .route(
+                    "/confirmForgotPassword",
+                    web::route().to(error::method_not_allowed),
+                )
                 .route("/confirm", web::route().to(error::method_not_allowed))
                 .route("/consent", web::route().to(error::method_not_allowed))
                 .route("/logout", web::route().to(error::method_not_allowed)),

@@ -27,6 +27,16 @@ pub enum Outcome {
     Page(String),
     /// The sign-in page for this transaction, with an error message after a failed attempt.
     Login { tx: LoginTx, error: Option<String> },
+    /// The sign-in page with a notice (after a password reset).
+    LoginNotice { tx: LoginTx, notice: String },
+    /// The forgot-password page.
+    Forgot { tx: LoginTx },
+    /// The reset page: code and new password.
+    ResetCode {
+        tx: LoginTx,
+        identifier: String,
+        error: Option<String>,
+    },
     /// The sign-up page.
     SignUp { tx: LoginTx, error: Option<String> },
     /// The confirmation-code page; `notice` after a wrong code or a resend.
@@ -103,7 +113,7 @@ async fn live_session(
     let Some(s) = session::find(st, rt, b.session).await? else {
         return Ok(None);
     };
-    if user_enabled(st, rt, &s.sub).await? {
+    if user_enabled(st, rt, &s.sub).await? && !session::is_ended(st, &rt.pool.id, &s).await? {
         Ok(Some(s))
     } else {
         session::end(st, rt, b.session).await?;
@@ -254,7 +264,18 @@ pub async fn show(
                 notice: None,
             }
         }
-        Some(tx) => {
+        Some(tx) if matches!(tx.step, Step::NeedResetCode { .. }) => {
+            let identifier = match &tx.step {
+                Step::NeedResetCode { identifier } => identifier.clone(),
+                _ => String::new(),
+            };
+            Outcome::ResetCode {
+                tx,
+                identifier,
+                error: None,
+            }
+        }
+        Some(tx) if matches!(tx.step, Step::NeedConsent { .. }) => {
             let name = rt
                 .clients
                 .get(&tx.request.client_id)
@@ -265,7 +286,7 @@ pub async fn show(
                 client_name: name,
             }
         }
-        None => Outcome::Page(EXPIRED.into()),
+        Some(_) | None => Outcome::Page(EXPIRED.into()),
     })
 }
 

@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod logout;
 pub mod params;
 pub mod pkce;
+pub mod recovery;
 pub mod redirect;
 pub mod session;
 pub mod signin;

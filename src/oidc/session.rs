@@ -66,6 +66,8 @@ pub async fn end(st: &AppState, rt: &PoolRuntime, cookie: Option<&str>) -> Resul
 pub enum Step {
     /// Waiting for identifier and password.
     NeedPassword,
+    /// Forgot password: waiting for the emailed code and a new password.
+    NeedResetCode { identifier: String },
     /// Signed up; waiting for the emailed code.
     NeedConfirmation { sub: String, email: String },
     /// The password was right but is temporary (FORCE_CHANGE_PASSWORD): a new one is due.
@@ -136,4 +138,36 @@ pub async fn take_tx(
 ) -> Result<Option<LoginTx>, StoreError> {
     let raw = st.kv.take(&tx_key(rt, id)).await?;
     Ok(raw.and_then(|r| serde_json::from_slice(&r).ok()))
+}
+
+fn epoch_key(pool: &crate::ids::PoolId, sub: &str) -> String {
+    format!("{pool}:sess-epoch:{sub}")
+}
+
+/// Ends every SSO session of `sub` started before `now` (password reset or change, disable):
+/// sessions are not indexed by user, so each is checked against this mark at its next use.
+pub async fn end_all(
+    st: &AppState,
+    pool: &crate::ids::PoolId,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    st.kv
+        .put(
+            &epoch_key(pool, sub),
+            now.timestamp().to_string().as_bytes(),
+            SESSION_TTL,
+        )
+        .await
+}
+
+/// Was `s` started before its user's sessions were ended?
+pub async fn is_ended(
+    st: &AppState,
+    pool: &crate::ids::PoolId,
+    s: &Session,
+) -> Result<bool, StoreError> {
+    let mark = st.kv.get(&epoch_key(pool, &s.sub)).await?;
+    let mark: Option<i64> = mark.and_then(|m| std::str::from_utf8(&m).ok()?.parse().ok());
+    Ok(mark.is_some_and(|m| s.auth_time < m))
 }

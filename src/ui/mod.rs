@@ -10,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 pub use views::error_page;
 use views::{
-    AUTO_SUBMIT, ConfirmPage, ConsentPage, FormPostPage, LoggedOutPage, LoginPage,
-    LogoutConfirmPage, NewPasswordPage, SignUpPage, page,
+    AUTO_SUBMIT, ConfirmPage, ConsentPage, ForgotPage, FormPostPage, LoggedOutPage, LoginPage,
+    LogoutConfirmPage, NewPasswordPage, ResetPage, SignUpPage, page,
 };
 
 use crate::clock::RandomExt;
@@ -102,25 +102,46 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
             },
         ),
         Outcome::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
-        Outcome::Login { tx, error } if render_login => {
-            let action = format!("/{}/login", rt.pool.id);
-            let signup_url = (!rt.pool.settings.admin_only_signup)
-                .then(|| format!("/{}/signup?tx={}", rt.pool.id, tx.id));
-            let view = LoginPage {
+        Outcome::Login { tx, error } if render_login => login_page(rt, &tx, error.as_deref(), None),
+        Outcome::LoginNotice { tx, notice } => login_page(rt, &tx, None, Some(&notice)),
+        Outcome::Forgot { tx } => {
+            let action = format!("/{}/forgotPassword", rt.pool.id);
+            page(
+                StatusCode::OK,
+                &ForgotPage {
+                    pool_name: &rt.pool.name,
+                    action: &action,
+                    tx: &tx.id,
+                    csrf: &tx.csrf,
+                },
+            )
+        }
+        Outcome::ResetCode {
+            tx,
+            identifier,
+            error,
+        } => {
+            let (action, policy) = (
+                format!("/{}/confirmForgotPassword", rt.pool.id),
+                policy_text(&rt.pool.settings.password_policy),
+            );
+            let view = ResetPage {
                 pool_name: &rt.pool.name,
                 action: &action,
                 tx: &tx.id,
                 csrf: &tx.csrf,
-                login_hint: tx.request.login_hint.as_deref().unwrap_or(""),
+                identifier: &identifier,
+                policy: &policy,
                 error: error.as_deref(),
-                signup_url: signup_url.as_deref(),
             };
-            let status = if error.is_some() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
-            };
-            page(status, &view)
+            page(
+                if error.is_some() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                &view,
+            )
         }
         Outcome::SignUp { tx, error } => {
             let (action, login_url) = (
@@ -183,6 +204,37 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
         Outcome::Login { tx, .. } => redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id)),
         Outcome::Consent { tx, .. } => redirect(&format!("/{}/consent?tx={}", rt.pool.id, tx.id)),
     }
+}
+
+fn login_page(
+    rt: &PoolRuntime,
+    tx: &crate::oidc::session::LoginTx,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> HttpResponse {
+    let action = format!("/{}/login", rt.pool.id);
+    let signup_url = (!rt.pool.settings.admin_only_signup)
+        .then(|| format!("/{}/signup?tx={}", rt.pool.id, tx.id));
+    let forgot_url = format!("/{}/forgotPassword?tx={}", rt.pool.id, tx.id);
+    let view = LoginPage {
+        pool_name: &rt.pool.name,
+        action: &action,
+        tx: &tx.id,
+        csrf: &tx.csrf,
+        login_hint: tx.request.login_hint.as_deref().unwrap_or(""),
+        error,
+        signup_url: signup_url.as_deref(),
+        forgot_url: &forgot_url,
+        notice,
+    };
+    page(
+        if error.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        },
+        &view,
+    )
 }
 
 /// The password policy in words, shown where a password is chosen.
@@ -386,6 +438,59 @@ fn with_session(st: &AppState, rt: &PoolRuntime, step: flow::Step2) -> HttpRespo
         let _ = res.add_cookie(&cookie(st, rt, SESSION_COOKIE, id, SESSION_TTL));
     }
     res
+}
+
+/// `GET /{pool}/forgotPassword?tx=`
+pub async fn forgot_page(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+) -> HttpResponse {
+    let tx = web::Query::<SignUpQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.tx.clone())
+        .unwrap_or_default();
+    let cookies = BrowserCookies::of(&req);
+    match crate::oidc::recovery::show(&st, &rt, &tx, &cookies.browser()).await {
+        Ok(outcome) => respond(&rt, outcome, true),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/forgotPassword`
+pub async fn forgot(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    match crate::oidc::recovery::forgot(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
+        Ok(outcome) => respond(&rt, outcome, true),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/confirmForgotPassword`
+pub async fn reset(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    match crate::oidc::recovery::reset(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
+        Ok(outcome) => respond(&rt, outcome, true),
+        Err(e) => failure(&e),
+    }
 }
 
 /// `POST /{pool}/newPassword`

@@ -20,6 +20,29 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
     /// Shown as a link when self-service sign-up is open.
     pub signup_url: Option<&'a str>,
+    pub forgot_url: &'a str,
+    pub notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+pub struct ForgotPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub identifier: &'a str,
+    pub policy: &'a str,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]

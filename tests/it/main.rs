@@ -12,6 +12,7 @@ mod health;
 mod keys;
 mod kv;
 mod migrations;
+mod recovery;
 mod signup;
 mod support;
 mod token_lifecycle;

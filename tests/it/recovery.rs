@@ -1,0 +1,193 @@
+//! Forgot password: the same answer for known and unknown accounts, an emailed single-use code,
+//! the policy on the new password, and everything the old password started is ended.
+
+use chrono::TimeDelta;
+use openidconnect::OAuth2TokenResponse;
+
+use crate::support::TestApp;
+use crate::support::rp::{Landed, PASSWORD, basic, hidden, spec};
+
+/// Opens the forgot-password page from a fresh authorize request and submits `who`.
+async fn ask(app: &TestApp, browser: &reqwest::Client, url: &str, who: &str) -> (u16, String) {
+    let res = browser.get(url).send().await.unwrap();
+    let (Landed::Page { body, .. }, _) = app.follow(browser, res).await else {
+        panic!()
+    };
+    let link = body
+        .split("id=\"forgot\"")
+        .next()
+        .and_then(|s| s.rsplit("href=\"").next())
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let page = browser
+        .get(format!("{}{link}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("tx", hidden(&page, "tx")),
+        ("csrf", hidden(&page, "csrf")),
+        ("username", who.to_string()),
+    ];
+    let res = browser
+        .post(format!("{}/{}/forgotPassword", app.base, app.pool.id))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn reset_with_an_emailed_code_ends_old_sessions_and_tokens() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    // Signed in elsewhere, with a refresh token.
+    let other = app.browser();
+    let s = c.start();
+    let code = app.sign_in(&other, &s.url, "alice", PASSWORD).await.code();
+    let refresh = c
+        .exchange(&code, s.verifier)
+        .await
+        .unwrap()
+        .refresh_token()
+        .unwrap()
+        .secret()
+        .clone();
+    // Sessions are ended by start time in whole seconds: the reset comes later.
+    app.clock.advance(TimeDelta::seconds(5));
+
+    let browser = app.browser();
+    let (status_known, known) = ask(&app, &browser, &c.start().url, "alice").await;
+    let (status_unknown, unknown) = ask(&app, &app.browser(), &c.start().url, "nobody").await;
+    assert_eq!(status_known, status_unknown);
+    let strip = |b: &str, who: &str| {
+        b.replace(who, "X")
+            .split("name=\"tx\"")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        strip(&known, "alice"),
+        strip(&unknown, "nobody"),
+        "same answer for unknown accounts"
+    );
+    assert_eq!(
+        app.outbox.lock().unwrap().len(),
+        1,
+        "only the real account got mail"
+    );
+    let mailed = app.last_code("alice@example.com").unwrap();
+
+    let submit = |code: String, pw: &'static str| {
+        let form = [
+            ("tx", hidden(&known, "tx")),
+            ("csrf", hidden(&known, "csrf")),
+            ("code", code),
+            ("password", pw.into()),
+            ("confirm", pw.into()),
+        ];
+        browser
+            .post(format!(
+                "{}/{}/confirmForgotPassword",
+                app.base, app.pool.id
+            ))
+            .form(&form)
+            .send()
+    };
+    let res = submit(mailed.clone(), "short").await.unwrap();
+    assert!(res.text().await.unwrap().contains("at least 8 characters"));
+    let wrong = if mailed == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let res = submit(wrong.into(), "a fresh password").await.unwrap();
+    assert!(res.text().await.unwrap().contains("wrong or has expired"));
+    let res = submit(mailed.clone(), "a fresh password").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Your password was changed")
+    );
+    let res = submit(mailed, "another fresh one").await.unwrap();
+    assert_eq!(
+        res.status(),
+        400,
+        "the code was single use (and the transaction moved on)"
+    );
+
+    // Old session and refresh token are gone; the new password works.
+    let res = other
+        .get(format!("{}&prompt=none", c.start().url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.follow(&other, res).await.0.param("error").as_deref(),
+        Some("login_required")
+    );
+    let (st, _, b) = app
+        .post_form(
+            "/oauth2/token",
+            Some(&basic(&c)),
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .await;
+    assert_eq!((st, b["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(
+        app.sign_in(&app.browser(), &c.start().url, "alice", PASSWORD)
+            .await
+            .param("code")
+            .is_none()
+    );
+    assert!(
+        app.sign_in(&app.browser(), &c.start().url, "alice", "a fresh password")
+            .await
+            .param("code")
+            .is_some()
+    );
+}
+
+#[actix_web::test]
+async fn reset_codes_expire_after_an_hour() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let (_, page) = ask(&app, &browser, &c.start().url, "alice@example.com").await;
+    let code = app.last_code("alice@example.com").unwrap();
+    app.clock.advance(TimeDelta::minutes(61));
+    let form = [
+        ("tx", hidden(&page, "tx")),
+        ("csrf", hidden(&page, "csrf")),
+        ("code", code),
+        ("password", "a fresh password".into()),
+        ("confirm", "a fresh password".into()),
+    ];
+    let res = browser
+        .post(format!(
+            "{}/{}/confirmForgotPassword",
+            app.base, app.pool.id
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    // The login transaction itself (15 min) is gone too; either way nothing changed.
+    assert!(res.status().is_client_error());
+    assert!(
+        app.sign_in(&app.browser(), &c.start().url, "alice", PASSWORD)
+            .await
+            .param("code")
+            .is_some()
+    );
+}
