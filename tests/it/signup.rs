@@ -10,8 +10,9 @@ async fn open_signup(app: &TestApp, browser: &reqwest::Client, url: &str) -> Str
         panic!("login page")
     };
     let link = body
-        .split("href=\"")
-        .nth(1)
+        .split("id=\"signup\"")
+        .next()
+        .and_then(|s| s.rsplit("href=\"").next())
         .and_then(|s| s.split('"').next())
         .expect("sign-up link")
         .replace("&amp;", "&");
