@@ -86,6 +86,36 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
                     .join("\n")
             })
         }
+        Command::Pool(PoolCmd::Update {
+            pool: which,
+            signup,
+            password_min_length,
+            password_require_lowercase,
+            password_require_uppercase,
+            password_require_digit,
+            password_require_symbol,
+        }) => {
+            let p = pool(&st, &which).await?;
+            let mut s = p.settings.clone();
+            if let Some(m) = signup {
+                s.admin_only_signup = matches!(m, super::SignupMode::AdminOnly);
+            }
+            let pp = &mut s.password_policy;
+            if let Some(n) = password_min_length {
+                if !(6..=256).contains(&n) {
+                    return Err(Error::Usage(
+                        "--password-min-length must be between 6 and 256".into(),
+                    ));
+                }
+                pp.min_length = n;
+            }
+            pp.require_lowercase = password_require_lowercase.unwrap_or(pp.require_lowercase);
+            pp.require_uppercase = password_require_uppercase.unwrap_or(pp.require_uppercase);
+            pp.require_digit = password_require_digit.unwrap_or(pp.require_digit);
+            pp.require_symbol = password_require_symbol.unwrap_or(pp.require_symbol);
+            let updated = pools::update_settings(&st, &p.id, s, now).await?;
+            emit(json, &updated, || format!("updated pool {}", updated.id))
+        }
         Command::Pool(PoolCmd::Show { pool: which }) => {
             let p = pool(&st, &which).await?;
             let issuer = format!("{}/{}", st.config.public_base(), p.id);

@@ -113,6 +113,32 @@ pub enum PoolCmd {
         /// Pool id or name.
         pool: String,
     },
+    /// Change pool settings (only the ones given).
+    Update {
+        /// Pool id or name.
+        pool: String,
+        /// Who may create accounts.
+        #[arg(long, value_enum)]
+        signup: Option<SignupMode>,
+        /// Minimum password length (6..256).
+        #[arg(long)]
+        password_min_length: Option<usize>,
+        #[arg(long)]
+        password_require_lowercase: Option<bool>,
+        #[arg(long)]
+        password_require_uppercase: Option<bool>,
+        #[arg(long)]
+        password_require_digit: Option<bool>,
+        #[arg(long)]
+        password_require_symbol: Option<bool>,
+    },
+}
+
+/// Self-service sign-up or administrators only.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SignupMode {
+    Open,
+    AdminOnly,
 }
 
 #[derive(Debug, Args)]

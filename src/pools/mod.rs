@@ -127,6 +127,21 @@ pub async fn list(st: &AppState) -> Result<Vec<Pool>, PoolError> {
     Ok(st.sql.run(pool_rows::list).await?)
 }
 
+/// Replaces a pool's settings; every instance picks them up (version bump).
+pub async fn update_settings(
+    st: &AppState,
+    id: &PoolId,
+    settings: PoolSettings,
+    now: DateTime<Utc>,
+) -> Result<Pool, PoolError> {
+    let (pid, s) = (id.clone(), settings);
+    st.sql
+        .run(move |c| pool_rows::update_settings(c, &pid, &s, now))
+        .await?;
+    st.pools.reload_after_change(st, id).await;
+    resolve(st, id.as_str()).await
+}
+
 /// Creates the pool `default` when the database has no pool at all (first start).
 pub async fn ensure_default(st: &AppState, now: DateTime<Utc>) -> Result<Option<Pool>, PoolError> {
     if !list(st).await?.is_empty() {

@@ -112,6 +112,37 @@ fn admin_commands_with_json_output() {
             .len(),
         1
     );
+    let updated = cli.ok(&[
+        "pool",
+        "update",
+        "acme",
+        "--signup",
+        "admin-only",
+        "--password-min-length",
+        "12",
+        "--password-require-digit",
+        "true",
+        "--json",
+    ]);
+    assert_eq!(updated["settings"]["admin_only_signup"], true);
+    assert_eq!(updated["settings"]["password_policy"]["min_length"], 12);
+    assert!(
+        cli.fails(
+            &["pool", "update", "acme", "--password-min-length", "3"],
+            &[]
+        )
+        .contains("between 6 and 256")
+    );
+    cli.ok(&[
+        "pool",
+        "update",
+        "acme",
+        "--password-min-length",
+        "8",
+        "--password-require-digit",
+        "false",
+        "--json",
+    ]);
 
     let created = cli.ok(&[
         "client",
