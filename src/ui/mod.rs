@@ -362,13 +362,7 @@ pub async fn login(
     };
     let cookies = BrowserCookies::of(&req);
     match flow::login(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
-        Ok(step) => {
-            let mut res = respond(&rt, step.outcome, true);
-            if let Some(id) = step.new_session {
-                let _ = res.add_cookie(&cookie(&st, &rt, SESSION_COOKIE, id, SESSION_TTL));
-            }
-            res
-        }
+        Ok(step) => with_session(&st, &rt, step),
         Err(e) => failure(&e),
     }
 }
@@ -506,13 +500,7 @@ pub async fn new_password(
     };
     let cookies = BrowserCookies::of(&req);
     match flow::new_password(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
-        Ok(step) => {
-            let mut res = respond(&rt, step.outcome, true);
-            if let Some(id) = step.new_session {
-                let _ = res.add_cookie(&cookie(&st, &rt, SESSION_COOKIE, id, SESSION_TTL));
-            }
-            res
-        }
+        Ok(step) => with_session(&st, &rt, step),
         Err(e) => failure(&e),
     }
 }
