@@ -68,6 +68,15 @@ async fn send_code(
         .map_err(|e| e.to_string())
 }
 
+/// "must be x" -> "Must be x." (char-safe).
+fn sentence(msg: &str) -> String {
+    let mut chars = msg.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => "Please check the form.".into(),
+    }
+}
+
 /// The sign-up form was submitted.
 pub async fn signup(
     st: &AppState,
@@ -111,9 +120,7 @@ pub async fn signup(
     };
     let user = match accounts::create(st, &rt.pool, spec, now).await {
         Ok(u) => u,
-        Err(AccountError::Invalid { msg, .. }) => {
-            return retry(tx, format!("{}{}.", &msg[..1].to_uppercase(), &msg[1..]));
-        }
+        Err(AccountError::Invalid { msg, .. }) => return retry(tx, sentence(&msg)),
         Err(AccountError::Policy(msg)) => return retry(tx, format!("The password {msg}.")),
         Err(AccountError::Exists) => {
             return retry(tx, "That username or email is already registered.".into());
