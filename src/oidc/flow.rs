@@ -317,6 +317,13 @@ pub async fn login(
     let Some(user) = signin::check_password(st, rt, identifier, password, b.ip, now).await? else {
         return retry(tx);
     };
+    if user.status == UserStatus::Unconfirmed {
+        // The right password of an account never confirmed: send a fresh code and ask for it
+        // (as Cognito does; only the password holder learns the account exists).
+        return Ok(super::signup::resume_confirmation(st, rt, tx, &user, now)
+            .await?
+            .into());
+    }
     if user.status == UserStatus::ForceChangePassword {
         let tx = LoginTx {
             step: Step::NeedNewPassword {

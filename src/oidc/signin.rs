@@ -21,7 +21,7 @@ pub const MAX_FAILURES_PER_IDENTIFIER: i64 = 5;
 pub const MAX_FAILURES_PER_IP: i64 = 50;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Checks credentials (the caller handles a `FORCE_CHANGE_PASSWORD` user); `None` for every kind of failure (wrong password, unknown user,
+/// Checks credentials (the caller handles `FORCE_CHANGE_PASSWORD` and `UNCONFIRMED` users); `None` for every kind of failure (wrong password, unknown user,
 /// disabled, unconfirmed, throttled), which the page shows as one generic message.
 pub async fn check_password(
     st: &AppState,
@@ -87,7 +87,9 @@ pub async fn check_password(
                 && u.enabled
                 && matches!(
                     u.status,
-                    UserStatus::Confirmed | UserStatus::ForceChangePassword
+                    UserStatus::Confirmed
+                        | UserStatus::ForceChangePassword
+                        | UserStatus::Unconfirmed
                 ) =>
         {
             st.kv.delete(&id_key).await?;

@@ -161,6 +161,42 @@ pub async fn signup(
     Ok(Outcome::Confirm { tx, email, notice })
 }
 
+/// Moves a transaction to the confirmation step for an UNCONFIRMED user and mails a new code.
+pub async fn resume_confirmation(
+    st: &AppState,
+    rt: &PoolRuntime,
+    tx: LoginTx,
+    user: &crate::store::sql::users::User,
+    now: DateTime<Utc>,
+) -> Result<Outcome, OAuthError> {
+    let Some(email) = user.email.clone() else {
+        return Ok(Outcome::Page(
+            "This account has no email address to confirm; ask an administrator to confirm it."
+                .into(),
+        ));
+    };
+    let tx = LoginTx {
+        step: Step::NeedConfirmation {
+            sub: user.sub.to_string(),
+            email: email.clone(),
+        },
+        ..tx
+    };
+    session::save_tx(st, rt, &tx).await?;
+    let notice = match send_code(st, rt, user.sub.as_str(), &email, now).await {
+        Ok(()) => {
+            Some("Your email address is not confirmed yet; we sent you a new code.".to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "confirmation mail failed");
+            Some(
+                "We could not send the email just now. Try \"Send a new code\" in a moment.".into(),
+            )
+        }
+    };
+    Ok(Outcome::Confirm { tx, email, notice })
+}
+
 /// The confirmation form was submitted: a code, or a request for a new one.
 pub async fn confirm(
     st: &AppState,

@@ -174,3 +174,61 @@ async fn duplicate_accounts_and_closed_sign_up() {
         .unwrap();
     assert_eq!(res.status(), 400);
 }
+
+#[actix_web::test]
+async fn an_unconfirmed_user_with_the_right_password_is_sent_to_confirm() {
+    let app = TestApp::new().await;
+    let spec_user = tessera::accounts::NewUserSpec {
+        username: "dave".into(),
+        email: Some("dave@example.com".into()),
+        password: tessera::ids::Secret::new("long enough pw"),
+        attributes: Default::default(),
+        temporary_password: false,
+        self_signup: true,
+    };
+    tessera::accounts::create(&app.st, &app.pool, spec_user, app.now())
+        .await
+        .unwrap();
+    let c = app.oidc_client(spec("web")).await;
+    // A wrong password reveals nothing.
+    assert!(matches!(
+        app.sign_in(&app.browser(), &c.start().url, "dave", "wrong one")
+            .await,
+        Landed::Page { status: 401, .. }
+    ));
+    assert!(app.last_code("dave@example.com").is_none());
+    let browser = app.browser();
+    let s = c.start();
+    let res = browser.get(&s.url).send().await.unwrap();
+    let (Landed::Page { body, .. }, _) = app.follow(&browser, res).await else {
+        panic!()
+    };
+    let form = [
+        ("tx", hidden(&body, "tx")),
+        ("csrf", hidden(&body, "csrf")),
+        ("username", "dave".into()),
+        ("password", "long enough pw".into()),
+    ];
+    let res = browser
+        .post(format!("{}/{}/login", app.base, app.pool.id))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    assert!(page.contains("not confirmed yet"), "{page}");
+    let code = app.last_code("dave@example.com").unwrap();
+    let form = [
+        ("tx", hidden(&page, "tx")),
+        ("csrf", hidden(&page, "csrf")),
+        ("code", code),
+    ];
+    let res = browser
+        .post(format!("{}/{}/confirm", app.base, app.pool.id))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let (landed, _) = app.follow(&browser, res).await;
+    c.exchange(&landed.code(), s.verifier).await.unwrap();
+}
