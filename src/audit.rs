@@ -22,6 +22,14 @@ pub enum Kind {
     Disabled,
     Enabled,
     Deleted,
+    AttributesChanged,
+    EmailChanged,
+    PasswordChanged,
+    LockedOut,
+    MfaEnabled,
+    MfaDisabled,
+    MfaReset,
+    MfaFailed,
 }
 
 impl Kind {
@@ -38,6 +46,14 @@ impl Kind {
             Self::Disabled => "disabled",
             Self::Enabled => "enabled",
             Self::Deleted => "deleted",
+            Self::AttributesChanged => "attributes_changed",
+            Self::EmailChanged => "email_changed",
+            Self::PasswordChanged => "password_changed",
+            Self::LockedOut => "locked_out",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaReset => "mfa_reset",
+            Self::MfaFailed => "mfa_failed",
         }
     }
 }

@@ -37,6 +37,16 @@ impl Default for PasswordPolicy {
     }
 }
 
+/// Multi-factor authentication mode of a pool (Cognito's OFF / OPTIONAL / ON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MfaMode {
+    #[default]
+    Off,
+    Optional,
+    Required,
+}
+
 /// Per-pool settings, stored as JSON; new fields get defaults so old rows keep loading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -45,6 +55,7 @@ pub struct PoolSettings {
     /// Only administrators create users (Cognito's AllowAdminCreateUserOnly); otherwise
     /// anyone may sign up on the hosted page.
     pub admin_only_signup: bool,
+    pub mfa: MfaMode,
 }
 
 /// Errors of pool administration.
