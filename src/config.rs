@@ -64,6 +64,52 @@ impl KeyAlgorithm {
     }
 }
 
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// STARTTLS, required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain text: only for a relay on the same host or network.
+    None,
+}
+
+/// SMTP settings as a `[smtp]` table of the configuration file (an alternative to `smtp_url`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default 587 for STARTTLS, 465 for TLS, 25 for none.
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl SmtpConfig {
+    /// The same settings as an `smtp://` / `smtps://` URL (lettre's form).
+    pub fn to_url(&self) -> Result<String, String> {
+        let (scheme, port, query) = match self.tls {
+            SmtpTls::Starttls => ("smtp", 587, "?tls=required"),
+            SmtpTls::Tls => ("smtps", 465, ""),
+            SmtpTls::None => ("smtp", 25, ""),
+        };
+        let mut url = Url::parse(&format!("{scheme}://localhost")).map_err(|e| e.to_string())?;
+        url.set_host(Some(&self.host))
+            .map_err(|e| format!("host {:?}: {e}", self.host))?;
+        let _ = url.set_port(Some(self.port.unwrap_or(port)));
+        if let Some(u) = &self.username {
+            let _ = url.set_username(u);
+            let _ = url.set_password(self.password.as_deref());
+        }
+        Ok(format!("{}{query}", url.as_str().trim_end_matches('/')))
+    }
+}
+
 /// The configuration as read from defaults, file and environment (field names are the file's keys).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -93,9 +139,12 @@ pub struct Config {
     /// Seconds during which a just-rotated refresh token may be presented again (two tabs
     /// refreshing at once) and get a fresh pair instead of revoking its family. 0 = off.
     pub refresh_reuse_grace_secs: u64,
-    /// `smtp://user:pass@host:587` (STARTTLS) or `smtps://...`; without it mail goes to the log
-    /// and `{data_dir}/outbox/`.
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://...` (TLS) or plain
+    /// `smtp://host:25` (lettre's URL form); without it (or `[smtp]`) mail goes to the log and
+    /// `{data_dir}/outbox/`.
     pub smtp_url: Option<String>,
+    /// The same as a table: host, port, tls (starttls, tls, none), username, password.
+    pub smtp: Option<SmtpConfig>,
     /// Sender of codes and notices.
     pub mail_from: String,
     /// How often each instance checks the database for changed pools and keys.
@@ -122,6 +171,7 @@ impl Default for Config {
             sql_pool_size: 8,
             refresh_reuse_grace_secs: 0,
             smtp_url: None,
+            smtp: None,
             mail_from: "Tessera <no-reply@localhost>".into(),
             cache_refresh_secs: 5,
             password_hash_concurrency: 2,
@@ -234,6 +284,12 @@ impl Config {
                 }
             }
         }
+        if let Some(t) = &self.smtp {
+            if self.smtp_url.is_some() {
+                return Err(invalid("smtp", "set either smtp_url or [smtp], not both"));
+            }
+            t.to_url().map_err(|m| invalid("smtp", m))?;
+        }
         if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(invalid(
                 "mail_from",
@@ -287,12 +343,26 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
+    /// The SMTP server to send through, as a URL, if one is configured.
+    pub fn smtp_url_effective(&self) -> Option<String> {
+        match (&self.smtp_url, &self.smtp) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(t)) => t.to_url().ok(),
+            (None, None) => None,
+        }
+    }
+
     /// The effective configuration as TOML with passwords in URLs redacted.
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = redact_url(&self.database_url);
         shown.redis_url = redact_url(&self.redis_url);
         shown.smtp_url = self.smtp_url.as_deref().map(redact_url);
+        if let Some(t) = shown.smtp.as_mut()
+            && t.password.is_some()
+        {
+            t.password = Some("***".into());
+        }
         shown.public_url = Some(self.public_base());
         toml::to_string_pretty(&shown).unwrap_or_default()
     }
@@ -383,6 +453,41 @@ pub fn redact_url(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smtp_table_becomes_a_url_and_is_redacted() {
+        let t = SmtpConfig {
+            host: "mail.example.com".into(),
+            port: None,
+            tls: SmtpTls::Starttls,
+            username: Some("me@example.com".into()),
+            password: Some("p@ss:word".into()),
+        };
+        let url = t.to_url().unwrap_or_default();
+        assert_eq!(
+            url,
+            "smtp://me%40example.com:p%40ss%3Aword@mail.example.com:587?tls=required"
+        );
+        let tls = SmtpConfig {
+            tls: SmtpTls::Tls,
+            username: None,
+            ..t.clone()
+        };
+        assert_eq!(
+            tls.to_url().unwrap_or_default(),
+            "smtps://mail.example.com:465"
+        );
+        let cfg = Config {
+            smtp: Some(t),
+            ..Config::default()
+        };
+        assert!(cfg.smtp_url_effective().is_some());
+        let shown = cfg.to_redacted_toml();
+        assert!(
+            !shown.contains("p@ss") && shown.contains("[smtp]"),
+            "{shown}"
+        );
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -24,6 +24,8 @@ pub enum Error {
     Account(#[from] AccountError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Mfa(#[from] crate::mfa::MfaError),
     #[error("{0}")]
     Startup(String),
     #[error("{0}")]

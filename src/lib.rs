@@ -12,6 +12,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod oidc;
 pub mod pools;
 pub mod server;

@@ -68,7 +68,7 @@ impl AppState {
         let mailer = match deps.mailer {
             Some(m) => m,
             None => Mailer::new(
-                config.smtp_url.as_deref(),
+                config.smtp_url_effective().as_deref(),
                 &config.mail_from,
                 config.data_dir.join("outbox"),
             )

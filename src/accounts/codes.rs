@@ -16,6 +16,8 @@ pub const MAX_TRIES: i64 = 5;
 pub enum Purpose {
     Confirm,
     Reset,
+    /// A new email address, before it replaces the old one.
+    EmailChange,
 }
 
 impl Purpose {
@@ -23,6 +25,7 @@ impl Purpose {
         match self {
             Self::Confirm => "confirm",
             Self::Reset => "reset",
+            Self::EmailChange => "email-change",
         }
     }
 }

@@ -6,6 +6,7 @@ use std::io::BufRead;
 use serde::Serialize;
 
 use super::{ClientCmd, Command, GroupCmd, KeysCmd, PasswordArg, PoolCmd, UserCmd};
+use crate::accounts::attributes::{self, CustomAttribute};
 use crate::accounts::{self, NewUserSpec};
 use crate::clients::{self, ClientSpec};
 use crate::config::Config;
@@ -94,6 +95,10 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
             password_require_uppercase,
             password_require_digit,
             password_require_symbol,
+            sign_in_identifier,
+            required_attributes,
+            custom_attributes,
+            mfa,
         }) => {
             let p = pool(&st, &which).await?;
             let mut s = p.settings.clone();
@@ -113,6 +118,52 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
             pp.require_uppercase = password_require_uppercase.unwrap_or(pp.require_uppercase);
             pp.require_digit = password_require_digit.unwrap_or(pp.require_digit);
             pp.require_symbol = password_require_symbol.unwrap_or(pp.require_symbol);
+            if let Some(m) = sign_in_identifier {
+                s.sign_in_identifier = match m {
+                    super::IdentifierMode::Username => pools::SignInIdentifier::Username,
+                    super::IdentifierMode::Email => pools::SignInIdentifier::Email,
+                    super::IdentifierMode::UsernameOrEmail => {
+                        pools::SignInIdentifier::UsernameOrEmail
+                    }
+                };
+            }
+            if let Some(m) = mfa {
+                s.mfa = match m {
+                    super::MfaArg::Off => pools::MfaMode::Off,
+                    super::MfaArg::Optional => pools::MfaMode::Optional,
+                    super::MfaArg::Required => pools::MfaMode::Required,
+                };
+            }
+            for spec in custom_attributes {
+                let def = CustomAttribute::parse(&spec).map_err(Error::Usage)?;
+                s.custom_attributes.retain(|c| c.name != def.name);
+                s.custom_attributes.push(def);
+            }
+            if s.custom_attributes.len() > attributes::MAX_CUSTOM {
+                return Err(Error::Usage(format!(
+                    "at most {} custom attributes",
+                    attributes::MAX_CUSTOM
+                )));
+            }
+            if let Some(list) = required_attributes {
+                let names: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                for n in &names {
+                    let known = attributes::STANDARD.contains(&n.as_str())
+                        || n.strip_prefix("custom:")
+                            .is_some_and(|c| s.custom_attributes.iter().any(|d| d.name == c));
+                    if !known && n != "email" {
+                        return Err(Error::Usage(format!(
+                            "--required-attributes: {n:?} is not a standard attribute or a custom attribute of this pool"
+                        )));
+                    }
+                }
+                s.required_attributes = names.into_iter().filter(|n| n != "email").collect();
+            }
             let updated = pools::update_settings(&st, &p.id, s, now).await?;
             emit(json, &updated, || format!("updated pool {}", updated.id))
         }
@@ -374,6 +425,89 @@ async fn user(
                 accounts::set_password(st, &p, &user, &read_password(password)?, temporary, now)
                     .await?;
             emit(json, &u, || show(&u))
+        }
+        UserCmd::Confirm { pool: p, user } => {
+            let p = pool(st, &p.pool).await?;
+            let found = accounts::find(st, &p.id, &user).await?;
+            if found.status != accounts::UserStatus::Unconfirmed {
+                return Err(Error::Usage(format!(
+                    "the user is {}; only UNCONFIRMED users can be confirmed",
+                    found.status.as_str()
+                )));
+            }
+            let u = accounts::confirm(st, &p.id, found.sub.as_str(), now).await?;
+            emit(json, &u, || show(&u))
+        }
+        UserCmd::ResetPassword {
+            pool: p,
+            user,
+            temporary_password,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            if let Some(pw) = temporary_password {
+                let stdin = pw == "-";
+                let pw = read_password(PasswordArg {
+                    password: (!stdin).then_some(pw),
+                    password_stdin: stdin,
+                })?;
+                let u = accounts::set_password(st, &p, &user, &pw, true, now).await?;
+                return emit(json, &u, || {
+                    format!("{}\n(must choose a new password at next sign-in)", show(&u))
+                });
+            }
+            let found = accounts::find(st, &p.id, &user).await?;
+            let Some(email) = found.email.clone() else {
+                return Err(Error::Usage(
+                    "the user has no email for a reset code; use --temporary-password".into(),
+                ));
+            };
+            let u = accounts::require_reset(st, &p.id, found.sub.as_str(), now).await?;
+            crate::oidc::recovery::send_reset_code(st, &p, u.sub.as_str(), &email, now)
+                .await
+                .map_err(|e| Error::Usage(format!("the reset code could not be mailed: {e}")))?;
+            emit(json, &u, || {
+                format!("{}\n(a reset code was sent to {email})", show(&u))
+            })
+        }
+        UserCmd::SetAttribute {
+            pool: p,
+            user,
+            attributes,
+        } => {
+            let p = pool(st, &p.pool).await?;
+            let mut changes = BTreeMap::new();
+            let mut email = None;
+            for (k, v) in parse_attributes(attributes)? {
+                if k == "email" {
+                    email = Some(v);
+                } else {
+                    changes.insert(k, Some(v));
+                }
+            }
+            let mut u = accounts::find(st, &p.id, &user).await?;
+            if let Some(e) = email {
+                u = accounts::set_email(st, &p.id, u.sub.as_str(), &e, true, None, now).await?;
+            }
+            if !changes.is_empty() {
+                u = accounts::update_attributes(st, &p, u.sub.as_str(), changes, None, now).await?;
+            }
+            emit(json, &u, || show(&u))
+        }
+        UserCmd::MfaReset { pool: p, user } => {
+            let p = pool(st, &p.pool).await?;
+            let u = accounts::find(st, &p.id, &user).await?;
+            let removed = crate::mfa::reset(st, &p.id, u.sub.as_str(), now).await?;
+            emit(
+                json,
+                &serde_json::json!({ "sub": u.sub, "removed": removed }),
+                || {
+                    if removed {
+                        format!("MFA removed for {}", u.username)
+                    } else {
+                        format!("{} had no MFA factor", u.username)
+                    }
+                },
+            )
         }
     }
 }

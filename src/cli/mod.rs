@@ -131,7 +131,40 @@ pub enum PoolCmd {
         password_require_digit: Option<bool>,
         #[arg(long)]
         password_require_symbol: Option<bool>,
+        /// What users sign in with.
+        #[arg(long, value_enum)]
+        sign_in_identifier: Option<IdentifierMode>,
+        /// Standard attributes sign-up requires (comma-separated, e.g. `given_name,family_name`;
+        /// an empty string clears them).
+        #[arg(long, value_name = "NAMES")]
+        required_attributes: Option<String>,
+        /// Define a custom attribute `NAME:TYPE[:MIN:MAX]` (TYPE string, number or boolean; for
+        /// strings MIN/MAX bound the length). Repeatable; replaces a definition of the same name.
+        #[arg(long = "custom-attribute", value_name = "SPEC")]
+        custom_attributes: Vec<String>,
+        /// Multi-factor authentication: off, optional, or required.
+        #[arg(long, value_enum)]
+        mfa: Option<MfaArg>,
     },
+}
+
+/// `--sign-in-identifier` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum IdentifierMode {
+    /// The username only.
+    Username,
+    /// The email (no usernames; the stored username is the sub).
+    Email,
+    /// The username, or the verified email as an alias.
+    UsernameOrEmail,
+}
+
+/// `--mfa` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MfaArg {
+    Off,
+    Optional,
+    Required,
 }
 
 /// Self-service sign-up or administrators only.
@@ -264,6 +297,36 @@ pub enum UserCmd {
         /// Make the user choose a new password at next sign-in.
         #[arg(long)]
         temporary: bool,
+    },
+    /// Confirm a user's account (and email) without a code.
+    Confirm {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+    },
+    /// Reset a user's password: by default the user must choose a new one with a code sent by
+    /// email (RESET_REQUIRED); with a temporary password, they must change it at next sign-in.
+    ResetPassword {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+        /// Set this temporary password instead of mailing a code (`-` reads it from stdin).
+        #[arg(long, value_name = "PASSWORD")]
+        temporary_password: Option<String>,
+    },
+    /// Set (`KEY=VALUE`) or remove (`KEY=`) attributes; `email=...` sets a verified email.
+    SetAttribute {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        attributes: Vec<String>,
+    },
+    /// Remove a user's MFA factor and recovery codes (the user can enroll again).
+    MfaReset {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
     },
 }
 

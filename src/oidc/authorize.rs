@@ -41,6 +41,24 @@ pub struct AuthRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `acr_values` named the multi-factor level: the user must pass MFA (or the client gets
+    /// `unmet_authentication_requirements`).
+    #[serde(default)]
+    pub requires_mfa: bool,
+}
+
+/// Authentication context class of a password-only sign-in.
+pub const ACR_PWD: &str = "urn:tessera:acr:pwd";
+/// Authentication context class of a sign-in with a second factor.
+pub const ACR_MFA: &str = "urn:tessera:acr:mfa";
+
+/// The `acr` of a sign-in that used these methods (RFC 8176 `amr`).
+pub fn acr_for(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == "otp" || m == "mfa") {
+        ACR_MFA
+    } else {
+        ACR_PWD
+    }
 }
 
 impl AuthRequest {
@@ -286,6 +304,8 @@ pub fn validate(
             prompt,
             max_age,
             login_hint: bounded(p, "login_hint", 256)?.map(str::to_string),
+            requires_mfa: bounded(p, "acr_values", 1024)?
+                .is_some_and(|v| v.split(' ').any(|a| a == ACR_MFA)),
         })
     })()
     .map(|req| (client.clone(), req))

@@ -30,11 +30,12 @@ pub fn document(issuer: &str, keys: &KeyRing) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": ["openid", "profile", "email", "phone", "offline_access"],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "acr",
             "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
             "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
             "email", "email_verified", "phone_number", "phone_number_verified", "cognito:username",
         ],
+        "acr_values_supported": [super::authorize::ACR_PWD, super::authorize::ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

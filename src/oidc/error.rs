@@ -37,6 +37,10 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// RFC 6750 §3.1: "The request requires higher privileges than provided by the access token."
     InsufficientScope,
+    /// OpenID Connect Core Error Code unmet_authentication_requirements: "The Authorization
+    /// Server is unable to meet the requirements of the Relying Party for the authentication of
+    /// the End-User."
+    UnmetAuthenticationRequirements,
     /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition."
     ServerError,
 }
@@ -58,6 +62,7 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InsufficientScope => "insufficient_scope",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::ServerError => "server_error",
         }
     }

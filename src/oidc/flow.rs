@@ -36,9 +36,14 @@ pub enum Outcome {
         tx: LoginTx,
         identifier: String,
         error: Option<String>,
+        notice: Option<String>,
     },
-    /// The sign-up page.
-    SignUp { tx: LoginTx, error: Option<String> },
+    /// The sign-up page; `values` refills the form after an error (never the password).
+    SignUp {
+        tx: LoginTx,
+        error: Option<String>,
+        values: std::collections::BTreeMap<String, String>,
+    },
     /// The confirmation-code page; `notice` after a wrong code or a resend.
     Confirm {
         tx: LoginTx,
@@ -49,6 +54,17 @@ pub enum Outcome {
     NewPassword { tx: LoginTx, error: Option<String> },
     /// The consent page for this transaction.
     Consent { tx: LoginTx, client_name: String },
+    /// Signed in from the account page: back to it.
+    Account,
+    /// The TOTP challenge.
+    Mfa { tx: LoginTx, error: Option<String> },
+    /// MFA enrollment during sign-in; `recovery_codes` once the factor is on.
+    MfaSetup {
+        tx: LoginTx,
+        enrollment: Option<Box<crate::mfa::Enrollment>>,
+        recovery_codes: Vec<String>,
+        error: Option<String>,
+    },
 }
 
 /// An outcome plus a new SSO session cookie to set, if one was started.
@@ -105,7 +121,7 @@ async fn user_enabled(st: &AppState, rt: &PoolRuntime, sub: &str) -> Result<bool
 }
 
 /// The browser's live SSO session; one whose user can no longer sign in is ended.
-async fn live_session(
+pub(crate) async fn live_session(
     st: &AppState,
     rt: &PoolRuntime,
     b: &Browser<'_>,
@@ -136,6 +152,7 @@ pub async fn authorize(
     };
     let usable = live_session(st, rt, b).await?.filter(|s| {
         !req.prompt.login
+            && (!req.requires_mfa || s.amr.iter().any(|m| m == "otp"))
             && req
                 .max_age
                 .is_none_or(|max| now.timestamp() - s.auth_time <= max)
@@ -149,7 +166,8 @@ pub async fn authorize(
         )),
         None => {
             let tx =
-                session::begin_tx(st, rt, req, Step::NeedPassword, b.binding_hash(), now).await?;
+                session::begin_tx(st, rt, Some(req), Step::NeedPassword, b.binding_hash(), now)
+                    .await?;
             Ok(Outcome::Login { tx, error: None })
         }
     }
@@ -193,7 +211,7 @@ async fn finish(
         let tx = session::begin_tx(
             st,
             rt,
-            req,
+            Some(req),
             Step::NeedConsent { session: s },
             b.binding_hash(),
             now,
@@ -213,6 +231,9 @@ async fn finish(
         vec![("code", code)],
     )))
 }
+
+/// Shown while an identifier (or the client's address) must wait after repeated failures.
+pub(crate) const LOCKED: &str = "Too many failed attempts. Wait a little, then try again.";
 
 pub(crate) const EXPIRED: &str =
     "This sign-in has expired or was already used. Go back to the application and start again.";
@@ -273,12 +294,22 @@ pub async fn show(
                 tx,
                 identifier,
                 error: None,
+                notice: None,
             }
         }
+        Some(tx)
+            if matches!(
+                tx.step,
+                Step::NeedMfa { .. } | Step::NeedMfaSetup { .. } | Step::MfaEnrolled { .. }
+            ) =>
+        {
+            super::mfa_step::show(st, rt, tx).await?
+        }
         Some(tx) if matches!(tx.step, Step::NeedConsent { .. }) => {
-            let name = rt
-                .clients
-                .get(&tx.request.client_id)
+            let name = tx
+                .request
+                .as_ref()
+                .and_then(|r| rt.clients.get(&r.client_id))
                 .map(|c| c.name.clone())
                 .unwrap_or_default();
             Outcome::Consent {
@@ -314,9 +345,24 @@ pub async fn login(
     let (Some(identifier), Some(password)) = (form.get("username"), form.get("password")) else {
         return retry(tx);
     };
-    let Some(user) = signin::check_password(st, rt, identifier, password, b.ip, now).await? else {
-        return retry(tx);
+    let user = match signin::check_password(st, rt, identifier, password, b.ip, now).await? {
+        signin::Checked::Ok(u) => *u,
+        signin::Checked::Failed => return retry(tx),
+        signin::Checked::Locked => {
+            return Ok(Outcome::Login {
+                tx,
+                error: Some(LOCKED.into()),
+            }
+            .into());
+        }
     };
+    if user.status == UserStatus::ResetRequired {
+        return Ok(
+            super::recovery::require_reset(st, rt, tx, identifier, &user, now)
+                .await?
+                .into(),
+        );
+    }
     if user.status == UserStatus::Unconfirmed {
         // The right password of an account never confirmed: send a fresh code and ask for it
         // (as Cognito does; only the password holder learns the account exists).
@@ -334,7 +380,7 @@ pub async fn login(
         session::save_tx(st, rt, &tx).await?;
         return Ok(Outcome::NewPassword { tx, error: None }.into());
     }
-    complete_sign_in(st, rt, &tx.id, user.sub.as_str(), b, now).await
+    super::mfa_step::after_password(st, rt, tx, &user, identifier, b, now).await
 }
 
 /// The user is authenticated: end the transaction, start the SSO session, go on.
@@ -343,6 +389,7 @@ pub(crate) async fn complete_sign_in(
     rt: &PoolRuntime,
     tx_id: &str,
     sub: &str,
+    amr: Vec<String>,
     b: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Step2, OAuthError> {
@@ -352,13 +399,19 @@ pub(crate) async fn complete_sign_in(
     let s = Session {
         sub: sub.to_string(),
         auth_time: now.timestamp(),
-        amr: vec!["pwd".into()],
+        amr,
     };
     let cookie = session::start(st, rt, &s).await?;
-    let Some(client) = rt.clients.get(&tx.request.client_id).cloned() else {
+    let Some(request) = tx.request else {
+        return Ok(Step2 {
+            outcome: Outcome::Account,
+            new_session: Some(cookie),
+        });
+    };
+    let Some(client) = rt.clients.get(&request.client_id).cloned() else {
         return Ok(Outcome::Page(EXPIRED.into()).into());
     };
-    let outcome = finish(st, rt, &client, tx.request, s, false, b, now).await?;
+    let outcome = finish(st, rt, &client, request, s, false, b, now).await?;
     Ok(Step2 {
         outcome,
         new_session: Some(cookie),
@@ -392,7 +445,10 @@ pub async fn new_password(
     }
     match accounts::set_password(st, &rt.pool, &sub, &crate::ids::Secret::new(pw), false, now).await
     {
-        Ok(_) => complete_sign_in(st, rt, &tx.id, &sub, b, now).await,
+        Ok(user) => {
+            let identifier = user.username.clone();
+            super::mfa_step::after_password(st, rt, tx, &user, &identifier, b, now).await
+        }
         Err(accounts::AccountError::Policy(msg)) => Ok(Outcome::NewPassword {
             tx,
             error: Some(format!("The password {msg}.")),
@@ -422,7 +478,7 @@ pub async fn consent(
         return Ok(Outcome::Page(EXPIRED.into()));
     }
     let Some(LoginTx {
-        request,
+        request: Some(request),
         step: Step::NeedConsent { session: s },
         ..
     }) = session::take_tx(st, rt, &tx.id).await?

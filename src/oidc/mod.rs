@@ -1,5 +1,6 @@
 //! OpenID Connect provider: protocol rules with no HTTP types in them.
 
+pub mod account;
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod flow;
 pub mod introspect;
 pub mod logout;
+pub mod mfa_step;
 pub mod params;
 pub mod pkce;
 pub mod recovery;

@@ -11,12 +11,17 @@ const MAX_VALUE: usize = 8 * 1024;
 
 /// Parsed `application/x-www-form-urlencoded` parameters, each present at most once.
 #[derive(Debug, Default, Clone)]
-pub struct Params(BTreeMap<String, String>);
+pub struct Params(
+    BTreeMap<String, String>,
+    /// Names sent with an empty value (absent to `get`; a form field that was cleared).
+    std::collections::BTreeSet<String>,
+);
 
 impl Params {
     /// Parses a form body or query string; empty values count as absent (RFC 6749 §3.1).
     pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
         let mut map = BTreeMap::new();
+        let mut empty = std::collections::BTreeSet::new();
         let mut seen = std::collections::BTreeSet::new();
         for (k, v) in url::form_urlencoded::parse(raw) {
             if seen.len() >= MAX_PARAMS {
@@ -34,15 +39,23 @@ impl Params {
                     truncate(&k)
                 )));
             }
-            if !v.is_empty() {
+            if v.is_empty() {
+                empty.insert(k.into_owned());
+            } else {
                 map.insert(k.to_string(), v.into_owned());
             }
         }
-        Ok(Self(map))
+        Ok(Self(map, empty))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
+    }
+
+    /// A form field's value, `Some("")` when it was sent empty (cleared), `None` when absent.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .or_else(|| self.1.contains(name).then_some(""))
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {

@@ -16,6 +16,7 @@ use crate::audit;
 use crate::ids::Secret;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
+use crate::store::sql::pools::Pool;
 use crate::store::sql::users;
 
 pub const RESET_TTL: Duration = Duration::from_secs(3600);
@@ -30,6 +31,73 @@ pub async fn show(
     Ok(match super::flow::show(st, rt, tx_id, b).await? {
         Outcome::Login { tx, .. } => Outcome::Forgot { tx },
         _ => Outcome::Page(EXPIRED.into()),
+    })
+}
+
+/// Issues a reset code for `sub` and mails it.
+pub async fn send_reset_code(
+    st: &AppState,
+    pool: &Pool,
+    sub: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let code = codes::issue(st, &pool.id, Purpose::Reset, sub, RESET_TTL)
+        .await
+        .map_err(|e| e.to_string())?;
+    let intro = format!(
+        "A password reset was asked for your {} account. Enter this code to choose a new password.",
+        pool.name
+    );
+    st.mailer
+        .send_code(
+            email,
+            "Your password reset code",
+            &intro,
+            &code,
+            "1 hour",
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A RESET_REQUIRED user gave the right password: mail a fresh code and ask for it.
+pub async fn require_reset(
+    st: &AppState,
+    rt: &PoolRuntime,
+    tx: LoginTx,
+    identifier: &str,
+    user: &users::User,
+    now: DateTime<Utc>,
+) -> Result<Outcome, OAuthError> {
+    let Some(email) = user.email.clone() else {
+        return Ok(Outcome::Page(
+            "Your password must be reset, but this account has no email address. Ask an administrator."
+                .into(),
+        ));
+    };
+    if let Err(e) = send_reset_code(st, &rt.pool, user.sub.as_str(), &email, now).await {
+        tracing::error!(error = %e, "password reset mail failed");
+        return Ok(Outcome::Page(
+            "We could not send the email just now. Please try again later.".into(),
+        ));
+    }
+    let tx = LoginTx {
+        step: Step::NeedResetCode {
+            identifier: identifier.to_string(),
+        },
+        ..tx
+    };
+    session::save_tx(st, rt, &tx).await?;
+    Ok(Outcome::ResetCode {
+        tx,
+        identifier: identifier.to_string(),
+        error: None,
+        notice: Some(
+            "Your password was reset by an administrator. Enter the code we emailed you and choose a new password."
+                .into(),
+        ),
     })
 }
 
@@ -69,36 +137,20 @@ pub async fn forgot(
     let user = if norm.is_empty() || norm.chars().any(char::is_control) || sends > 5 {
         None
     } else {
-        let pool = rt.pool.id.clone();
+        let (pool, mode) = (rt.pool.id.clone(), rt.pool.settings.sign_in_identifier);
         st.sql
-            .run(move |c| users::find_by_identifier(c, &pool, &norm))
+            .run(move |c| users::find_for_sign_in(c, &pool, &norm, mode))
             .await?
     };
-    if let Some(u) = user.filter(|u| u.enabled && u.status == UserStatus::Confirmed)
-        && let Some(email) = u.email.clone()
+    if let Some(u) = user.filter(|u| {
+        u.enabled && matches!(u.status, UserStatus::Confirmed | UserStatus::ResetRequired)
+    }) && let Some(email) = u.email.clone()
+        && let Err(e) = send_reset_code(st, &rt.pool, u.sub.as_str(), &email, now).await
     {
-        let code = codes::issue(st, &rt.pool.id, Purpose::Reset, u.sub.as_str(), RESET_TTL).await?;
-        let intro = format!(
-            "Someone asked to reset the password of your {} account. Enter this code to choose a new one.",
-            rt.pool.name
-        );
-        if let Err(e) = st
-            .mailer
-            .send_code(
-                &email,
-                "Your password reset code",
-                &intro,
-                &code,
-                "1 hour",
-                now,
-            )
-            .await
-        {
-            tracing::error!(error = %e, "password reset mail failed");
-            return Ok(Outcome::Page(
-                "We could not send the email just now. Please try again later.".into(),
-            ));
-        }
+        tracing::error!(error = %e, "password reset mail failed");
+        return Ok(Outcome::Page(
+            "We could not send the email just now. Please try again later.".into(),
+        ));
     }
     let tx = LoginTx {
         step: Step::NeedResetCode {
@@ -111,6 +163,7 @@ pub async fn forgot(
         tx,
         identifier,
         error: None,
+        notice: None,
     })
 }
 
@@ -133,6 +186,7 @@ pub async fn reset(
             tx,
             identifier: identifier.clone(),
             error: Some(msg.to_string()),
+            notice: None,
         })
     };
     let (code, pw, again) = (
@@ -147,9 +201,10 @@ pub async fn reset(
         return retry(tx, &format!("The password {msg}."));
     }
     let (pool, norm) = (rt.pool.id.clone(), normalize_identifier(&identifier));
+    let mode = rt.pool.settings.sign_in_identifier;
     let user = st
         .sql
-        .run(move |c| users::find_by_identifier(c, &pool, &norm))
+        .run(move |c| users::find_for_sign_in(c, &pool, &norm, mode))
         .await?;
     let ok = match &user {
         Some(u) => {

@@ -72,6 +72,13 @@ pub enum Step {
     NeedConfirmation { sub: String, email: String },
     /// The password was right but is temporary (FORCE_CHANGE_PASSWORD): a new one is due.
     NeedNewPassword { sub: String },
+    /// The password was right; waiting for a TOTP or recovery code. `identifier` is what the
+    /// user typed (failures count toward its lockout).
+    NeedMfa { sub: String, identifier: String },
+    /// The password was right, MFA is required and the user has none: enrollment first.
+    NeedMfaSetup { sub: String, identifier: String },
+    /// Enrolled during sign-in; the recovery codes were shown, waiting for "continue".
+    MfaEnrolled { sub: String },
     /// Signed in; waiting for the user to allow or deny the client.
     NeedConsent { session: Session },
 }
@@ -84,7 +91,8 @@ pub struct LoginTx {
     pub csrf: String,
     /// SHA-256 of the binding cookie of the browser that started it.
     pub browser: String,
-    pub request: AuthRequest,
+    /// The parked authorization request; `None` when signing in to the account page.
+    pub request: Option<AuthRequest>,
     pub step: Step,
     pub created_at: i64,
 }
@@ -96,7 +104,7 @@ fn tx_key(rt: &PoolRuntime, id: &str) -> String {
 pub async fn begin_tx(
     st: &AppState,
     rt: &PoolRuntime,
-    request: AuthRequest,
+    request: Option<AuthRequest>,
     step: Step,
     browser: String,
     now: DateTime<Utc>,

@@ -1,13 +1,13 @@
-//! Password sign-in: throttled per identifier and per client IP in the KV store (the same for
-//! unknown identifiers, so it reveals nothing), a dummy hash for unknown users, and hash
-//! upgrades when the pool's argon2 parameters change.
+//! Password sign-in: Cognito's lockout (after 5 consecutive failures per identifier each attempt
+//! waits 1 s, doubling to 15 minutes) and a per-IP throttle, both in the KV store and the same
+//! for unknown identifiers; a dummy hash for unknown users; hash upgrades on sign-in.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::error::OAuthError;
-use crate::accounts::{UserStatus, normalize_identifier, policy::MAX_PASSWORD_LEN};
+use crate::accounts::{normalize_identifier, policy::MAX_PASSWORD_LEN};
 use crate::audit;
 use crate::crypto::sha256_hex;
 use crate::ids::Secret;
@@ -15,14 +15,111 @@ use crate::pools::PoolRuntime;
 use crate::state::AppState;
 use crate::store::sql::users::{self, User};
 
-/// Failed attempts per identifier before sign-in is refused for the rest of the window.
-pub const MAX_FAILURES_PER_IDENTIFIER: i64 = 5;
-/// Failed attempts per client IP (guessing across many accounts).
+/// Consecutive failures per identifier before each further attempt must wait.
+pub const FREE_FAILURES: i64 = 5;
+/// The longest wait between attempts once locked (Cognito's cap).
+pub const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+/// How long consecutive failures are remembered without a success.
+pub const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
+/// Failed attempts per client IP (guessing across many accounts) in [`IP_WINDOW`].
 pub const MAX_FAILURES_PER_IP: i64 = 50;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const IP_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Checks credentials (the caller handles `FORCE_CHANGE_PASSWORD` and `UNCONFIRMED` users); `None` for every kind of failure (wrong password, unknown user,
-/// disabled, unconfirmed, throttled), which the page shows as one generic message.
+/// The result of a password check. Every failure looks the same whether or not the account
+/// exists; `Locked` only says "wait", which unknown identifiers get too.
+#[derive(Debug)]
+pub enum Checked {
+    Ok(Box<User>),
+    Failed,
+    Locked,
+}
+
+/// The wait after `failures` consecutive failures: none up to [`FREE_FAILURES`], then 1 s
+/// doubling, capped at [`MAX_LOCK`].
+pub fn lock_delay(failures: i64) -> Option<Duration> {
+    let over = failures - FREE_FAILURES;
+    (over >= 0).then(|| {
+        let secs = 1u64
+            .checked_shl(u32::try_from(over).unwrap_or(u32::MAX))
+            .unwrap_or(u64::MAX);
+        Duration::from_secs(secs).min(MAX_LOCK)
+    })
+}
+
+/// The lockout state of one identifier (or of the IP) in the KV store.
+pub struct Throttle {
+    pool: crate::ids::PoolId,
+    id_hash: String,
+    ip_key: Option<String>,
+}
+
+impl Throttle {
+    pub fn new(rt: &PoolRuntime, identifier: &str, ip: Option<&str>) -> Self {
+        let norm = normalize_identifier(identifier);
+        Self {
+            pool: rt.pool.id.clone(),
+            id_hash: sha256_hex(norm.as_bytes()),
+            ip_key: ip.map(|ip| format!("{}:fail:ip:{ip}", rt.pool.id)),
+        }
+    }
+
+    fn count_key(&self) -> String {
+        format!("{}:fail:id:{}", self.pool, self.id_hash)
+    }
+
+    fn lock_key(&self) -> String {
+        format!("{}:lock:id:{}", self.pool, self.id_hash)
+    }
+
+    /// Must this attempt wait?
+    pub async fn is_locked(&self, st: &AppState) -> Result<bool, OAuthError> {
+        if st.kv.get(&self.lock_key()).await?.is_some() {
+            return Ok(true);
+        }
+        Ok(match &self.ip_key {
+            Some(k) => st.kv.count(k).await? >= MAX_FAILURES_PER_IP,
+            None => false,
+        })
+    }
+
+    /// Counts a failure and, past the free ones, locks the identifier for the next delay.
+    pub async fn failed(
+        &self,
+        st: &AppState,
+        ip: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), OAuthError> {
+        let n = st.kv.incr(&self.count_key(), FAILURE_MEMORY).await?;
+        if let Some(k) = &self.ip_key {
+            st.kv.incr(k, IP_WINDOW).await?;
+        }
+        if let Some(wait) = lock_delay(n) {
+            st.kv.put(&self.lock_key(), b"1", wait).await?;
+            let detail = format!(
+                "identifier {} locked for {} s after {n} failures",
+                self.id_hash.get(..12).unwrap_or_default(),
+                wait.as_secs()
+            );
+            let ctx = audit::Context {
+                ip,
+                detail: &detail,
+                ..Default::default()
+            };
+            audit::record(st, &self.pool, audit::Kind::LockedOut, ctx, now).await;
+        }
+        Ok(())
+    }
+
+    /// A success ends the run of consecutive failures.
+    pub async fn succeeded(&self, st: &AppState) -> Result<(), OAuthError> {
+        st.kv.delete(&self.count_key()).await?;
+        Ok(())
+    }
+}
+
+/// Checks credentials (the caller handles `FORCE_CHANGE_PASSWORD`, `RESET_REQUIRED` and
+/// `UNCONFIRMED` users, who are returned as `Ok`); wrong password, unknown user and disabled
+/// all give `Failed`, which the page shows as one generic message.
 pub async fn check_password(
     st: &AppState,
     rt: &PoolRuntime,
@@ -30,46 +127,35 @@ pub async fn check_password(
     password: &str,
     ip: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Option<User>, OAuthError> {
+) -> Result<Checked, OAuthError> {
     let norm = normalize_identifier(identifier);
-    let id_key = format!("{}:fail:id:{}", rt.pool.id, sha256_hex(norm.as_bytes()));
-    let ip_key = ip.map(|ip| format!("{}:fail:ip:{ip}", rt.pool.id));
+    let throttle = Throttle::new(rt, identifier, ip);
     let malformed = norm.is_empty()
         || norm.chars().count() > 256
         || norm.chars().any(char::is_control)
         || password.chars().count() > MAX_PASSWORD_LEN;
-    let throttled = st.kv.count(&id_key).await? >= MAX_FAILURES_PER_IDENTIFIER
-        || match &ip_key {
-            Some(k) => st.kv.count(k).await? >= MAX_FAILURES_PER_IP,
-            None => false,
-        };
-    if throttled {
-        tracing::warn!(pool = %rt.pool.id, "sign-in throttled after repeated failures");
+    if throttle.is_locked(st).await? {
+        tracing::warn!(pool = %rt.pool.id, "sign-in refused: locked after repeated failures");
         let detail = format!(
             "identifier {}",
-            sha256_hex(norm.as_bytes()).get(..12).unwrap_or_default()
+            throttle.id_hash.get(..12).unwrap_or_default()
         );
-        audit::record(
-            st,
-            &rt.pool.id,
-            audit::Kind::Throttled,
-            audit::Context {
-                ip,
-                detail: &detail,
-                ..Default::default()
-            },
-            now,
-        )
-        .await;
-        return Ok(None);
+        let ctx = audit::Context {
+            ip,
+            detail: &detail,
+            ..Default::default()
+        };
+        audit::record(st, &rt.pool.id, audit::Kind::Throttled, ctx, now).await;
+        return Ok(Checked::Locked);
     }
+    let mode = rt.pool.settings.sign_in_identifier;
     let user = if malformed {
         None
     } else {
         let pool = rt.pool.id.clone();
         let n = norm.clone();
         st.sql
-            .run(move |c| users::find_by_identifier(c, &pool, &n))
+            .run(move |c| users::find_for_sign_in(c, &pool, &n, mode))
             .await?
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -80,19 +166,8 @@ pub async fn check_password(
         .await
         .map_err(OAuthError::server)?;
     match user {
-        // FORCE_CHANGE_PASSWORD users get in as far as the new-password step of the login
-        // transaction; the caller sends them there.
-        Some(u)
-            if verified
-                && u.enabled
-                && matches!(
-                    u.status,
-                    UserStatus::Confirmed
-                        | UserStatus::ForceChangePassword
-                        | UserStatus::Unconfirmed
-                ) =>
-        {
-            st.kv.delete(&id_key).await?;
+        Some(u) if verified && u.enabled => {
+            throttle.succeeded(st).await?;
             audit::record(
                 st,
                 &rt.pool.id,
@@ -108,7 +183,7 @@ pub async fn check_password(
             if hash.as_deref().is_some_and(|h| st.hasher.needs_rehash(h)) {
                 upgrade_hash(st, rt, &u, &pw, now).await;
             }
-            Ok(Some(u))
+            Ok(Checked::Ok(Box::new(u)))
         }
         known => {
             let ctx = audit::Context {
@@ -118,12 +193,45 @@ pub async fn check_password(
                 ..Default::default()
             };
             audit::record(st, &rt.pool.id, audit::Kind::SignInFailed, ctx, now).await;
-            st.kv.incr(&id_key, FAILURE_WINDOW).await?;
-            if let Some(k) = &ip_key {
-                st.kv.incr(k, FAILURE_WINDOW).await?;
-            }
-            Ok(None)
+            throttle.failed(st, ip, now).await?;
+            Ok(Checked::Failed)
         }
+    }
+}
+
+/// Checks the current password of a signed-in user (account page), counting failures toward
+/// the same lockout as sign-in, keyed by the username.
+pub async fn check_current_password(
+    st: &AppState,
+    rt: &PoolRuntime,
+    user: &User,
+    password: &str,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Checked, OAuthError> {
+    let throttle = Throttle::new(rt, &user.username, ip);
+    if throttle.is_locked(st).await? {
+        return Ok(Checked::Locked);
+    }
+    if password.chars().count() > MAX_PASSWORD_LEN {
+        throttle.failed(st, ip, now).await?;
+        return Ok(Checked::Failed);
+    }
+    let ok = st
+        .hasher
+        .verify_or_dummy(
+            &Secret::new(password),
+            user.password_hash.as_deref(),
+            st.random.as_ref(),
+        )
+        .await
+        .map_err(OAuthError::server)?;
+    if ok {
+        throttle.succeeded(st).await?;
+        Ok(Checked::Ok(Box::new(user.clone())))
+    } else {
+        throttle.failed(st, ip, now).await?;
+        Ok(Checked::Failed)
     }
 }
 

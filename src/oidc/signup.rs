@@ -6,14 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::error::OAuthError;
-use super::flow::{Browser, EXPIRED, Outcome, Step2, complete_sign_in, tx_for_form};
+use super::flow::{Browser, EXPIRED, Outcome, Step2, tx_for_form};
 use super::params::Params;
 use super::session::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::{self, AccountError, NewUserSpec};
 use crate::audit;
 use crate::ids::Secret;
-use crate::pools::PoolRuntime;
+use crate::pools::{PoolRuntime, SignInIdentifier};
 use crate::state::AppState;
 
 /// A confirmation code lives this long.
@@ -36,7 +36,11 @@ pub async fn show(
         ));
     }
     Ok(match super::flow::show(st, rt, tx_id, b).await? {
-        Outcome::Login { tx, .. } => Outcome::SignUp { tx, error: None },
+        Outcome::Login { tx, .. } => Outcome::SignUp {
+            tx,
+            error: None,
+            values: Default::default(),
+        },
         _ => Outcome::Page(EXPIRED.into()),
     })
 }
@@ -96,25 +100,57 @@ pub async fn signup(
     if !matches!(tx.step, Step::NeedPassword) {
         return Ok(Outcome::Page(EXPIRED.into()));
     }
+    let settings = &rt.pool.settings;
+    let ask_username = settings.sign_in_identifier != SignInIdentifier::Email;
+    let mut values = std::collections::BTreeMap::new();
+    let mut attributes = std::collections::BTreeMap::new();
+    let mut missing = None;
+    for name in ["username", "email"]
+        .into_iter()
+        .chain(settings.required_attributes.iter().map(String::as_str))
+    {
+        let v: String = form
+            .get(name)
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(4096)
+            .collect();
+        if v.is_empty() && (name != "username" || ask_username) && missing.is_none() {
+            missing = Some(name);
+        }
+        if !v.is_empty() {
+            values.insert(name.to_string(), v.clone());
+            if !matches!(name, "username" | "email") {
+                attributes.insert(name.to_string(), v);
+            }
+        }
+    }
     let retry = |tx: LoginTx, msg: String| {
         Ok(Outcome::SignUp {
             tx,
             error: Some(msg),
+            values: values.clone(),
         })
     };
-    let (username, email, password) = (
-        form.get("username").unwrap_or_default(),
-        form.get("email").unwrap_or_default(),
-        form.get("password").unwrap_or_default(),
-    );
-    if email.is_empty() {
-        return retry(tx, "An email address is required.".into());
+    if let Some(name) = missing {
+        let label = match name {
+            "username" => "A username",
+            "email" => "An email address",
+            other => crate::accounts::attributes::label(other),
+        };
+        return retry(tx, format!("{label} is required."));
     }
+    let password = form.get("password").unwrap_or_default();
     let spec = NewUserSpec {
-        username: username.to_string(),
-        email: Some(email.to_string()),
+        username: if ask_username {
+            values.get("username").cloned().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        email: values.get("email").cloned(),
         password: Secret::new(password),
-        attributes: Default::default(),
+        attributes,
         temporary_password: false,
         self_signup: true,
     };
@@ -243,8 +279,8 @@ pub async fn confirm(
         }
         .into());
     }
-    accounts::confirm(st, &rt.pool.id, &sub, now)
+    let user = accounts::confirm(st, &rt.pool.id, &sub, now)
         .await
         .map_err(OAuthError::server)?;
-    complete_sign_in(st, rt, &tx.id, &sub, b, now).await
+    super::mfa_step::after_password(st, rt, tx, &user, &user.username, b, now).await
 }

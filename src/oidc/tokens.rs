@@ -173,6 +173,7 @@ pub fn id_token(
         "exp": iat + c.ttl_secs,
         "auth_time": c.auth_time,
         "amr": c.amr,
+        "acr": super::authorize::acr_for(c.amr),
         "at_hash": at_hash(c.access_token),
         "token_use": "id",
         "cognito:username": c.username,

@@ -47,6 +47,20 @@ pub enum MfaMode {
     Required,
 }
 
+/// What users type to sign in (Cognito's username attributes and aliases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInIdentifier {
+    /// The username only.
+    Username,
+    /// The email is the username: sign-up asks for no username and the stored username is the
+    /// user's `sub` (as Cognito does for email-as-username pools).
+    Email,
+    /// The username, or the email once it is verified (an alias).
+    #[default]
+    UsernameOrEmail,
+}
+
 /// Per-pool settings, stored as JSON; new fields get defaults so old rows keep loading.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -56,6 +70,11 @@ pub struct PoolSettings {
     /// anyone may sign up on the hosted page.
     pub admin_only_signup: bool,
     pub mfa: MfaMode,
+    pub sign_in_identifier: SignInIdentifier,
+    /// Standard attributes sign-up asks for and requires (email is always asked for).
+    pub required_attributes: Vec<String>,
+    /// The pool's `custom:` attributes, typed and bounded.
+    pub custom_attributes: Vec<crate::accounts::attributes::CustomAttribute>,
 }
 
 /// Errors of pool administration.

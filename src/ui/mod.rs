@@ -1,7 +1,10 @@
 //! Hosted pages and the browser-facing endpoints (authorize, sign-in, consent, logout): parse,
 //! call one `oidc::flow` function, and turn its outcome into a redirect or a page with cookies.
 
+mod account;
 mod views;
+
+pub use account::account;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
@@ -11,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 pub use views::error_page;
 use views::{
     AUTO_SUBMIT, ConfirmPage, ConsentPage, ForgotPage, FormPostPage, LoggedOutPage, LoginPage,
-    LogoutConfirmPage, NewPasswordPage, ResetPage, SignUpPage, page,
+    LogoutConfirmPage, MfaPage, MfaSetupPage, NewPasswordPage, ResetPage, SignUpPage, page,
 };
 
 use crate::clock::RandomExt;
@@ -120,6 +123,7 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
             tx,
             identifier,
             error,
+            notice,
         } => {
             let (action, policy) = (
                 format!("/{}/confirmForgotPassword", rt.pool.id),
@@ -133,6 +137,7 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 identifier: &identifier,
                 policy: &policy,
                 error: error.as_deref(),
+                notice: notice.as_deref(),
             };
             page(
                 if error.is_some() {
@@ -143,12 +148,14 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 &view,
             )
         }
-        Outcome::SignUp { tx, error } => {
+        Outcome::SignUp { tx, error, values } => {
             let (action, login_url) = (
                 format!("/{}/signup", rt.pool.id),
                 format!("/{}/login?tx={}", rt.pool.id, tx.id),
             );
             let policy = policy_text(&rt.pool.settings.password_policy);
+            let settings = &rt.pool.settings;
+            let value = |k: &str| values.get(k).map(String::as_str).unwrap_or_default();
             let view = SignUpPage {
                 pool_name: &rt.pool.name,
                 action: &action,
@@ -157,6 +164,17 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 csrf: &tx.csrf,
                 policy: &policy,
                 error: error.as_deref(),
+                ask_username: settings.sign_in_identifier != crate::pools::SignInIdentifier::Email,
+                username: value("username"),
+                email: value("email"),
+                fields: settings
+                    .required_attributes
+                    .iter()
+                    .map(|n| {
+                        let label = crate::accounts::attributes::label(n).to_string();
+                        (n.clone(), label, value(n).to_string())
+                    })
+                    .collect(),
             };
             page(
                 if error.is_some() {
@@ -203,6 +221,63 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
         }
         Outcome::Login { tx, .. } => redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id)),
         Outcome::Consent { tx, .. } => redirect(&format!("/{}/consent?tx={}", rt.pool.id, tx.id)),
+        Outcome::Account => redirect(&format!("/{}/account", rt.pool.id)),
+        Outcome::Mfa { tx, error } => {
+            let action = format!("/{}/mfa", rt.pool.id);
+            let view = MfaPage {
+                pool_name: &rt.pool.name,
+                action: &action,
+                tx: &tx.id,
+                csrf: &tx.csrf,
+                error: error.as_deref(),
+            };
+            page(
+                if error.is_some() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                &view,
+            )
+        }
+        Outcome::MfaSetup {
+            tx,
+            enrollment,
+            recovery_codes,
+            error,
+        } => {
+            let action = format!("/{}/mfaSetup", rt.pool.id);
+            let reason = if rt.pool.settings.mfa == crate::pools::MfaMode::Required {
+                "This application requires a second step at sign-in: a code from an authenticator app."
+            } else {
+                "The application asked for a second step at sign-in: a code from an authenticator app."
+            };
+            let view = MfaSetupPage {
+                pool_name: &rt.pool.name,
+                action: &action,
+                tx: &tx.id,
+                csrf: &tx.csrf,
+                reason,
+                secret: enrollment
+                    .as_ref()
+                    .map(|e| e.secret_base32.as_str())
+                    .unwrap_or_default(),
+                qr_svg: enrollment
+                    .as_ref()
+                    .map(|e| e.qr_svg.as_str())
+                    .unwrap_or_default(),
+                recovery_codes: &recovery_codes,
+                error: error.as_deref(),
+            };
+            page(
+                if error.is_some() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                &view,
+            )
+        }
     }
 }
 
@@ -221,7 +296,11 @@ fn login_page(
         action: &action,
         tx: &tx.id,
         csrf: &tx.csrf,
-        login_hint: tx.request.login_hint.as_deref().unwrap_or(""),
+        login_hint: tx
+            .request
+            .as_ref()
+            .and_then(|r| r.login_hint.as_deref())
+            .unwrap_or(""),
         error,
         signup_url: signup_url.as_deref(),
         forgot_url: &forgot_url,
@@ -337,7 +416,7 @@ pub async fn show(st: web::Data<AppState>, PoolCtx(rt): PoolCtx, req: HttpReques
             let view = ConsentPage {
                 pool_name: &rt.pool.name,
                 client_name: &client_name,
-                scopes: &tx.request.scopes,
+                scopes: tx.request.as_ref().map_or(&[][..], |r| &r.scopes[..]),
                 action: &action,
                 tx: &tx.id,
                 csrf: &tx.csrf,
@@ -500,6 +579,44 @@ pub async fn new_password(
     };
     let cookies = BrowserCookies::of(&req);
     match flow::new_password(&st, &rt, &form, &cookies.browser(), st.clock.now()).await {
+        Ok(step) => with_session(&st, &rt, step),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/mfa`
+pub async fn mfa(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    let now = st.clock.now();
+    match crate::oidc::mfa_step::challenge(&st, &rt, &form, &cookies.browser(), now).await {
+        Ok(step) => with_session(&st, &rt, step),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `POST /{pool}/mfaSetup`
+pub async fn mfa_setup(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let form = match browser_params(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    let now = st.clock.now();
+    match crate::oidc::mfa_step::setup(&st, &rt, &form, &cookies.browser(), now).await {
         Ok(step) => with_session(&st, &rt, step),
         Err(e) => failure(&e),
     }

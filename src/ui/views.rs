@@ -43,6 +43,7 @@ pub struct ResetPage<'a> {
     pub identifier: &'a str,
     pub policy: &'a str,
     pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -55,6 +56,12 @@ pub struct SignUpPage<'a> {
     pub csrf: &'a str,
     pub policy: &'a str,
     pub error: Option<&'a str>,
+    /// False when the pool signs in by email only.
+    pub ask_username: bool,
+    pub username: &'a str,
+    pub email: &'a str,
+    /// Required attributes: (form name, label, value).
+    pub fields: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -76,6 +83,56 @@ pub struct NewPasswordPage<'a> {
     pub tx: &'a str,
     pub csrf: &'a str,
     pub policy: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+    pub pending_email: Option<&'a str>,
+    /// Editable attributes: (form name, label, value).
+    pub fields: Vec<(String, String, String)>,
+    pub policy: &'a str,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub logout_action: &'a str,
+    pub logout_csrf: &'a str,
+    pub mfa_available: bool,
+    pub mfa_enabled: bool,
+    /// (text secret, QR code SVG) of an enrollment in progress.
+    pub enrollment: Option<(&'a str, &'a str)>,
+    pub recovery_codes: &'a [String],
+    pub recovery_codes_left: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+pub struct MfaPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa_setup.html")]
+pub struct MfaSetupPage<'a> {
+    pub pool_name: &'a str,
+    pub action: &'a str,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub reason: &'a str,
+    pub secret: &'a str,
+    /// An SVG we generated (no user input in it).
+    pub qr_svg: &'a str,
+    pub recovery_codes: &'a [String],
     pub error: Option<&'a str>,
 }
 

@@ -89,6 +89,89 @@ async fn browser(d: &Driver) -> Client {
         .expect("webdriver session")
 }
 
+/// A client whose redirect URI is on the test server (its JSON 404 is a page Chromium can load).
+async fn client_on_server(app: &TestApp) -> (crate::support::rp::OidcClient, String) {
+    let redirect = format!("{}/cb", app.base);
+    let c = app
+        .oidc_client(tessera::clients::ClientSpec {
+            redirect_uris: vec![redirect.clone()],
+            ..spec("web")
+        })
+        .await;
+    let rp =
+        c.rp.clone()
+            .set_redirect_uri(openidconnect::RedirectUrl::new(redirect.clone()).unwrap());
+    (crate::support::rp::OidcClient { rp, ..c }, redirect)
+}
+
+async fn fill(b: &Client, id: &str, text: &str) {
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(b: &Client, id: &str) {
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn headless_chromium_signs_up_confirms_and_arrives_at_the_client() {
+    let Some(d) = driver() else { return };
+    let app = TestApp::new().await;
+    let (c, redirect) = client_on_server(&app).await;
+    let s = c.start();
+    let b = browser(&d).await;
+    b.goto(&s.url).await.unwrap();
+    click(&b, "signup").await;
+    fill(&b, "username", "zoe").await;
+    fill(&b, "email", "zoe@example.com").await;
+    fill(&b, "password", "long enough pw").await;
+    click(&b, "submit").await;
+    // The confirmation page: read the mailed code from the outbox and type it.
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Id("resend"))
+        .await
+        .unwrap();
+    let code = app.last_code("zoe@example.com").expect("a code was mailed");
+    fill(&b, "code", &code).await;
+    click(&b, "submit").await;
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css("pre"))
+        .await
+        .unwrap();
+    let landed = b.current_url().await.unwrap();
+    b.close().await.unwrap();
+    assert!(landed.as_str().starts_with(&redirect), "{landed}");
+    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    assert_eq!(q.get("state"), Some(s.state.secret()));
+    let tokens = c.exchange(&q["code"], s.verifier).await.unwrap();
+    use openidconnect::TokenResponse;
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&c.rp.id_token_verifier(), &s.nonce)
+        .unwrap();
+    assert_eq!(claims.email_verified(), Some(true));
+}
+
 #[actix_web::test]
 async fn headless_chromium_signs_in_on_the_hosted_page() {
     let Some(d) = driver() else { return };
@@ -149,4 +232,91 @@ async fn headless_chromium_signs_in_on_the_hosted_page() {
         .unwrap()
         .claims(&c.rp.id_token_verifier(), &s.nonce)
         .unwrap();
+}
+
+#[actix_web::test]
+async fn headless_chromium_enrolls_mfa_signs_out_and_signs_in_with_a_code() {
+    let Some(d) = driver() else { return };
+    let mut app = TestApp::new().await;
+    app.settings(|s| s.mfa = tessera::pools::MfaMode::Optional)
+        .await;
+    app.user("alice", "alice@example.com").await;
+    let (c, redirect) = client_on_server(&app).await;
+    let b = browser(&d).await;
+    // The account page asks for a sign-in first, then comes back.
+    b.goto(&format!("{}/account", app.issuer())).await.unwrap();
+    fill(&b, "username", "alice").await;
+    fill(&b, "password", PASSWORD).await;
+    click(&b, "submit").await;
+    click(&b, "mfa-begin").await;
+    let secret = b
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Id("secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code = tessera::mfa::code_at(secret.trim(), app.now()).expect("a base32 secret");
+    fill(&b, "mfa-code", &code).await;
+    click(&b, "mfa-on").await;
+    let codes = b
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Id("recovery-codes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        codes.lines().filter(|l| !l.trim().is_empty()).count(),
+        10,
+        "{codes}"
+    );
+    click(&b, "sign-out").await;
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap();
+
+    // Signing in to the application now takes the password and a fresh code.
+    app.clock.advance(chrono::TimeDelta::seconds(30));
+    let s = c.start();
+    b.goto(&s.url).await.unwrap();
+    fill(&b, "username", "alice").await;
+    fill(&b, "password", PASSWORD).await;
+    click(&b, "submit").await;
+    let code = tessera::mfa::code_at(secret.trim(), app.now()).unwrap();
+    fill(&b, "code", &code).await;
+    click(&b, "submit").await;
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css("pre"))
+        .await
+        .unwrap();
+    let landed = b.current_url().await.unwrap();
+    b.close().await.unwrap();
+    assert!(landed.as_str().starts_with(&redirect), "{landed}");
+    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    let tokens = c.exchange(&q["code"], s.verifier).await.unwrap();
+    use openidconnect::TokenResponse;
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&c.rp.id_token_verifier(), &s.nonce)
+        .unwrap();
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(amr, ["pwd", "otp"]);
 }

@@ -10,12 +10,12 @@ use serde_json::Value;
 
 use crate::support::{SqlBackend, backends};
 
-struct Cli {
-    db: SqlBackend,
+pub struct Cli {
+    pub db: SqlBackend,
 }
 
 impl Cli {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             db: SqlBackend::new(),
         }
@@ -58,7 +58,7 @@ impl Cli {
         child.wait_with_output().unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> Value {
+    pub fn ok(&self, args: &[&str]) -> Value {
         self.ok_stdin(args, "")
     }
 
@@ -79,7 +79,7 @@ impl Cli {
     }
 
     /// Runs a command that must fail; returns its stderr.
-    fn fails(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+    pub fn fails(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let out = self.run_with(args, "", env);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!out.status.success(), "{args:?} should fail");

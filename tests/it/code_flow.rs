@@ -657,37 +657,57 @@ async fn discovery_advertises_what_works() {
 }
 
 #[actix_web::test]
-async fn repeated_failures_throttle_sign_in_for_known_and_unknown_users_alike() {
+async fn lockout_grows_exponentially_for_known_and_unknown_users_alike() {
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;
     let c = app.oidc_client(spec("web")).await;
     let attempt = |user: &'static str, pw: &'static str| {
         let (app, url) = (&app, c.start().url);
-        async move { app.sign_in(&app.browser(), &url, user, pw).await }
+        async move {
+            match app.sign_in(&app.browser(), &url, user, pw).await {
+                Landed::Page { status, body } => {
+                    let locked = body.contains("Too many failed attempts");
+                    assert!(locked || body.contains("Incorrect username or password"));
+                    (status, locked)
+                }
+                Landed::Client(_) => (302, false),
+            }
+        }
     };
     for _ in 0..5 {
-        assert!(matches!(
-            attempt("alice", "wrong").await,
-            Landed::Page { status: 401, .. }
-        ));
-        assert!(matches!(
-            attempt("ghost", "wrong").await,
-            Landed::Page { status: 401, .. }
-        ));
+        assert_eq!(attempt("alice", "wrong").await, (401, false));
+        assert_eq!(attempt("ghost", "wrong").await, (401, false));
     }
-    // Now even the right password is refused, with the same generic answer.
-    assert!(matches!(
-        attempt("alice", PASSWORD).await,
-        Landed::Page { status: 401, .. }
-    ));
-    app.clock.advance(TimeDelta::minutes(15));
-    assert!(
-        attempt("alice", PASSWORD).await.param("code").is_some(),
-        "the window passed"
+    // After five failures each attempt waits 1 s, then 2 s, 4 s... even with the right
+    // password, and an unknown identifier gets exactly the same answers.
+    for user in ["alice", "ghost"] {
+        assert_eq!(attempt(user, PASSWORD).await, (401, true), "{user}");
+    }
+    app.clock.advance(TimeDelta::seconds(1));
+    assert_eq!(attempt("alice", "wrong").await, (401, false));
+    assert_eq!(attempt("ghost", "wrong").await, (401, false));
+    app.clock.advance(TimeDelta::seconds(1));
+    assert_eq!(attempt("alice", PASSWORD).await, (401, true), "2 s now");
+    assert_eq!(attempt("ghost", PASSWORD).await, (401, true));
+    app.clock.advance(TimeDelta::seconds(1));
+    // A success ends the run of failures.
+    assert_eq!(attempt("alice", PASSWORD).await, (302, false));
+    assert_eq!(attempt("alice", "wrong").await, (401, false));
+    assert_eq!(attempt("alice", PASSWORD).await, (302, false));
+    let events = tessera::audit::list(&app.st, &app.pool.id, None, 200)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.kind == "locked_out"));
+    // The wait is capped at 15 minutes.
+    assert_eq!(
+        tessera::oidc::signin::lock_delay(40),
+        Some(std::time::Duration::from_secs(900))
+    );
+    assert_eq!(tessera::oidc::signin::lock_delay(4), None);
+    assert_eq!(
+        tessera::oidc::signin::lock_delay(7),
+        Some(std::time::Duration::from_secs(4))
     );
     // A NUL byte or control characters are a failed sign-in, not a database error.
-    assert!(matches!(
-        attempt("al\u{0}ice", "x").await,
-        Landed::Page { status: 401, .. }
-    ));
+    assert_eq!(attempt("al\u{0}ice", "x").await, (401, false));
 }

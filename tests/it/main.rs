@@ -1,16 +1,20 @@
 //! The one integration-test binary: every suite drives the in-process app through public paths.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account;
 mod accounts;
 mod bad_input;
 mod browser;
 mod cli;
+mod cli_users;
 mod client_credentials;
 mod code_flow;
 mod discovery;
 mod health;
 mod keys;
 mod kv;
+mod mfa;
+mod mfa_core;
 mod migrations;
 mod recovery;
 mod signup;

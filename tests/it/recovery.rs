@@ -191,3 +191,123 @@ async fn reset_codes_expire_after_an_hour() {
             .is_some()
     );
 }
+
+#[actix_web::test]
+async fn an_admin_reset_sends_the_user_through_a_code_at_next_sign_in() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let u = tessera::accounts::require_reset(&app.st, &app.pool.id, "alice", app.now())
+        .await
+        .unwrap();
+    assert_eq!(u.status, tessera::accounts::UserStatus::ResetRequired);
+    // A wrong password learns nothing.
+    assert!(matches!(
+        app.sign_in(&app.browser(), &c.start().url, "alice", "wrong pw")
+            .await,
+        Landed::Page { status: 401, .. }
+    ));
+    let browser = app.browser();
+    let res = browser.get(c.start().url).send().await.unwrap();
+    let (Landed::Page { body: login, .. }, _) = app.follow(&browser, res).await else {
+        panic!("login page")
+    };
+    let res = browser
+        .post(format!("{}/login", app.issuer()))
+        .form(&[
+            ("tx", hidden(&login, "tx")),
+            ("csrf", hidden(&login, "csrf")),
+            ("username", "alice".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("reset by an administrator"), "{body}");
+    let code = app.last_code("alice@example.com").expect("a reset code");
+    let res = browser
+        .post(format!("{}/confirmForgotPassword", app.issuer()))
+        .form(&[
+            ("tx", hidden(&body, "tx")),
+            ("csrf", hidden(&body, "csrf")),
+            ("code", code.clone()),
+            ("password", "a new password".into()),
+            ("confirm", "a new password".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    assert!(text.contains("Sign in with the new one"), "{text}");
+    assert!(matches!(
+        app.sign_in(&app.browser(), &c.start().url, "alice", "a new password")
+            .await,
+        Landed::Client(_)
+    ));
+    let u = tessera::accounts::find(&app.st, &app.pool.id, "alice")
+        .await
+        .unwrap();
+    assert_eq!(u.status, tessera::accounts::UserStatus::Confirmed);
+}
+
+#[actix_web::test]
+async fn a_failing_smtp_server_keeps_the_account_and_says_try_again_later() {
+    // Nothing listens on this port: every delivery fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = TestApp::builder()
+        .config(move |c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}")))
+        .configured_mailer()
+        .build()
+        .await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let res = browser.get(c.start().url).send().await.unwrap();
+    let (Landed::Page { body, .. }, _) = app.follow(&browser, res).await else {
+        panic!("login page")
+    };
+    let res = browser
+        .post(format!("{}/signup", app.issuer()))
+        .form(&[
+            ("tx", hidden(&body, "tx")),
+            ("csrf", hidden(&body, "csrf")),
+            ("username", "gail".into()),
+            ("email", "gail@example.com".into()),
+            ("password", "long enough pw".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().as_u16() < 500);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("could not send the email"), "{page}");
+    let u = tessera::accounts::find(&app.st, &app.pool.id, "gail")
+        .await
+        .unwrap();
+    assert_eq!(
+        u.status,
+        tessera::accounts::UserStatus::Unconfirmed,
+        "the account is kept"
+    );
+    // Forgot-password answers with a "try again later" page, not a 5xx.
+    app.user("hank", "hank@example.com").await;
+    let res = browser.get(c.start().url).send().await.unwrap();
+    let (Landed::Page { body, .. }, _) = app.follow(&browser, res).await else {
+        panic!("login page")
+    };
+    let res = browser
+        .post(format!("{}/forgotPassword", app.issuer()))
+        .form(&[
+            ("tx", hidden(&body, "tx")),
+            ("csrf", hidden(&body, "csrf")),
+            ("username", "hank".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().as_u16() < 500);
+    assert!(res.text().await.unwrap().contains("try again later"));
+}

@@ -2,7 +2,7 @@
 //! the parked authorization request ends at the client with a code.
 
 use crate::support::TestApp;
-use crate::support::rp::{Landed, hidden, spec};
+use crate::support::rp::{Landed, OidcClient, PASSWORD, hidden, spec};
 
 async fn open_signup(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
     let res = browser.get(url).send().await.unwrap();
@@ -231,4 +231,278 @@ async fn an_unconfirmed_user_with_the_right_password_is_sent_to_confirm() {
         .unwrap();
     let (landed, _) = app.follow(&browser, res).await;
     c.exchange(&landed.code(), s.verifier).await.unwrap();
+}
+
+async fn post_signup(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let mut form = vec![
+        ("tx".to_string(), hidden(page, "tx")),
+        ("csrf".to_string(), hidden(page, "csrf")),
+    ];
+    form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let res = browser
+        .post(format!("{}/{}/signup", app.base, app.pool.id))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn email_pools_sign_up_without_a_username_and_ask_for_required_attributes() {
+    let mut app = TestApp::new().await;
+    app.settings(|s| {
+        s.sign_in_identifier = tessera::pools::SignInIdentifier::Email;
+        s.required_attributes = vec!["given_name".into(), "custom:team".into()];
+        s.custom_attributes =
+            vec![tessera::accounts::attributes::CustomAttribute::parse("team:string:2:8").unwrap()];
+    })
+    .await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let s = c.start();
+    let page = open_signup(&app, &browser, &s.url).await;
+    assert!(
+        !page.contains("name=\"username\""),
+        "no username in email pools"
+    );
+    assert!(page.contains("name=\"given_name\"") && page.contains("name=\"custom:team\""));
+    let (status, body) = post_signup(
+        &app,
+        &browser,
+        &page,
+        &[
+            ("email", "erin@example.com"),
+            ("password", "long enough pw"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Given name is required"), "{body}");
+    assert!(
+        body.contains("value=\"erin@example.com\""),
+        "the form keeps its values"
+    );
+    let (status, body) = post_signup(
+        &app,
+        &browser,
+        &page,
+        &[
+            ("email", "erin@example.com"),
+            ("password", "long enough pw"),
+            ("given_name", "Erin"),
+            ("custom:team", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("2 to 8 characters"), "{body}");
+    let (status, confirm) = post_signup(
+        &app,
+        &browser,
+        &page,
+        &[
+            ("email", "erin@example.com"),
+            ("password", "long enough pw"),
+            ("given_name", "Erin"),
+            ("custom:team", "ops"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{confirm}");
+    let code = app.last_code("erin@example.com").unwrap();
+    let res = browser
+        .post(format!("{}/{}/confirm", app.base, app.pool.id))
+        .form(&[
+            ("tx", hidden(&confirm, "tx")),
+            ("csrf", hidden(&confirm, "csrf")),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (landed, _) = app.follow(&browser, res).await;
+    let tokens = c.exchange(&landed.code(), s.verifier).await.unwrap();
+    use openidconnect::TokenResponse;
+    let id_token = tokens.id_token().unwrap().to_string();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&crate::support::rp::base64_part(&id_token, 1)).unwrap();
+    assert_eq!(
+        claims["cognito:username"], claims["sub"],
+        "the username is the sub"
+    );
+    assert_eq!(claims["given_name"], "Erin");
+    assert_eq!(claims["custom:team"], "ops");
+    // The email signs in; so would nothing else.
+    assert!(matches!(
+        app.sign_in(
+            &app.browser(),
+            &c.start().url,
+            "ERIN@example.com",
+            "long enough pw"
+        )
+        .await,
+        Landed::Client(_)
+    ));
+}
+
+async fn signs_in(app: &TestApp, c: &OidcClient, who: &str) -> bool {
+    matches!(
+        app.sign_in(&app.browser(), &c.start().url, who, PASSWORD)
+            .await,
+        Landed::Client(_)
+    )
+}
+
+#[actix_web::test]
+async fn identifier_settings_decide_what_signs_in() {
+    let mut app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    // The default: the username, or the verified email as an alias.
+    assert!(signs_in(&app, &c, "alice").await && signs_in(&app, &c, "Alice@Example.com").await);
+    app.settings(|s| s.sign_in_identifier = tessera::pools::SignInIdentifier::Username)
+        .await;
+    assert!(signs_in(&app, &c, "alice").await);
+    assert!(!signs_in(&app, &c, "alice@example.com").await);
+    app.settings(|s| s.sign_in_identifier = tessera::pools::SignInIdentifier::Email)
+        .await;
+    assert!(signs_in(&app, &c, "alice@example.com").await);
+    assert!(!signs_in(&app, &c, "alice").await);
+    // An unverified email is not an alias of a confirmed account.
+    app.settings(|s| s.sign_in_identifier = tessera::pools::SignInIdentifier::UsernameOrEmail)
+        .await;
+    let sub = app.user("bob", "bob@example.com").await.sub;
+    tessera::accounts::set_email(
+        &app.st,
+        &app.pool.id,
+        sub.as_str(),
+        "bob@other.example",
+        false,
+        None,
+        app.now(),
+    )
+    .await
+    .unwrap();
+    let ok = matches!(
+        app.sign_in(
+            &app.browser(),
+            &c.start().url,
+            "bob@other.example",
+            PASSWORD
+        )
+        .await,
+        Landed::Client(_)
+    );
+    assert!(!ok, "unverified email alias");
+}
+
+#[actix_web::test]
+async fn an_admin_confirms_a_signed_up_user_from_the_cli() {
+    let app = TestApp::new().await;
+    let spec_user = tessera::accounts::NewUserSpec {
+        username: "fay".into(),
+        email: Some("fay@example.com".into()),
+        password: tessera::ids::Secret::new("long enough pw"),
+        attributes: Default::default(),
+        temporary_password: false,
+        self_signup: true,
+    };
+    tessera::accounts::create(&app.st, &app.pool, spec_user, app.now())
+        .await
+        .unwrap();
+    let out = crate::cli_users::on_app(
+        &app,
+        &["user", "confirm", "--pool", app.pool.id.as_str(), "fay"],
+    );
+    assert_eq!(out["status"], "CONFIRMED");
+    assert_eq!(out["email_verified"], true);
+    let c = app.oidc_client(spec("web")).await;
+    assert!(matches!(
+        app.sign_in(&app.browser(), &c.start().url, "fay", "long enough pw")
+            .await,
+        Landed::Client(_)
+    ));
+}
+
+#[actix_web::test]
+async fn bad_sign_up_input_gets_a_message_on_the_page() {
+    let mut app = TestApp::new().await;
+    app.settings(|s| s.required_attributes = vec!["given_name".into()])
+        .await;
+    app.user("bob", "bob@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let page = open_signup(&app, &browser, &c.start().url).await;
+    let long_pw = "p".repeat(300);
+    let long_name = "n".repeat(3000);
+    for (fields, expected) in [
+        // Fullwidth "ｂｏｂ" is "bob" under NFKC: the same username.
+        (
+            vec![
+                ("username", "ｂｏｂ"),
+                ("email", "b2@example.com"),
+                ("given_name", "B"),
+            ],
+            "already registered",
+        ),
+        (
+            vec![
+                ("username", "eve"),
+                ("email", "eve@example.com"),
+                ("given_name", "E"),
+                ("password", long_pw.as_str()),
+            ],
+            "at most 256 characters",
+        ),
+        (
+            vec![
+                ("username", "eve"),
+                ("email", "eve@example.com"),
+                ("given_name", long_name.as_str()),
+            ],
+            "at most 2048 characters",
+        ),
+        (
+            vec![
+                ("username", "e\u{7}ve"),
+                ("email", "eve@example.com"),
+                ("given_name", "E"),
+            ],
+            "control characters",
+        ),
+        (
+            vec![
+                ("username", "eve"),
+                ("email", "eve@exa mple.com"),
+                ("given_name", "E"),
+            ],
+            "valid email",
+        ),
+        (
+            vec![
+                ("username", "eve"),
+                ("email", "eve@example.com"),
+                ("given_name", "E\u{0}"),
+            ],
+            "control characters",
+        ),
+        (
+            vec![("username", "eve"), ("email", "eve@example.com")],
+            "Given name is required",
+        ),
+    ] {
+        let mut fields = fields;
+        if !fields.iter().any(|(k, _)| *k == "password") {
+            fields.push(("password", "long enough pw"));
+        }
+        let (status, body) = post_signup(&app, &browser, &page, &fields).await;
+        assert_eq!(status, 400, "{fields:?}: {body}");
+        assert!(body.contains(expected), "{expected}: {body}");
+    }
 }

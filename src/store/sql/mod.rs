@@ -5,6 +5,7 @@ pub mod clients;
 pub mod consents;
 pub mod groups;
 pub mod keys;
+pub mod mfa;
 mod migrate;
 pub mod pools;
 pub mod refresh_tokens;

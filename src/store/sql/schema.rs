@@ -118,6 +118,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_totp (pool_id, sub) {
+        pool_id -> Text,
+        sub -> Text,
+        secret_sealed -> Text,
+        last_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mfa_recovery_codes (pool_id, sub, code_hash) {
+        pool_id -> Text,
+        sub -> Text,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
     app_clients,
@@ -127,5 +146,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     groups,
     user_groups,
-    audit_events
+    audit_events,
+    mfa_totp,
+    mfa_recovery_codes
 );

@@ -9,6 +9,7 @@ use super::schema::users;
 use super::{DbConn, from_json, to_json};
 use crate::accounts::UserStatus;
 use crate::ids::{PoolId, Sub};
+use crate::pools::SignInIdentifier;
 use crate::store::StoreError;
 
 #[derive(Queryable, Insertable)]
@@ -151,6 +152,48 @@ pub fn find_by_identifier(
     row.map(User::try_from).transpose()
 }
 
+/// Finds the user an identifier typed at sign-in names, under the pool's identifier setting:
+/// an email is an alias only once verified (or while the account awaits confirmation).
+pub fn find_for_sign_in(
+    c: &mut DbConn,
+    pool: &PoolId,
+    norm: &str,
+    mode: SignInIdentifier,
+) -> Result<Option<User>, StoreError> {
+    let by_name = |c: &mut DbConn| {
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::username_norm.eq(norm))
+            .first::<UserRow>(c)
+            .optional()
+    };
+    let by_email = |c: &mut DbConn, verified_only: bool| {
+        let q = users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::email_norm.eq(norm));
+        if verified_only {
+            q.filter(
+                users::email_verified
+                    .eq(true)
+                    .or(users::status.eq(UserStatus::Unconfirmed.as_str())),
+            )
+            .first::<UserRow>(c)
+            .optional()
+        } else {
+            q.first::<UserRow>(c).optional()
+        }
+    };
+    let row = match mode {
+        SignInIdentifier::Username => by_name(c)?,
+        SignInIdentifier::Email => by_email(c, false)?,
+        SignInIdentifier::UsernameOrEmail => match by_name(c)? {
+            Some(r) => Some(r),
+            None => by_email(c, true)?,
+        },
+    };
+    row.map(User::try_from).transpose()
+}
+
 pub fn list(c: &mut DbConn, pool: &PoolId, limit: i64) -> Result<Vec<User>, StoreError> {
     users::table
         .filter(users::pool_id.eq(pool.as_str()))
@@ -219,6 +262,86 @@ pub fn confirm(
     .set((
         users::status.eq(UserStatus::Confirmed.as_str()),
         users::email_verified.eq(users::email.is_not_null()),
+        users::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(c)?;
+    Ok(n > 0)
+}
+
+/// Replaces the attribute map and the phone number (unverified again when it changed).
+pub fn set_attributes(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &Sub,
+    attributes: &BTreeMap<String, String>,
+    phone_number: Option<&str>,
+    phone_changed: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let target = users::table
+        .filter(users::pool_id.eq(pool.as_str()))
+        .filter(users::sub.eq(sub.as_str()));
+    let json = to_json(attributes)?;
+    let n = if phone_changed {
+        diesel::update(target)
+            .set((
+                users::attributes.eq(json),
+                users::phone_number.eq(phone_number),
+                users::phone_number_verified.eq(false),
+                users::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(c)?
+    } else {
+        diesel::update(target)
+            .set((
+                users::attributes.eq(json),
+                users::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(c)?
+    };
+    Ok(n > 0)
+}
+
+/// Sets the email (normalized form alongside); unique per pool.
+pub fn set_email(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &Sub,
+    email: &str,
+    email_norm: &str,
+    verified: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub.as_str())),
+    )
+    .set((
+        users::email.eq(Some(email)),
+        users::email_norm.eq(Some(email_norm)),
+        users::email_verified.eq(verified),
+        users::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(c)
+    .map_err(|e| StoreError::conflict_on_unique(e, "a user with that email"))?;
+    Ok(n > 0)
+}
+
+pub fn set_status(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &Sub,
+    status: UserStatus,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub.as_str())),
+    )
+    .set((
+        users::status.eq(status.as_str()),
         users::updated_at.eq(now.naive_utc()),
     ))
     .execute(c)?;

@@ -27,17 +27,20 @@ pub struct TestApp {
     /// Mail the app sent (an in-memory outbox).
     pub outbox: tessera::mail::Outbox,
     server: actix_web::dev::ServerHandle,
-    _sql: SqlBackend,
+    pub sql: SqlBackend,
 }
 
 pub struct TestAppBuilder {
     config: Box<dyn FnOnce(&mut Config)>,
+    /// Use the configured mailer (SMTP) instead of the in-memory outbox.
+    configured_mailer: bool,
 }
 
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             config: Box::new(|_| {}),
+            configured_mailer: false,
         }
     }
 
@@ -53,6 +56,16 @@ impl TestApp {
             .split_whitespace()
             .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
             .map(str::to_string)
+    }
+
+    /// Changes the test pool's settings and refreshes `self.pool` and the pool cache.
+    pub async fn settings(&mut self, f: impl FnOnce(&mut tessera::pools::PoolSettings)) {
+        let mut s = self.pool.settings.clone();
+        f(&mut s);
+        self.pool = tessera::pools::update_settings(&self.st, &self.pool.id, s, self.now())
+            .await
+            .unwrap();
+        self.st.pools.refresh(&self.st).await.unwrap();
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -118,6 +131,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Sends mail as configured (e.g. `smtp_url`) rather than to the in-memory outbox.
+    pub fn configured_mailer(mut self) -> Self {
+        self.configured_mailer = true;
+        self
+    }
+
     pub async fn build(self) -> TestApp {
         let sql = SqlBackend::new();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -137,7 +156,8 @@ impl TestAppBuilder {
         let prefix = format!("{}:", unique_name("t"));
         let (mailer, outbox) =
             tessera::mail::Mailer::memory("Tessera <no-reply@tessera.test>").unwrap();
-        let (st, _) = AppState::open(config, deps_with_mail(clock.clone(), &prefix, Some(mailer)))
+        let mailer = (!self.configured_mailer).then_some(mailer);
+        let (st, _) = AppState::open(config, deps_with_mail(clock.clone(), &prefix, mailer))
             .await
             .unwrap();
         let pool = tessera::pools::create(&st, &unique_name("pool"), clock.now())
@@ -165,7 +185,7 @@ impl TestAppBuilder {
             kv_prefix: prefix,
             outbox,
             server: handle,
-            _sql: sql,
+            sql,
         }
     }
 }

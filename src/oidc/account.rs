@@ -1,0 +1,466 @@
+//! The account page's actions for a signed-in user: edit attributes, change the email (a code
+//! to the new address; the old one stays until it is confirmed), change the password (current
+//! one required, counted toward the sign-in lockout).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::error::OAuthError;
+use super::flow::{Browser, live_session};
+use super::params::Params;
+use super::session::{self, Session, Step};
+use super::signin::{self, Checked, Throttle};
+use crate::accounts::codes::{self, Purpose};
+use crate::accounts::{self, AccountError, attributes};
+use crate::audit;
+use crate::crypto::sha256_hex;
+use crate::ids::Secret;
+use crate::mfa::{self, MfaError};
+use crate::pools::{MfaMode, PoolRuntime};
+use crate::state::AppState;
+use crate::store::sql::users::{self, User};
+
+/// A code sent to a new email address lives this long.
+pub const EMAIL_CODE_TTL: Duration = Duration::from_secs(24 * 3600);
+const MAX_EMAIL_SENDS: i64 = 3;
+const EMAIL_SEND_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// What the account page shows.
+#[derive(Debug)]
+pub struct AccountState {
+    pub user: User,
+    pub session: Session,
+    /// A new email waiting for its code.
+    pub pending_email: Option<String>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    /// The pool offers MFA (OPTIONAL or REQUIRED).
+    pub mfa_available: bool,
+    pub mfa_enabled: bool,
+    /// Enrollment in progress: the secret to show until the first code comes back.
+    pub enrollment: Option<crate::mfa::Enrollment>,
+    /// Shown once, right after enrollment.
+    pub recovery_codes: Vec<String>,
+    pub recovery_codes_left: i64,
+}
+
+/// What a request to the account page leads to.
+#[derive(Debug)]
+pub enum AccountOutcome {
+    /// Not signed in: the sign-in page of this new transaction, then back here.
+    SignIn(Box<session::LoginTx>),
+    Show(Box<AccountState>),
+    /// The password changed: every session ended, so this browser gets a new one.
+    ShowWithNewSession(Box<AccountState>, String),
+    /// The form did not come from this browser's page.
+    Forbidden,
+}
+
+fn pending_key(rt: &PoolRuntime, sub: &str) -> String {
+    format!("{}:email-change:{sub}", rt.pool.id)
+}
+
+/// The token the account forms carry: derived from the browser binding cookie, which a
+/// cross-site page can neither read nor set.
+pub fn csrf_token(binding: &str) -> String {
+    sha256_hex(format!("account:{binding}").as_bytes())
+}
+
+/// Editable attributes of the page, in display order: standard ones, then the pool's custom ones.
+pub fn editable(rt: &PoolRuntime) -> Vec<String> {
+    attributes::STANDARD
+        .iter()
+        .map(|s| s.to_string())
+        .chain(rt.pool.settings.custom_attributes.iter().map(|c| c.claim()))
+        .collect()
+}
+
+async fn state_for(
+    st: &AppState,
+    rt: &PoolRuntime,
+    s: Session,
+) -> Result<Option<AccountState>, OAuthError> {
+    let (pool, sub) = (rt.pool.id.clone(), s.sub.clone());
+    let Some(user) = st.sql.run(move |c| users::find(c, &pool, &sub)).await? else {
+        return Ok(None);
+    };
+    let pending = st
+        .kv
+        .get(&pending_key(rt, user.sub.as_str()))
+        .await?
+        .and_then(|v| String::from_utf8(v).ok());
+    let mfa_enabled = mfa::is_enrolled(st, &rt.pool.id, user.sub.as_str())
+        .await
+        .map_err(OAuthError::server)?;
+    let enrollment = if mfa_enabled {
+        None
+    } else {
+        mfa::pending_enrollment(
+            st,
+            &rt.pool.id,
+            &rt.pool.name,
+            user.sub.as_str(),
+            &user.username,
+        )
+        .await
+        .map_err(OAuthError::server)?
+    };
+    let recovery_codes_left = if mfa_enabled {
+        mfa::remaining_recovery_codes(st, &rt.pool.id, user.sub.as_str())
+            .await
+            .map_err(OAuthError::server)?
+    } else {
+        0
+    };
+    Ok(Some(AccountState {
+        user,
+        session: s,
+        pending_email: pending,
+        notice: None,
+        error: None,
+        mfa_available: rt.pool.settings.mfa != MfaMode::Off,
+        mfa_enabled,
+        enrollment,
+        recovery_codes: Vec::new(),
+        recovery_codes_left,
+    }))
+}
+
+/// `GET /account`.
+pub async fn show(
+    st: &AppState,
+    rt: &PoolRuntime,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<AccountOutcome, OAuthError> {
+    if let Some(s) = live_session(st, rt, b).await?
+        && let Some(state) = state_for(st, rt, s).await?
+    {
+        return Ok(AccountOutcome::Show(Box::new(state)));
+    }
+    let tx = session::begin_tx(
+        st,
+        rt,
+        None,
+        Step::NeedPassword,
+        sha256_hex(b.binding.as_bytes()),
+        now,
+    )
+    .await?;
+    Ok(AccountOutcome::SignIn(Box::new(tx)))
+}
+
+/// `POST /account`: one of the page's forms, named by `action`.
+pub async fn act(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<AccountOutcome, OAuthError> {
+    let csrf_ok = !b.binding.is_empty()
+        && crate::crypto::ct_eq(
+            csrf_token(b.binding).as_bytes(),
+            form.get("csrf").unwrap_or_default().as_bytes(),
+        );
+    if !csrf_ok {
+        return Ok(AccountOutcome::Forbidden);
+    }
+    let Some(s) = live_session(st, rt, b).await? else {
+        return show(st, rt, b, now).await;
+    };
+    let Some(mut state) = state_for(st, rt, s).await? else {
+        return show(st, rt, b, now).await;
+    };
+    let result = match form.get("action").unwrap_or_default() {
+        "profile" => profile(st, rt, form, &mut state, b, now).await?,
+        "email" => change_email(st, rt, form, &mut state, now).await?,
+        "verify_email" => verify_email(st, rt, form, &mut state, b, now).await?,
+        "cancel_email" => {
+            st.kv
+                .delete(&pending_key(rt, state.user.sub.as_str()))
+                .await?;
+            state.pending_email = None;
+            Ok("The email change was cancelled.".to_string())
+        }
+        "password" => {
+            return change_password(st, rt, form, state, b, now).await;
+        }
+        "mfa_begin" | "mfa_confirm" | "mfa_disable" => {
+            mfa_action(st, rt, form, &mut state, b, now).await?
+        }
+        _ => Err("Unknown action.".to_string()),
+    };
+    match result {
+        Ok(notice) => state.notice = Some(notice),
+        Err(error) => state.error = Some(error),
+    }
+    Ok(AccountOutcome::Show(Box::new(state)))
+}
+
+/// "must be x" -> "Must be x." for messages from the account layer.
+fn sentence(msg: &str) -> String {
+    let mut chars = msg.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => "Please check the form.".into(),
+    }
+}
+
+async fn profile(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    state: &mut AccountState,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Result<String, String>, OAuthError> {
+    let mut changes = BTreeMap::new();
+    for name in editable(rt) {
+        if let Some(v) = form.field(&name) {
+            changes.insert(name, Some(v.to_string()));
+        }
+    }
+    match accounts::update_attributes(st, &rt.pool, state.user.sub.as_str(), changes, b.ip, now)
+        .await
+    {
+        Ok(u) => {
+            state.user = u;
+            Ok(Ok("Your profile was saved.".into()))
+        }
+        Err(AccountError::Invalid { msg, .. }) => Ok(Err(sentence(&msg))),
+        Err(AccountError::NotFound(_)) => Ok(Err("This account no longer exists.".into())),
+        Err(e) => Err(OAuthError::server(e)),
+    }
+}
+
+async fn change_email(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    state: &mut AccountState,
+    now: DateTime<Utc>,
+) -> Result<Result<String, String>, OAuthError> {
+    let email = form.get("email").unwrap_or_default().trim().to_string();
+    if let Err(AccountError::Invalid { msg, .. }) = accounts::check_email(&email) {
+        return Ok(Err(sentence(&msg)));
+    }
+    if state.user.email.as_deref().is_some_and(|e| {
+        accounts::normalize_identifier(e) == accounts::normalize_identifier(&email)
+    }) {
+        return Ok(Err("That is already your email address.".into()));
+    }
+    let sub = state.user.sub.to_string();
+    let sends = st
+        .kv
+        .incr(
+            &format!("{}:email-change-sends:{sub}", rt.pool.id),
+            EMAIL_SEND_WINDOW,
+        )
+        .await?;
+    if sends > MAX_EMAIL_SENDS {
+        return Ok(Err(
+            "Too many codes were sent. Wait a few minutes before asking again.".into(),
+        ));
+    }
+    let code = codes::issue(st, &rt.pool.id, Purpose::EmailChange, &sub, EMAIL_CODE_TTL).await?;
+    let intro = format!(
+        "Enter this code on your {} account page to confirm your new email address.",
+        rt.pool.name
+    );
+    if let Err(e) = st
+        .mailer
+        .send_code(
+            &email,
+            "Confirm your new email address",
+            &intro,
+            &code,
+            "24 hours",
+            now,
+        )
+        .await
+    {
+        tracing::error!(error = %e, "email-change mail failed");
+        return Ok(Err(
+            "We could not send the email just now. Please try again later.".into(),
+        ));
+    }
+    st.kv
+        .put(&pending_key(rt, &sub), email.as_bytes(), EMAIL_CODE_TTL)
+        .await?;
+    state.pending_email = Some(email.clone());
+    Ok(Ok(format!(
+        "We sent a code to {email}. Your current address stays until you enter it."
+    )))
+}
+
+async fn verify_email(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    state: &mut AccountState,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Result<String, String>, OAuthError> {
+    let sub = state.user.sub.to_string();
+    let Some(pending) = state.pending_email.clone() else {
+        return Ok(Err("There is no email change to confirm.".into()));
+    };
+    let code = form.get("code").unwrap_or_default();
+    if !codes::verify(
+        st,
+        &rt.pool.id,
+        Purpose::EmailChange,
+        &sub,
+        code,
+        EMAIL_CODE_TTL,
+    )
+    .await?
+    {
+        return Ok(Err("That code is wrong or has expired.".into()));
+    }
+    match accounts::set_email(st, &rt.pool.id, &sub, &pending, true, b.ip, now).await {
+        Ok(u) => {
+            st.kv.delete(&pending_key(rt, &sub)).await?;
+            state.user = u;
+            state.pending_email = None;
+            Ok(Ok("Your email address was changed.".into()))
+        }
+        Err(AccountError::Exists) => {
+            Ok(Err("That email address is used by another account.".into()))
+        }
+        Err(AccountError::Invalid { msg, .. }) => Ok(Err(sentence(&msg))),
+        Err(e) => Err(OAuthError::server(e)),
+    }
+}
+
+/// Turning MFA on (a fresh secret, then its first code) or off (a current or recovery code).
+async fn mfa_action(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    state: &mut AccountState,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Result<String, String>, OAuthError> {
+    if !state.mfa_available {
+        return Ok(Err(
+            "Two-step verification is not offered by this application.".into(),
+        ));
+    }
+    let (pool, sub) = (&rt.pool, state.user.sub.to_string());
+    let throttle = Throttle::new(rt, &state.user.username, b.ip);
+    let action = form.get("action").unwrap_or_default();
+    if action != "mfa_begin" && throttle.is_locked(st).await? {
+        return Ok(Err(super::flow::LOCKED.into()));
+    }
+    let code = form.get("code").unwrap_or_default();
+    let outcome = match action {
+        "mfa_begin" if !state.mfa_enabled => {
+            let e =
+                mfa::begin_enrollment(st, &pool.id, &pool.name, &sub, &state.user.username, now)
+                    .await
+                    .map_err(OAuthError::server)?;
+            state.enrollment = Some(e);
+            Ok("Scan the code with your authenticator app, then enter the code it shows.".into())
+        }
+        "mfa_confirm" if !state.mfa_enabled => {
+            match mfa::confirm_enrollment(st, &pool.id, &sub, code, now).await {
+                Ok(codes) => {
+                    state.mfa_enabled = true;
+                    state.enrollment = None;
+                    state.recovery_codes_left = i64::try_from(codes.len()).unwrap_or(0);
+                    state.recovery_codes = codes;
+                    Ok("Two-step verification is on.".into())
+                }
+                Err(MfaError::WrongCode) => {
+                    throttle.failed(st, b.ip, now).await?;
+                    Err("That code is not right. Check the time on your device and try the newest code.".into())
+                }
+                Err(e) if e.is_user_facing() => Err(e.to_string()),
+                Err(e) => return Err(OAuthError::server(e)),
+            }
+        }
+        "mfa_disable" if state.mfa_enabled => {
+            if rt.pool.settings.mfa == MfaMode::Required {
+                return Ok(Err(
+                    "This application requires two-step verification; it cannot be turned off."
+                        .into(),
+                ));
+            }
+            match mfa::disable(st, &pool.id, &sub, code, now).await {
+                Ok(true) => {
+                    state.mfa_enabled = false;
+                    state.recovery_codes_left = 0;
+                    Ok("Two-step verification is off.".into())
+                }
+                Ok(false) => {
+                    throttle.failed(st, b.ip, now).await?;
+                    Err("That code is not right.".into())
+                }
+                Err(e) if e.is_user_facing() => Err(e.to_string()),
+                Err(e) => return Err(OAuthError::server(e)),
+            }
+        }
+        _ => Err("Reload the page and try again.".into()),
+    };
+    Ok(outcome)
+}
+
+async fn change_password(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    mut state: AccountState,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<AccountOutcome, OAuthError> {
+    let (current, new, again) = (
+        form.get("current").unwrap_or_default(),
+        form.get("password").unwrap_or_default(),
+        form.get("confirm").unwrap_or_default(),
+    );
+    let fail = |mut state: AccountState, msg: &str| {
+        state.error = Some(msg.to_string());
+        Ok(AccountOutcome::Show(Box::new(state)))
+    };
+    if new != again {
+        return fail(state, "The two new passwords differ.");
+    }
+    if let Err(msg) = accounts::policy::check(&rt.pool.settings.password_policy, &Secret::new(new))
+    {
+        return fail(state, &format!("The new password {msg}."));
+    }
+    match signin::check_current_password(st, rt, &state.user, current, b.ip, now).await? {
+        Checked::Ok(_) => {}
+        Checked::Failed => return fail(state, "The current password is wrong."),
+        Checked::Locked => return fail(state, super::flow::LOCKED),
+    }
+    let sub = state.user.sub.to_string();
+    match accounts::set_password(st, &rt.pool, &sub, &Secret::new(new), false, now).await {
+        Ok(u) => state.user = u,
+        Err(AccountError::Policy(msg)) => {
+            return fail(state, &format!("The new password {msg}."));
+        }
+        Err(e) => return Err(OAuthError::server(e)),
+    }
+    let ctx = audit::Context {
+        sub: Some(&sub),
+        ip: b.ip,
+        ..Default::default()
+    };
+    audit::record(st, &rt.pool.id, audit::Kind::PasswordChanged, ctx, now).await;
+    // Every session ended with the old password; this browser keeps going with a new one.
+    session::end(st, rt, b.session).await?;
+    let s = Session {
+        sub: sub.clone(),
+        auth_time: now.timestamp(),
+        amr: state.session.amr.clone(),
+    };
+    let cookie = session::start(st, rt, &s).await?;
+    state.session = s;
+    state.notice = Some("Your password was changed. Your other sessions were signed out.".into());
+    Ok(AccountOutcome::ShowWithNewSession(Box::new(state), cookie))
+}

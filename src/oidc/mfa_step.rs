@@ -1,0 +1,265 @@
+//! The MFA steps of the login transaction: after a correct password, a TOTP challenge for
+//! enrolled users, or enrollment when the pool (or the request's `acr_values`) demands MFA and the
+//! user has none (Cognito's MFA_SETUP). Failed codes count toward the sign-in lockout.
+
+use chrono::{DateTime, Utc};
+
+use super::authorize::AuthorizeError;
+use super::error::{ErrorCode, OAuthError};
+use super::flow::{Browser, EXPIRED, LOCKED, Outcome, Step2, complete_sign_in, tx_for_form};
+use super::params::Params;
+use super::session::{self, LoginTx, Step};
+use super::signin::Throttle;
+use crate::mfa::{self, MfaError, Verified};
+use crate::pools::{MfaMode, PoolRuntime};
+use crate::state::AppState;
+use crate::store::sql::users::User;
+
+const PWD: &[&str] = &["pwd"];
+const PWD_OTP: &[&str] = &["pwd", "otp"];
+
+fn amr(methods: &[&str]) -> Vec<String> {
+    methods.iter().map(|m| m.to_string()).collect()
+}
+
+fn mfa_error(e: MfaError) -> OAuthError {
+    OAuthError::server(e)
+}
+
+/// The password was right (and the account is in order): go on to the second factor if the
+/// pool or the request wants one, else finish signing in.
+pub async fn after_password(
+    st: &AppState,
+    rt: &PoolRuntime,
+    tx: LoginTx,
+    user: &User,
+    identifier: &str,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Step2, OAuthError> {
+    let sub = user.sub.to_string();
+    let demanded = tx.request.as_ref().is_some_and(|r| r.requires_mfa);
+    let mode = rt.pool.settings.mfa;
+    if mode == MfaMode::Off {
+        if demanded {
+            return Ok(unmet(st, rt, &tx).await?.into());
+        }
+        return complete_sign_in(st, rt, &tx.id, &sub, amr(PWD), b, now).await;
+    }
+    let enrolled = mfa::is_enrolled(st, &rt.pool.id, &sub)
+        .await
+        .map_err(mfa_error)?;
+    let identifier = identifier.to_string();
+    if enrolled {
+        let tx = LoginTx {
+            step: Step::NeedMfa { sub, identifier },
+            ..tx
+        };
+        session::save_tx(st, rt, &tx).await?;
+        return Ok(Outcome::Mfa { tx, error: None }.into());
+    }
+    if mode == MfaMode::Required || demanded {
+        let tx = LoginTx {
+            step: Step::NeedMfaSetup { sub, identifier },
+            ..tx
+        };
+        session::save_tx(st, rt, &tx).await?;
+        return setup_page(st, rt, tx, user, None).await.map(Into::into);
+    }
+    complete_sign_in(st, rt, &tx.id, &sub, amr(PWD), b, now).await
+}
+
+/// The client asked for MFA this pool cannot do.
+async fn unmet(st: &AppState, rt: &PoolRuntime, tx: &LoginTx) -> Result<Outcome, OAuthError> {
+    let Some(tx) = session::take_tx(st, rt, &tx.id).await? else {
+        return Ok(Outcome::Page(EXPIRED.into()));
+    };
+    let Some(req) = tx.request else {
+        return Ok(Outcome::Page(EXPIRED.into()));
+    };
+    let e = OAuthError::new(
+        ErrorCode::UnmetAuthenticationRequirements,
+        "multi-factor authentication is not enabled in this user pool",
+    );
+    Ok(
+        match super::authorize::client_error(
+            rt,
+            &req.redirect_uri,
+            req.response_mode,
+            req.state.as_deref(),
+            &e,
+        ) {
+            AuthorizeError::Client(d) => Outcome::Deliver(d),
+            AuthorizeError::Page(m) => Outcome::Page(m),
+        },
+    )
+}
+
+async fn setup_page(
+    st: &AppState,
+    rt: &PoolRuntime,
+    tx: LoginTx,
+    user: &User,
+    error: Option<String>,
+) -> Result<Outcome, OAuthError> {
+    let (pool, sub) = (&rt.pool, user.sub.as_str());
+    let enrollment = match mfa::pending_enrollment(st, &pool.id, &pool.name, sub, &user.username)
+        .await
+        .map_err(mfa_error)?
+    {
+        Some(e) => e,
+        None => mfa::begin_enrollment(
+            st,
+            &pool.id,
+            &pool.name,
+            sub,
+            &user.username,
+            st.clock.now(),
+        )
+        .await
+        .map_err(mfa_error)?,
+    };
+    Ok(Outcome::MfaSetup {
+        tx,
+        enrollment: Some(Box::new(enrollment)),
+        recovery_codes: Vec::new(),
+        error,
+    })
+}
+
+async fn user_of(st: &AppState, rt: &PoolRuntime, sub: &str) -> Result<Option<User>, OAuthError> {
+    let (pool, sub) = (rt.pool.id.clone(), sub.to_string());
+    Ok(st
+        .sql
+        .run(move |c| crate::store::sql::users::find(c, &pool, &sub))
+        .await?
+        .filter(|u| u.enabled))
+}
+
+/// `POST /mfa`: the code of an enrolled user.
+pub async fn challenge(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Step2, OAuthError> {
+    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
+        return Ok(Outcome::Page(EXPIRED.into()).into());
+    };
+    let Step::NeedMfa { sub, identifier } = tx.step.clone() else {
+        return Ok(Outcome::Page(EXPIRED.into()).into());
+    };
+    let retry = |tx: LoginTx, msg: &str| {
+        Ok(Outcome::Mfa {
+            tx,
+            error: Some(msg.to_string()),
+        }
+        .into())
+    };
+    let throttle = Throttle::new(rt, &identifier, b.ip);
+    if throttle.is_locked(st).await? {
+        return retry(tx, LOCKED);
+    }
+    let input = form.get("code").unwrap_or_default();
+    match mfa::verify(st, &rt.pool.id, &sub, input, now).await {
+        Ok(Verified::Totp | Verified::RecoveryCode) => {
+            if user_of(st, rt, &sub).await?.is_none() {
+                return Ok(Outcome::Page(EXPIRED.into()).into());
+            }
+            throttle.succeeded(st).await?;
+            complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now).await
+        }
+        Ok(Verified::Invalid) => {
+            throttle.failed(st, b.ip, now).await?;
+            retry(
+                tx,
+                "That code is not right. Try the newest code from your app.",
+            )
+        }
+        Err(e) if e.is_user_facing() => retry(tx, &e.to_string()),
+        Err(e) => Err(mfa_error(e)),
+    }
+}
+
+/// `POST /mfaSetup`: the first code from the app (the factor turns on), then "continue" after
+/// the recovery codes were shown.
+pub async fn setup(
+    st: &AppState,
+    rt: &PoolRuntime,
+    form: &Params,
+    b: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Step2, OAuthError> {
+    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
+        return Ok(Outcome::Page(EXPIRED.into()).into());
+    };
+    match tx.step.clone() {
+        Step::MfaEnrolled { sub } if form.get("step") == Some("continue") => {
+            complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now).await
+        }
+        Step::NeedMfaSetup { sub, identifier } => {
+            let Some(user) = user_of(st, rt, &sub).await? else {
+                return Ok(Outcome::Page(EXPIRED.into()).into());
+            };
+            let throttle = Throttle::new(rt, &identifier, b.ip);
+            if throttle.is_locked(st).await? {
+                return Ok(setup_page(st, rt, tx, &user, Some(LOCKED.into()))
+                    .await?
+                    .into());
+            }
+            let input = form.get("code").unwrap_or_default();
+            match mfa::confirm_enrollment(st, &rt.pool.id, &sub, input, now).await {
+                Ok(codes) => {
+                    let tx = LoginTx {
+                        step: Step::MfaEnrolled { sub },
+                        ..tx
+                    };
+                    session::save_tx(st, rt, &tx).await?;
+                    Ok(Outcome::MfaSetup {
+                        tx,
+                        enrollment: None,
+                        recovery_codes: codes,
+                        error: None,
+                    }
+                    .into())
+                }
+                Err(MfaError::WrongCode) => {
+                    throttle.failed(st, b.ip, now).await?;
+                    let msg = "That code is not right. Check the time on your device and try the newest code.";
+                    Ok(setup_page(st, rt, tx, &user, Some(msg.into()))
+                        .await?
+                        .into())
+                }
+                Err(MfaError::NoPendingEnrollment) => Ok(setup_page(
+                    st,
+                    rt,
+                    tx,
+                    &user,
+                    Some("The setup expired; here is a new key.".into()),
+                )
+                .await?
+                .into()),
+                Err(e) if e.is_user_facing() => {
+                    Ok(setup_page(st, rt, tx, &user, Some(e.to_string()))
+                        .await?
+                        .into())
+                }
+                Err(e) => Err(mfa_error(e)),
+            }
+        }
+        _ => Ok(Outcome::Page(EXPIRED.into()).into()),
+    }
+}
+
+/// Re-renders the MFA page of a transaction (GET of `/mfa` or `/mfaSetup`).
+pub async fn show(st: &AppState, rt: &PoolRuntime, tx: LoginTx) -> Result<Outcome, OAuthError> {
+    match tx.step.clone() {
+        Step::NeedMfa { .. } => Ok(Outcome::Mfa { tx, error: None }),
+        Step::NeedMfaSetup { sub, .. } => match user_of(st, rt, &sub).await? {
+            Some(user) => setup_page(st, rt, tx, &user, None).await,
+            None => Ok(Outcome::Page(EXPIRED.into())),
+        },
+        _ => Ok(Outcome::Page(EXPIRED.into())),
+    }
+}

@@ -1,0 +1,130 @@
+//! The account page (`/{pool}/account`): renders `oidc::account` outcomes, with the session and
+//! binding cookies it needs.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::views::{AccountPage, error_page, page};
+use super::{
+    BROWSER_COOKIE, BROWSER_COOKIE_TTL, BrowserCookies, SESSION_COOKIE, browser_params, cookie,
+    failure, logout_csrf, policy_text, redirect,
+};
+use crate::accounts::attributes;
+use crate::clock::RandomExt;
+use crate::http::{Body, PoolCtx};
+use crate::oidc::account::{self, AccountOutcome, AccountState};
+use crate::oidc::session::SESSION_TTL;
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+
+fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse {
+    let user = &state.user;
+    let fields = account::editable(rt)
+        .into_iter()
+        .map(|name| {
+            let value = if name == "phone_number" {
+                user.phone_number.clone()
+            } else {
+                user.attributes.get(&name).cloned()
+            };
+            let label = attributes::label(&name).to_string();
+            (name, label, value.unwrap_or_default())
+        })
+        .collect();
+    let (action, logout_action) = (
+        format!("/{}/account", rt.pool.id),
+        format!("/{}/logout", rt.pool.id),
+    );
+    let (csrf, out_csrf, policy) = (
+        account::csrf_token(binding),
+        logout_csrf(binding),
+        policy_text(&rt.pool.settings.password_policy),
+    );
+    let view = AccountPage {
+        pool_name: &rt.pool.name,
+        action: &action,
+        csrf: &csrf,
+        username: &user.username,
+        email: user.email.as_deref(),
+        email_verified: user.email_verified,
+        pending_email: state.pending_email.as_deref(),
+        fields,
+        policy: &policy,
+        notice: state.notice.as_deref(),
+        error: state.error.as_deref(),
+        logout_action: &logout_action,
+        logout_csrf: &out_csrf,
+        mfa_available: state.mfa_available,
+        mfa_enabled: state.mfa_enabled,
+        enrollment: state
+            .enrollment
+            .as_ref()
+            .map(|e| (e.secret_base32.as_str(), e.qr_svg.as_str())),
+        recovery_codes: &state.recovery_codes,
+        recovery_codes_left: state.recovery_codes_left,
+    };
+    page(
+        if state.error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        &view,
+    )
+}
+
+fn respond(
+    st: &AppState,
+    rt: &PoolRuntime,
+    outcome: AccountOutcome,
+    binding: &str,
+) -> HttpResponse {
+    match outcome {
+        AccountOutcome::SignIn(tx) => redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id)),
+        AccountOutcome::Show(state) => render(rt, &state, binding),
+        AccountOutcome::ShowWithNewSession(state, id) => {
+            let mut res = render(rt, &state, binding);
+            let _ = res.add_cookie(&cookie(st, rt, SESSION_COOKIE, id, SESSION_TTL));
+            res
+        }
+        AccountOutcome::Forbidden => error_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Open your account page again.",
+        ),
+    }
+}
+
+/// `GET|POST /{pool}/account`
+pub async fn account(
+    st: web::Data<AppState>,
+    PoolCtx(rt): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let mut cookies = BrowserCookies::of(&req);
+    let now = st.clock.now();
+    let outcome = if req.method() == actix_web::http::Method::POST {
+        let form = match browser_params(&req, &body) {
+            Ok(p) => p,
+            Err(e) => return failure(&e),
+        };
+        account::act(&st, &rt, &form, &cookies.browser(), now).await
+    } else {
+        let new_binding = cookies.binding.is_none().then(|| st.random.token(24));
+        if let Some(b) = new_binding {
+            cookies.binding = Some(b.clone());
+            let outcome = account::show(&st, &rt, &cookies.browser(), now).await;
+            let mut res = match outcome {
+                Ok(o) => respond(&st, &rt, o, &b),
+                Err(e) => failure(&e),
+            };
+            let _ = res.add_cookie(&cookie(&st, &rt, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
+            return res;
+        }
+        account::show(&st, &rt, &cookies.browser(), now).await
+    };
+    match outcome {
+        Ok(o) => respond(&st, &rt, o, cookies.binding.as_deref().unwrap_or_default()),
+        Err(e) => failure(&e),
+    }
+}
