@@ -206,6 +206,9 @@ pub enum ClientCmd {
         /// Let a legacy confidential client skip PKCE (not recommended).
         #[arg(long)]
         pkce_optional: bool,
+        /// Every sign-in for this client needs a second factor (the pool must offer MFA).
+        #[arg(long)]
+        require_mfa: bool,
         /// Access token lifetime in seconds (300..86400, default 3600).
         #[arg(long, value_name = "SECS")]
         access_token_ttl: Option<u64>,

@@ -30,6 +30,8 @@ pub struct ClientSettings {
     pub refresh_token_ttl: u64,
     /// PKCE is required unless a legacy confidential client opts out.
     pub require_pkce: bool,
+    /// Every sign-in for this client needs a second factor (as if it sent the MFA `acr_values`).
+    pub require_mfa: bool,
 }
 
 impl Default for ClientSettings {
@@ -39,6 +41,7 @@ impl Default for ClientSettings {
             id_token_ttl: 3600,
             refresh_token_ttl: 30 * 86_400,
             require_pkce: true,
+            require_mfa: false,
         }
     }
 }
@@ -55,6 +58,8 @@ pub struct ClientSpec {
     pub first_party: bool,
     /// Legacy confidential clients that cannot send PKCE (RFC 9700 still recommends it).
     pub pkce_optional: bool,
+    /// Sign-ins for this client need MFA.
+    pub require_mfa: bool,
     /// Token lifetimes in seconds; `None` keeps the defaults (1 h, 1 h, 30 days).
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
@@ -236,6 +241,7 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
             "refresh token lifetime",
         )?,
         require_pkce: !spec.pkce_optional,
+        require_mfa: spec.require_mfa,
     })
 }
 

@@ -304,8 +304,9 @@ pub fn validate(
             prompt,
             max_age,
             login_hint: bounded(p, "login_hint", 256)?.map(str::to_string),
-            requires_mfa: bounded(p, "acr_values", 1024)?
-                .is_some_and(|v| v.split(' ').any(|a| a == ACR_MFA)),
+            requires_mfa: client.settings.require_mfa
+                || bounded(p, "acr_values", 1024)?
+                    .is_some_and(|v| v.split(' ').any(|a| a == ACR_MFA)),
         })
     })()
     .map(|req| (client.clone(), req))

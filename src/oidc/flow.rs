@@ -152,7 +152,8 @@ pub async fn authorize(
     };
     let usable = live_session(st, rt, b).await?.filter(|s| {
         !req.prompt.login
-            && (!req.requires_mfa || s.amr.iter().any(|m| m == "otp"))
+            && (!(req.requires_mfa || rt.pool.settings.mfa == crate::pools::MfaMode::Required)
+                || s.amr.iter().any(|m| m == "otp"))
             && req
                 .max_age
                 .is_none_or(|max| now.timestamp() - s.auth_time <= max)

@@ -24,10 +24,13 @@ fn user_confirm_reset_password_and_set_attribute() {
         "given_name,custom:team",
         "--sign-in-identifier",
         "username",
+        "--mfa",
+        "optional",
         "--json",
     ]);
     let s = &updated["settings"];
     assert_eq!(s["sign_in_identifier"], "username");
+    assert_eq!(s["mfa"], "OPTIONAL");
     assert_eq!(s["custom_attributes"].as_array().unwrap().len(), 2);
     assert_eq!(s["required_attributes"][1], "custom:team");
     for (args, expected) in [

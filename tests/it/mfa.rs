@@ -371,6 +371,16 @@ async fn acr_values_demand_mfa_or_get_an_error() {
         panic!()
     };
     assert!(body.contains("name=\"password\""), "step-up asks again");
+    // A client registered with require_mfa demands it without acr_values.
+    app.settings(|s| s.mfa = MfaMode::Optional).await;
+    let strict = app
+        .oidc_client(tessera::clients::ClientSpec {
+            require_mfa: true,
+            ..spec("strict")
+        })
+        .await;
+    let page = to_mfa_page(&app, &app.browser(), &strict.start().url, "bob").await;
+    assert!(page.contains("Set up two-step verification"), "{page}");
 }
 
 #[actix_web::test]
