@@ -17,15 +17,15 @@ use crate::pools;
 use crate::state::{AppState, Deps};
 use crate::store::sql::pools::Pool;
 
-/// Prints `value` as JSON, or the human text.
+/// Prints `value` as JSON, or the human text. A closed pipe (`tessera ... | head`) is not an
+/// error: the reader has what it wanted.
 fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> Result<(), Error> {
-    if json {
-        let s = serde_json::to_string_pretty(value).map_err(|e| Error::Startup(e.to_string()))?;
-        println!("{s}");
+    let text = if json {
+        serde_json::to_string_pretty(value).map_err(|e| Error::Startup(e.to_string()))?
     } else {
-        println!("{}", human());
-    }
-    Ok(())
+        human()
+    };
+    super::print_stdout(&format!("{text}\n"))
 }
 
 fn read_password(arg: PasswordArg) -> Result<Secret, Error> {

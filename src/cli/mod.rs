@@ -349,6 +349,18 @@ pub enum KeysCmd {
     },
 }
 
+/// Writes to standard output; a reader that went away (broken pipe) ends output quietly.
+pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Usage(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn init_logging(cfg: &Config, serving: bool) {
     let filter = if serving || std::env::var_os("TESSERA_LOG").is_some() {
         cfg.log.as_str()
@@ -383,7 +395,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Serve => crate::server::serve(config).await,
         Command::Config => {
-            print!("{}", config.to_redacted_toml());
+            print_stdout(&config.to_redacted_toml())?;
             Ok(())
         }
         other => admin::run(config, other, cli.json).await,

@@ -21,7 +21,7 @@ impl Cli {
         }
     }
 
-    fn cmd(&self) -> Command {
+    pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
         for var in [
             "TESSERA_BIND",

@@ -168,3 +168,22 @@ pub fn on_app(app: &crate::support::TestApp, args: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+#[test]
+fn output_into_a_closed_pipe_is_not_a_crash() {
+    let cli = Cli::new();
+    cli.ok(&["pool", "create", "--name", "acme", "--json"]);
+    let mut child = cli
+        .cmd()
+        .args(["pool", "show", "acme", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command writes (as `| head -0` would).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{err}");
+}
