@@ -174,7 +174,8 @@ fn enrollment(secret: &[u8], pool_name: &str, username: &str) -> Result<Enrollme
 /// for [`PENDING_TTL`]. The pool name is the issuer shown in the authenticator app.
 ///
 /// This does not check whether the user already has a factor: confirming replaces it, so
-/// callers should ask for a current code first when one exists.
+/// callers should ask for a current code first when one exists. `now` is not used yet (the KV
+/// store reads the injected clock for the expiry); it keeps the signature like its siblings.
 pub async fn begin_enrollment(
     st: &AppState,
     pool: &PoolId,

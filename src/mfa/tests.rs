@@ -38,10 +38,10 @@ fn malformed_input_is_refused_with_a_message() {
         "ábcdefg234",
         long.as_str(),
     ] {
+        let got = parse(raw);
         assert!(
-            matches!(parse(raw), Err(MfaError::Malformed(msg)) if msg == MSG_CODE_OR_RECOVERY),
-            "{raw:?} gave {:?}",
-            parse(raw)
+            matches!(got, Err(MfaError::Malformed(MSG_CODE_OR_RECOVERY))),
+            "{raw:?} gave {got:?}"
         );
     }
     let e = parse("x").unwrap_err();
