@@ -368,6 +368,13 @@ pub async fn update_attributes(
     let mut changed = Vec::new();
     for (k, v) in changes {
         let v = v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        if v.is_none() && merged.contains_key(&k) && pool.settings.required_attributes.contains(&k)
+        {
+            return Err(invalid(
+                "attributes",
+                format!("{k} is required in this pool and cannot be removed"),
+            ));
+        }
         if merged.get(&k) != v.as_ref() {
             changed.push(k.clone());
             match v {

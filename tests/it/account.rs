@@ -68,7 +68,8 @@ async fn profile_attributes_are_edited_and_checked() {
         s.custom_attributes = vec![
             CustomAttribute::parse("team:string:2:8").unwrap(),
             CustomAttribute::parse("level:number:0:9").unwrap(),
-        ]
+        ];
+        s.required_attributes = vec!["given_name".into()];
     })
     .await;
     app.user("alice", "alice@example.com").await;
@@ -117,6 +118,15 @@ async fn profile_attributes_are_edited_and_checked() {
         assert_eq!(status, 400, "{field}={value:?}");
         assert!(body.contains(expected), "{field}: {expected} in {body}");
     }
+    let (status, body) = post(
+        &app,
+        &browser,
+        &page,
+        &[("action", "profile"), ("given_name", "")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("required in this pool"), "{body}");
     let huge = "x".repeat(3000);
     let (status, _) = post(
         &app,
