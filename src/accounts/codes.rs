@@ -76,9 +76,14 @@ pub async fn verify(
         return Ok(false);
     };
     let ok = presented.len() == 6 && ct_eq(&stored, sha256_hex(presented.as_bytes()).as_bytes());
-    if ok {
-        st.kv.delete(&key(pool, p, sub)).await?;
-        st.kv.delete(&tries_key(pool, p, sub)).await?;
+    if !ok {
+        return Ok(false);
     }
-    Ok(ok)
+    // Consume it atomically: of two concurrent right answers only the one that takes it wins.
+    let taken = st.kv.take(&key(pool, p, sub)).await?;
+    if !taken.is_some_and(|t| ct_eq(&t, &stored)) {
+        return Ok(false);
+    }
+    st.kv.delete(&tries_key(pool, p, sub)).await?;
+    Ok(true)
 }
