@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::clock::RandomExt;
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::ids::PoolId;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::sql::pools::Pool;
 
 pub const MAX_TRIES: i64 = 5;
 
@@ -21,6 +24,28 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// Subject and opening line of the message that carries the code.
+    fn message(self, pool_name: &str) -> (&'static str, String) {
+        match self {
+            Self::Confirm => (
+                "Your confirmation code",
+                format!("Welcome to {pool_name}. Enter this code to confirm your email address."),
+            ),
+            Self::Reset => (
+                "Your password reset code",
+                format!(
+                    "A password reset was asked for your {pool_name} account. Enter this code to choose a new password."
+                ),
+            ),
+            Self::EmailChange => (
+                "Confirm your new email address",
+                format!(
+                    "Enter this code on your {pool_name} account page to confirm your new email address."
+                ),
+            ),
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Confirm => "confirm",
@@ -56,6 +81,35 @@ pub async fn issue(
         .await?;
     st.kv.delete(&tries_key(pool, p, sub)).await?;
     Ok(code)
+}
+
+/// "24 hours", "1 hour", "15 minutes".
+fn valid_for(ttl: Duration) -> String {
+    match ttl.as_secs() / 3600 {
+        0 => format!("{} minutes", ttl.as_secs() / 60),
+        1 => "1 hour".into(),
+        h => format!("{h} hours"),
+    }
+}
+
+/// Issues a code (as [`issue`]) and mails it to `to`; the error is for the log, not the user.
+pub async fn send(
+    st: &AppState,
+    pool: &Pool,
+    p: Purpose,
+    sub: &str,
+    to: &str,
+    ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let code = issue(st, &pool.id, p, sub, ttl)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (subject, intro) = p.message(&pool.name);
+    st.mailer
+        .send_code(to, subject, &intro, &code, &valid_for(ttl), now)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Checks a code; a right one is consumed. After [`MAX_TRIES`] wrong ones the code is dead.

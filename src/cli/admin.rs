@@ -464,9 +464,17 @@ async fn user(
                 ));
             };
             let u = accounts::require_reset(st, &p.id, found.sub.as_str(), now).await?;
-            crate::oidc::recovery::send_reset_code(st, &p, u.sub.as_str(), &email, now)
-                .await
-                .map_err(|e| Error::Usage(format!("the reset code could not be mailed: {e}")))?;
+            accounts::codes::send(
+                st,
+                &p,
+                accounts::codes::Purpose::Reset,
+                u.sub.as_str(),
+                &email,
+                crate::oidc::recovery::RESET_TTL,
+                now,
+            )
+            .await
+            .map_err(|e| Error::Usage(format!("the reset code could not be mailed: {e}")))?;
             emit(json, &u, || {
                 format!("{}\n(a reset code was sent to {email})", show(&u))
             })

@@ -200,15 +200,6 @@ pub async fn act(
     Ok(AccountOutcome::Show(Box::new(state)))
 }
 
-/// "must be x" -> "Must be x." for messages from the account layer.
-fn sentence(msg: &str) -> String {
-    let mut chars = msg.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => "Please check the form.".into(),
-    }
-}
-
 async fn profile(
     st: &AppState,
     rt: &PoolRuntime,
@@ -230,7 +221,7 @@ async fn profile(
             state.user = u;
             Ok(Ok("Your profile was saved.".into()))
         }
-        Err(AccountError::Invalid { msg, .. }) => Ok(Err(sentence(&msg))),
+        Err(AccountError::Invalid { msg, .. }) => Ok(Err(super::flow::sentence(&msg))),
         Err(AccountError::NotFound(_)) => Ok(Err("This account no longer exists.".into())),
         Err(e) => Err(OAuthError::server(e)),
     }
@@ -245,7 +236,7 @@ async fn change_email(
 ) -> Result<Result<String, String>, OAuthError> {
     let email = form.get("email").unwrap_or_default().trim().to_string();
     if let Err(AccountError::Invalid { msg, .. }) = accounts::check_email(&email) {
-        return Ok(Err(sentence(&msg)));
+        return Ok(Err(super::flow::sentence(&msg)));
     }
     if state.user.email.as_deref().is_some_and(|e| {
         accounts::normalize_identifier(e) == accounts::normalize_identifier(&email)
@@ -265,22 +256,16 @@ async fn change_email(
             "Too many codes were sent. Wait a few minutes before asking again.".into(),
         ));
     }
-    let code = codes::issue(st, &rt.pool.id, Purpose::EmailChange, &sub, EMAIL_CODE_TTL).await?;
-    let intro = format!(
-        "Enter this code on your {} account page to confirm your new email address.",
-        rt.pool.name
-    );
-    if let Err(e) = st
-        .mailer
-        .send_code(
-            &email,
-            "Confirm your new email address",
-            &intro,
-            &code,
-            "24 hours",
-            now,
-        )
-        .await
+    if let Err(e) = codes::send(
+        st,
+        &rt.pool,
+        Purpose::EmailChange,
+        &sub,
+        &email,
+        EMAIL_CODE_TTL,
+        now,
+    )
+    .await
     {
         tracing::error!(error = %e, "email-change mail failed");
         return Ok(Err(
@@ -331,7 +316,7 @@ async fn verify_email(
         Err(AccountError::Exists) => {
             Ok(Err("That email address is used by another account.".into()))
         }
-        Err(AccountError::Invalid { msg, .. }) => Ok(Err(sentence(&msg))),
+        Err(AccountError::Invalid { msg, .. }) => Ok(Err(super::flow::sentence(&msg))),
         Err(e) => Err(OAuthError::server(e)),
     }
 }

@@ -236,6 +236,15 @@ async fn finish(
 /// Shown while an identifier (or the client's address) must wait after repeated failures.
 pub(crate) const LOCKED: &str = "Too many failed attempts. Wait a little, then try again.";
 
+/// A validation message as a sentence on a page: "must be x" -> "Must be x." (char-safe).
+pub(crate) fn sentence(msg: &str) -> String {
+    let mut chars = msg.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => "Please check the form.".into(),
+    }
+}
+
 pub(crate) const EXPIRED: &str =
     "This sign-in has expired or was already used. Go back to the application and start again.";
 

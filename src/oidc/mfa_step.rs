@@ -22,10 +22,6 @@ fn amr(methods: &[&str]) -> Vec<String> {
     methods.iter().map(|m| m.to_string()).collect()
 }
 
-fn mfa_error(e: MfaError) -> OAuthError {
-    OAuthError::server(e)
-}
-
 /// The password was right (and the account is in order): go on to the second factor if the
 /// pool or the request wants one, else finish signing in.
 pub async fn after_password(
@@ -48,7 +44,7 @@ pub async fn after_password(
     }
     let enrolled = mfa::is_enrolled(st, &rt.pool.id, &sub)
         .await
-        .map_err(mfa_error)?;
+        .map_err(OAuthError::server)?;
     let identifier = identifier.to_string();
     if enrolled {
         let tx = LoginTx {
@@ -105,7 +101,7 @@ async fn setup_page(
     let (pool, sub) = (&rt.pool, user.sub.as_str());
     let enrollment = match mfa::pending_enrollment(st, &pool.id, &pool.name, sub, &user.username)
         .await
-        .map_err(mfa_error)?
+        .map_err(OAuthError::server)?
     {
         Some(e) => e,
         None => mfa::begin_enrollment(
@@ -117,7 +113,7 @@ async fn setup_page(
             st.clock.now(),
         )
         .await
-        .map_err(mfa_error)?,
+        .map_err(OAuthError::server)?,
     };
     Ok(Outcome::MfaSetup {
         tx,
@@ -178,7 +174,7 @@ pub async fn challenge(
             )
         }
         Err(e) if e.is_user_facing() => retry(tx, &e.to_string()),
-        Err(e) => Err(mfa_error(e)),
+        Err(e) => Err(OAuthError::server(e)),
     }
 }
 
@@ -245,7 +241,7 @@ pub async fn setup(
                         .await?
                         .into())
                 }
-                Err(e) => Err(mfa_error(e)),
+                Err(e) => Err(OAuthError::server(e)),
             }
         }
         _ => Ok(Outcome::Page(EXPIRED.into()).into()),

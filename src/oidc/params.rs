@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use super::error::OAuthError;
 
-/// Most parameters a request may carry, and the longest value accepted.
-const MAX_PARAMS: usize = 64;
+/// Most parameters a request may carry (the account page's profile form: 15 standard and up
+/// to 50 custom attributes), and the longest value accepted.
+const MAX_PARAMS: usize = 96;
 const MAX_VALUE: usize = 8 * 1024;
 
 /// Parsed `application/x-www-form-urlencoded` parameters, each present at most once.

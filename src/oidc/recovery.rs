@@ -16,7 +16,6 @@ use crate::audit;
 use crate::ids::Secret;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
-use crate::store::sql::pools::Pool;
 use crate::store::sql::users;
 
 pub const RESET_TTL: Duration = Duration::from_secs(3600);
@@ -34,34 +33,6 @@ pub async fn show(
     })
 }
 
-/// Issues a reset code for `sub` and mails it.
-pub async fn send_reset_code(
-    st: &AppState,
-    pool: &Pool,
-    sub: &str,
-    email: &str,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
-    let code = codes::issue(st, &pool.id, Purpose::Reset, sub, RESET_TTL)
-        .await
-        .map_err(|e| e.to_string())?;
-    let intro = format!(
-        "A password reset was asked for your {} account. Enter this code to choose a new password.",
-        pool.name
-    );
-    st.mailer
-        .send_code(
-            email,
-            "Your password reset code",
-            &intro,
-            &code,
-            "1 hour",
-            now,
-        )
-        .await
-        .map_err(|e| e.to_string())
-}
-
 /// A RESET_REQUIRED user gave the right password: mail a fresh code and ask for it.
 pub async fn require_reset(
     st: &AppState,
@@ -77,7 +48,17 @@ pub async fn require_reset(
                 .into(),
         ));
     };
-    if let Err(e) = send_reset_code(st, &rt.pool, user.sub.as_str(), &email, now).await {
+    if let Err(e) = codes::send(
+        st,
+        &rt.pool,
+        Purpose::Reset,
+        user.sub.as_str(),
+        &email,
+        RESET_TTL,
+        now,
+    )
+    .await
+    {
         tracing::error!(error = %e, "password reset mail failed");
         return Ok(Outcome::Page(
             "We could not send the email just now. Please try again later.".into(),
@@ -145,7 +126,16 @@ pub async fn forgot(
     if let Some(u) = user.filter(|u| {
         u.enabled && matches!(u.status, UserStatus::Confirmed | UserStatus::ResetRequired)
     }) && let Some(email) = u.email.clone()
-        && let Err(e) = send_reset_code(st, &rt.pool, u.sub.as_str(), &email, now).await
+        && let Err(e) = codes::send(
+            st,
+            &rt.pool,
+            Purpose::Reset,
+            u.sub.as_str(),
+            &email,
+            RESET_TTL,
+            now,
+        )
+        .await
     {
         tracing::error!(error = %e, "password reset mail failed");
         return Ok(Outcome::Page(

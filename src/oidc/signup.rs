@@ -45,42 +45,6 @@ pub async fn show(
     })
 }
 
-async fn send_code(
-    st: &AppState,
-    rt: &PoolRuntime,
-    sub: &str,
-    email: &str,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
-    let code = codes::issue(st, &rt.pool.id, Purpose::Confirm, sub, CONFIRM_TTL)
-        .await
-        .map_err(|e| e.to_string())?;
-    let intro = format!(
-        "Welcome to {}. Enter this code to confirm your email address.",
-        rt.pool.name
-    );
-    st.mailer
-        .send_code(
-            email,
-            "Your confirmation code",
-            &intro,
-            &code,
-            "24 hours",
-            now,
-        )
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// "must be x" -> "Must be x." (char-safe).
-fn sentence(msg: &str) -> String {
-    let mut chars = msg.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => "Please check the form.".into(),
-    }
-}
-
 /// The sign-up form was submitted.
 pub async fn signup(
     st: &AppState,
@@ -156,7 +120,7 @@ pub async fn signup(
     };
     let user = match accounts::create(st, &rt.pool, spec, now).await {
         Ok(u) => u,
-        Err(AccountError::Invalid { msg, .. }) => return retry(tx, sentence(&msg)),
+        Err(AccountError::Invalid { msg, .. }) => return retry(tx, super::flow::sentence(&msg)),
         Err(AccountError::Policy(msg)) => return retry(tx, format!("The password {msg}.")),
         Err(AccountError::Exists) => {
             return retry(tx, "That username or email is already registered.".into());
@@ -184,7 +148,17 @@ pub async fn signup(
         ..tx
     };
     session::save_tx(st, rt, &tx).await?;
-    let notice = match send_code(st, rt, user.sub.as_str(), &email, now).await {
+    let notice = match codes::send(
+        st,
+        &rt.pool,
+        Purpose::Confirm,
+        user.sub.as_str(),
+        &email,
+        CONFIRM_TTL,
+        now,
+    )
+    .await
+    {
         Ok(()) => None,
         Err(e) => {
             // The account is kept; "send a new code" retries delivery.
@@ -219,7 +193,17 @@ pub async fn resume_confirmation(
         ..tx
     };
     session::save_tx(st, rt, &tx).await?;
-    let notice = match send_code(st, rt, user.sub.as_str(), &email, now).await {
+    let notice = match codes::send(
+        st,
+        &rt.pool,
+        Purpose::Confirm,
+        user.sub.as_str(),
+        &email,
+        CONFIRM_TTL,
+        now,
+    )
+    .await
+    {
         Ok(()) => {
             Some("Your email address is not confirmed yet; we sent you a new code.".to_string())
         }
@@ -255,7 +239,17 @@ pub async fn confirm(
         let notice = if sent > MAX_RESENDS {
             "Too many codes were sent. Wait a few minutes before asking again.".to_string()
         } else {
-            match send_code(st, rt, &sub, &email, now).await {
+            match codes::send(
+                st,
+                &rt.pool,
+                Purpose::Confirm,
+                &sub,
+                &email,
+                CONFIRM_TTL,
+                now,
+            )
+            .await
+            {
                 Ok(()) => "A new code is on its way.".to_string(),
                 Err(e) => {
                     tracing::error!(error = %e, "confirmation mail failed");

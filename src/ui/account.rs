@@ -63,14 +63,7 @@ fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse
         recovery_codes: &state.recovery_codes,
         recovery_codes_left: state.recovery_codes_left,
     };
-    page(
-        if state.error.is_some() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        },
-        &view,
-    )
+    page(super::form_status(state.error.is_some()), &view)
 }
 
 fn respond(

@@ -139,14 +139,7 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 error: error.as_deref(),
                 notice: notice.as_deref(),
             };
-            page(
-                if error.is_some() {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
-                },
-                &view,
-            )
+            page(form_status(error.is_some()), &view)
         }
         Outcome::SignUp { tx, error, values } => {
             let (action, login_url) = (
@@ -176,14 +169,7 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                     })
                     .collect(),
             };
-            page(
-                if error.is_some() {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
-                },
-                &view,
-            )
+            page(form_status(error.is_some()), &view)
         }
         Outcome::Confirm { tx, email, notice } => {
             let action = format!("/{}/confirm", rt.pool.id);
@@ -210,14 +196,7 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 policy: &policy,
                 error: error.as_deref(),
             };
-            page(
-                if error.is_some() {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
-                },
-                &view,
-            )
+            page(form_status(error.is_some()), &view)
         }
         Outcome::Login { tx, .. } => redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id)),
         Outcome::Consent { tx, .. } => redirect(&format!("/{}/consent?tx={}", rt.pool.id, tx.id)),
@@ -231,14 +210,7 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 csrf: &tx.csrf,
                 error: error.as_deref(),
             };
-            page(
-                if error.is_some() {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
-                },
-                &view,
-            )
+            page(form_status(error.is_some()), &view)
         }
         Outcome::MfaSetup {
             tx,
@@ -269,15 +241,17 @@ fn respond(rt: &PoolRuntime, outcome: Outcome, render_login: bool) -> HttpRespon
                 recovery_codes: &recovery_codes,
                 error: error.as_deref(),
             };
-            page(
-                if error.is_some() {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
-                },
-                &view,
-            )
+            page(form_status(error.is_some()), &view)
         }
+    }
+}
+
+/// A form page is a 400 when it is shown again with an error, else a 200.
+fn form_status(has_error: bool) -> StatusCode {
+    if has_error {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
     }
 }
 

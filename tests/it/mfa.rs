@@ -156,7 +156,7 @@ async fn required_mode_enrolls_inside_the_authorize_flow_then_challenges() {
         }
     }
     app.clock.advance(TimeDelta::seconds(30));
-    // ±1 step of skew: the code of the previous step still works (it is newer than the last used).
+    // The next step's code is newer than the last one used, so it is accepted.
     let (landed, _) = post_form(
         &app,
         &browser,
