@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::clock::RandomExt;
 use crate::ids::PoolId;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -76,7 +77,7 @@ pub async fn record(
 ) {
     let e = AuditEvent {
         pool_id: pool.to_string(),
-        id: crate::accounts::uuid_v7(st, now),
+        id: st.random.uuid_v7(now),
         at: now.naive_utc(),
         kind: kind.as_str().into(),
         sub: ctx.sub.map(str::to_string),

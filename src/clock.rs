@@ -83,6 +83,16 @@ pub trait RandomExt: Random {
         }
         out
     }
+
+    /// A UUID v7 string: `now` in its time field (so ids sort by creation), the rest random.
+    fn uuid_v7(&self, now: DateTime<Utc>) -> String {
+        let mut r = [0u8; 10];
+        self.fill(&mut r);
+        let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        uuid::Builder::from_unix_timestamp_millis(millis, &r)
+            .into_uuid()
+            .to_string()
+    }
 }
 
 impl<R: Random + ?Sized> RandomExt for R {}

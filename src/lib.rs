@@ -11,14 +11,17 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod login;
 pub mod mail;
 pub mod mfa;
+pub mod model;
 pub mod oidc;
 pub mod pools;
 pub mod server;
+pub mod sessions;
 pub mod state;
 pub mod store;
 
-pub use http::build_app;
+pub use server::build_app;
 pub use state::{AppState, Deps};
 pub mod ui;

@@ -1,15 +1,122 @@
-//! `tessera serve`: open the stores, make sure a pool exists, keep caches fresh, serve HTTP
-//! until Ctrl-C or SIGTERM, letting in-flight requests finish.
+//! The application and `tessera serve`: the route table (JSON endpoints from `http`, hosted
+//! pages from `ui`), and the server that opens the stores, makes sure a pool exists, keeps
+//! caches fresh, and serves until Ctrl-C or SIGTERM, letting in-flight requests finish.
 
 use std::time::Duration;
 
-use actix_web::HttpServer;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpServer, Scope, web};
 
 use crate::config::{Config, redact_url};
 use crate::error::Error;
-use crate::http::build_app;
+use crate::http::{MAX_BODY, discovery, error as api_error, health, logging, oauth};
+use crate::login::Form;
 use crate::pools;
 use crate::state::{AppState, Deps};
+use crate::ui;
+
+/// Builds the application: used by `serve` and by tests, which build as many as they like.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(
+            web::FormConfig::default()
+                .limit(MAX_BODY)
+                .error_handler(api_error::form_error),
+        )
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY)
+                .error_handler(api_error::json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(api_error::query_error))
+        .app_data(web::PathConfig::default().error_handler(api_error::path_error))
+        .wrap(actix_web::middleware::from_fn(logging::log_request))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(pool_scope())
+        .default_service(web::to(api_error::not_found))
+}
+
+/// Everything under a pool's issuer, `/{pool_id}/...`.
+fn pool_scope() -> Scope {
+    let scope = web::scope("/{pool_id}")
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(discovery::openid_configuration),
+        )
+        .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
+        .route("/oauth2/token", web::post().to(oauth::token_endpoint))
+        .route(
+            "/oauth2/introspect",
+            web::post().to(oauth::introspect_endpoint),
+        )
+        .route("/oauth2/revoke", web::post().to(oauth::revoke_endpoint))
+        .route("/oauth2/userInfo", web::get().to(oauth::userinfo_endpoint))
+        .route("/oauth2/userInfo", web::post().to(oauth::userinfo_endpoint))
+        .route("/oauth2/authorize", web::get().to(ui::authorize))
+        .route("/oauth2/authorize", web::post().to(ui::authorize))
+        .route("/signup", web::get().to(ui::signup_page))
+        .route("/forgotPassword", web::get().to(ui::forgot_page))
+        .route("/account", web::get().to(ui::account))
+        .route("/account", web::post().to(ui::account))
+        .route("/logout", web::get().to(ui::logout))
+        .route("/logout", web::post().to(ui::logout));
+    let scope = HOSTED_FORMS.iter().fold(scope, |scope, &(path, form)| {
+        scope
+            .route(path, web::post().to(ui::form_handler(form)))
+            .route(path, web::get().to(ui::tx_page))
+    });
+    // Anything else on a known path is 405 (an unknown path falls through to 404).
+    KNOWN_PATHS.iter().fold(scope, |scope, path| {
+        scope.route(path, web::route().to(api_error::method_not_allowed))
+    })
+}
+
+/// The hosted forms: each path shows its transaction's page on GET and answers one step on
+/// POST (`/signup` and `/forgotPassword` have their own GET pages, registered first).
+const HOSTED_FORMS: &[(&str, Form)] = &[
+    ("/login", Form::Password),
+    ("/newPassword", Form::NewPassword),
+    ("/signup", Form::SignUp),
+    ("/confirm", Form::Confirm),
+    ("/forgotPassword", Form::Forgot),
+    ("/confirmForgotPassword", Form::Reset),
+    ("/mfa", Form::Mfa),
+    ("/mfaSetup", Form::MfaSetup),
+    ("/consent", Form::Consent),
+];
+
+const KNOWN_PATHS: &[&str] = &[
+    "/oauth2/token",
+    "/oauth2/introspect",
+    "/oauth2/revoke",
+    "/oauth2/userInfo",
+    "/oauth2/authorize",
+    "/login",
+    "/newPassword",
+    "/signup",
+    "/forgotPassword",
+    "/confirmForgotPassword",
+    "/confirm",
+    "/consent",
+    "/account",
+    "/mfa",
+    "/mfaSetup",
+    "/logout",
+];
 
 /// Starts the server and returns when it has shut down.
 pub async fn serve(mut config: Config) -> Result<(), Error> {

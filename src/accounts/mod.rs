@@ -1,60 +1,24 @@
 //! Users of a pool: identifiers, statuses, password policy, and administration.
 
-pub mod attributes;
 pub mod codes;
 pub mod groups;
 pub mod policy;
+pub mod signin;
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::audit;
+use crate::clock::RandomExt;
 use crate::crypto::password::PasswordError;
 use crate::ids::{PoolId, Secret, Sub};
-use crate::pools::SignInIdentifier;
+use crate::model::{SignInIdentifier, UserStatus, attributes};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::sql::pools::Pool;
 use crate::store::sql::users::{self as user_rows, NewUser, User};
-
-/// Account states, named as Cognito names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum UserStatus {
-    Unconfirmed,
-    Confirmed,
-    ForceChangePassword,
-    /// An administrator reset the password: the user must choose a new one with an emailed code.
-    ResetRequired,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unconfirmed => "UNCONFIRMED",
-            Self::Confirmed => "CONFIRMED",
-            Self::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
-            Self::ResetRequired => "RESET_REQUIRED",
-        }
-    }
-}
-
-impl FromStr for UserStatus {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "UNCONFIRMED" => Ok(Self::Unconfirmed),
-            "CONFIRMED" => Ok(Self::Confirmed),
-            "FORCE_CHANGE_PASSWORD" => Ok(Self::ForceChangePassword),
-            "RESET_REQUIRED" => Ok(Self::ResetRequired),
-            _ => Err(()),
-        }
-    }
-}
 
 /// Errors of user administration and sign-in checks.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +127,7 @@ pub async fn create(
     spec: NewUserSpec,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let sub = Sub::new(uuid_v7(st, now));
+    let sub = Sub::new(st.random.uuid_v7(now));
     let mut spec = spec;
     if pool.settings.sign_in_identifier == SignInIdentifier::Email {
         // Email-as-username: the email signs in, the stored username is the sub.
@@ -213,17 +177,6 @@ pub async fn create(
     audit::record(st, &pool.id, audit::Kind::UserCreated, ctx, now).await;
     Ok(user)
 }
-
-/// A UUID v7 from the injected clock and randomness.
-pub fn uuid_v7(st: &AppState, now: DateTime<Utc>) -> String {
-    let mut r = [0u8; 10];
-    st.random.fill(&mut r);
-    let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &r)
-        .into_uuid()
-        .to_string()
-}
-
 /// Finds a user by sub, username or email.
 pub async fn find(st: &AppState, pool: &PoolId, who: &str) -> Result<User, AccountError> {
     let (p, key) = (pool.clone(), who.to_string());
@@ -263,7 +216,7 @@ pub async fn set_enabled(
         })
         .await?;
     if !enabled {
-        crate::oidc::session::end_all(st, pool, user.sub.as_str(), now).await?;
+        crate::sessions::end_all(st, pool, user.sub.as_str(), now).await?;
     }
     let kind = if enabled {
         audit::Kind::Enabled
@@ -309,7 +262,7 @@ pub async fn set_password(
             Ok(())
         })
         .await?;
-    crate::oidc::session::end_all(st, &pool.id, user.sub.as_str(), now).await?;
+    crate::sessions::end_all(st, &pool.id, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         detail: if temporary { "temporary" } else { "" },
@@ -468,7 +421,7 @@ pub async fn require_reset(
             Ok(())
         })
         .await?;
-    crate::oidc::session::end_all(st, pool, user.sub.as_str(), now).await?;
+    crate::sessions::end_all(st, pool, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         detail: "reset required by an administrator",

@@ -1,7 +1,7 @@
 //! Password policy checks; each violation is explained so the user can fix it.
 
 use crate::ids::Secret;
-use crate::pools::PasswordPolicy;
+use crate::model::PasswordPolicy;
 
 /// Longest password accepted (argon2 input is bounded to keep hashing cost predictable).
 pub const MAX_PASSWORD_LEN: usize = 256;

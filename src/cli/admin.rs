@@ -3,19 +3,26 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{ClientCmd, Command, GroupCmd, KeysCmd, PasswordArg, PoolCmd, UserCmd};
-use crate::accounts::attributes::{self, CustomAttribute};
+use super::{
+    ClientCmd, ClientCreate, Command, GroupCmd, KeysCmd, PasswordArg, PoolCmd, PoolUpdate,
+    SignupMode, UserCmd,
+};
 use crate::accounts::{self, NewUserSpec};
 use crate::clients::{self, ClientSpec};
 use crate::config::Config;
 use crate::error::Error;
 use crate::ids::Secret;
 use crate::keys;
+use crate::model::attributes::{self, CustomAttribute};
+use crate::model::pool::PASSWORD_MIN_LENGTH_RANGE;
+use crate::model::{PasswordPolicy, PoolSettings, UserStatus};
 use crate::pools;
 use crate::state::{AppState, Deps};
 use crate::store::sql::pools::Pool;
+use crate::store::sql::users::User;
 
 /// Prints `value` as JSON, or the human text. A closed pipe (`tessera ... | head`) is not an
 /// error: the reader has what it wanted.
@@ -59,13 +66,13 @@ fn parse_attributes(raw: Vec<String>) -> Result<BTreeMap<String, String>, Error>
     Ok(out)
 }
 
-async fn pool(st: &AppState, id_or_name: &str) -> Result<Pool, Error> {
-    Ok(pools::resolve(st, id_or_name).await?)
+async fn pool(app: &AppState, id_or_name: &str) -> Result<Pool, Error> {
+    Ok(pools::resolve(app, id_or_name).await?)
 }
 
 pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Error> {
-    let (st, report) = AppState::open(config, Deps::default()).await?;
-    let now = st.clock.now();
+    let (app, report) = AppState::open(config, Deps::default()).await?;
+    let now = app.clock.now();
     match command {
         Command::Migrate => emit(json, &report, || {
             format!(
@@ -74,12 +81,33 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
                 report.total
             )
         }),
-        Command::Pool(PoolCmd::Create { name }) => {
-            let p = pools::create(&st, &name, now).await?;
+        Command::Pool(cmd) => pool_cmd(&app, cmd, json, now).await,
+        Command::Client(cmd) => client_cmd(&app, cmd, json, now).await,
+        Command::User(cmd) => user_cmd(&app, cmd, json, now).await,
+        Command::Keys(cmd) => keys_cmd(&app, cmd, json, now).await,
+        Command::Group(cmd) => group_cmd(&app, cmd, json, now).await,
+        Command::Events {
+            pool: p,
+            user,
+            limit,
+        } => events(&app, &p.pool, user, limit, json).await,
+        Command::Serve | Command::Config => Err(Error::Usage("not an admin command".into())),
+    }
+}
+
+async fn pool_cmd(
+    app: &AppState,
+    cmd: PoolCmd,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    match cmd {
+        PoolCmd::Create { name } => {
+            let p = pools::create(app, &name, now).await?;
             emit(json, &p, || p.id.to_string())
         }
-        Command::Pool(PoolCmd::List) => {
-            let list = pools::list(&st).await?;
+        PoolCmd::List => {
+            let list = pools::list(app).await?;
             emit(json, &list, || {
                 list.iter()
                     .map(|p| format!("{}\t{}", p.id, p.name))
@@ -87,114 +115,455 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
                     .join("\n")
             })
         }
-        Command::Pool(PoolCmd::Update {
-            pool: which,
-            signup,
-            password_min_length,
-            password_require_lowercase,
-            password_require_uppercase,
-            password_require_digit,
-            password_require_symbol,
-            sign_in_identifier,
-            required_attributes,
-            custom_attributes,
-            mfa,
-        }) => {
-            let p = pool(&st, &which).await?;
-            let mut s = p.settings.clone();
-            if let Some(m) = signup {
-                s.admin_only_signup = matches!(m, super::SignupMode::AdminOnly);
-            }
-            let pp = &mut s.password_policy;
-            if let Some(n) = password_min_length {
-                if !(6..=256).contains(&n) {
-                    return Err(Error::Usage(
-                        "--password-min-length must be between 6 and 256".into(),
-                    ));
-                }
-                pp.min_length = n;
-            }
-            pp.require_lowercase = password_require_lowercase.unwrap_or(pp.require_lowercase);
-            pp.require_uppercase = password_require_uppercase.unwrap_or(pp.require_uppercase);
-            pp.require_digit = password_require_digit.unwrap_or(pp.require_digit);
-            pp.require_symbol = password_require_symbol.unwrap_or(pp.require_symbol);
-            if let Some(m) = sign_in_identifier {
-                s.sign_in_identifier = match m {
-                    super::IdentifierMode::Username => pools::SignInIdentifier::Username,
-                    super::IdentifierMode::Email => pools::SignInIdentifier::Email,
-                    super::IdentifierMode::UsernameOrEmail => {
-                        pools::SignInIdentifier::UsernameOrEmail
-                    }
-                };
-            }
-            if let Some(m) = mfa {
-                s.mfa = match m {
-                    super::MfaArg::Off => pools::MfaMode::Off,
-                    super::MfaArg::Optional => pools::MfaMode::Optional,
-                    super::MfaArg::Required => pools::MfaMode::Required,
-                };
-            }
-            for spec in custom_attributes {
-                let def = CustomAttribute::parse(&spec).map_err(Error::Usage)?;
-                s.custom_attributes.retain(|c| c.name != def.name);
-                s.custom_attributes.push(def);
-            }
-            if s.custom_attributes.len() > attributes::MAX_CUSTOM {
-                return Err(Error::Usage(format!(
-                    "at most {} custom attributes",
-                    attributes::MAX_CUSTOM
-                )));
-            }
-            if let Some(list) = required_attributes {
-                let names: Vec<String> = list
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                for n in &names {
-                    let known = attributes::STANDARD.contains(&n.as_str())
-                        || n.strip_prefix("custom:")
-                            .is_some_and(|c| s.custom_attributes.iter().any(|d| d.name == c));
-                    if !known && n != "email" {
-                        return Err(Error::Usage(format!(
-                            "--required-attributes: {n:?} is not a standard attribute or a custom attribute of this pool"
-                        )));
-                    }
-                }
-                s.required_attributes = names.into_iter().filter(|n| n != "email").collect();
-            }
-            let updated = pools::update_settings(&st, &p.id, s, now).await?;
-            emit(json, &updated, || format!("updated pool {}", updated.id))
-        }
-        Command::Pool(PoolCmd::Show { pool: which }) => {
-            let p = pool(&st, &which).await?;
-            let issuer = format!("{}/{}", st.config.public_base(), p.id);
-            #[derive(Serialize)]
-            struct Shown<'a> {
-                #[serde(flatten)]
-                pool: &'a Pool,
-                issuer: &'a str,
-            }
-            emit(
-                json,
-                &Shown {
-                    pool: &p,
-                    issuer: &issuer,
-                },
-                || {
-                    format!(
-                        "id:      {}\nname:    {}\nissuer:  {issuer}\ncreated: {}",
-                        p.id, p.name, p.created_at
-                    )
-                },
+        PoolCmd::Show { pool: which } => show_pool(app, &which, json).await,
+        PoolCmd::Update(update) => update_pool(app, update, json, now).await,
+    }
+}
+
+async fn show_pool(app: &AppState, id_or_name: &str, json: bool) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let issuer = format!("{}/{}", app.config.public_base(), p.id);
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        #[serde(flatten)]
+        pool: &'a Pool,
+        issuer: &'a str,
+    }
+    emit(
+        json,
+        &Shown {
+            pool: &p,
+            issuer: &issuer,
+        },
+        || {
+            format!(
+                "id:      {}\nname:    {}\nissuer:  {issuer}\ncreated: {}",
+                p.id, p.name, p.created_at
             )
+        },
+    )
+}
+
+/// Applies the given flags to the pool's settings; the service checks the result again.
+async fn update_pool(
+    app: &AppState,
+    update: PoolUpdate,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, &update.pool).await?;
+    let mut settings = p.settings.clone();
+    if let Some(mode) = update.signup {
+        settings.admin_only_signup = matches!(mode, SignupMode::AdminOnly);
+    }
+    apply_password_flags(&mut settings.password_policy, &update)?;
+    if let Some(mode) = update.sign_in_identifier {
+        settings.sign_in_identifier = mode.into();
+    }
+    if let Some(mode) = update.mfa {
+        settings.mfa = mode.into();
+    }
+    define_custom_attributes(&mut settings, update.custom_attributes)?;
+    if let Some(list) = update.required_attributes {
+        settings.required_attributes = required_attribute_names(&settings, &list)?;
+    }
+    let updated = pools::update_settings(app, &p.id, settings, now).await?;
+    emit(json, &updated, || format!("updated pool {}", updated.id))
+}
+
+/// `--password-*` flags; the ones not given keep their value.
+fn apply_password_flags(policy: &mut PasswordPolicy, update: &PoolUpdate) -> Result<(), Error> {
+    if let Some(n) = update.password_min_length {
+        if !PASSWORD_MIN_LENGTH_RANGE.contains(&n) {
+            return Err(Error::Usage(format!(
+                "--password-min-length must be between {} and {}",
+                PASSWORD_MIN_LENGTH_RANGE.start(),
+                PASSWORD_MIN_LENGTH_RANGE.end()
+            )));
         }
-        Command::Client(cmd) => client(&st, cmd, json, now).await,
-        Command::User(cmd) => user(&st, cmd, json, now).await,
-        Command::Keys(KeysCmd::List { pool: p }) => {
-            let p = pool(&st, &p.pool).await?;
-            let list = keys::list(&st, &p.id, now).await?;
+        policy.min_length = n;
+    }
+    let keep = |flag: Option<bool>, current: bool| flag.unwrap_or(current);
+    policy.require_lowercase = keep(update.password_require_lowercase, policy.require_lowercase);
+    policy.require_uppercase = keep(update.password_require_uppercase, policy.require_uppercase);
+    policy.require_digit = keep(update.password_require_digit, policy.require_digit);
+    policy.require_symbol = keep(update.password_require_symbol, policy.require_symbol);
+    Ok(())
+}
+
+/// `--custom-attribute` specs: each replaces a definition of the same name.
+fn define_custom_attributes(settings: &mut PoolSettings, specs: Vec<String>) -> Result<(), Error> {
+    for spec in specs {
+        let def = CustomAttribute::parse(&spec).map_err(Error::Usage)?;
+        settings.custom_attributes.retain(|c| c.name != def.name);
+        settings.custom_attributes.push(def);
+    }
+    if settings.custom_attributes.len() > attributes::MAX_CUSTOM {
+        return Err(Error::Usage(format!(
+            "at most {} custom attributes",
+            attributes::MAX_CUSTOM
+        )));
+    }
+    Ok(())
+}
+
+/// `--required-attributes NAMES` (comma-separated; empty clears them) checked against the
+/// pool's attributes. `email` is accepted and dropped: it is always asked for.
+fn required_attribute_names(settings: &PoolSettings, list: &str) -> Result<Vec<String>, Error> {
+    let names: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    for n in &names {
+        if !settings.is_requirable(n) && n != "email" {
+            return Err(Error::Usage(format!(
+                "--required-attributes: {n:?} is not a standard attribute or a custom \
+                 attribute of this pool"
+            )));
+        }
+    }
+    Ok(names.into_iter().filter(|n| n != "email").collect())
+}
+
+async fn client_cmd(
+    app: &AppState,
+    cmd: ClientCmd,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    match cmd {
+        ClientCmd::Create(create) => create_client(app, create, json, now).await,
+        ClientCmd::List { pool: p } => list_clients(app, &p.pool, json).await,
+        ClientCmd::Show { pool: p, client_id } => {
+            let p = pool(app, &p.pool).await?;
+            let c = clients::find(app, &p.id, &client_id).await?;
+            emit(json, &c, || {
+                serde_json::to_string_pretty(&c).unwrap_or_default()
+            })
+        }
+        ClientCmd::Delete { pool: p, client_id } => {
+            let p = pool(app, &p.pool).await?;
+            clients::delete(app, &p.id, &client_id, now).await?;
+            emit(json, &serde_json::json!({ "deleted": client_id }), || {
+                format!("deleted client {client_id}")
+            })
+        }
+    }
+}
+
+async fn create_client(
+    app: &AppState,
+    create: ClientCreate,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, &create.pool.pool).await?;
+    let spec = ClientSpec {
+        name: create.name,
+        redirect_uris: create.redirect_uris,
+        logout_uris: create.logout_uris,
+        public: create.public,
+        grant_types: create.grants.into_iter().map(Into::into).collect(),
+        scopes: create.scopes,
+        first_party: create.first_party,
+        pkce_optional: create.pkce_optional,
+        require_mfa: create.require_mfa,
+        access_token_ttl: create.access_token_ttl,
+        id_token_ttl: create.id_token_ttl,
+        refresh_token_ttl: create.refresh_token_ttl,
+    };
+    let created = clients::create(app, &p.id, spec, now).await?;
+    emit(json, &created, || match &created.client_secret {
+        Some(s) => format!(
+            "client_id:     {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
+            created.client.client_id,
+            s.expose()
+        ),
+        None => format!(
+            "client_id:     {}\n(public client: no secret, PKCE required)",
+            created.client.client_id
+        ),
+    })
+}
+
+async fn list_clients(app: &AppState, id_or_name: &str, json: bool) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let list = clients::list(app, &p.id).await?;
+    emit(json, &list, || {
+        list.iter()
+            .map(|c| {
+                format!(
+                    "{}\t{}\t{}",
+                    c.client_id,
+                    c.name,
+                    if c.is_public() {
+                        "public"
+                    } else {
+                        "confidential"
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// The human text of one user.
+fn describe_user(u: &User) -> String {
+    format!(
+        "sub:      {}\nusername: {}\nemail:    {}\nstatus:   {}\nenabled:  {}",
+        u.sub,
+        u.username,
+        u.email.as_deref().unwrap_or("-"),
+        u.status.as_str(),
+        u.enabled
+    )
+}
+
+async fn user_cmd(
+    app: &AppState,
+    cmd: UserCmd,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    match cmd {
+        UserCmd::Create {
+            pool: p,
+            username,
+            email,
+            password,
+            attributes,
+            temporary_password,
+        } => {
+            let p = pool(app, &p.pool).await?;
+            let spec = NewUserSpec {
+                username,
+                email,
+                password: read_password(password)?,
+                attributes: parse_attributes(attributes)?,
+                temporary_password,
+                self_signup: false,
+            };
+            let u = accounts::create(app, &p, spec, now).await?;
+            emit(json, &u, || describe_user(&u))
+        }
+        UserCmd::List { pool: p, limit } => list_users(app, &p.pool, limit, json).await,
+        UserCmd::Show { pool: p, user } => {
+            let p = pool(app, &p.pool).await?;
+            let u = accounts::find(app, &p.id, &user).await?;
+            emit(json, &u, || describe_user(&u))
+        }
+        UserCmd::Disable { pool: p, user } => {
+            set_user_enabled(app, &p.pool, &user, false, json, now).await
+        }
+        UserCmd::Enable { pool: p, user } => {
+            set_user_enabled(app, &p.pool, &user, true, json, now).await
+        }
+        UserCmd::Delete { pool: p, user } => delete_user(app, &p.pool, &user, json, now).await,
+        UserCmd::SetPassword {
+            pool: p,
+            user,
+            password,
+            temporary,
+        } => {
+            let p = pool(app, &p.pool).await?;
+            let password = read_password(password)?;
+            let u = accounts::set_password(app, &p, &user, &password, temporary, now).await?;
+            emit(json, &u, || describe_user(&u))
+        }
+        UserCmd::Confirm { pool: p, user } => confirm_user(app, &p.pool, &user, json, now).await,
+        UserCmd::ResetPassword {
+            pool: p,
+            user,
+            temporary_password,
+        } => reset_password(app, &p.pool, &user, temporary_password, json, now).await,
+        UserCmd::SetAttribute {
+            pool: p,
+            user,
+            attributes,
+        } => set_user_attributes(app, &p.pool, &user, attributes, json, now).await,
+        UserCmd::MfaReset { pool: p, user } => reset_mfa(app, &p.pool, &user, json, now).await,
+    }
+}
+
+async fn list_users(app: &AppState, id_or_name: &str, limit: i64, json: bool) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let list = accounts::list(app, &p.id, limit.clamp(1, 10_000)).await?;
+    emit(json, &list, || {
+        list.iter()
+            .map(|u| {
+                format!(
+                    "{}\t{}\t{}\t{}",
+                    u.sub,
+                    u.username,
+                    u.status.as_str(),
+                    if u.enabled { "enabled" } else { "disabled" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+async fn set_user_enabled(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    enabled: bool,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let u = accounts::set_enabled(app, &p.id, user, enabled, now).await?;
+    emit(json, &u, || describe_user(&u))
+}
+
+async fn delete_user(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let u = accounts::delete(app, &p.id, user, now).await?;
+    emit(json, &serde_json::json!({ "deleted": u.sub }), || {
+        format!("deleted user {} ({})", u.username, u.sub)
+    })
+}
+
+/// Confirms an UNCONFIRMED user without a code.
+async fn confirm_user(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let found = accounts::find(app, &p.id, user).await?;
+    if found.status != UserStatus::Unconfirmed {
+        return Err(Error::Usage(format!(
+            "the user is {}; only UNCONFIRMED users can be confirmed",
+            found.status.as_str()
+        )));
+    }
+    let u = accounts::confirm(app, &p.id, found.sub.as_str(), now).await?;
+    emit(json, &u, || describe_user(&u))
+}
+
+/// With a temporary password (`-` reads it from stdin), sets it; otherwise marks the user
+/// RESET_REQUIRED and mails a reset code.
+async fn reset_password(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    temporary_password: Option<String>,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    if let Some(pw) = temporary_password {
+        let stdin = pw == "-";
+        let pw = read_password(PasswordArg {
+            password: (!stdin).then_some(pw),
+            password_stdin: stdin,
+        })?;
+        let u = accounts::set_password(app, &p, user, &pw, true, now).await?;
+        return emit(json, &u, || {
+            format!(
+                "{}\n(must choose a new password at next sign-in)",
+                describe_user(&u)
+            )
+        });
+    }
+    let found = accounts::find(app, &p.id, user).await?;
+    let Some(email) = found.email.clone() else {
+        return Err(Error::Usage(
+            "the user has no email for a reset code; use --temporary-password".into(),
+        ));
+    };
+    let u = accounts::require_reset(app, &p.id, found.sub.as_str(), now).await?;
+    accounts::codes::send(
+        app,
+        &p,
+        accounts::codes::Purpose::Reset,
+        u.sub.as_str(),
+        &email,
+        crate::login::RESET_TTL,
+        now,
+    )
+    .await
+    .map_err(|e| Error::Usage(format!("the reset code could not be mailed: {e}")))?;
+    emit(json, &u, || {
+        format!("{}\n(a reset code was sent to {email})", describe_user(&u))
+    })
+}
+
+/// `KEY=VALUE` sets and `KEY=` removes; `email=...` sets a verified email.
+async fn set_user_attributes(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    attributes: Vec<String>,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let mut changes = BTreeMap::new();
+    let mut email = None;
+    for (k, v) in parse_attributes(attributes)? {
+        if k == "email" {
+            email = Some(v);
+        } else {
+            changes.insert(k, Some(v));
+        }
+    }
+    let mut u = accounts::find(app, &p.id, user).await?;
+    if let Some(e) = email {
+        u = accounts::set_email(app, &p.id, u.sub.as_str(), &e, true, None, now).await?;
+    }
+    if !changes.is_empty() {
+        u = accounts::update_attributes(app, &p, u.sub.as_str(), changes, None, now).await?;
+    }
+    emit(json, &u, || describe_user(&u))
+}
+
+async fn reset_mfa(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let u = accounts::find(app, &p.id, user).await?;
+    let removed = crate::mfa::reset(app, &p.id, u.sub.as_str(), now).await?;
+    emit(
+        json,
+        &serde_json::json!({ "sub": u.sub, "removed": removed }),
+        || {
+            if removed {
+                format!("MFA removed for {}", u.username)
+            } else {
+                format!("{} had no MFA factor", u.username)
+            }
+        },
+    )
+}
+
+async fn keys_cmd(
+    app: &AppState,
+    cmd: KeysCmd,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    match cmd {
+        KeysCmd::List { pool: p } => {
+            let p = pool(app, &p.pool).await?;
+            let list = keys::list(app, &p.id, now).await?;
             emit(json, &list, || {
                 list.iter()
                     .map(|k| {
@@ -207,12 +576,12 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
                     .join("\n")
             })
         }
-        Command::Keys(KeysCmd::Rotate {
+        KeysCmd::Rotate {
             pool: p,
             now: immediate,
-        }) => {
-            let p = pool(&st, &p.pool).await?;
-            let k = keys::rotate(&st, &p.id, now, immediate).await?;
+        } => {
+            let p = pool(app, &p.pool).await?;
+            let k = keys::rotate(app, &p.id, now, immediate).await?;
             emit(json, &k, || {
                 format!(
                     "new key {} ({}) published; signs from {}",
@@ -220,313 +589,44 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
                 )
             })
         }
-        Command::Group(cmd) => group(&st, cmd, json, now).await,
-        Command::Events {
-            pool: p,
-            user,
-            limit,
-        } => {
-            let p = pool(&st, &p.pool).await?;
-            let sub = match user {
-                Some(u) => Some(accounts::find(&st, &p.id, &u).await?.sub.to_string()),
-                None => None,
-            };
-            let list = crate::audit::list(&st, &p.id, sub, limit.clamp(1, 10_000)).await?;
-            emit(json, &list, || {
-                list.iter()
-                    .map(|e| {
-                        format!(
-                            "{}\t{}\t{}\t{}",
-                            e.at.and_utc().to_rfc3339(),
-                            e.kind,
-                            e.sub.as_deref().unwrap_or("-"),
-                            e.detail
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
-        Command::Serve | Command::Config => Err(Error::Usage("not an admin command".into())),
     }
 }
 
-async fn client(
-    st: &AppState,
-    cmd: ClientCmd,
+/// The audit trail of a pool, or of one user (sub, username or email), newest first.
+async fn events(
+    app: &AppState,
+    id_or_name: &str,
+    user: Option<String>,
+    limit: i64,
     json: bool,
-    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Error> {
-    match cmd {
-        ClientCmd::Create {
-            pool: p,
-            name,
-            redirect_uris,
-            logout_uris,
-            public,
-            grants,
-            scopes,
-            first_party,
-            pkce_optional,
-            require_mfa,
-            access_token_ttl,
-            id_token_ttl,
-            refresh_token_ttl,
-        } => {
-            let p = pool(st, &p.pool).await?;
-            let spec = ClientSpec {
-                name,
-                redirect_uris,
-                logout_uris,
-                public,
-                grant_types: grants,
-                scopes,
-                first_party,
-                pkce_optional,
-                require_mfa,
-                access_token_ttl,
-                id_token_ttl,
-                refresh_token_ttl,
-            };
-            let created = clients::create(st, &p.id, spec, now).await?;
-            emit(json, &created, || match &created.client_secret {
-                Some(s) => format!(
-                    "client_id:     {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
-                    created.client.client_id,
-                    s.expose()
-                ),
-                None => format!(
-                    "client_id:     {}\n(public client: no secret, PKCE required)",
-                    created.client.client_id
-                ),
-            })
-        }
-        ClientCmd::List { pool: p } => {
-            let p = pool(st, &p.pool).await?;
-            let list = clients::list(st, &p.id).await?;
-            emit(json, &list, || {
-                list.iter()
-                    .map(|c| {
-                        format!(
-                            "{}\t{}\t{}",
-                            c.client_id,
-                            c.name,
-                            if c.is_public() {
-                                "public"
-                            } else {
-                                "confidential"
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
-        ClientCmd::Show { pool: p, client_id } => {
-            let p = pool(st, &p.pool).await?;
-            let c = clients::find(st, &p.id, &client_id).await?;
-            emit(json, &c, || {
-                serde_json::to_string_pretty(&c).unwrap_or_default()
-            })
-        }
-        ClientCmd::Delete { pool: p, client_id } => {
-            let p = pool(st, &p.pool).await?;
-            clients::delete(st, &p.id, &client_id, now).await?;
-            emit(json, &serde_json::json!({ "deleted": client_id }), || {
-                format!("deleted client {client_id}")
-            })
-        }
-    }
-}
-
-async fn user(
-    st: &AppState,
-    cmd: UserCmd,
-    json: bool,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), Error> {
-    let show = |u: &crate::store::sql::users::User| {
-        format!(
-            "sub:      {}\nusername: {}\nemail:    {}\nstatus:   {}\nenabled:  {}",
-            u.sub,
-            u.username,
-            u.email.as_deref().unwrap_or("-"),
-            u.status.as_str(),
-            u.enabled
-        )
+    let p = pool(app, id_or_name).await?;
+    let sub = match user {
+        Some(u) => Some(accounts::find(app, &p.id, &u).await?.sub.to_string()),
+        None => None,
     };
-    match cmd {
-        UserCmd::Create {
-            pool: p,
-            username,
-            email,
-            password,
-            attributes,
-            temporary_password,
-        } => {
-            let p = pool(st, &p.pool).await?;
-            let spec = NewUserSpec {
-                username,
-                email,
-                password: read_password(password)?,
-                attributes: parse_attributes(attributes)?,
-                temporary_password,
-                self_signup: false,
-            };
-            let u = accounts::create(st, &p, spec, now).await?;
-            emit(json, &u, || show(&u))
-        }
-        UserCmd::List { pool: p, limit } => {
-            let p = pool(st, &p.pool).await?;
-            let list = accounts::list(st, &p.id, limit.clamp(1, 10_000)).await?;
-            emit(json, &list, || {
-                list.iter()
-                    .map(|u| {
-                        format!(
-                            "{}\t{}\t{}\t{}",
-                            u.sub,
-                            u.username,
-                            u.status.as_str(),
-                            if u.enabled { "enabled" } else { "disabled" }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+    let list = crate::audit::list(app, &p.id, sub, limit.clamp(1, 10_000)).await?;
+    emit(json, &list, || {
+        list.iter()
+            .map(|e| {
+                format!(
+                    "{}\t{}\t{}\t{}",
+                    e.at.and_utc().to_rfc3339(),
+                    e.kind,
+                    e.sub.as_deref().unwrap_or("-"),
+                    e.detail
+                )
             })
-        }
-        UserCmd::Show { pool: p, user } => {
-            let p = pool(st, &p.pool).await?;
-            let u = accounts::find(st, &p.id, &user).await?;
-            emit(json, &u, || show(&u))
-        }
-        UserCmd::Disable { pool: p, user } => {
-            let p = pool(st, &p.pool).await?;
-            let u = accounts::set_enabled(st, &p.id, &user, false, now).await?;
-            emit(json, &u, || show(&u))
-        }
-        UserCmd::Enable { pool: p, user } => {
-            let p = pool(st, &p.pool).await?;
-            let u = accounts::set_enabled(st, &p.id, &user, true, now).await?;
-            emit(json, &u, || show(&u))
-        }
-        UserCmd::Delete { pool: p, user } => {
-            let p = pool(st, &p.pool).await?;
-            let u = accounts::delete(st, &p.id, &user, now).await?;
-            emit(json, &serde_json::json!({ "deleted": u.sub }), || {
-                format!("deleted user {} ({})", u.username, u.sub)
-            })
-        }
-        UserCmd::SetPassword {
-            pool: p,
-            user,
-            password,
-            temporary,
-        } => {
-            let p = pool(st, &p.pool).await?;
-            let u =
-                accounts::set_password(st, &p, &user, &read_password(password)?, temporary, now)
-                    .await?;
-            emit(json, &u, || show(&u))
-        }
-        UserCmd::Confirm { pool: p, user } => {
-            let p = pool(st, &p.pool).await?;
-            let found = accounts::find(st, &p.id, &user).await?;
-            if found.status != accounts::UserStatus::Unconfirmed {
-                return Err(Error::Usage(format!(
-                    "the user is {}; only UNCONFIRMED users can be confirmed",
-                    found.status.as_str()
-                )));
-            }
-            let u = accounts::confirm(st, &p.id, found.sub.as_str(), now).await?;
-            emit(json, &u, || show(&u))
-        }
-        UserCmd::ResetPassword {
-            pool: p,
-            user,
-            temporary_password,
-        } => {
-            let p = pool(st, &p.pool).await?;
-            if let Some(pw) = temporary_password {
-                let stdin = pw == "-";
-                let pw = read_password(PasswordArg {
-                    password: (!stdin).then_some(pw),
-                    password_stdin: stdin,
-                })?;
-                let u = accounts::set_password(st, &p, &user, &pw, true, now).await?;
-                return emit(json, &u, || {
-                    format!("{}\n(must choose a new password at next sign-in)", show(&u))
-                });
-            }
-            let found = accounts::find(st, &p.id, &user).await?;
-            let Some(email) = found.email.clone() else {
-                return Err(Error::Usage(
-                    "the user has no email for a reset code; use --temporary-password".into(),
-                ));
-            };
-            let u = accounts::require_reset(st, &p.id, found.sub.as_str(), now).await?;
-            accounts::codes::send(
-                st,
-                &p,
-                accounts::codes::Purpose::Reset,
-                u.sub.as_str(),
-                &email,
-                crate::oidc::recovery::RESET_TTL,
-                now,
-            )
-            .await
-            .map_err(|e| Error::Usage(format!("the reset code could not be mailed: {e}")))?;
-            emit(json, &u, || {
-                format!("{}\n(a reset code was sent to {email})", show(&u))
-            })
-        }
-        UserCmd::SetAttribute {
-            pool: p,
-            user,
-            attributes,
-        } => {
-            let p = pool(st, &p.pool).await?;
-            let mut changes = BTreeMap::new();
-            let mut email = None;
-            for (k, v) in parse_attributes(attributes)? {
-                if k == "email" {
-                    email = Some(v);
-                } else {
-                    changes.insert(k, Some(v));
-                }
-            }
-            let mut u = accounts::find(st, &p.id, &user).await?;
-            if let Some(e) = email {
-                u = accounts::set_email(st, &p.id, u.sub.as_str(), &e, true, None, now).await?;
-            }
-            if !changes.is_empty() {
-                u = accounts::update_attributes(st, &p, u.sub.as_str(), changes, None, now).await?;
-            }
-            emit(json, &u, || show(&u))
-        }
-        UserCmd::MfaReset { pool: p, user } => {
-            let p = pool(st, &p.pool).await?;
-            let u = accounts::find(st, &p.id, &user).await?;
-            let removed = crate::mfa::reset(st, &p.id, u.sub.as_str(), now).await?;
-            emit(
-                json,
-                &serde_json::json!({ "sub": u.sub, "removed": removed }),
-                || {
-                    if removed {
-                        format!("MFA removed for {}", u.username)
-                    } else {
-                        format!("{} had no MFA factor", u.username)
-                    }
-                },
-            )
-        }
-    }
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }
 
-async fn group(
-    st: &AppState,
+async fn group_cmd(
+    app: &AppState,
     cmd: GroupCmd,
     json: bool,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), Error> {
     use crate::accounts::groups;
     match cmd {
@@ -536,22 +636,22 @@ async fn group(
             description,
             precedence,
         } => {
-            let p = pool(st, &p.pool).await?;
-            let g = groups::create(st, &p.id, &name, &description, precedence, now).await?;
+            let p = pool(app, &p.pool).await?;
+            let g = groups::create(app, &p.id, &name, &description, precedence, now).await?;
             emit(json, &g, || {
                 format!("created group {} (precedence {})", g.name, g.precedence)
             })
         }
         GroupCmd::Delete { pool: p, name } => {
-            let p = pool(st, &p.pool).await?;
-            groups::delete(st, &p.id, &name).await?;
+            let p = pool(app, &p.pool).await?;
+            groups::delete(app, &p.id, &name).await?;
             emit(json, &serde_json::json!({ "deleted": name }), || {
                 format!("deleted group {name}")
             })
         }
         GroupCmd::List { pool: p } => {
-            let p = pool(st, &p.pool).await?;
-            let list = groups::list(st, &p.id).await?;
+            let p = pool(app, &p.pool).await?;
+            let list = groups::list(app, &p.id).await?;
             emit(json, &list, || {
                 list.iter()
                     .map(|g| format!("{}\t{}\t{}", g.name, g.precedence, g.description))
@@ -564,8 +664,8 @@ async fn group(
             group,
             user,
         } => {
-            let p = pool(st, &p.pool).await?;
-            groups::set_member(st, &p.id, &group, &user, true).await?;
+            let p = pool(app, &p.pool).await?;
+            groups::set_member(app, &p.id, &group, &user, true).await?;
             emit(
                 json,
                 &serde_json::json!({ "group": group, "added": user }),
@@ -577,8 +677,8 @@ async fn group(
             group,
             user,
         } => {
-            let p = pool(st, &p.pool).await?;
-            groups::set_member(st, &p.id, &group, &user, false).await?;
+            let p = pool(app, &p.pool).await?;
+            groups::set_member(app, &p.id, &group, &user, false).await?;
             emit(
                 json,
                 &serde_json::json!({ "group": group, "removed": user }),

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::clients::GrantType;
 use crate::config::{Config, LogFormat};
 use crate::error::Error;
+use crate::model::{GrantType, MfaMode, SignInIdentifier};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -114,38 +114,42 @@ pub enum PoolCmd {
         pool: String,
     },
     /// Change pool settings (only the ones given).
-    Update {
-        /// Pool id or name.
-        pool: String,
-        /// Who may create accounts.
-        #[arg(long, value_enum)]
-        signup: Option<SignupMode>,
-        /// Minimum password length (6..256).
-        #[arg(long)]
-        password_min_length: Option<usize>,
-        #[arg(long)]
-        password_require_lowercase: Option<bool>,
-        #[arg(long)]
-        password_require_uppercase: Option<bool>,
-        #[arg(long)]
-        password_require_digit: Option<bool>,
-        #[arg(long)]
-        password_require_symbol: Option<bool>,
-        /// What users sign in with.
-        #[arg(long, value_enum)]
-        sign_in_identifier: Option<IdentifierMode>,
-        /// Standard attributes sign-up requires (comma-separated, e.g. `given_name,family_name`;
-        /// an empty string clears them).
-        #[arg(long, value_name = "NAMES")]
-        required_attributes: Option<String>,
-        /// Define a custom attribute `NAME:TYPE[:MIN:MAX]` (TYPE string, number or boolean; for
-        /// strings MIN/MAX bound the length). Repeatable; replaces a definition of the same name.
-        #[arg(long = "custom-attribute", value_name = "SPEC")]
-        custom_attributes: Vec<String>,
-        /// Multi-factor authentication: off, optional, or required.
-        #[arg(long, value_enum)]
-        mfa: Option<MfaArg>,
-    },
+    Update(PoolUpdate),
+}
+
+// `pool update`: the pool, then each setting to change (`None` / empty keeps it).
+#[derive(Debug, Args)]
+pub struct PoolUpdate {
+    /// Pool id or name.
+    pub pool: String,
+    /// Who may create accounts.
+    #[arg(long, value_enum)]
+    pub signup: Option<SignupMode>,
+    /// Minimum password length (6..256).
+    #[arg(long)]
+    pub password_min_length: Option<usize>,
+    #[arg(long)]
+    pub password_require_lowercase: Option<bool>,
+    #[arg(long)]
+    pub password_require_uppercase: Option<bool>,
+    #[arg(long)]
+    pub password_require_digit: Option<bool>,
+    #[arg(long)]
+    pub password_require_symbol: Option<bool>,
+    /// What users sign in with.
+    #[arg(long, value_enum)]
+    pub sign_in_identifier: Option<IdentifierMode>,
+    /// Standard attributes sign-up requires (comma-separated, e.g. `given_name,family_name`;
+    /// an empty string clears them).
+    #[arg(long, value_name = "NAMES")]
+    pub required_attributes: Option<String>,
+    /// Define a custom attribute `NAME:TYPE[:MIN:MAX]` (TYPE string, number or boolean; for
+    /// strings MIN/MAX bound the length). Repeatable; replaces a definition of the same name.
+    #[arg(long = "custom-attribute", value_name = "SPEC")]
+    pub custom_attributes: Vec<String>,
+    /// Multi-factor authentication: off, optional, or required.
+    #[arg(long, value_enum)]
+    pub mfa: Option<MfaArg>,
 }
 
 /// `--sign-in-identifier` values.
@@ -159,12 +163,51 @@ pub enum IdentifierMode {
     UsernameOrEmail,
 }
 
+impl From<IdentifierMode> for SignInIdentifier {
+    fn from(mode: IdentifierMode) -> Self {
+        match mode {
+            IdentifierMode::Username => SignInIdentifier::Username,
+            IdentifierMode::Email => SignInIdentifier::Email,
+            IdentifierMode::UsernameOrEmail => SignInIdentifier::UsernameOrEmail,
+        }
+    }
+}
+
+/// `--grant` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum GrantArg {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl From<GrantArg> for GrantType {
+    fn from(g: GrantArg) -> Self {
+        match g {
+            GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+            GrantArg::RefreshToken => GrantType::RefreshToken,
+            GrantArg::ClientCredentials => GrantType::ClientCredentials,
+        }
+    }
+}
+
 /// `--mfa` values.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum MfaArg {
     Off,
     Optional,
     Required,
+}
+
+impl From<MfaArg> for MfaMode {
+    fn from(mode: MfaArg) -> Self {
+        match mode {
+            MfaArg::Off => MfaMode::Off,
+            MfaArg::Optional => MfaMode::Optional,
+            MfaArg::Required => MfaMode::Required,
+        }
+    }
 }
 
 /// Self-service sign-up or administrators only.
@@ -184,41 +227,7 @@ pub struct PoolArg {
 #[derive(Debug, Subcommand)]
 pub enum ClientCmd {
     /// Register a client; prints client_id and, for confidential clients, the secret (only now).
-    Create {
-        #[command(flatten)]
-        pool: PoolArg,
-        #[arg(long)]
-        name: String,
-        #[arg(long = "redirect-uri", value_name = "URI")]
-        redirect_uris: Vec<String>,
-        #[arg(long = "logout-uri", value_name = "URI")]
-        logout_uris: Vec<String>,
-        /// A public client (no secret; PKCE required).
-        #[arg(long)]
-        public: bool,
-        #[arg(long = "grant", value_enum)]
-        grants: Vec<GrantType>,
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Skip the consent screen (the operator's own app).
-        #[arg(long)]
-        first_party: bool,
-        /// Let a legacy confidential client skip PKCE (not recommended).
-        #[arg(long)]
-        pkce_optional: bool,
-        /// Every sign-in for this client needs a second factor (the pool must offer MFA).
-        #[arg(long)]
-        require_mfa: bool,
-        /// Access token lifetime in seconds (300..86400, default 3600).
-        #[arg(long, value_name = "SECS")]
-        access_token_ttl: Option<u64>,
-        /// ID token lifetime in seconds (300..86400, default 3600).
-        #[arg(long, value_name = "SECS")]
-        id_token_ttl: Option<u64>,
-        /// Refresh token lifetime in seconds (3600..315360000, default 30 days).
-        #[arg(long, value_name = "SECS")]
-        refresh_token_ttl: Option<u64>,
-    },
+    Create(ClientCreate),
     List {
         #[command(flatten)]
         pool: PoolArg,
@@ -233,6 +242,44 @@ pub enum ClientCmd {
         pool: PoolArg,
         client_id: String,
     },
+}
+
+// `client create`: the pool and the client's settings.
+#[derive(Debug, Args)]
+pub struct ClientCreate {
+    #[command(flatten)]
+    pub pool: PoolArg,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    #[arg(long = "logout-uri", value_name = "URI")]
+    pub logout_uris: Vec<String>,
+    /// A public client (no secret; PKCE required).
+    #[arg(long)]
+    pub public: bool,
+    #[arg(long = "grant", value_enum)]
+    pub grants: Vec<GrantArg>,
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Skip the consent screen (the operator's own app).
+    #[arg(long)]
+    pub first_party: bool,
+    /// Let a legacy confidential client skip PKCE (not recommended).
+    #[arg(long)]
+    pub pkce_optional: bool,
+    /// Every sign-in for this client needs a second factor (the pool must offer MFA).
+    #[arg(long)]
+    pub require_mfa: bool,
+    /// Access token lifetime in seconds (300..86400, default 3600).
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<u64>,
+    /// ID token lifetime in seconds (300..86400, default 3600).
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<u64>,
+    /// Refresh token lifetime in seconds (3600..315360000, default 30 days).
+    #[arg(long, value_name = "SECS")]
+    pub refresh_token_ttl: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,50 +1,19 @@
-//! App clients (relying parties): registration rules, secrets, and administration.
+//! App clients (relying parties): registration rules, redirect URI rules, secrets, and
+//! administration.
+
+pub mod redirect;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use url::Url;
 
 use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
 use crate::ids::{ClientId, PoolId, Secret};
+use crate::model::{ClientSettings, GrantType};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::sql::clients::{self as client_rows, Client};
-
-/// OAuth grant types a client may be allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum GrantType {
-    AuthorizationCode,
-    RefreshToken,
-    ClientCredentials,
-}
-
-/// Per-client settings with defaults (token lifetimes in seconds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ClientSettings {
-    pub access_token_ttl: u64,
-    pub id_token_ttl: u64,
-    pub refresh_token_ttl: u64,
-    /// PKCE is required unless a legacy confidential client opts out.
-    pub require_pkce: bool,
-    /// Every sign-in for this client needs a second factor (as if it sent the MFA `acr_values`).
-    pub require_mfa: bool,
-}
-
-impl Default for ClientSettings {
-    fn default() -> Self {
-        Self {
-            access_token_ttl: 3600,
-            id_token_ttl: 3600,
-            refresh_token_ttl: 30 * 86_400,
-            require_pkce: true,
-            require_mfa: false,
-        }
-    }
-}
 
 /// What an operator asks for when registering a client.
 #[derive(Debug, Clone, Default)]
@@ -117,7 +86,7 @@ pub fn check_redirect_uri(raw: &str) -> Result<(), ClientError> {
     }
     match u.scheme() {
         "https" => Ok(()),
-        "http" if crate::oidc::redirect::is_loopback(&u) => Ok(()),
+        "http" if redirect::is_loopback(&u) => Ok(()),
         "http" => Err(invalid(format!(
             "redirect URI {raw:?}: http is allowed only on loopback; use https"
         ))),

@@ -23,7 +23,7 @@ fn cached_json(body: web::Bytes) -> HttpResponse {
 }
 
 pub async fn openid_configuration(PoolCtx(rt): PoolCtx) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(rt.discovery.clone()))
+    Ok(cached_json(crate::oidc::discovery::cached(&rt)))
 }
 
 pub async fn jwks(st: web::Data<AppState>, PoolCtx(rt): PoolCtx) -> Result<HttpResponse, ApiError> {

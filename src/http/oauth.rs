@@ -3,14 +3,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA, WWW_AUTHENTICATE,
+    AUTHORIZATION, CACHE_CONTROL, HeaderValue, PRAGMA, WWW_AUTHENTICATE,
 };
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
+use super::form::form_body;
 use super::{Body, PoolCtx};
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::oidc::params::Params;
 use crate::oidc::{introspect, token};
 use crate::state::AppState;
 
@@ -76,22 +76,6 @@ impl ResponseError for OAuthResponse {
     }
 }
 
-/// Parses an `application/x-www-form-urlencoded` body; anything else is `invalid_request`.
-fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
-    let ct = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    Params::parse(body)
-}
-
 fn authorization(req: &HttpRequest) -> Option<&[u8]> {
     req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes)
 }
@@ -109,7 +93,7 @@ pub async fn token_endpoint(
     req: HttpRequest,
     Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
-    let params = form(&req, &body)?;
+    let params = form_body(&req, &body)?;
     let res = token::exchange(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().json(res)))
 }
@@ -120,7 +104,7 @@ pub async fn introspect_endpoint(
     req: HttpRequest,
     Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
-    let params = form(&req, &body)?;
+    let params = form_body(&req, &body)?;
     let res =
         introspect::introspect(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().json(res)))
@@ -132,7 +116,7 @@ pub async fn revoke_endpoint(
     req: HttpRequest,
     Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
-    let params = form(&req, &body)?;
+    let params = form_body(&req, &body)?;
     introspect::revoke(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().finish()))
 }
@@ -153,7 +137,9 @@ fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
         None => None,
     };
     let form = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
-        form(req, body)?.get("access_token").map(str::to_string)
+        form_body(req, body)?
+            .get("access_token")
+            .map(str::to_string)
     } else {
         None
     };

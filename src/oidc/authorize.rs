@@ -7,8 +7,9 @@ use url::Url;
 
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use super::{pkce, redirect};
-use crate::clients::GrantType;
+use super::pkce;
+use crate::clients::redirect;
+use crate::model::GrantType;
 use crate::pools::PoolRuntime;
 use crate::store::sql::clients::Client;
 
@@ -145,21 +146,66 @@ fn bounded<'a>(p: &'a Params, name: &str, max: usize) -> Result<Option<&'a str>,
     }
 }
 
-/// Runs the checks in order: client, redirect URI, response mode, response type, grant,
-/// scope, PKCE, prompt, max_age.
+/// Runs the checks in order. Until the client and its redirect URI are proven, a failure is
+/// shown on a page; after that it goes back to the client (a bad `response_mode` as a query).
 pub fn validate(
     rt: &PoolRuntime,
     p: &Params,
 ) -> Result<(std::sync::Arc<Client>, AuthRequest), AuthorizeError> {
-    let page = |m: &str| AuthorizeError::Page(m.to_string());
+    let client = registered_client(rt, p)?;
+    let redirect_uri = registered_redirect_uri(&client, p)?;
+    let state = p.get("state");
+    let mode = response_mode(p)
+        .map_err(|e| client_error(rt, redirect_uri, ResponseMode::Query, state, &e))?;
+    let fail = |e: OAuthError| client_error(rt, redirect_uri, mode, state, &e);
+    check_state_length(state).map_err(fail)?;
+    check_no_request_object(p).map_err(fail)?;
+    check_response_type(p).map_err(fail)?;
+    check_code_flow_allowed(&client).map_err(fail)?;
+    let scopes = allowed_scopes(&client, p).map_err(fail)?;
+    let code_challenge = pkce_challenge(&client, p).map_err(fail)?;
+    let prompt = requested_prompt(p).map_err(fail)?;
+    let max_age = requested_max_age(p).map_err(fail)?;
+    let nonce = bounded(p, "nonce", 512).map_err(fail)?;
+    let login_hint = bounded(p, "login_hint", 256).map_err(fail)?;
+    let requires_mfa = requires_mfa(&client, p).map_err(fail)?;
+    let req = AuthRequest {
+        client_id: client.client_id.to_string(),
+        redirect_uri: redirect_uri.to_string(),
+        response_mode: mode,
+        scopes,
+        state: state.map(str::to_string),
+        nonce: nonce.map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: login_hint.map(str::to_string),
+        requires_mfa,
+    };
+    Ok((client, req))
+}
+
+/// A page error: the client or its redirect URI is not proven, so nothing is redirected.
+fn page(message: &str) -> AuthorizeError {
+    AuthorizeError::Page(message.to_string())
+}
+
+/// Checks that `client_id` is present and names a client registered in this pool.
+fn registered_client(
+    rt: &PoolRuntime,
+    p: &Params,
+) -> Result<std::sync::Arc<Client>, AuthorizeError> {
     let client_id = p
         .get("client_id")
         .ok_or_else(|| page("The request has no client_id."))?;
-    let client = rt
-        .clients
+    rt.clients
         .get(client_id)
         .cloned()
-        .ok_or_else(|| page("The application that sent you here is not registered."))?;
+        .ok_or_else(|| page("The application that sent you here is not registered."))
+}
+
+/// Checks that `redirect_uri` is present and registered for `client`.
+fn registered_redirect_uri<'p>(client: &Client, p: &'p Params) -> Result<&'p str, AuthorizeError> {
     let redirect_uri = p
         .get("redirect_uri")
         .ok_or_else(|| page("The request has no redirect_uri."))?;
@@ -172,143 +218,151 @@ pub fn validate(
             "The redirect_uri is not registered for this application.",
         ));
     }
-    let state = p.get("state");
-    let mode = match p.get("response_mode") {
-        None | Some("query") => ResponseMode::Query,
-        Some("form_post") => ResponseMode::FormPost,
-        Some(_) => {
-            let e = OAuthError::invalid_request("response_mode must be query or form_post");
-            return Err(client_error(
-                rt,
-                redirect_uri,
-                ResponseMode::Query,
-                state,
-                &e,
-            ));
+    Ok(redirect_uri)
+}
+
+/// Checks that `response_mode` is absent, `query` or `form_post`.
+fn response_mode(p: &Params) -> Result<ResponseMode, OAuthError> {
+    match p.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err(OAuthError::invalid_request(
+            "response_mode must be query or form_post",
+        )),
+    }
+}
+
+/// Checks that `state` is at most 2048 characters.
+fn check_state_length(state: Option<&str>) -> Result<(), OAuthError> {
+    if state.is_some_and(|s| s.len() > 2048) {
+        return Err(OAuthError::invalid_request(
+            "state is longer than 2048 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the request carries neither `request` nor `request_uri` (both unsupported).
+fn check_no_request_object(p: &Params) -> Result<(), OAuthError> {
+    if p.get("request").is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if p.get("request_uri").is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `response_type` is present and is `code`.
+fn check_response_type(p: &Params) -> Result<(), OAuthError> {
+    match p.get("response_type") {
+        Some("code") => Ok(()),
+        None => Err(OAuthError::invalid_request(
+            "missing parameter response_type",
+        )),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedResponseType,
+            "only response_type=code is supported",
+        )),
+    }
+}
+
+/// Checks that `client` may use the authorization code flow.
+fn check_code_flow_allowed(client: &Client) -> Result<(), OAuthError> {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `scope` is present, non-empty and allowed for `client`; returns it deduplicated.
+fn allowed_scopes(client: &Client, p: &Params) -> Result<Vec<String>, OAuthError> {
+    let raw_scope = p
+        .get("scope")
+        .ok_or_else(|| OAuthError::invalid_scope("scope is required"))?;
+    let mut scopes: Vec<String> = Vec::new();
+    for s in raw_scope.split(' ').filter(|s| !s.is_empty()) {
+        if !client.scopes.iter().any(|c| c == s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {:?} is not allowed for this client",
+                s.chars().take(64).collect::<String>()
+            )));
         }
-    };
-    let fail = |e: OAuthError| client_error(rt, redirect_uri, mode, state, &e);
-    (|| -> Result<AuthRequest, OAuthError> {
-        if state.is_some_and(|s| s.len() > 2048) {
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    if scopes.is_empty() {
+        return Err(OAuthError::invalid_scope("scope is required"));
+    }
+    Ok(scopes)
+}
+
+/// Checks PKCE: S256 only, a well-formed challenge, and one at all for public clients or
+/// clients that require it. Returns the challenge, if any.
+fn pkce_challenge(client: &Client, p: &Params) -> Result<Option<String>, OAuthError> {
+    match (p.get("code_challenge"), p.get("code_challenge_method")) {
+        (Some(c), Some("S256")) if pkce::well_formed(c) => Ok(Some(c.to_string())),
+        (Some(_), Some("S256")) => Err(OAuthError::invalid_request("code_challenge is malformed")),
+        (Some(_), None | Some("plain")) | (None, Some("plain")) => Err(
+            OAuthError::invalid_request("code_challenge_method must be S256"),
+        ),
+        (_, Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256",
+        )),
+        (None, None) if client.is_public() || client.settings.require_pkce => Err(
+            OAuthError::invalid_request("PKCE is required: send code_challenge with method S256"),
+        ),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Checks that `prompt` holds only known values and that `none` stands alone.
+fn requested_prompt(p: &Params) -> Result<Prompt, OAuthError> {
+    let mut prompt = Prompt::default();
+    if let Some(raw) = p.get("prompt") {
+        for v in raw.split(' ').filter(|s| !s.is_empty()) {
+            match v {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => {}
+                _ => return Err(OAuthError::invalid_request("unsupported prompt value")),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
             return Err(OAuthError::invalid_request(
-                "state is longer than 2048 characters",
+                "prompt=none cannot be combined with other values",
             ));
         }
-        if p.get("request").is_some() {
-            return Err(OAuthError::new(
-                ErrorCode::RequestNotSupported,
-                "request objects are not supported",
-            ));
-        }
-        if p.get("request_uri").is_some() {
-            return Err(OAuthError::new(
-                ErrorCode::RequestUriNotSupported,
-                "request_uri is not supported",
-            ));
-        }
-        match p.get("response_type") {
-            Some("code") => {}
-            None => {
-                return Err(OAuthError::invalid_request(
-                    "missing parameter response_type",
-                ));
-            }
-            Some(_) => {
-                return Err(OAuthError::new(
-                    ErrorCode::UnsupportedResponseType,
-                    "only response_type=code is supported",
-                ));
-            }
-        }
-        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client may not use the authorization code flow",
-            ));
-        }
-        let raw_scope = p
-            .get("scope")
-            .ok_or_else(|| OAuthError::invalid_scope("scope is required"))?;
-        let mut scopes: Vec<String> = Vec::new();
-        for s in raw_scope.split(' ').filter(|s| !s.is_empty()) {
-            if !client.scopes.iter().any(|c| c == s) {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope {:?} is not allowed for this client",
-                    s.chars().take(64).collect::<String>()
-                )));
-            }
-            if !scopes.iter().any(|x| x == s) {
-                scopes.push(s.to_string());
-            }
-        }
-        if scopes.is_empty() {
-            return Err(OAuthError::invalid_scope("scope is required"));
-        }
-        let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
-            (Some(c), Some("S256")) if pkce::well_formed(c) => Some(c.to_string()),
-            (Some(_), Some("S256")) => {
-                return Err(OAuthError::invalid_request("code_challenge is malformed"));
-            }
-            (Some(_), None | Some("plain")) | (None, Some("plain")) => {
-                return Err(OAuthError::invalid_request(
-                    "code_challenge_method must be S256",
-                ));
-            }
-            (_, Some(_)) => {
-                return Err(OAuthError::invalid_request(
-                    "code_challenge_method must be S256",
-                ));
-            }
-            (None, None) if client.is_public() || client.settings.require_pkce => {
-                return Err(OAuthError::invalid_request(
-                    "PKCE is required: send code_challenge with method S256",
-                ));
-            }
-            (None, None) => None,
-        };
-        let mut prompt = Prompt::default();
-        if let Some(raw) = p.get("prompt") {
-            for v in raw.split(' ').filter(|s| !s.is_empty()) {
-                match v {
-                    "none" => prompt.none = true,
-                    "login" => prompt.login = true,
-                    "consent" => prompt.consent = true,
-                    "select_account" => {}
-                    _ => return Err(OAuthError::invalid_request("unsupported prompt value")),
-                }
-            }
-            if prompt.none && (prompt.login || prompt.consent) {
-                return Err(OAuthError::invalid_request(
-                    "prompt=none cannot be combined with other values",
-                ));
-            }
-        }
-        let max_age = match p.get("max_age") {
-            None => None,
-            Some(v) => Some(
-                v.parse::<u32>()
-                    .map_err(|_| {
-                        OAuthError::invalid_request("max_age must be a non-negative integer")
-                    })?
-                    .into(),
-            ),
-        };
-        Ok(AuthRequest {
-            client_id: client.client_id.to_string(),
-            redirect_uri: redirect_uri.to_string(),
-            response_mode: mode,
-            scopes,
-            state: state.map(str::to_string),
-            nonce: bounded(p, "nonce", 512)?.map(str::to_string),
-            code_challenge,
-            prompt,
-            max_age,
-            login_hint: bounded(p, "login_hint", 256)?.map(str::to_string),
-            requires_mfa: client.settings.require_mfa
-                || bounded(p, "acr_values", 1024)?
-                    .is_some_and(|v| v.split(' ').any(|a| a == ACR_MFA)),
-        })
-    })()
-    .map(|req| (client.clone(), req))
-    .map_err(fail)
+    }
+    Ok(prompt)
+}
+
+/// Checks that `max_age`, if present, is a non-negative integer.
+fn requested_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
+    match p.get("max_age") {
+        None => Ok(None),
+        Some(v) => Ok(Some(
+            v.parse::<u32>()
+                .map_err(|_| OAuthError::invalid_request("max_age must be a non-negative integer"))?
+                .into(),
+        )),
+    }
+}
+
+/// Whether the user must pass MFA: the client requires it, or `acr_values` (checked for
+/// length only when the client does not already require it) names the MFA level.
+fn requires_mfa(client: &Client, p: &Params) -> Result<bool, OAuthError> {
+    Ok(client.settings.require_mfa
+        || bounded(p, "acr_values", 1024)?.is_some_and(|v| v.split(' ').any(|a| a == ACR_MFA)))
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::authorize::AuthRequest;
-use super::session::Session;
 use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
 use crate::pools::PoolRuntime;
+use crate::sessions::Session;
 use crate::state::AppState;
 use crate::store::StoreError;
 

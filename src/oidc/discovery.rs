@@ -1,8 +1,15 @@
 //! OpenID Provider Metadata (OIDC Discovery 1.0 §3) for one pool: only what really works.
 
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::keys::KeyRing;
+use crate::pools::PoolRuntime;
+
+/// The pool's discovery document, serialised once per loaded pool.
+pub fn cached(rt: &PoolRuntime) -> Bytes {
+    rt.discovery(|rt| Bytes::from(document(&rt.issuer, &rt.keys).to_string()))
+}
 
 /// The discovery document of the pool whose issuer is `issuer`.
 pub fn document(issuer: &str, keys: &KeyRing) -> Value {

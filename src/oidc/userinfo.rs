@@ -34,12 +34,8 @@ pub async fn userinfo(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let pool = rt.pool.id.clone();
-    let user = st
-        .sql
-        .run(move |c| users::find(c, &pool, &sub))
+    let user = users::find_enabled(&st.sql, &rt.pool.id, &sub)
         .await?
-        .filter(|u| u.enabled)
         .ok_or_else(|| {
             OAuthError::invalid_token("the token's user no longer exists or is disabled")
         })?;

@@ -1,10 +1,10 @@
-//! Per-instance cache of each pool's record, key ring, discovery and JWKS documents, so those
-//! endpoints never touch SQL. Reloaded by whoever changes a pool and by a poll of pool versions.
+//! Per-instance cache of each pool's record, key ring, clients, discovery and JWKS documents, so
+//! those endpoints never touch SQL. Reloaded by whoever changes a pool and by a poll of pool versions.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::PoolError;
@@ -27,13 +27,20 @@ pub struct PoolRuntime {
     pub pool: Pool,
     pub issuer: String,
     pub keys: KeyRing,
-    pub discovery: Bytes,
+    /// Filled on first use by the protocol layer, which owns the document's content.
+    discovery: OnceLock<Bytes>,
     /// App clients by client_id (client changes bump the pool version, so this stays fresh).
     pub clients: HashMap<String, Arc<Client>>,
     jwks: RwLock<JwksDoc>,
 }
 
 impl PoolRuntime {
+    /// The serialised discovery document, built by `build` the first time it is asked for
+    /// (a reload replaces the whole runtime, so it never goes stale).
+    pub fn discovery(&self, build: impl FnOnce(&Self) -> Bytes) -> Bytes {
+        self.discovery.get_or_init(|| build(self)).clone()
+    }
+
     /// The JWKS document at `now`, recomputed in memory only when a key changed status.
     pub fn jwks(&self, now: DateTime<Utc>) -> Bytes {
         if let Ok(doc) = self.jwks.read()
@@ -111,14 +118,13 @@ impl PoolCache {
             keys::secs(st.config.max_token_lifetime_secs),
         )?;
         let issuer = format!("{}/{}", st.config.public_base(), pool.id);
-        let discovery = Bytes::from(crate::oidc::discovery::document(&issuer, &ring).to_string());
         let now = st.clock.now();
         let (jwks, until) = ring.jwks(now);
         self.insert(PoolRuntime {
             pool,
             issuer,
             keys: ring,
-            discovery,
+            discovery: OnceLock::new(),
             clients: clients
                 .into_iter()
                 .map(|c| (c.client_id.to_string(), Arc::new(c)))

@@ -3,79 +3,16 @@
 pub mod cache;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::clock::RandomExt;
 use crate::ids::PoolId;
 use crate::keys;
+use crate::model::PoolSettings;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::sql::pools::{self as pool_rows, Pool};
 
 pub use cache::{PoolCache, PoolRuntime};
-
-/// Password rules of a pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PasswordPolicy {
-    pub min_length: usize,
-    pub require_lowercase: bool,
-    pub require_uppercase: bool,
-    pub require_digit: bool,
-    pub require_symbol: bool,
-}
-
-impl Default for PasswordPolicy {
-    fn default() -> Self {
-        Self {
-            min_length: 8,
-            require_lowercase: false,
-            require_uppercase: false,
-            require_digit: false,
-            require_symbol: false,
-        }
-    }
-}
-
-/// Multi-factor authentication mode of a pool (Cognito's OFF / OPTIONAL / ON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MfaMode {
-    #[default]
-    Off,
-    Optional,
-    Required,
-}
-
-/// What users type to sign in (Cognito's username attributes and aliases).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SignInIdentifier {
-    /// The username only.
-    Username,
-    /// The email is the username: sign-up asks for no username and the stored username is the
-    /// user's `sub` (as Cognito does for email-as-username pools).
-    Email,
-    /// The username, or the email once it is verified (an alias).
-    #[default]
-    UsernameOrEmail,
-}
-
-/// Per-pool settings, stored as JSON; new fields get defaults so old rows keep loading.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct PoolSettings {
-    pub password_policy: PasswordPolicy,
-    /// Only administrators create users (Cognito's AllowAdminCreateUserOnly); otherwise
-    /// anyone may sign up on the hosted page.
-    pub admin_only_signup: bool,
-    pub mfa: MfaMode,
-    pub sign_in_identifier: SignInIdentifier,
-    /// Standard attributes sign-up asks for and requires (email is always asked for).
-    pub required_attributes: Vec<String>,
-    /// The pool's `custom:` attributes, typed and bounded.
-    pub custom_attributes: Vec<crate::accounts::attributes::CustomAttribute>,
-}
 
 /// Errors of pool administration.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +23,8 @@ pub enum PoolError {
     InvalidName(&'static str),
     #[error("a pool named {0:?} already exists")]
     NameTaken(String),
+    #[error("invalid pool settings: {0}")]
+    InvalidSettings(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -157,13 +96,15 @@ pub async fn list(st: &AppState) -> Result<Vec<Pool>, PoolError> {
     Ok(st.sql.run(pool_rows::list).await?)
 }
 
-/// Replaces a pool's settings; every instance picks them up (version bump).
+/// Replaces a pool's settings; every instance picks them up (version bump). Settings that
+/// break [`PoolSettings::check`] are refused and nothing is written.
 pub async fn update_settings(
     st: &AppState,
     id: &PoolId,
     settings: PoolSettings,
     now: DateTime<Utc>,
 ) -> Result<Pool, PoolError> {
+    settings.check().map_err(PoolError::InvalidSettings)?;
     let (pid, s) = (id.clone(), settings);
     st.sql
         .run(move |c| pool_rows::update_settings(c, &pid, &s, now))

@@ -1,20 +1,19 @@
-//! The account page (`/{pool}/account`): renders `oidc::account` outcomes, with the session and
+//! The account page (`/{pool}/account`): renders `login::account` outcomes, with the session and
 //! binding cookies it needs.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::cookies::{BROWSER_COOKIE, BROWSER_COOKIE_TTL, BrowserCookies, SESSION_COOKIE, cookie};
+use super::render::{failure, form_status, policy_text, redirect};
 use super::views::{AccountPage, error_page, page};
-use super::{
-    BROWSER_COOKIE, BROWSER_COOKIE_TTL, BrowserCookies, SESSION_COOKIE, browser_params, cookie,
-    failure, logout_csrf, policy_text, redirect,
-};
-use crate::accounts::attributes;
-use crate::clock::RandomExt;
+use crate::http::form::query_or_form;
 use crate::http::{Body, PoolCtx};
-use crate::oidc::account::{self, AccountOutcome, AccountState};
-use crate::oidc::session::SESSION_TTL;
+use crate::login::account::{self, AccountOutcome, AccountState};
+use crate::login::outcome::form_token;
+use crate::model::attributes;
 use crate::pools::PoolRuntime;
+use crate::sessions::SESSION_TTL;
 use crate::state::AppState;
 
 fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse {
@@ -37,7 +36,7 @@ fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse
     );
     let (csrf, out_csrf, policy) = (
         account::csrf_token(binding),
-        logout_csrf(binding),
+        form_token(super::logout::FORM, binding),
         policy_text(&rt.pool.settings.password_policy),
     );
     let view = AccountPage {
@@ -63,7 +62,7 @@ fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse
         recovery_codes: &state.recovery_codes,
         recovery_codes_left: state.recovery_codes_left,
     };
-    page(super::form_status(state.error.is_some()), &view)
+    page(form_status(state.error.is_some()), &view)
 }
 
 fn respond(
@@ -97,16 +96,14 @@ pub async fn account(
     let mut cookies = BrowserCookies::of(&req);
     let now = st.clock.now();
     let outcome = if req.method() == actix_web::http::Method::POST {
-        let form = match browser_params(&req, &body) {
+        let form = match query_or_form(&req, &body) {
             Ok(p) => p,
             Err(e) => return failure(&e),
         };
         account::act(&st, &rt, &form, &cookies.browser(), now).await
     } else {
-        let new_binding = cookies.binding.is_none().then(|| st.random.token(24));
-        if let Some(b) = new_binding {
-            cookies.binding = Some(b.clone());
-            let outcome = account::show(&st, &rt, &cookies.browser(), now).await;
+        if let Some(b) = cookies.bind(&st) {
+            let outcome = account::page(&st, &rt, &cookies.browser(), now).await;
             let mut res = match outcome {
                 Ok(o) => respond(&st, &rt, o, &b),
                 Err(e) => failure(&e),
@@ -114,7 +111,7 @@ pub async fn account(
             let _ = res.add_cookie(&cookie(&st, &rt, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
             return res;
         }
-        account::show(&st, &rt, &cookies.browser(), now).await
+        account::page(&st, &rt, &cookies.browser(), now).await
     };
     match outcome {
         Ok(o) => respond(&st, &rt, o, cookies.binding.as_deref().unwrap_or_default()),

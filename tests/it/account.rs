@@ -3,7 +3,7 @@
 
 use crate::support::TestApp;
 use crate::support::rp::{Landed, PASSWORD, basic, hidden, spec};
-use tessera::accounts::attributes::CustomAttribute;
+use tessera::model::attributes::CustomAttribute;
 
 /// Signs in from `/account` and returns the account page.
 async fn open_account(app: &TestApp, browser: &reqwest::Client, user: &str, pw: &str) -> String {

@@ -169,7 +169,7 @@ async fn a_temporary_password_must_be_changed_at_first_sign_in() {
     let u = tessera::accounts::create(&app.st, &app.pool, spec_user, app.now())
         .await
         .unwrap();
-    assert_eq!(u.status, tessera::accounts::UserStatus::ForceChangePassword);
+    assert_eq!(u.status, tessera::model::UserStatus::ForceChangePassword);
     let c = app.oidc_client(spec("web")).await;
     let browser = app.browser();
     let s = c.start();
@@ -223,5 +223,5 @@ async fn a_temporary_password_must_be_changed_at_first_sign_in() {
     let u = tessera::accounts::find(&app.st, &app.pool.id, "temp")
         .await
         .unwrap();
-    assert_eq!(u.status, tessera::accounts::UserStatus::Confirmed);
+    assert_eq!(u.status, tessera::model::UserStatus::Confirmed);
 }

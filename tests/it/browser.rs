@@ -238,7 +238,7 @@ async fn headless_chromium_signs_in_on_the_hosted_page() {
 async fn headless_chromium_enrolls_mfa_signs_out_and_signs_in_with_a_code() {
     let Some(d) = driver() else { return };
     let mut app = TestApp::new().await;
-    app.settings(|s| s.mfa = tessera::pools::MfaMode::Optional)
+    app.settings(|s| s.mfa = tessera::model::MfaMode::Optional)
         .await;
     app.user("alice", "alice@example.com").await;
     let (c, redirect) = client_on_server(&app).await;

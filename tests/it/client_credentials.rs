@@ -5,7 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::TimeDelta;
 use serde_json::Value;
-use tessera::clients::{ClientSpec, CreatedClient, GrantType};
+use tessera::clients::{ClientSpec, CreatedClient};
+use tessera::model::GrantType;
 
 use crate::support::TestApp;
 

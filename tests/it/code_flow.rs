@@ -700,12 +700,12 @@ async fn lockout_grows_exponentially_for_known_and_unknown_users_alike() {
     assert!(events.iter().any(|e| e.kind == "locked_out"));
     // The wait is capped at 15 minutes.
     assert_eq!(
-        tessera::oidc::signin::lock_delay(40),
+        tessera::accounts::signin::lock_delay(40),
         Some(std::time::Duration::from_secs(900))
     );
-    assert_eq!(tessera::oidc::signin::lock_delay(4), None);
+    assert_eq!(tessera::accounts::signin::lock_delay(4), None);
     assert_eq!(
-        tessera::oidc::signin::lock_delay(7),
+        tessera::accounts::signin::lock_delay(7),
         Some(std::time::Duration::from_secs(4))
     );
     // A NUL byte or control characters are a failed sign-in, not a database error.

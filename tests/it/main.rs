@@ -3,6 +3,7 @@
 
 mod account;
 mod accounts;
+mod architecture;
 mod bad_input;
 mod browser;
 mod cli;

@@ -4,7 +4,7 @@
 
 use chrono::TimeDelta;
 use openidconnect::TokenResponse;
-use tessera::pools::MfaMode;
+use tessera::model::MfaMode;
 
 use crate::support::TestApp;
 use crate::support::rp::{Landed, OidcClient, PASSWORD, base64_part, hidden, spec};

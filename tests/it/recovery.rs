@@ -200,7 +200,7 @@ async fn an_admin_reset_sends_the_user_through_a_code_at_next_sign_in() {
     let u = tessera::accounts::require_reset(&app.st, &app.pool.id, "alice", app.now())
         .await
         .unwrap();
-    assert_eq!(u.status, tessera::accounts::UserStatus::ResetRequired);
+    assert_eq!(u.status, tessera::model::UserStatus::ResetRequired);
     // A wrong password learns nothing.
     assert!(matches!(
         app.sign_in(&app.browser(), &c.start().url, "alice", "wrong pw")
@@ -249,7 +249,7 @@ async fn an_admin_reset_sends_the_user_through_a_code_at_next_sign_in() {
     let u = tessera::accounts::find(&app.st, &app.pool.id, "alice")
         .await
         .unwrap();
-    assert_eq!(u.status, tessera::accounts::UserStatus::Confirmed);
+    assert_eq!(u.status, tessera::model::UserStatus::Confirmed);
 }
 
 #[actix_web::test]
@@ -289,7 +289,7 @@ async fn a_failing_smtp_server_keeps_the_account_and_says_try_again_later() {
         .unwrap();
     assert_eq!(
         u.status,
-        tessera::accounts::UserStatus::Unconfirmed,
+        tessera::model::UserStatus::Unconfirmed,
         "the account is kept"
     );
     // Forgot-password answers with a "try again later" page, not a 5xx.

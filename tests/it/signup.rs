@@ -79,7 +79,7 @@ async fn sign_up_confirm_and_arrive_at_the_client() {
     let user = tessera::accounts::find(&app.st, &app.pool.id, "carol")
         .await
         .unwrap();
-    assert_eq!(user.status, tessera::accounts::UserStatus::Unconfirmed);
+    assert_eq!(user.status, tessera::model::UserStatus::Unconfirmed);
     assert!(!user.email_verified);
     let code = app
         .last_code("Carol@Example.com")
@@ -116,7 +116,7 @@ async fn sign_up_confirm_and_arrive_at_the_client() {
     let user = tessera::accounts::find(&app.st, &app.pool.id, "carol")
         .await
         .unwrap();
-    assert_eq!(user.status, tessera::accounts::UserStatus::Confirmed);
+    assert_eq!(user.status, tessera::model::UserStatus::Confirmed);
 }
 
 #[actix_web::test]
@@ -257,10 +257,10 @@ async fn post_signup(
 async fn email_pools_sign_up_without_a_username_and_ask_for_required_attributes() {
     let mut app = TestApp::new().await;
     app.settings(|s| {
-        s.sign_in_identifier = tessera::pools::SignInIdentifier::Email;
+        s.sign_in_identifier = tessera::model::SignInIdentifier::Email;
         s.required_attributes = vec!["given_name".into(), "custom:team".into()];
         s.custom_attributes =
-            vec![tessera::accounts::attributes::CustomAttribute::parse("team:string:2:8").unwrap()];
+            vec![tessera::model::attributes::CustomAttribute::parse("team:string:2:8").unwrap()];
     })
     .await;
     let c = app.oidc_client(spec("web")).await;
@@ -366,16 +366,16 @@ async fn identifier_settings_decide_what_signs_in() {
     let c = app.oidc_client(spec("web")).await;
     // The default: the username, or the verified email as an alias.
     assert!(signs_in(&app, &c, "alice").await && signs_in(&app, &c, "Alice@Example.com").await);
-    app.settings(|s| s.sign_in_identifier = tessera::pools::SignInIdentifier::Username)
+    app.settings(|s| s.sign_in_identifier = tessera::model::SignInIdentifier::Username)
         .await;
     assert!(signs_in(&app, &c, "alice").await);
     assert!(!signs_in(&app, &c, "alice@example.com").await);
-    app.settings(|s| s.sign_in_identifier = tessera::pools::SignInIdentifier::Email)
+    app.settings(|s| s.sign_in_identifier = tessera::model::SignInIdentifier::Email)
         .await;
     assert!(signs_in(&app, &c, "alice@example.com").await);
     assert!(!signs_in(&app, &c, "alice").await);
     // An unverified email is not an alias of a confirmed account.
-    app.settings(|s| s.sign_in_identifier = tessera::pools::SignInIdentifier::UsernameOrEmail)
+    app.settings(|s| s.sign_in_identifier = tessera::model::SignInIdentifier::UsernameOrEmail)
         .await;
     let sub = app.user("bob", "bob@example.com").await.sub;
     tessera::accounts::set_email(

@@ -6,17 +6,28 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::TokenResponse;
-use super::issue::{UserGrant, access_ttl, load_user, new_family, user_tokens};
-use crate::clients::GrantType;
+use super::issue::{Issued, UserGrant, access_ttl, load_user, new_family, user_tokens};
 use crate::clock::RandomExt;
+use crate::model::GrantType;
 use crate::oidc::client_auth::AuthenticatedClient;
-use crate::oidc::code::{self, Redeemed};
+use crate::oidc::code::{self, CodeGrant, Redeemed};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::oidc::{introspect, pkce};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
-use crate::store::sql::refresh_tokens;
+use crate::store::sql::clients::Client;
+use crate::store::sql::refresh_tokens::{self, RefreshToken};
+
+/// What a redemption will issue, decided before the take so that a replay can revoke it.
+struct Planned {
+    /// The access token's id.
+    jti: String,
+    /// The refresh family id and its absolute expiry.
+    family: (String, DateTime<Utc>),
+    /// When the access token expires (Unix seconds).
+    access_exp: i64,
+}
 
 pub async fn grant(
     st: &AppState,
@@ -26,53 +37,108 @@ pub async fn grant(
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
     let client = &auth.client;
+    check_grant_allowed(client)?;
+    let presented = params.require("code")?;
+    // What this redemption will issue is decided before the take, and recorded right after
+    // it: a replay arriving while we are still signing can already revoke it.
+    let planned = Planned {
+        jti: st.random.token(16),
+        family: new_family(st, client, now),
+        access_exp: now.timestamp() + access_ttl(st, client),
+    };
+    let grant = take_code(st, rt, client, presented, &planned, now).await?;
+    check_binding(&grant, client, params)?;
+    let Planned { jti, family, .. } = planned;
+    let issued = issue_tokens(st, rt, client, &grant, jti, family.clone(), now).await?;
+    if let Some(row) = issued.refresh {
+        store_refresh_token(st, rt, presented, row, family.0, now).await?;
+    }
+    Ok(issued.response)
+}
+
+/// Checks that `client` may use the authorization code grant.
+fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
     if !client.grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use authorization_code",
         ));
     }
-    let presented = params.require("code")?;
-    // What this redemption will issue is decided before the take, and recorded right after
-    // it: a replay arriving while we are still signing can already revoke it.
-    let (jti, family) = (st.random.token(16), new_family(st, client, now));
-    let access_exp = now.timestamp() + access_ttl(st, client);
-    let grant = match code::redeem(st, rt, presented).await? {
+    Ok(())
+}
+
+/// Takes the code atomically and records the redemption right away; a code taken before
+/// revokes what its first redemption issued, an unknown one is refused.
+async fn take_code(
+    st: &AppState,
+    rt: &PoolRuntime,
+    client: &Client,
+    presented: &str,
+    planned: &Planned,
+    now: DateTime<Utc>,
+) -> Result<CodeGrant, OAuthError> {
+    match code::redeem(st, rt, presented).await? {
         Ok(g) => {
-            let marker = Redeemed {
-                family_id: Some(family.0.clone()),
-                jti: jti.clone(),
-                exp: access_exp,
-            };
-            let ttl = Duration::from_secs(
-                u64::try_from(access_exp - now.timestamp())
-                    .unwrap_or(60)
-                    .max(60),
-            );
-            code::mark_redeemed(st, rt, presented, &marker, ttl).await?;
-            g
+            record_redemption(st, rt, presented, planned, now).await?;
+            Ok(g)
         }
         Err(Some(first)) => {
-            // A second redemption: someone else holds the code. Revoke what it bought.
-            tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "authorization code replayed; revoking its tokens");
-            introspect::deny_access_token(st, rt, &first.jti, first.exp, now).await?;
-            if let Some(family) = first.family_id {
-                code::mark_replayed(st, rt, presented).await?;
-                let pool = rt.pool.id.clone();
-                st.sql
-                    .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
-                    .await?;
-            }
-            return Err(OAuthError::invalid_grant(
+            revoke_first_redemption(st, rt, client, presented, first, now).await?;
+            Err(OAuthError::invalid_grant(
                 "the authorization code has already been used",
-            ));
+            ))
         }
-        Err(None) => {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code is invalid or expired",
-            ));
-        }
+        Err(None) => Err(OAuthError::invalid_grant(
+            "the authorization code is invalid or expired",
+        )),
+    }
+}
+
+/// Records what this redemption will issue, for as long as its access token lives.
+async fn record_redemption(
+    st: &AppState,
+    rt: &PoolRuntime,
+    presented: &str,
+    planned: &Planned,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let marker = Redeemed {
+        family_id: Some(planned.family.0.clone()),
+        jti: planned.jti.clone(),
+        exp: planned.access_exp,
     };
+    let ttl = Duration::from_secs(
+        u64::try_from(planned.access_exp - now.timestamp())
+            .unwrap_or(60)
+            .max(60),
+    );
+    code::mark_redeemed(st, rt, presented, &marker, ttl).await?;
+    Ok(())
+}
+
+/// A second redemption: someone else holds the code. Revokes what the first one bought.
+async fn revoke_first_redemption(
+    st: &AppState,
+    rt: &PoolRuntime,
+    client: &Client,
+    presented: &str,
+    first: Redeemed,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "authorization code replayed; revoking its tokens");
+    introspect::deny_access_token(st, rt, &first.jti, first.exp, now).await?;
+    if let Some(family) = first.family_id {
+        code::mark_replayed(st, rt, presented).await?;
+        let pool = rt.pool.id.clone();
+        st.sql
+            .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Checks that the code was issued to `client`, for this `redirect_uri`, then its PKCE.
+fn check_binding(grant: &CodeGrant, client: &Client, params: &Params) -> Result<(), OAuthError> {
     if grant.client_id != client.client_id.as_str() {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
@@ -83,24 +149,37 @@ pub async fn grant(
             "redirect_uri does not match the authorization request",
         ));
     }
+    check_code_verifier(grant, params)
+}
+
+/// Checks `code_verifier` against the code's challenge; none may be sent without a challenge.
+fn check_code_verifier(grant: &CodeGrant, params: &Params) -> Result<(), OAuthError> {
     match (&grant.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ));
-        }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
         // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent for a code issued without PKCE",
-            ));
-        }
-        (None, None) => {}
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent for a code issued without PKCE",
+        )),
+        (None, None) => Ok(()),
     }
+}
+
+/// Issues the token set for the code's user, if they may still sign in.
+async fn issue_tokens(
+    st: &AppState,
+    rt: &PoolRuntime,
+    client: &Client,
+    grant: &CodeGrant,
+    jti: String,
+    family: (String, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Result<Issued, OAuthError> {
     let (user, groups) = load_user(st, rt, &grant.sub).await?;
-    let issued = user_tokens(
+    user_tokens(
         st,
         rt,
         UserGrant {
@@ -113,23 +192,32 @@ pub async fn grant(
             nonce: grant.nonce.as_deref(),
             auth_time: grant.auth_time,
             amr: &grant.amr,
-            family: family.clone(),
+            family,
         },
         now,
-    )?;
-    if let Some(row) = issued.refresh {
+    )
+}
+
+/// Stores the new refresh token, then revokes its family if the code was replayed meanwhile.
+async fn store_refresh_token(
+    st: &AppState,
+    rt: &PoolRuntime,
+    presented: &str,
+    row: RefreshToken,
+    family_id: String,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let pool = rt.pool.id.clone();
+    st.sql
+        .run(move |c| refresh_tokens::insert(c, &pool, &row))
+        .await?;
+    // A replay that came while we were issuing found no rows to revoke: do it now. This
+    // redemption still answers (exactly one of two wins), with tokens already revoked.
+    if code::was_replayed(st, rt, presented).await? {
         let pool = rt.pool.id.clone();
         st.sql
-            .run(move |c| refresh_tokens::insert(c, &pool, &row))
+            .run(move |c| refresh_tokens::revoke_family(c, &pool, &family_id, now))
             .await?;
-        // A replay that came while we were issuing found no rows to revoke: do it now. This
-        // redemption still answers (exactly one of two wins), with tokens already revoked.
-        if code::was_replayed(st, rt, presented).await? {
-            let (pool, family_id) = (rt.pool.id.clone(), family.0);
-            st.sql
-                .run(move |c| refresh_tokens::revoke_family(c, &pool, &family_id, now))
-                .await?;
-        }
     }
-    Ok(issued.response)
+    Ok(())
 }

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::TokenResponse;
-use crate::clients::{GrantType, custom_scopes};
+use crate::clients::custom_scopes;
 use crate::clock::RandomExt;
+use crate::model::GrantType;
 use crate::oidc::client_auth::{AuthMethod, AuthenticatedClient};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;

@@ -4,9 +4,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::TokenResponse;
-use crate::clients::GrantType;
 use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
+use crate::model::GrantType;
 use crate::oidc::claims;
 use crate::oidc::error::OAuthError;
 use crate::oidc::tokens::{AccessClaims, IdClaims, access_token, id_token};

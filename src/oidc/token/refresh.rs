@@ -4,16 +4,17 @@
 use chrono::{DateTime, Utc};
 
 use super::TokenResponse;
-use super::issue::{UserGrant, load_user, user_tokens};
-use crate::clients::GrantType;
+use super::issue::{Issued, UserGrant, load_user, user_tokens};
 use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
+use crate::model::GrantType;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
-use crate::store::sql::refresh_tokens;
+use crate::store::sql::clients::Client;
+use crate::store::sql::refresh_tokens::{self, RefreshToken};
 
 pub async fn grant(
     st: &AppState,
@@ -23,14 +24,41 @@ pub async fn grant(
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
     let client = &auth.client;
+    check_grant_allowed(client)?;
+    let hash = sha256_hex(params.require("refresh_token")?.as_bytes());
+    let presented = find_live_token(st, rt, client, &hash, now).await?;
+    let scope = narrowed_scope(&presented, params)?;
+    let issued = issue_tokens(st, rt, client, &presented, &scope, now).await?;
+    if !rotate(st, rt, hash, presented.family_id, issued.refresh, now).await? {
+        tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "refresh token reused; family revoked");
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has already been used",
+        ));
+    }
+    Ok(issued.response)
+}
+
+/// Checks that `client` may use the refresh token grant.
+fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
     if !client.grant_types.contains(&GrantType::RefreshToken) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use refresh_token",
         ));
     }
-    let hash = sha256_hex(params.require("refresh_token")?.as_bytes());
-    let (pool, h) = (rt.pool.id.clone(), hash.clone());
+    Ok(())
+}
+
+/// Checks that the token with this hash exists, belongs to `client`, and is neither revoked
+/// nor expired.
+async fn find_live_token(
+    st: &AppState,
+    rt: &PoolRuntime,
+    client: &Client,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<RefreshToken, OAuthError> {
+    let (pool, h) = (rt.pool.id.clone(), hash.to_string());
     let found = st
         .sql
         .run(move |c| refresh_tokens::find(c, &pool, &h))
@@ -43,9 +71,14 @@ pub async fn grant(
             "the refresh token is revoked or expired",
         ));
     }
+    Ok(presented)
+}
+
+/// Checks that a requested `scope` only narrows the granted one; returns the scope to issue.
+fn narrowed_scope(presented: &RefreshToken, params: &Params) -> Result<String, OAuthError> {
     let granted: Vec<&str> = presented.scope.split(' ').collect();
-    let scope = match params.get("scope") {
-        None => presented.scope.clone(),
+    match params.get("scope") {
+        None => Ok(presented.scope.clone()),
         Some(s) => {
             let asked: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();
             if asked.is_empty() || asked.iter().any(|a| !granted.contains(a)) {
@@ -53,18 +86,29 @@ pub async fn grant(
                     "a refresh may only narrow the granted scope",
                 ));
             }
-            asked.join(" ")
+            Ok(asked.join(" "))
         }
-    };
+    }
+}
+
+/// Issues the token set for the token's user, if they may still sign in, in the same family.
+async fn issue_tokens(
+    st: &AppState,
+    rt: &PoolRuntime,
+    client: &Client,
+    presented: &RefreshToken,
+    scope: &str,
+    now: DateTime<Utc>,
+) -> Result<Issued, OAuthError> {
     let (user, groups) = load_user(st, rt, &presented.sub).await?;
-    let issued = user_tokens(
+    user_tokens(
         st,
         rt,
         UserGrant {
             user: &user,
             groups: &groups,
             client,
-            scope: &scope,
+            scope,
             refresh_scope: &presented.scope,
             jti: st.random.token(16),
             nonce: None,
@@ -73,12 +117,20 @@ pub async fn grant(
             family: (presented.family_id.clone(), presented.expires_at),
         },
         now,
-    )?;
-    let (pool, family, next) = (
-        rt.pool.id.clone(),
-        presented.family_id.clone(),
-        issued.refresh,
-    );
+    )
+}
+
+/// Marks the presented token used and stores its successor, in one transaction. False when it
+/// was used before outside the grace window: a reuse, and the whole family is revoked.
+async fn rotate(
+    st: &AppState,
+    rt: &PoolRuntime,
+    hash: String,
+    family: String,
+    next: Option<RefreshToken>,
+    now: DateTime<Utc>,
+) -> Result<bool, OAuthError> {
+    let pool = rt.pool.id.clone();
     let grace =
         chrono::TimeDelta::seconds(i64::try_from(st.config.refresh_reuse_grace_secs).unwrap_or(0));
     let rotated = st
@@ -103,11 +155,5 @@ pub async fn grant(
             Ok(true)
         })
         .await?;
-    if !rotated {
-        tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "refresh token reused; family revoked");
-        return Err(OAuthError::invalid_grant(
-            "the refresh token has already been used",
-        ));
-    }
-    Ok(issued.response)
+    Ok(rotated)
 }

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::app_clients;
 use super::{DbConn, from_json, to_json};
-use crate::clients::{ClientSettings, GrantType};
 use crate::ids::{ClientId, PoolId};
+use crate::model::{ClientSettings, GrantType};
 use crate::store::StoreError;
 
 #[derive(Queryable, Insertable)]

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::pools;
 use super::{DbConn, from_json, to_json};
 use crate::ids::PoolId;
-use crate::pools::PoolSettings;
+use crate::model::PoolSettings;
 use crate::store::StoreError;
 
 #[derive(Queryable, Insertable)]

@@ -7,9 +7,9 @@ use diesel::prelude::*;
 
 use super::schema::users;
 use super::{DbConn, from_json, to_json};
-use crate::accounts::UserStatus;
 use crate::ids::{PoolId, Sub};
-use crate::pools::SignInIdentifier;
+use crate::model::SignInIdentifier;
+use crate::model::UserStatus;
 use crate::store::StoreError;
 
 #[derive(Queryable, Insertable)]
@@ -128,6 +128,20 @@ pub fn find(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Option<User>, St
         .optional()?
         .map(User::try_from)
         .transpose()
+}
+
+/// The user `sub` if it exists and is enabled: the one check every session, token and step
+/// makes before acting for a user.
+pub async fn find_enabled(
+    sql: &super::SqlStore,
+    pool: &PoolId,
+    sub: &str,
+) -> Result<Option<User>, StoreError> {
+    let (pool, sub) = (pool.clone(), sub.to_string());
+    Ok(sql
+        .run(move |c| find(c, &pool, &sub))
+        .await?
+        .filter(|u| u.enabled))
 }
 
 /// Finds a user by normalized username, or by normalized email.

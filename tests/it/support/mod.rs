@@ -59,7 +59,7 @@ impl TestApp {
     }
 
     /// Changes the test pool's settings and refreshes `self.pool` and the pool cache.
-    pub async fn settings(&mut self, f: impl FnOnce(&mut tessera::pools::PoolSettings)) {
+    pub async fn settings(&mut self, f: impl FnOnce(&mut tessera::model::PoolSettings)) {
         let mut s = self.pool.settings.clone();
         f(&mut s);
         self.pool = tessera::pools::update_settings(&self.st, &self.pool.id, s, self.now())

@@ -4,16 +4,17 @@
 
 use chrono::{DateTime, Utc};
 
-use super::authorize::AuthorizeError;
-use super::error::{ErrorCode, OAuthError};
-use super::flow::{Browser, EXPIRED, LOCKED, Outcome, Step2, complete_sign_in, tx_for_form};
-use super::params::Params;
-use super::session::{self, LoginTx, Step};
-use super::signin::Throttle;
+use super::finish::{complete_sign_in, to_client};
+use super::outcome::{Browser, LOCKED, Outcome, StepResult, Transition};
+use super::tx::{self, LoginTx, Step};
+use crate::accounts::signin::Throttle;
 use crate::mfa::{self, MfaError, Verified};
-use crate::pools::{MfaMode, PoolRuntime};
+use crate::model::MfaMode;
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::params::Params;
+use crate::pools::PoolRuntime;
 use crate::state::AppState;
-use crate::store::sql::users::User;
+use crate::store::sql::users::{self, User};
 
 const PWD: &[&str] = &["pwd"];
 const PWD_OTP: &[&str] = &["pwd", "otp"];
@@ -24,7 +25,7 @@ fn amr(methods: &[&str]) -> Vec<String> {
 
 /// The password was right (and the account is in order): go on to the second factor if the
 /// pool or the request wants one, else finish signing in.
-pub async fn after_password(
+pub async fn enter(
     st: &AppState,
     rt: &PoolRuntime,
     tx: LoginTx,
@@ -32,7 +33,7 @@ pub async fn after_password(
     identifier: &str,
     b: &Browser<'_>,
     now: DateTime<Utc>,
-) -> Result<Step2, OAuthError> {
+) -> Result<Transition, OAuthError> {
     let sub = user.sub.to_string();
     let demanded = tx.request.as_ref().is_some_and(|r| r.requires_mfa);
     let mode = rt.pool.settings.mfa;
@@ -47,19 +48,13 @@ pub async fn after_password(
         .map_err(OAuthError::server)?;
     let identifier = identifier.to_string();
     if enrolled {
-        let tx = LoginTx {
-            step: Step::NeedMfa { sub, identifier },
-            ..tx
-        };
-        session::save_tx(st, rt, &tx).await?;
+        let tx = tx.at(Step::NeedMfa { sub, identifier });
+        tx::save(st, &rt.pool.id, &tx).await?;
         return Ok(Outcome::Mfa { tx, error: None }.into());
     }
     if mode == MfaMode::Required || demanded {
-        let tx = LoginTx {
-            step: Step::NeedMfaSetup { sub, identifier },
-            ..tx
-        };
-        session::save_tx(st, rt, &tx).await?;
+        let tx = tx.at(Step::NeedMfaSetup { sub, identifier });
+        tx::save(st, &rt.pool.id, &tx).await?;
         return setup_page(st, rt, tx, user, None).await.map(Into::into);
     }
     complete_sign_in(st, rt, &tx.id, &sub, amr(PWD), b, now).await
@@ -67,28 +62,17 @@ pub async fn after_password(
 
 /// The client asked for MFA this pool cannot do.
 async fn unmet(st: &AppState, rt: &PoolRuntime, tx: &LoginTx) -> Result<Outcome, OAuthError> {
-    let Some(tx) = session::take_tx(st, rt, &tx.id).await? else {
-        return Ok(Outcome::Page(EXPIRED.into()));
+    let Some(tx) = tx::take(st, &rt.pool.id, &tx.id).await? else {
+        return Ok(Outcome::expired());
     };
     let Some(req) = tx.request else {
-        return Ok(Outcome::Page(EXPIRED.into()));
+        return Ok(Outcome::expired());
     };
     let e = OAuthError::new(
         ErrorCode::UnmetAuthenticationRequirements,
         "multi-factor authentication is not enabled in this user pool",
     );
-    Ok(
-        match super::authorize::client_error(
-            rt,
-            &req.redirect_uri,
-            req.response_mode,
-            req.state.as_deref(),
-            &e,
-        ) {
-            AuthorizeError::Client(d) => Outcome::Deliver(d),
-            AuthorizeError::Page(m) => Outcome::Page(m),
-        },
-    )
+    Ok(to_client(rt, &req, e))
 }
 
 async fn setup_page(
@@ -124,27 +108,20 @@ async fn setup_page(
 }
 
 async fn user_of(st: &AppState, rt: &PoolRuntime, sub: &str) -> Result<Option<User>, OAuthError> {
-    let (pool, sub) = (rt.pool.id.clone(), sub.to_string());
-    Ok(st
-        .sql
-        .run(move |c| crate::store::sql::users::find(c, &pool, &sub))
-        .await?
-        .filter(|u| u.enabled))
+    Ok(users::find_enabled(&st.sql, &rt.pool.id, sub).await?)
 }
 
 /// `POST /mfa`: the code of an enrolled user.
 pub async fn challenge(
     st: &AppState,
     rt: &PoolRuntime,
+    tx: LoginTx,
     form: &Params,
     b: &Browser<'_>,
     now: DateTime<Utc>,
-) -> Result<Step2, OAuthError> {
-    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
-        return Ok(Outcome::Page(EXPIRED.into()).into());
-    };
+) -> Result<StepResult, OAuthError> {
     let Step::NeedMfa { sub, identifier } = tx.step.clone() else {
-        return Ok(Outcome::Page(EXPIRED.into()).into());
+        return Ok(Outcome::expired().into());
     };
     let retry = |tx: LoginTx, msg: &str| {
         Ok(Outcome::Mfa {
@@ -153,7 +130,7 @@ pub async fn challenge(
         }
         .into())
     };
-    let throttle = Throttle::new(rt, &identifier, b.ip);
+    let throttle = Throttle::new(&rt.pool.id, &identifier, b.ip);
     if throttle.is_locked(st).await? {
         return retry(tx, LOCKED);
     }
@@ -161,10 +138,12 @@ pub async fn challenge(
     match mfa::verify(st, &rt.pool.id, &sub, input, now).await {
         Ok(Verified::Totp | Verified::RecoveryCode) => {
             if user_of(st, rt, &sub).await?.is_none() {
-                return Ok(Outcome::Page(EXPIRED.into()).into());
+                return Ok(Outcome::expired().into());
             }
             throttle.succeeded(st).await?;
-            complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now).await
+            Ok(complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now)
+                .await?
+                .into())
         }
         Ok(Verified::Invalid) => {
             throttle.failed(st, b.ip, now).await?;
@@ -183,22 +162,22 @@ pub async fn challenge(
 pub async fn setup(
     st: &AppState,
     rt: &PoolRuntime,
+    tx: LoginTx,
     form: &Params,
     b: &Browser<'_>,
     now: DateTime<Utc>,
-) -> Result<Step2, OAuthError> {
-    let Some(tx) = tx_for_form(st, rt, form, b).await? else {
-        return Ok(Outcome::Page(EXPIRED.into()).into());
-    };
+) -> Result<StepResult, OAuthError> {
     match tx.step.clone() {
         Step::MfaEnrolled { sub } if form.get("step") == Some("continue") => {
-            complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now).await
+            Ok(complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now)
+                .await?
+                .into())
         }
         Step::NeedMfaSetup { sub, identifier } => {
             let Some(user) = user_of(st, rt, &sub).await? else {
-                return Ok(Outcome::Page(EXPIRED.into()).into());
+                return Ok(Outcome::expired().into());
             };
-            let throttle = Throttle::new(rt, &identifier, b.ip);
+            let throttle = Throttle::new(&rt.pool.id, &identifier, b.ip);
             if throttle.is_locked(st).await? {
                 return Ok(setup_page(st, rt, tx, &user, Some(LOCKED.into()))
                     .await?
@@ -207,11 +186,8 @@ pub async fn setup(
             let input = form.get("code").unwrap_or_default();
             match mfa::confirm_enrollment(st, &rt.pool.id, &sub, input, now).await {
                 Ok(codes) => {
-                    let tx = LoginTx {
-                        step: Step::MfaEnrolled { sub },
-                        ..tx
-                    };
-                    session::save_tx(st, rt, &tx).await?;
+                    let tx = tx.at(Step::MfaEnrolled { sub });
+                    tx::save(st, &rt.pool.id, &tx).await?;
                     Ok(Outcome::MfaSetup {
                         tx,
                         enrollment: None,
@@ -244,18 +220,18 @@ pub async fn setup(
                 Err(e) => Err(OAuthError::server(e)),
             }
         }
-        _ => Ok(Outcome::Page(EXPIRED.into()).into()),
+        _ => Ok(Outcome::expired().into()),
     }
 }
 
-/// Re-renders the MFA page of a transaction (GET of `/mfa` or `/mfaSetup`).
-pub async fn show(st: &AppState, rt: &PoolRuntime, tx: LoginTx) -> Result<Outcome, OAuthError> {
+/// The MFA page of a transaction at one of these steps (GET of `/mfa` or `/mfaSetup`).
+pub async fn page(st: &AppState, rt: &PoolRuntime, tx: LoginTx) -> Result<Outcome, OAuthError> {
     match tx.step.clone() {
         Step::NeedMfa { .. } => Ok(Outcome::Mfa { tx, error: None }),
         Step::NeedMfaSetup { sub, .. } => match user_of(st, rt, &sub).await? {
             Some(user) => setup_page(st, rt, tx, &user, None).await,
-            None => Ok(Outcome::Page(EXPIRED.into())),
+            None => Ok(Outcome::expired()),
         },
-        _ => Ok(Outcome::Page(EXPIRED.into())),
+        _ => Ok(Outcome::expired()),
     }
 }

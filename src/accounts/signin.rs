@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::error::OAuthError;
-use crate::accounts::{normalize_identifier, policy::MAX_PASSWORD_LEN};
+use super::{AccountError, normalize_identifier, policy::MAX_PASSWORD_LEN};
 use crate::audit;
 use crate::crypto::sha256_hex;
-use crate::ids::Secret;
-use crate::pools::PoolRuntime;
+use crate::ids::{PoolId, Secret};
 use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::pools::Pool;
 use crate::store::sql::users::{self, User};
 
 /// Consecutive failures per identifier before each further attempt must wait.
@@ -48,18 +48,18 @@ pub fn lock_delay(failures: i64) -> Option<Duration> {
 
 /// The lockout state of one identifier (or of the IP) in the KV store.
 pub struct Throttle {
-    pool: crate::ids::PoolId,
+    pool: PoolId,
     id_hash: String,
     ip_key: Option<String>,
 }
 
 impl Throttle {
-    pub fn new(rt: &PoolRuntime, identifier: &str, ip: Option<&str>) -> Self {
+    pub fn new(pool: &PoolId, identifier: &str, ip: Option<&str>) -> Self {
         let norm = normalize_identifier(identifier);
         Self {
-            pool: rt.pool.id.clone(),
+            pool: pool.clone(),
             id_hash: sha256_hex(norm.as_bytes()),
-            ip_key: ip.map(|ip| format!("{}:fail:ip:{ip}", rt.pool.id)),
+            ip_key: ip.map(|ip| format!("{pool}:fail:ip:{ip}")),
         }
     }
 
@@ -72,7 +72,7 @@ impl Throttle {
     }
 
     /// Must this attempt wait?
-    pub async fn is_locked(&self, st: &AppState) -> Result<bool, OAuthError> {
+    pub async fn is_locked(&self, st: &AppState) -> Result<bool, StoreError> {
         if st.kv.get(&self.lock_key()).await?.is_some() {
             return Ok(true);
         }
@@ -88,7 +88,7 @@ impl Throttle {
         st: &AppState,
         ip: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<(), StoreError> {
         let n = st.kv.incr(&self.count_key(), FAILURE_MEMORY).await?;
         if let Some(k) = &self.ip_key {
             st.kv.incr(k, IP_WINDOW).await?;
@@ -111,7 +111,7 @@ impl Throttle {
     }
 
     /// A success ends the run of consecutive failures.
-    pub async fn succeeded(&self, st: &AppState) -> Result<(), OAuthError> {
+    pub async fn succeeded(&self, st: &AppState) -> Result<(), StoreError> {
         st.kv.delete(&self.count_key()).await?;
         Ok(())
     }
@@ -122,20 +122,20 @@ impl Throttle {
 /// all give `Failed`, which the page shows as one generic message.
 pub async fn check_password(
     st: &AppState,
-    rt: &PoolRuntime,
+    pool: &Pool,
     identifier: &str,
     password: &str,
     ip: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Checked, OAuthError> {
+) -> Result<Checked, AccountError> {
     let norm = normalize_identifier(identifier);
-    let throttle = Throttle::new(rt, identifier, ip);
+    let throttle = Throttle::new(&pool.id, identifier, ip);
     let malformed = norm.is_empty()
         || norm.chars().count() > 256
         || norm.chars().any(char::is_control)
         || password.chars().count() > MAX_PASSWORD_LEN;
     if throttle.is_locked(st).await? {
-        tracing::warn!(pool = %rt.pool.id, "sign-in refused: locked after repeated failures");
+        tracing::warn!(pool = %pool.id, "sign-in refused: locked after repeated failures");
         let detail = format!(
             "identifier {}",
             throttle.id_hash.get(..12).unwrap_or_default()
@@ -145,14 +145,14 @@ pub async fn check_password(
             detail: &detail,
             ..Default::default()
         };
-        audit::record(st, &rt.pool.id, audit::Kind::Throttled, ctx, now).await;
+        audit::record(st, &pool.id, audit::Kind::Throttled, ctx, now).await;
         return Ok(Checked::Locked);
     }
-    let mode = rt.pool.settings.sign_in_identifier;
+    let mode = pool.settings.sign_in_identifier;
     let user = if malformed {
         None
     } else {
-        let pool = rt.pool.id.clone();
+        let pool = pool.id.clone();
         let n = norm.clone();
         st.sql
             .run(move |c| users::find_for_sign_in(c, &pool, &n, mode))
@@ -163,14 +163,13 @@ pub async fn check_password(
     let verified = st
         .hasher
         .verify_or_dummy(&pw, hash.as_deref(), st.random.as_ref())
-        .await
-        .map_err(OAuthError::server)?;
+        .await?;
     match user {
         Some(u) if verified && u.enabled => {
             throttle.succeeded(st).await?;
             audit::record(
                 st,
-                &rt.pool.id,
+                &pool.id,
                 audit::Kind::SignIn,
                 audit::Context {
                     sub: Some(u.sub.as_str()),
@@ -181,7 +180,7 @@ pub async fn check_password(
             )
             .await;
             if hash.as_deref().is_some_and(|h| st.hasher.needs_rehash(h)) {
-                upgrade_hash(st, rt, &u, &pw, now).await;
+                upgrade_hash(st, &pool.id, &u, &pw, now).await;
             }
             Ok(Checked::Ok(Box::new(u)))
         }
@@ -192,7 +191,7 @@ pub async fn check_password(
                 detail: "wrong password or account state",
                 ..Default::default()
             };
-            audit::record(st, &rt.pool.id, audit::Kind::SignInFailed, ctx, now).await;
+            audit::record(st, &pool.id, audit::Kind::SignInFailed, ctx, now).await;
             throttle.failed(st, ip, now).await?;
             Ok(Checked::Failed)
         }
@@ -203,13 +202,13 @@ pub async fn check_password(
 /// the same lockout as sign-in, keyed by the username.
 pub async fn check_current_password(
     st: &AppState,
-    rt: &PoolRuntime,
+    pool: &PoolId,
     user: &User,
     password: &str,
     ip: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Checked, OAuthError> {
-    let throttle = Throttle::new(rt, &user.username, ip);
+) -> Result<Checked, AccountError> {
+    let throttle = Throttle::new(pool, &user.username, ip);
     if throttle.is_locked(st).await? {
         return Ok(Checked::Locked);
     }
@@ -224,8 +223,7 @@ pub async fn check_current_password(
             user.password_hash.as_deref(),
             st.random.as_ref(),
         )
-        .await
-        .map_err(OAuthError::server)?;
+        .await?;
     if ok {
         throttle.succeeded(st).await?;
         Ok(Checked::Ok(Box::new(user.clone())))
@@ -236,12 +234,12 @@ pub async fn check_current_password(
 }
 
 /// Rehashes with the current parameters; a failure is logged, never fatal to the sign-in.
-async fn upgrade_hash(st: &AppState, rt: &PoolRuntime, u: &User, pw: &Secret, now: DateTime<Utc>) {
+async fn upgrade_hash(st: &AppState, pool: &PoolId, u: &User, pw: &Secret, now: DateTime<Utc>) {
     let hash = match st.hasher.hash(pw, st.random.as_ref()).await {
         Ok(h) => h,
         Err(e) => return tracing::warn!(error = %e, "password rehash failed"),
     };
-    let (pool, sub, status) = (rt.pool.id.clone(), u.sub.clone(), u.status);
+    let (pool, sub, status) = (pool.clone(), u.sub.clone(), u.status);
     if let Err(e) = st
         .sql
         .run(move |c| users::set_password(c, &pool, &sub, &hash, status, now))

@@ -7,18 +7,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::error::OAuthError;
-use super::flow::{Browser, live_session};
-use super::params::Params;
-use super::session::{self, Session, Step};
-use super::signin::{self, Checked, Throttle};
+use super::finish::live_session;
+use super::outcome::{Browser, LOCKED, form_token, form_token_ok, user_message};
+use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
-use crate::accounts::{self, AccountError, attributes};
+use crate::accounts::signin::{self, Checked, Throttle};
+use crate::accounts::{self, AccountError};
 use crate::audit;
-use crate::crypto::sha256_hex;
 use crate::ids::Secret;
 use crate::mfa::{self, MfaError};
-use crate::pools::{MfaMode, PoolRuntime};
+use crate::model::{MfaMode, attributes};
+use crate::oidc::error::OAuthError;
+use crate::oidc::params::Params;
+use crate::pools::PoolRuntime;
+use crate::sessions::{self, Session};
 use crate::state::AppState;
 use crate::store::sql::users::{self, User};
 
@@ -50,7 +52,7 @@ pub struct AccountState {
 #[derive(Debug)]
 pub enum AccountOutcome {
     /// Not signed in: the sign-in page of this new transaction, then back here.
-    SignIn(Box<session::LoginTx>),
+    SignIn(Box<LoginTx>),
     Show(Box<AccountState>),
     /// The password changed: every session ended, so this browser gets a new one.
     ShowWithNewSession(Box<AccountState>, String),
@@ -62,10 +64,12 @@ fn pending_key(rt: &PoolRuntime, sub: &str) -> String {
     format!("{}:email-change:{sub}", rt.pool.id)
 }
 
-/// The token the account forms carry: derived from the browser binding cookie, which a
-/// cross-site page can neither read nor set.
+/// The purpose of the account forms' token (see [`form_token`]).
+const FORM: &str = "account";
+
+/// The token the account forms carry.
 pub fn csrf_token(binding: &str) -> String {
-    sha256_hex(format!("account:{binding}").as_bytes())
+    form_token(FORM, binding)
 }
 
 /// Editable attributes of the page, in display order: standard ones, then the pool's custom ones.
@@ -129,7 +133,7 @@ async fn state_for(
 }
 
 /// `GET /account`.
-pub async fn show(
+pub async fn page(
     st: &AppState,
     rt: &PoolRuntime,
     b: &Browser<'_>,
@@ -140,12 +144,12 @@ pub async fn show(
     {
         return Ok(AccountOutcome::Show(Box::new(state)));
     }
-    let tx = session::begin_tx(
+    let tx = tx::begin(
         st,
-        rt,
+        &rt.pool.id,
         None,
         Step::NeedPassword,
-        sha256_hex(b.binding.as_bytes()),
+        b.binding_hash(),
         now,
     )
     .await?;
@@ -160,19 +164,14 @@ pub async fn act(
     b: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<AccountOutcome, OAuthError> {
-    let csrf_ok = !b.binding.is_empty()
-        && crate::crypto::ct_eq(
-            csrf_token(b.binding).as_bytes(),
-            form.get("csrf").unwrap_or_default().as_bytes(),
-        );
-    if !csrf_ok {
+    if !form_token_ok(FORM, b.binding, form.get("csrf").unwrap_or_default()) {
         return Ok(AccountOutcome::Forbidden);
     }
     let Some(s) = live_session(st, rt, b).await? else {
-        return show(st, rt, b, now).await;
+        return page(st, rt, b, now).await;
     };
     let Some(mut state) = state_for(st, rt, s).await? else {
-        return show(st, rt, b, now).await;
+        return page(st, rt, b, now).await;
     };
     let result = match form.get("action").unwrap_or_default() {
         "profile" => profile(st, rt, form, &mut state, b, now).await?,
@@ -221,9 +220,10 @@ async fn profile(
             state.user = u;
             Ok(Ok("Your profile was saved.".into()))
         }
-        Err(AccountError::Invalid { msg, .. }) => Ok(Err(super::flow::sentence(&msg))),
-        Err(AccountError::NotFound(_)) => Ok(Err("This account no longer exists.".into())),
-        Err(e) => Err(OAuthError::server(e)),
+        Err(e) => match user_message(&e) {
+            Some(msg) => Ok(Err(msg)),
+            None => Err(OAuthError::server(e)),
+        },
     }
 }
 
@@ -235,8 +235,8 @@ async fn change_email(
     now: DateTime<Utc>,
 ) -> Result<Result<String, String>, OAuthError> {
     let email = form.get("email").unwrap_or_default().trim().to_string();
-    if let Err(AccountError::Invalid { msg, .. }) = accounts::check_email(&email) {
-        return Ok(Err(super::flow::sentence(&msg)));
+    if let Err(e @ AccountError::Invalid { .. }) = accounts::check_email(&email) {
+        return Ok(Err(user_message(&e).unwrap_or_default()));
     }
     if state.user.email.as_deref().is_some_and(|e| {
         accounts::normalize_identifier(e) == accounts::normalize_identifier(&email)
@@ -316,7 +316,7 @@ async fn verify_email(
         Err(AccountError::Exists) => {
             Ok(Err("That email address is used by another account.".into()))
         }
-        Err(AccountError::Invalid { msg, .. }) => Ok(Err(super::flow::sentence(&msg))),
+        Err(e @ AccountError::Invalid { .. }) => Ok(Err(user_message(&e).unwrap_or_default())),
         Err(e) => Err(OAuthError::server(e)),
     }
 }
@@ -336,10 +336,10 @@ async fn mfa_action(
         ));
     }
     let (pool, sub) = (&rt.pool, state.user.sub.to_string());
-    let throttle = Throttle::new(rt, &state.user.username, b.ip);
+    let throttle = Throttle::new(&rt.pool.id, &state.user.username, b.ip);
     let action = form.get("action").unwrap_or_default();
     if action != "mfa_begin" && throttle.is_locked(st).await? {
-        return Ok(Err(super::flow::LOCKED.into()));
+        return Ok(Err(LOCKED.into()));
     }
     let code = form.get("code").unwrap_or_default();
     let outcome = match action {
@@ -418,10 +418,13 @@ async fn change_password(
     {
         return fail(state, &format!("The new password {msg}."));
     }
-    match signin::check_current_password(st, rt, &state.user, current, b.ip, now).await? {
+    match signin::check_current_password(st, &rt.pool.id, &state.user, current, b.ip, now)
+        .await
+        .map_err(OAuthError::server)?
+    {
         Checked::Ok(_) => {}
         Checked::Failed => return fail(state, "The current password is wrong."),
-        Checked::Locked => return fail(state, super::flow::LOCKED),
+        Checked::Locked => return fail(state, LOCKED),
     }
     let sub = state.user.sub.to_string();
     match accounts::set_password(st, &rt.pool, &sub, &Secret::new(new), false, now).await {
@@ -438,13 +441,13 @@ async fn change_password(
     };
     audit::record(st, &rt.pool.id, audit::Kind::PasswordChanged, ctx, now).await;
     // Every session ended with the old password; this browser keeps going with a new one.
-    session::end(st, rt, b.session).await?;
+    sessions::end(st, &rt.pool.id, b.session).await?;
     let s = Session {
         sub: sub.clone(),
         auth_time: now.timestamp(),
         amr: state.session.amr.clone(),
     };
-    let cookie = session::start(st, rt, &s).await?;
+    let cookie = sessions::start(st, &rt.pool.id, &s).await?;
     state.session = s;
     state.notice = Some("Your password was changed. Your other sessions were signed out.".into());
     Ok(AccountOutcome::ShowWithNewSession(Box::new(state), cookie))

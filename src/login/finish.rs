@@ -1,0 +1,149 @@
+//! How a journey ends: the user is authenticated, so an SSO session starts and the parked
+//! authorization request goes on to consent or straight to a code for the client.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::outcome::{Browser, Outcome, Transition};
+use super::tx::{self, Step};
+use crate::oidc::authorize::{self, AuthRequest, deliver};
+use crate::oidc::code;
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::pools::PoolRuntime;
+use crate::sessions::{self, Session};
+use crate::state::AppState;
+use crate::store::sql::clients::Client;
+use crate::store::sql::consents;
+
+/// Sends an OAuth error back to the client of `req` (or shows it, if that cannot be done).
+pub fn to_client(tenant: &PoolRuntime, req: &AuthRequest, e: OAuthError) -> Outcome {
+    authorize::client_error(
+        tenant,
+        &req.redirect_uri,
+        req.response_mode,
+        req.state.as_deref(),
+        &e,
+    )
+    .into()
+}
+
+/// The browser's usable SSO session, if any.
+pub async fn live_session(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    browser: &Browser<'_>,
+) -> Result<Option<Session>, OAuthError> {
+    Ok(sessions::live(app, &tenant.pool.id, browser.session).await?)
+}
+
+/// The user is authenticated: ask for consent if needed, else issue the code.
+pub async fn finish(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    client: &Client,
+    req: AuthRequest,
+    s: Session,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, OAuthError> {
+    if needs_consent(app, tenant, client, &req, &s).await? {
+        if req.prompt.none {
+            let e = OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user has not allowed this application",
+            );
+            return Ok(to_client(tenant, &req, e));
+        }
+        let step = Step::NeedConsent { session: s };
+        let tx = tx::begin(
+            app,
+            &tenant.pool.id,
+            Some(req),
+            step,
+            browser.binding_hash(),
+            now,
+        )
+        .await?;
+        return Ok(Outcome::Consent {
+            tx,
+            client_name: client.name.clone(),
+        });
+    }
+    issue_code(app, tenant, &req, &s).await
+}
+
+/// The code for the client, delivered as the request asked.
+pub async fn issue_code(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    req: &AuthRequest,
+    s: &Session,
+) -> Result<Outcome, OAuthError> {
+    let code = code::issue(app, tenant, req, s).await?;
+    Ok(Outcome::Deliver(deliver(
+        tenant,
+        &req.redirect_uri,
+        req.response_mode,
+        req.state.as_deref(),
+        vec![("code", code)],
+    )))
+}
+
+/// First-party clients never ask; others ask when the user has not granted every requested
+/// scope, or the request says `prompt=consent`.
+async fn needs_consent(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    client: &Client,
+    req: &AuthRequest,
+    s: &Session,
+) -> Result<bool, OAuthError> {
+    if client.first_party {
+        return Ok(false);
+    }
+    let (pool, sub, cid) = (
+        tenant.pool.id.clone(),
+        s.sub.clone(),
+        client.client_id.to_string(),
+    );
+    let granted = app
+        .sql
+        .run(move |c| consents::find(c, &pool, &sub, &cid))
+        .await?;
+    Ok(req.prompt.consent || !req.scopes.iter().all(|x| granted.contains(x)))
+}
+
+/// The user is authenticated: end the transaction, start the SSO session, go on.
+pub async fn complete_sign_in(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx_id: &str,
+    sub: &str,
+    amr: Vec<String>,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Transition, OAuthError> {
+    let Some(tx) = tx::take(app, &tenant.pool.id, tx_id).await? else {
+        return Ok(Outcome::expired().into());
+    };
+    let s = Session {
+        sub: sub.to_string(),
+        auth_time: now.timestamp(),
+        amr,
+    };
+    let cookie = sessions::start(app, &tenant.pool.id, &s).await?;
+    let outcome = match tx.request {
+        None => Outcome::Account,
+        Some(request) => {
+            let Some(client) = tenant.clients.get(&request.client_id).map(Arc::clone) else {
+                return Ok(Outcome::expired().into());
+            };
+            finish(app, tenant, &client, request, s, browser, now).await?
+        }
+    };
+    Ok(Transition {
+        outcome,
+        new_session: Some(cookie),
+    })
+}

@@ -1,0 +1,208 @@
+//! The conductor of the hosted journey: where an authorization request enters, which page a
+//! transaction shows, which step a submitted form goes to, and what follows once the user has
+//! proven who they are. The only module here that knows every step; the steps know none of
+//! each other.
+
+use chrono::{DateTime, Utc};
+
+use super::finish::{finish, live_session, to_client};
+use super::outcome::{Browser, Outcome, StepResult, Transition, tx_for_form};
+use super::tx::{self, LoginTx, Step};
+use super::{consent, mfa, new_password, password, recovery, signup};
+use crate::crypto::ct_eq;
+use crate::model::{MfaMode, UserStatus};
+use crate::oidc::authorize::{self, AuthRequest};
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::params::Params;
+use crate::pools::PoolRuntime;
+use crate::sessions::Session;
+use crate::state::AppState;
+use crate::store::sql::users::User;
+
+/// The forms of the hosted pages, each answered by one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Password,
+    NewPassword,
+    SignUp,
+    Confirm,
+    Forgot,
+    Reset,
+    Mfa,
+    MfaSetup,
+    Consent,
+}
+
+/// Handles `/oauth2/authorize`: a code at once for a usable SSO session, else the sign-in page
+/// of a new transaction (or `login_required` for `prompt=none`).
+pub async fn authorize(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    params: &Params,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, OAuthError> {
+    let (client, req) = match authorize::validate(tenant, params) {
+        Ok(v) => v,
+        Err(e) => return Ok(e.into()),
+    };
+    let usable = live_session(app, tenant, browser)
+        .await?
+        .filter(|s| reusable(tenant, &req, s, now));
+    match usable {
+        Some(s) => finish(app, tenant, &client, req, s, browser, now).await,
+        None if req.prompt.none => {
+            let e = OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in");
+            Ok(to_client(tenant, &req, e))
+        }
+        None => {
+            let (pool, binding) = (&tenant.pool.id, browser.binding_hash());
+            let step = Step::NeedPassword;
+            let tx = tx::begin(app, pool, Some(req), step, binding, now).await?;
+            Ok(Outcome::Login { tx, error: None })
+        }
+    }
+}
+
+/// May this SSO session answer the request without a new sign-in? Not when the request says
+/// `prompt=login`, needs MFA the session did not do, or `max_age` has passed.
+fn reusable(tenant: &PoolRuntime, req: &AuthRequest, s: &Session, now: DateTime<Utc>) -> bool {
+    let mfa_needed = req.requires_mfa || tenant.pool.settings.mfa == MfaMode::Required;
+    !req.prompt.login
+        && (!mfa_needed || s.amr.iter().any(|m| m == "otp"))
+        && req
+            .max_age
+            .is_none_or(|max| now.timestamp() - s.auth_time <= max)
+}
+
+/// The page of the step a transaction is at (GET of a hosted page with `?tx=`).
+pub async fn page(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx_id: &str,
+    browser: &Browser<'_>,
+) -> Result<Outcome, OAuthError> {
+    let Some(tx) = tx::find(app, &tenant.pool.id, tx_id).await? else {
+        return Ok(Outcome::expired());
+    };
+    // Another browser holding the link gets nothing.
+    if !ct_eq(tx.browser.as_bytes(), browser.binding_hash().as_bytes()) {
+        return Ok(Outcome::expired());
+    }
+    Ok(match tx.step.clone() {
+        Step::NeedPassword => Outcome::Login { tx, error: None },
+        Step::NeedNewPassword { .. } => Outcome::NewPassword { tx, error: None },
+        Step::NeedConfirmation { email, .. } => Outcome::Confirm {
+            tx,
+            email,
+            notice: None,
+        },
+        Step::NeedResetCode { identifier } => Outcome::ResetCode {
+            tx,
+            identifier,
+            error: None,
+            notice: None,
+        },
+        Step::NeedMfa { .. } | Step::NeedMfaSetup { .. } | Step::MfaEnrolled { .. } => {
+            mfa::page(app, tenant, tx).await?
+        }
+        Step::NeedConsent { .. } => consent::page(tenant, tx),
+    })
+}
+
+/// The transaction behind `tx_id` if it waits at the sign-in page.
+async fn at_sign_in(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx_id: &str,
+    browser: &Browser<'_>,
+) -> Result<Option<LoginTx>, OAuthError> {
+    Ok(match page(app, tenant, tx_id, browser).await? {
+        Outcome::Login { tx, .. } => Some(tx),
+        _ => None,
+    })
+}
+
+/// The sign-up form, linked from the sign-in page.
+pub async fn signup_form(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx_id: &str,
+    browser: &Browser<'_>,
+) -> Result<Outcome, OAuthError> {
+    if let Some(closed) = signup::closed(tenant) {
+        return Ok(closed);
+    }
+    let tx = at_sign_in(app, tenant, tx_id, browser).await?;
+    Ok(tx.map_or_else(Outcome::expired, signup::form))
+}
+
+/// The forgot-password form, linked from the sign-in page.
+pub async fn forgot_form(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx_id: &str,
+    browser: &Browser<'_>,
+) -> Result<Outcome, OAuthError> {
+    let tx = at_sign_in(app, tenant, tx_id, browser).await?;
+    Ok(tx.map_or_else(Outcome::expired, recovery::form))
+}
+
+/// A hosted form was submitted: its transaction must be this browser's and carry the form's
+/// CSRF token; then its step answers.
+pub async fn submit(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    which: Form,
+    form: &Params,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Transition, OAuthError> {
+    let Some(tx) = tx_for_form(app, tenant, form, browser).await? else {
+        return Ok(Outcome::expired().into());
+    };
+    let (a, t, b) = (app, tenant, browser);
+    let result = match which {
+        Form::Password => password::submit(a, t, tx, form, b, now).await?,
+        Form::NewPassword => new_password::submit(a, t, tx, form, now).await?,
+        Form::SignUp => signup::submit(a, t, tx, form, b, now).await?,
+        Form::Confirm => signup::confirm(a, t, tx, form, now).await?,
+        Form::Forgot => recovery::forgot(a, t, tx, form, now).await?,
+        Form::Reset => recovery::reset(a, t, tx, form, b, now).await?,
+        Form::Mfa => mfa::challenge(a, t, tx, form, b, now).await?,
+        Form::MfaSetup => mfa::setup(a, t, tx, form, b, now).await?,
+        Form::Consent => consent::submit(a, t, tx, form, b, now).await?,
+    };
+    match result {
+        StepResult::Done(transition) => Ok(transition),
+        StepResult::Authenticated {
+            tx,
+            user,
+            identifier,
+        } => after_first_factor(app, tenant, tx, &user, &identifier, browser, now).await,
+    }
+}
+
+/// The user proved who they are; the account's state says what comes next: a password reset,
+/// the email confirmation, a new password, or the second factor (which ends in signing in).
+async fn after_first_factor(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    user: &User,
+    identifier: &str,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Transition, OAuthError> {
+    let outcome = match user.status {
+        UserStatus::ResetRequired => {
+            recovery::require_reset(app, tenant, tx, identifier, user, now).await?
+        }
+        UserStatus::Unconfirmed => signup::resume_confirmation(app, tenant, tx, user, now).await?,
+        UserStatus::ForceChangePassword => new_password::enter(app, tenant, tx, user).await?,
+        UserStatus::Confirmed => {
+            return mfa::enter(app, tenant, tx, user, identifier, browser, now).await;
+        }
+    };
+    Ok(outcome.into())
+}

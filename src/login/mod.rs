@@ -1,0 +1,25 @@
+//! The hosted sign-in journey, below the pages and above the services: the login transaction
+//! ([`tx`]), what the steps share ([`outcome`]), how a journey ends ([`finish`]), the steps
+//! (password, new password, MFA, sign-up and confirmation, forgot password, consent), the
+//! conductor that routes between them ([`journey`]), and the account page's actions.
+//!
+//! A step receives the transaction, the submitted form and the browser, and returns a
+//! [`StepResult`]: an outcome to show, or "authenticated", after which the journey decides the
+//! next step. Steps import only `tx`, `outcome` and `finish`, never each other.
+
+pub mod account;
+mod consent;
+mod finish;
+pub mod journey;
+mod mfa;
+mod new_password;
+pub mod outcome;
+mod password;
+mod recovery;
+mod signup;
+pub mod tx;
+
+pub use journey::Form;
+pub use outcome::{Browser, Outcome, StepResult, Transition};
+pub use recovery::RESET_TTL;
+pub use tx::{LoginTx, Step};

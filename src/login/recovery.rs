@@ -1,0 +1,239 @@
+//! Forgot password: the same answer whether or not the account exists; a 6-digit code by email
+//! (1 h, single use, 5 tries); the new password must meet the policy; success revokes the
+//! user's refresh tokens, ends their other sessions, and returns to the sign-in page.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::outcome::{Browser, Outcome, StepResult, user_message};
+use super::tx::{self, LoginTx, Step};
+use crate::accounts::codes::{self, Purpose};
+use crate::accounts::{self, AccountError, normalize_identifier};
+use crate::audit;
+use crate::crypto::sha256_hex;
+use crate::ids::Secret;
+use crate::model::UserStatus;
+use crate::oidc::error::OAuthError;
+use crate::oidc::params::Params;
+use crate::pools::PoolRuntime;
+use crate::state::AppState;
+use crate::store::sql::users::{self, User};
+
+pub const RESET_TTL: Duration = Duration::from_secs(3600);
+/// Reset mails per identifier in [`RESET_TTL`]: keeps the form from becoming a mail cannon.
+const MAX_SENDS: i64 = 5;
+
+const MAIL_FAILED: &str = "We could not send the email just now. Please try again later.";
+
+/// The forgot-password form, reached from the sign-in page of `tx`.
+pub fn form(tx: LoginTx) -> Outcome {
+    Outcome::Forgot { tx }
+}
+
+/// Mails a reset code to `user`'s address.
+async fn send_code(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    user: &User,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let sub = user.sub.as_str();
+    let sent = codes::send(
+        app,
+        &tenant.pool,
+        Purpose::Reset,
+        sub,
+        email,
+        RESET_TTL,
+        now,
+    )
+    .await;
+    sent.inspect_err(|e| tracing::error!(error = %e, "password reset mail failed"))
+}
+
+/// Moves `tx` to the reset-code step for what the user typed.
+async fn at_reset_code(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    identifier: &str,
+) -> Result<LoginTx, OAuthError> {
+    let tx = tx.at(Step::NeedResetCode {
+        identifier: identifier.to_string(),
+    });
+    tx::save(app, &tenant.pool.id, &tx).await?;
+    Ok(tx)
+}
+
+/// A RESET_REQUIRED user gave the right password: mail a fresh code and ask for it.
+pub async fn require_reset(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    identifier: &str,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Outcome, OAuthError> {
+    let Some(email) = user.email.clone() else {
+        return Ok(Outcome::Page(
+            "Your password must be reset, but this account has no email address. Ask an administrator."
+                .into(),
+        ));
+    };
+    if send_code(app, tenant, user, &email, now).await.is_err() {
+        return Ok(Outcome::Page(MAIL_FAILED.into()));
+    }
+    let tx = at_reset_code(app, tenant, tx, identifier).await?;
+    Ok(Outcome::ResetCode {
+        tx,
+        identifier: identifier.to_string(),
+        error: None,
+        notice: Some(
+            "Your password was reset by an administrator. Enter the code we emailed you and choose a new password."
+                .into(),
+        ),
+    })
+}
+
+/// The account that may reset with `identifier`, if any (within the per-identifier budget).
+async fn resettable(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    identifier: &str,
+) -> Result<Option<User>, OAuthError> {
+    let norm = normalize_identifier(identifier);
+    let budget_key = format!(
+        "{}:reset-sends:{}",
+        tenant.pool.id,
+        sha256_hex(norm.as_bytes())
+    );
+    let sends = app.kv.incr(&budget_key, RESET_TTL).await?;
+    if norm.is_empty() || norm.chars().any(char::is_control) || sends > MAX_SENDS {
+        return Ok(None);
+    }
+    let user = find_for_sign_in(app, tenant, norm).await?;
+    Ok(user.filter(|u| {
+        u.enabled && matches!(u.status, UserStatus::Confirmed | UserStatus::ResetRequired)
+    }))
+}
+
+async fn find_for_sign_in(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    norm: String,
+) -> Result<Option<User>, OAuthError> {
+    let (pool, mode) = (
+        tenant.pool.id.clone(),
+        tenant.pool.settings.sign_in_identifier,
+    );
+    Ok(app
+        .sql
+        .run(move |c| users::find_for_sign_in(c, &pool, &norm, mode))
+        .await?)
+}
+
+/// An identifier was submitted: mail a code if the account can reset, answer the same either way.
+pub async fn forgot(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    form: &Params,
+    now: DateTime<Utc>,
+) -> Result<StepResult, OAuthError> {
+    if !matches!(tx.step, Step::NeedPassword | Step::NeedResetCode { .. }) {
+        return Ok(Outcome::expired().into());
+    }
+    let identifier: String = form
+        .get("username")
+        .unwrap_or_default()
+        .chars()
+        .take(256)
+        .collect();
+    if let Some(u) = resettable(app, tenant, &identifier).await?
+        && let Some(email) = u.email.clone()
+        && send_code(app, tenant, &u, &email, now).await.is_err()
+    {
+        return Ok(Outcome::Page(MAIL_FAILED.into()).into());
+    }
+    let tx = at_reset_code(app, tenant, tx, &identifier).await?;
+    Ok(Outcome::ResetCode {
+        tx,
+        identifier,
+        error: None,
+        notice: None,
+    }
+    .into())
+}
+
+/// The user behind `identifier` if `code` is their current reset code (which it consumes).
+async fn code_owner(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    identifier: &str,
+    code: &str,
+) -> Result<Option<User>, OAuthError> {
+    let Some(user) = find_for_sign_in(app, tenant, normalize_identifier(identifier)).await? else {
+        return Ok(None);
+    };
+    let sub = user.sub.as_str();
+    let ok = codes::verify(app, &tenant.pool.id, Purpose::Reset, sub, code, RESET_TTL).await?;
+    Ok(ok.then_some(user))
+}
+
+/// The code and the new password were submitted.
+pub async fn reset(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    form: &Params,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<StepResult, OAuthError> {
+    let Step::NeedResetCode { identifier } = tx.step.clone() else {
+        return Ok(Outcome::expired().into());
+    };
+    let retry = |tx: LoginTx, msg: &str| {
+        Ok(Outcome::ResetCode {
+            tx,
+            identifier: identifier.clone(),
+            error: Some(msg.to_string()),
+            notice: None,
+        }
+        .into())
+    };
+    let (code, pw, again) = (
+        form.get("code").unwrap_or_default(),
+        form.get("password").unwrap_or_default(),
+        form.get("confirm").unwrap_or_default(),
+    );
+    if pw != again {
+        return retry(tx, "The two passwords differ.");
+    }
+    let password = Secret::new(pw);
+    if let Err(msg) = accounts::policy::check(&tenant.pool.settings.password_policy, &password) {
+        return retry(tx, &format!("The password {msg}."));
+    }
+    let Some(user) = code_owner(app, tenant, &identifier, code).await? else {
+        return retry(tx, "That code is wrong or has expired.");
+    };
+    let sub = user.sub.as_str();
+    match accounts::set_password(app, &tenant.pool, sub, &password, false, now).await {
+        Ok(_) => {}
+        Err(e @ AccountError::Policy(_)) => {
+            return retry(tx, &user_message(&e).unwrap_or_default());
+        }
+        Err(e) => return Err(OAuthError::server(e)),
+    }
+    let ctx = audit::Context {
+        sub: Some(sub),
+        ip: browser.ip,
+        ..Default::default()
+    };
+    audit::record(app, &tenant.pool.id, audit::Kind::PasswordReset, ctx, now).await;
+    let tx = tx.at(Step::NeedPassword);
+    tx::save(app, &tenant.pool.id, &tx).await?;
+    let notice = "Your password was changed. Sign in with the new one.".into();
+    Ok(Outcome::LoginNotice { tx, notice }.into())
+}

@@ -1,0 +1,12 @@
+//! Value types that stored rows carry and every layer shares (the store included): pool
+//! settings, the attribute schema, client settings and user status. Pure data with its own
+//! format rules; no I/O, no service logic.
+
+pub mod attributes;
+pub mod client;
+pub mod pool;
+pub mod user;
+
+pub use client::{ClientSettings, GrantType};
+pub use pool::{MfaMode, PasswordPolicy, PoolSettings, SignInIdentifier};
+pub use user::UserStatus;

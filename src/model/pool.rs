@@ -1,0 +1,177 @@
+//! A pool's settings as stored (JSON): password policy, MFA mode, sign-in identifier, sign-up
+//! mode and the attribute schema. New fields get defaults so old rows keep loading.
+
+use serde::{Deserialize, Serialize};
+
+use super::attributes::{self, CustomAttribute};
+
+/// Password rules of a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub require_lowercase: bool,
+    pub require_uppercase: bool,
+    pub require_digit: bool,
+    pub require_symbol: bool,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            require_lowercase: false,
+            require_uppercase: false,
+            require_digit: false,
+            require_symbol: false,
+        }
+    }
+}
+
+/// Multi-factor authentication mode of a pool (Cognito's OFF / OPTIONAL / ON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MfaMode {
+    #[default]
+    Off,
+    Optional,
+    Required,
+}
+
+/// What users type to sign in (Cognito's username attributes and aliases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInIdentifier {
+    /// The username only.
+    Username,
+    /// The email is the username: sign-up asks for no username and the stored username is the
+    /// user's `sub` (as Cognito does for email-as-username pools).
+    Email,
+    /// The username, or the email once it is verified (an alias).
+    #[default]
+    UsernameOrEmail,
+}
+
+/// Per-pool settings, stored as JSON; new fields get defaults so old rows keep loading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PoolSettings {
+    pub password_policy: PasswordPolicy,
+    /// Only administrators create users (Cognito's AllowAdminCreateUserOnly); otherwise
+    /// anyone may sign up on the hosted page.
+    pub admin_only_signup: bool,
+    pub mfa: MfaMode,
+    pub sign_in_identifier: SignInIdentifier,
+    /// Standard attributes sign-up asks for and requires (email is always asked for).
+    pub required_attributes: Vec<String>,
+    /// The pool's `custom:` attributes, typed and bounded.
+    pub custom_attributes: Vec<CustomAttribute>,
+}
+
+/// The password minimum lengths a pool may set.
+pub const PASSWORD_MIN_LENGTH_RANGE: std::ops::RangeInclusive<usize> = 6..=256;
+
+impl PoolSettings {
+    /// The rules every settings change must keep, whoever makes it: a sane password minimum
+    /// length, at most [`attributes::MAX_CUSTOM`] custom attributes, and required attributes
+    /// that are standard ones or `custom:NAME` of a defined custom attribute (never `email`,
+    /// which is always asked for).
+    pub fn check(&self) -> Result<(), String> {
+        if !PASSWORD_MIN_LENGTH_RANGE.contains(&self.password_policy.min_length) {
+            return Err(format!(
+                "password minimum length must be between {} and {}",
+                PASSWORD_MIN_LENGTH_RANGE.start(),
+                PASSWORD_MIN_LENGTH_RANGE.end()
+            ));
+        }
+        if self.custom_attributes.len() > attributes::MAX_CUSTOM {
+            return Err(format!(
+                "at most {} custom attributes",
+                attributes::MAX_CUSTOM
+            ));
+        }
+        for name in &self.required_attributes {
+            if !self.is_requirable(name) {
+                return Err(format!(
+                    "required attribute {name:?} is not a standard attribute or a custom \
+                     attribute of this pool"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether sign-up may require `name`: a standard attribute or `custom:NAME` of a defined
+    /// custom attribute (`email` is not: it is always asked for).
+    pub fn is_requirable(&self, name: &str) -> bool {
+        attributes::STANDARD.contains(&name)
+            || name
+                .strip_prefix("custom:")
+                .is_some_and(|c| self.custom_attributes.iter().any(|d| d.name == c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team() -> CustomAttribute {
+        CustomAttribute::parse("team:string:1:32").unwrap()
+    }
+
+    #[test]
+    fn accepts_defaults() {
+        assert_eq!(PoolSettings::default().check(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_password_min_length_out_of_range() {
+        for (n, ok) in [(5, false), (6, true), (256, true), (257, false)] {
+            let mut s = PoolSettings::default();
+            s.password_policy.min_length = n;
+            assert_eq!(s.check().is_ok(), ok, "min_length {n}");
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_required_attribute() {
+        let s = PoolSettings {
+            required_attributes: vec!["shoe_size".into()],
+            ..PoolSettings::default()
+        };
+        assert!(s.check().is_err());
+        let s = PoolSettings {
+            required_attributes: vec!["custom:team".into()],
+            ..PoolSettings::default()
+        };
+        assert!(s.check().is_err(), "custom:team without a definition");
+    }
+
+    #[test]
+    fn refuses_email_as_required_attribute() {
+        let s = PoolSettings {
+            required_attributes: vec!["email".into()],
+            ..PoolSettings::default()
+        };
+        assert!(s.check().is_err());
+    }
+
+    #[test]
+    fn accepts_defined_custom_and_standard_required_attributes() {
+        let s = PoolSettings {
+            required_attributes: vec!["given_name".into(), "custom:team".into()],
+            custom_attributes: vec![team()],
+            ..PoolSettings::default()
+        };
+        assert_eq!(s.check(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_too_many_custom_attributes() {
+        let s = PoolSettings {
+            custom_attributes: vec![team(); attributes::MAX_CUSTOM + 1],
+            ..PoolSettings::default()
+        };
+        assert!(s.check().is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! `/{pool}/logout`: asks first when the request cannot be tied to the signed-in user, then
+//! ends the SSO session and redirects to a registered URI or confirms.
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::cookies::{BROWSER_COOKIE, BROWSER_COOKIE_TTL, BrowserCookies, SESSION_COOKIE, cookie};
+use super::render::{failure, redirect};
+use super::views::{LoggedOutPage, LogoutConfirmPage, error_page, page};
+use crate::http::form::query_or_form;
+use crate::http::{Body, PoolCtx};
+use crate::login::outcome::{form_token, form_token_ok};
+use crate::oidc::error::OAuthError;
+use crate::oidc::logout::{self, AfterLogout};
+use crate::oidc::params::Params;
+use crate::pools::PoolRuntime;
+use crate::sessions;
+use crate::state::AppState;
+
+/// The purpose of the logout confirmation form's token.
+pub const FORM: &str = "logout";
+
+/// `GET|POST /{pool}/logout`
+pub async fn logout(
+    st: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
+    req: HttpRequest,
+    Body(body): Body,
+) -> HttpResponse {
+    let params = match query_or_form(&req, &body) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let now = st.clock.now();
+    let mut cookies = BrowserCookies::of(&req);
+    let pool = &tenant.pool.id;
+    let current = match sessions::find(&st, pool, cookies.session.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => return failure(&OAuthError::server(e)),
+    };
+    let confirmed = req.method() == Method::POST
+        && params.get("confirm") == Some("yes")
+        && cookies
+            .binding
+            .as_deref()
+            .is_some_and(|b| form_token_ok(FORM, b, params.get("csrf").unwrap_or_default()));
+    if let Some(s) = &current
+        && !confirmed
+        && logout::needs_confirmation(&tenant, &params, &s.sub, now)
+    {
+        return confirm_page(&st, &tenant, &params, &mut cookies);
+    }
+    if let Err(e) = sessions::end(&st, pool, cookies.session.as_deref()).await {
+        return failure(&OAuthError::server(e));
+    }
+    let mut res = match logout::after_logout(&tenant, &params, now) {
+        AfterLogout::Redirect(url) => redirect(&url),
+        AfterLogout::Page => page(StatusCode::OK, &LoggedOutPage),
+        AfterLogout::Error(m) => error_page(StatusCode::BAD_REQUEST, &m),
+    };
+    let gone = cookie(
+        &st,
+        &tenant,
+        SESSION_COOKIE,
+        String::new(),
+        std::time::Duration::ZERO,
+    );
+    let _ = res.add_removal_cookie(&gone);
+    res
+}
+
+/// "Sign out?" with the request's parameters carried along and a token bound to the browser.
+fn confirm_page(
+    st: &AppState,
+    tenant: &PoolRuntime,
+    params: &Params,
+    cookies: &mut BrowserCookies,
+) -> HttpResponse {
+    let new_binding = cookies.bind(st);
+    let csrf = form_token(FORM, cookies.binding.as_deref().unwrap_or_default());
+    let (action, fields) = (
+        format!("/{}/logout", tenant.pool.id),
+        logout::carried(params),
+    );
+    let mut res = page(
+        StatusCode::OK,
+        &LogoutConfirmPage {
+            pool_name: &tenant.pool.name,
+            action: &action,
+            fields: &fields,
+            csrf: &csrf,
+        },
+    );
+    if let Some(b) = new_binding {
+        let _ = res.add_cookie(&cookie(st, tenant, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
+    }
+    res
+}
