@@ -69,7 +69,7 @@ pub struct Context<'a> {
 }
 
 pub async fn record(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     kind: Kind,
     ctx: Context<'_>,
@@ -77,7 +77,7 @@ pub async fn record(
 ) {
     let e = AuditEvent {
         pool_id: pool.to_string(),
-        id: st.random.uuid_v7(now),
+        id: app.random.uuid_v7(now),
         at: now.naive_utc(),
         kind: kind.as_str().into(),
         sub: ctx.sub.map(str::to_string),
@@ -85,20 +85,20 @@ pub async fn record(
         ip: ctx.ip.map(str::to_string),
         detail: ctx.detail.chars().take(512).collect(),
     };
-    if let Err(e) = st.sql.run(move |c| rows::insert(c, &e)).await {
+    if let Err(e) = app.sql.run(move |c| rows::insert(c, &e)).await {
         tracing::warn!(error = %e, kind = kind.as_str(), "audit event not recorded");
     }
 }
 
 /// Newest first.
 pub async fn list(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: Option<String>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, StoreError> {
     let p = pool.clone();
-    st.sql
+    app.sql
         .run(move |c| rows::list(c, &p, sub.as_deref(), limit))
         .await
 }

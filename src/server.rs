@@ -129,34 +129,34 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     if config.public_url.is_none() {
         config.public_url = Some(format!("http://{bind}"));
     }
-    let (st, report) = AppState::open(config, Deps::default()).await?;
+    let (app, report) = AppState::open(config, Deps::default()).await?;
     tracing::info!(
-        database = %redact_url(&st.config.database_url),
-        kv = %redact_url(&st.config.redis_url),
+        database = %redact_url(&app.config.database_url),
+        kv = %redact_url(&app.config.redis_url),
         migrations_applied = report.applied.len(),
         "stores ready"
     );
-    if let Some(p) = pools::ensure_default(&st, st.clock.now()).await? {
+    if let Some(p) = pools::ensure_default(&app, app.clock.now()).await? {
         tracing::info!(pool = %p.id, "created pool \"default\"");
     }
-    for p in pools::list(&st).await? {
+    for p in pools::list(&app).await? {
         println!(
             "pool {} ({}): issuer {}/{}",
             p.name,
             p.id,
-            st.config.public_base(),
+            app.config.public_base(),
             p.id
         );
     }
-    let refresher = tokio::spawn(refresh_caches(st.clone()));
-    let app_state = st.clone();
+    let refresher = tokio::spawn(refresh_caches(app.clone()));
+    let app_state = app.clone();
     let server = HttpServer::new(move || build_app(app_state.clone()))
         .shutdown_timeout(15)
         .listen(listener)
         .map_err(|e| Error::Startup(format!("cannot listen on {bind}: {e}")))?;
     println!(
         "listening on http://{bind} (public URL {})",
-        st.config.public_base()
+        app.config.public_base()
     );
     let result = server.run().await;
     refresher.abort();
@@ -165,12 +165,12 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
 }
 
 /// Polls pool versions so changes made by the CLI or another instance reach this one.
-async fn refresh_caches(st: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(st.config.cache_refresh_secs));
+async fn refresh_caches(app: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(app.config.cache_refresh_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match st.pools.refresh(&st).await {
+        match app.pools.refresh(&app).await {
             Ok(r) if r.reloaded > 0 => tracing::info!(pools = r.reloaded, "reloaded changed pools"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pool cache refresh failed"),

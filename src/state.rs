@@ -81,7 +81,7 @@ impl AppState {
             CONNECT_TIMEOUT,
         )
         .await?;
-        let st = AppState {
+        let app = AppState {
             hasher: PasswordHasherPool::new(config.password_hash_concurrency, deps.password_params),
             config: Arc::new(config),
             sql,
@@ -92,7 +92,7 @@ impl AppState {
             pools: PoolCache::default(),
             mailer,
         };
-        let loaded = st.pools.refresh(&st).await?;
+        let loaded = app.pools.refresh(&app).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master
         // key, say) there is nothing to serve.
         if let Some((id, why)) = loaded.failed.first()
@@ -100,7 +100,7 @@ impl AppState {
         {
             return Err(Error::Startup(format!("cannot load pool {id}: {why}")));
         }
-        Ok((st, report))
+        Ok((app, report))
     }
 }
 

@@ -65,21 +65,21 @@ fn tries_key(pool: &PoolId, p: Purpose, sub: &str) -> String {
 
 /// Issues a new code (replacing any earlier one) and returns it for mailing.
 pub async fn issue(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     p: Purpose,
     sub: &str,
     ttl: Duration,
 ) -> Result<String, StoreError> {
-    let code = st.random.string_from(b"0123456789", 6);
-    st.kv
+    let code = app.random.string_from(b"0123456789", 6);
+    app.kv
         .put(
             &key(pool, p, sub),
             sha256_hex(code.as_bytes()).as_bytes(),
             ttl,
         )
         .await?;
-    st.kv.delete(&tries_key(pool, p, sub)).await?;
+    app.kv.delete(&tries_key(pool, p, sub)).await?;
     Ok(code)
 }
 
@@ -94,7 +94,7 @@ fn valid_for(ttl: Duration) -> String {
 
 /// Issues a code (as [`issue`]) and mails it to `to`; the error is for the log, not the user.
 pub async fn send(
-    st: &AppState,
+    app: &AppState,
     pool: &Pool,
     p: Purpose,
     sub: &str,
@@ -102,11 +102,11 @@ pub async fn send(
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<(), String> {
-    let code = issue(st, &pool.id, p, sub, ttl)
+    let code = issue(app, &pool.id, p, sub, ttl)
         .await
         .map_err(|e| e.to_string())?;
     let (subject, intro) = p.message(&pool.name);
-    st.mailer
+    app.mailer
         .send_code(to, subject, &intro, &code, &valid_for(ttl), now)
         .await
         .map_err(|e| e.to_string())
@@ -114,7 +114,7 @@ pub async fn send(
 
 /// Checks a code; a right one is consumed. After [`MAX_TRIES`] wrong ones the code is dead.
 pub async fn verify(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     p: Purpose,
     sub: &str,
@@ -122,11 +122,11 @@ pub async fn verify(
     ttl: Duration,
 ) -> Result<bool, StoreError> {
     let presented = presented.trim();
-    if st.kv.incr(&tries_key(pool, p, sub), ttl).await? > MAX_TRIES {
-        st.kv.delete(&key(pool, p, sub)).await?;
+    if app.kv.incr(&tries_key(pool, p, sub), ttl).await? > MAX_TRIES {
+        app.kv.delete(&key(pool, p, sub)).await?;
         return Ok(false);
     }
-    let Some(stored) = st.kv.get(&key(pool, p, sub)).await? else {
+    let Some(stored) = app.kv.get(&key(pool, p, sub)).await? else {
         return Ok(false);
     };
     let ok = presented.len() == 6 && ct_eq(&stored, sha256_hex(presented.as_bytes()).as_bytes());
@@ -134,10 +134,10 @@ pub async fn verify(
         return Ok(false);
     }
     // Consume it atomically: of two concurrent right answers only the one that takes it wins.
-    let taken = st.kv.take(&key(pool, p, sub)).await?;
+    let taken = app.kv.take(&key(pool, p, sub)).await?;
     if !taken.is_some_and(|t| ct_eq(&t, &stored)) {
         return Ok(false);
     }
-    st.kv.delete(&tries_key(pool, p, sub)).await?;
+    app.kv.delete(&tries_key(pool, p, sub)).await?;
     Ok(true)
 }

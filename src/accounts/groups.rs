@@ -26,7 +26,7 @@ fn check_name(name: &str) -> Result<(), AccountError> {
 }
 
 pub async fn create(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     name: &str,
     description: &str,
@@ -49,7 +49,7 @@ pub async fn create(
         created_at: now,
     };
     let (p, row) = (pool.clone(), g.clone());
-    st.sql
+    app.sql
         .run(move |c| rows::insert(c, &p, &row))
         .await
         .map_err(|e| match e {
@@ -59,31 +59,31 @@ pub async fn create(
     Ok(g)
 }
 
-pub async fn delete(st: &AppState, pool: &PoolId, name: &str) -> Result<(), AccountError> {
+pub async fn delete(app: &AppState, pool: &PoolId, name: &str) -> Result<(), AccountError> {
     let (p, n) = (pool.clone(), name.to_string());
-    if st.sql.run(move |c| rows::delete(c, &p, &n)).await? {
+    if app.sql.run(move |c| rows::delete(c, &p, &n)).await? {
         Ok(())
     } else {
         Err(invalid(format!("no group {name:?}")))
     }
 }
 
-pub async fn list(st: &AppState, pool: &PoolId) -> Result<Vec<Group>, AccountError> {
+pub async fn list(app: &AppState, pool: &PoolId) -> Result<Vec<Group>, AccountError> {
     let p = pool.clone();
-    Ok(st.sql.run(move |c| rows::list(c, &p)).await?)
+    Ok(app.sql.run(move |c| rows::list(c, &p)).await?)
 }
 
 /// Adds (or with `add == false` removes) a user, named by sub, username or email.
 pub async fn set_member(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     name: &str,
     who: &str,
     add: bool,
 ) -> Result<(), AccountError> {
-    let user = find(st, pool, who).await?;
+    let user = find(app, pool, who).await?;
     let (p, n, sub) = (pool.clone(), name.to_string(), user.sub.to_string());
-    let found = st
+    let found = app
         .sql
         .transaction(move |c| {
             if !rows::exists(c, &p, &n)? {

@@ -122,12 +122,12 @@ pub struct NewUserSpec {
 
 /// Creates a user (admin path: email counts as verified, status CONFIRMED unless temporary).
 pub async fn create(
-    st: &AppState,
+    app: &AppState,
     pool: &Pool,
     spec: NewUserSpec,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let sub = Sub::new(st.random.uuid_v7(now));
+    let sub = Sub::new(app.random.uuid_v7(now));
     let mut spec = spec;
     if pool.settings.sign_in_identifier == SignInIdentifier::Email {
         // Email-as-username: the email signs in, the stored username is the sub.
@@ -148,7 +148,7 @@ pub async fn create(
     check_attributes(pool, &attributes)?;
     policy::check(&pool.settings.password_policy, &spec.password).map_err(AccountError::Policy)?;
     let phone_number = attributes.remove("phone_number");
-    let hash = st.hasher.hash(&spec.password, st.random.as_ref()).await?;
+    let hash = app.hasher.hash(&spec.password, app.random.as_ref()).await?;
     let new = NewUser {
         sub,
         username_norm: normalize_identifier(&spec.username),
@@ -166,7 +166,7 @@ pub async fn create(
         attributes,
     };
     let p = pool.id.clone();
-    let user = st
+    let user = app
         .sql
         .run(move |c| user_rows::insert(c, &p, new, now))
         .await?;
@@ -174,13 +174,13 @@ pub async fn create(
         sub: Some(user.sub.as_str()),
         ..Default::default()
     };
-    audit::record(st, &pool.id, audit::Kind::UserCreated, ctx, now).await;
+    audit::record(app, &pool.id, audit::Kind::UserCreated, ctx, now).await;
     Ok(user)
 }
 /// Finds a user by sub, username or email.
-pub async fn find(st: &AppState, pool: &PoolId, who: &str) -> Result<User, AccountError> {
+pub async fn find(app: &AppState, pool: &PoolId, who: &str) -> Result<User, AccountError> {
     let (p, key) = (pool.clone(), who.to_string());
-    let found = st
+    let found = app
         .sql
         .run(move |c| match user_rows::find(c, &p, &key)? {
             Some(u) => Ok(Some(u)),
@@ -190,21 +190,21 @@ pub async fn find(st: &AppState, pool: &PoolId, who: &str) -> Result<User, Accou
     found.ok_or_else(|| AccountError::NotFound(who.to_string()))
 }
 
-pub async fn list(st: &AppState, pool: &PoolId, limit: i64) -> Result<Vec<User>, AccountError> {
+pub async fn list(app: &AppState, pool: &PoolId, limit: i64) -> Result<Vec<User>, AccountError> {
     let p = pool.clone();
-    Ok(st.sql.run(move |c| user_rows::list(c, &p, limit)).await?)
+    Ok(app.sql.run(move |c| user_rows::list(c, &p, limit)).await?)
 }
 
 pub async fn set_enabled(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     who: &str,
     enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let user = find(st, pool, who).await?;
+    let user = find(app, pool, who).await?;
     let (p, sub) = (pool.clone(), user.sub.clone());
-    st.sql
+    app.sql
         .transaction(move |c| {
             user_rows::set_enabled(c, &p, &sub, enabled, now)?;
             // Disabling ends everything: refresh tokens now; SSO sessions end on their next use
@@ -216,7 +216,7 @@ pub async fn set_enabled(
         })
         .await?;
     if !enabled {
-        crate::sessions::end_all(st, pool, user.sub.as_str(), now).await?;
+        crate::sessions::end_all(app, pool, user.sub.as_str(), now).await?;
     }
     let kind = if enabled {
         audit::Kind::Enabled
@@ -224,7 +224,7 @@ pub async fn set_enabled(
         audit::Kind::Disabled
     };
     audit::record(
-        st,
+        app,
         pool,
         kind,
         audit::Context {
@@ -238,7 +238,7 @@ pub async fn set_enabled(
 }
 
 pub async fn set_password(
-    st: &AppState,
+    app: &AppState,
     pool: &Pool,
     who: &str,
     password: &Secret,
@@ -246,15 +246,15 @@ pub async fn set_password(
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
     policy::check(&pool.settings.password_policy, password).map_err(AccountError::Policy)?;
-    let user = find(st, &pool.id, who).await?;
-    let hash = st.hasher.hash(password, st.random.as_ref()).await?;
+    let user = find(app, &pool.id, who).await?;
+    let hash = app.hasher.hash(password, app.random.as_ref()).await?;
     let status = if temporary {
         UserStatus::ForceChangePassword
     } else {
         UserStatus::Confirmed
     };
     let (p, sub) = (pool.id.clone(), user.sub.clone());
-    st.sql
+    app.sql
         .transaction(move |c| {
             user_rows::set_password(c, &p, &sub, &hash, status, now)?;
             // A new password ends what the old one started.
@@ -262,30 +262,30 @@ pub async fn set_password(
             Ok(())
         })
         .await?;
-    crate::sessions::end_all(st, &pool.id, user.sub.as_str(), now).await?;
+    crate::sessions::end_all(app, &pool.id, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         detail: if temporary { "temporary" } else { "" },
         ..Default::default()
     };
-    audit::record(st, &pool.id, audit::Kind::PasswordSet, ctx, now).await;
+    audit::record(app, &pool.id, audit::Kind::PasswordSet, ctx, now).await;
     Ok(User { status, ..user })
 }
 
 /// Marks a user CONFIRMED with a verified email (the emailed code came back, or an admin said so).
 pub async fn confirm(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     who: &str,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let user = find(st, pool, who).await?;
+    let user = find(app, pool, who).await?;
     let (p, sub) = (pool.clone(), user.sub.clone());
-    st.sql
+    app.sql
         .run(move |c| user_rows::confirm(c, &p, &sub, now))
         .await?;
     audit::record(
-        st,
+        app,
         pool,
         audit::Kind::Confirmed,
         audit::Context {
@@ -306,14 +306,14 @@ pub async fn confirm(
 /// as a whole against the standard formats and the pool's custom schema; changes are audited by
 /// name (never by value).
 pub async fn update_attributes(
-    st: &AppState,
+    app: &AppState,
     pool: &Pool,
     who: &str,
     changes: BTreeMap<String, Option<String>>,
     ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let user = find(st, &pool.id, who).await?;
+    let user = find(app, &pool.id, who).await?;
     let mut merged = user.attributes.clone();
     if let Some(p) = &user.phone_number {
         merged.insert("phone_number".into(), p.clone());
@@ -348,7 +348,7 @@ pub async fn update_attributes(
         merged.clone(),
         phone.clone(),
     );
-    st.sql
+    app.sql
         .run(move |c| {
             user_rows::set_attributes(c, &p, &sub, &attrs, ph.as_deref(), phone_changed, now)
         })
@@ -360,7 +360,7 @@ pub async fn update_attributes(
         detail: &detail,
         ..Default::default()
     };
-    audit::record(st, &pool.id, audit::Kind::AttributesChanged, ctx, now).await;
+    audit::record(app, &pool.id, audit::Kind::AttributesChanged, ctx, now).await;
     Ok(User {
         phone_number_verified: user.phone_number_verified && !phone_changed,
         phone_number: phone,
@@ -371,7 +371,7 @@ pub async fn update_attributes(
 
 /// Sets a user's email: verified when the code sent to it came back or an admin says so.
 pub async fn set_email(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     who: &str,
     email: &str,
@@ -380,14 +380,14 @@ pub async fn set_email(
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
     check_email(email)?;
-    let user = find(st, pool, who).await?;
+    let user = find(app, pool, who).await?;
     let (p, sub, e, norm) = (
         pool.clone(),
         user.sub.clone(),
         email.to_string(),
         normalize_identifier(email),
     );
-    st.sql
+    app.sql
         .run(move |c| user_rows::set_email(c, &p, &sub, &e, &norm, verified, now))
         .await?;
     let ctx = audit::Context {
@@ -396,7 +396,7 @@ pub async fn set_email(
         detail: if verified { "verified" } else { "unverified" },
         ..Default::default()
     };
-    audit::record(st, pool, audit::Kind::EmailChanged, ctx, now).await;
+    audit::record(app, pool, audit::Kind::EmailChanged, ctx, now).await;
     Ok(User {
         email: Some(email.to_string()),
         email_verified: verified,
@@ -407,27 +407,27 @@ pub async fn set_email(
 /// An administrator resets a password (Cognito's AdminResetUserPassword): the user becomes
 /// RESET_REQUIRED, their refresh tokens are revoked and sessions ended; the caller mails a code.
 pub async fn require_reset(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     who: &str,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let user = find(st, pool, who).await?;
+    let user = find(app, pool, who).await?;
     let (p, sub) = (pool.clone(), user.sub.clone());
-    st.sql
+    app.sql
         .transaction(move |c| {
             user_rows::set_status(c, &p, &sub, UserStatus::ResetRequired, now)?;
             crate::store::sql::refresh_tokens::revoke_user(c, &p, sub.as_str(), now)?;
             Ok(())
         })
         .await?;
-    crate::sessions::end_all(st, pool, user.sub.as_str(), now).await?;
+    crate::sessions::end_all(app, pool, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         detail: "reset required by an administrator",
         ..Default::default()
     };
-    audit::record(st, pool, audit::Kind::PasswordReset, ctx, now).await;
+    audit::record(app, pool, audit::Kind::PasswordReset, ctx, now).await;
     Ok(User {
         status: UserStatus::ResetRequired,
         ..user
@@ -435,21 +435,21 @@ pub async fn require_reset(
 }
 
 pub async fn delete(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     who: &str,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let user = find(st, pool, who).await?;
+    let user = find(app, pool, who).await?;
     let (p, sub) = (pool.clone(), user.sub.clone());
-    st.sql
+    app.sql
         .transaction(move |c| {
             crate::store::sql::refresh_tokens::revoke_user(c, &p, sub.as_str(), now)?;
             user_rows::delete(c, &p, &sub)
         })
         .await?;
     audit::record(
-        st,
+        app,
         pool,
         audit::Kind::Deleted,
         audit::Context {

@@ -72,12 +72,12 @@ impl Throttle {
     }
 
     /// Must this attempt wait?
-    pub async fn is_locked(&self, st: &AppState) -> Result<bool, StoreError> {
-        if st.kv.get(&self.lock_key()).await?.is_some() {
+    pub async fn is_locked(&self, app: &AppState) -> Result<bool, StoreError> {
+        if app.kv.get(&self.lock_key()).await?.is_some() {
             return Ok(true);
         }
         Ok(match &self.ip_key {
-            Some(k) => st.kv.count(k).await? >= MAX_FAILURES_PER_IP,
+            Some(k) => app.kv.count(k).await? >= MAX_FAILURES_PER_IP,
             None => false,
         })
     }
@@ -85,16 +85,16 @@ impl Throttle {
     /// Counts a failure and, past the free ones, locks the identifier for the next delay.
     pub async fn failed(
         &self,
-        st: &AppState,
+        app: &AppState,
         ip: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let n = st.kv.incr(&self.count_key(), FAILURE_MEMORY).await?;
+        let n = app.kv.incr(&self.count_key(), FAILURE_MEMORY).await?;
         if let Some(k) = &self.ip_key {
-            st.kv.incr(k, IP_WINDOW).await?;
+            app.kv.incr(k, IP_WINDOW).await?;
         }
         if let Some(wait) = lock_delay(n) {
-            st.kv.put(&self.lock_key(), b"1", wait).await?;
+            app.kv.put(&self.lock_key(), b"1", wait).await?;
             let detail = format!(
                 "identifier {} locked for {} s after {n} failures",
                 self.id_hash.get(..12).unwrap_or_default(),
@@ -105,14 +105,14 @@ impl Throttle {
                 detail: &detail,
                 ..Default::default()
             };
-            audit::record(st, &self.pool, audit::Kind::LockedOut, ctx, now).await;
+            audit::record(app, &self.pool, audit::Kind::LockedOut, ctx, now).await;
         }
         Ok(())
     }
 
     /// A success ends the run of consecutive failures.
-    pub async fn succeeded(&self, st: &AppState) -> Result<(), StoreError> {
-        st.kv.delete(&self.count_key()).await?;
+    pub async fn succeeded(&self, app: &AppState) -> Result<(), StoreError> {
+        app.kv.delete(&self.count_key()).await?;
         Ok(())
     }
 }
@@ -121,7 +121,7 @@ impl Throttle {
 /// `UNCONFIRMED` users, who are returned as `Ok`); wrong password, unknown user and disabled
 /// all give `Failed`, which the page shows as one generic message.
 pub async fn check_password(
-    st: &AppState,
+    app: &AppState,
     pool: &Pool,
     identifier: &str,
     password: &str,
@@ -134,7 +134,7 @@ pub async fn check_password(
         || norm.chars().count() > 256
         || norm.chars().any(char::is_control)
         || password.chars().count() > MAX_PASSWORD_LEN;
-    if throttle.is_locked(st).await? {
+    if throttle.is_locked(app).await? {
         tracing::warn!(pool = %pool.id, "sign-in refused: locked after repeated failures");
         let detail = format!(
             "identifier {}",
@@ -145,7 +145,7 @@ pub async fn check_password(
             detail: &detail,
             ..Default::default()
         };
-        audit::record(st, &pool.id, audit::Kind::Throttled, ctx, now).await;
+        audit::record(app, &pool.id, audit::Kind::Throttled, ctx, now).await;
         return Ok(Checked::Locked);
     }
     let mode = pool.settings.sign_in_identifier;
@@ -154,21 +154,21 @@ pub async fn check_password(
     } else {
         let pool = pool.id.clone();
         let n = norm.clone();
-        st.sql
+        app.sql
             .run(move |c| users::find_for_sign_in(c, &pool, &n, mode))
             .await?
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let pw = Secret::new(password);
-    let verified = st
+    let verified = app
         .hasher
-        .verify_or_dummy(&pw, hash.as_deref(), st.random.as_ref())
+        .verify_or_dummy(&pw, hash.as_deref(), app.random.as_ref())
         .await?;
     match user {
         Some(u) if verified && u.enabled => {
-            throttle.succeeded(st).await?;
+            throttle.succeeded(app).await?;
             audit::record(
-                st,
+                app,
                 &pool.id,
                 audit::Kind::SignIn,
                 audit::Context {
@@ -179,8 +179,8 @@ pub async fn check_password(
                 now,
             )
             .await;
-            if hash.as_deref().is_some_and(|h| st.hasher.needs_rehash(h)) {
-                upgrade_hash(st, &pool.id, &u, &pw, now).await;
+            if hash.as_deref().is_some_and(|h| app.hasher.needs_rehash(h)) {
+                upgrade_hash(app, &pool.id, &u, &pw, now).await;
             }
             Ok(Checked::Ok(Box::new(u)))
         }
@@ -191,8 +191,8 @@ pub async fn check_password(
                 detail: "wrong password or account state",
                 ..Default::default()
             };
-            audit::record(st, &pool.id, audit::Kind::SignInFailed, ctx, now).await;
-            throttle.failed(st, ip, now).await?;
+            audit::record(app, &pool.id, audit::Kind::SignInFailed, ctx, now).await;
+            throttle.failed(app, ip, now).await?;
             Ok(Checked::Failed)
         }
     }
@@ -201,7 +201,7 @@ pub async fn check_password(
 /// Checks the current password of a signed-in user (account page), counting failures toward
 /// the same lockout as sign-in, keyed by the username.
 pub async fn check_current_password(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     user: &User,
     password: &str,
@@ -209,38 +209,38 @@ pub async fn check_current_password(
     now: DateTime<Utc>,
 ) -> Result<Checked, AccountError> {
     let throttle = Throttle::new(pool, &user.username, ip);
-    if throttle.is_locked(st).await? {
+    if throttle.is_locked(app).await? {
         return Ok(Checked::Locked);
     }
     if password.chars().count() > MAX_PASSWORD_LEN {
-        throttle.failed(st, ip, now).await?;
+        throttle.failed(app, ip, now).await?;
         return Ok(Checked::Failed);
     }
-    let ok = st
+    let ok = app
         .hasher
         .verify_or_dummy(
             &Secret::new(password),
             user.password_hash.as_deref(),
-            st.random.as_ref(),
+            app.random.as_ref(),
         )
         .await?;
     if ok {
-        throttle.succeeded(st).await?;
+        throttle.succeeded(app).await?;
         Ok(Checked::Ok(Box::new(user.clone())))
     } else {
-        throttle.failed(st, ip, now).await?;
+        throttle.failed(app, ip, now).await?;
         Ok(Checked::Failed)
     }
 }
 
 /// Rehashes with the current parameters; a failure is logged, never fatal to the sign-in.
-async fn upgrade_hash(st: &AppState, pool: &PoolId, u: &User, pw: &Secret, now: DateTime<Utc>) {
-    let hash = match st.hasher.hash(pw, st.random.as_ref()).await {
+async fn upgrade_hash(app: &AppState, pool: &PoolId, u: &User, pw: &Secret, now: DateTime<Utc>) {
+    let hash = match app.hasher.hash(pw, app.random.as_ref()).await {
         Ok(h) => h,
         Err(e) => return tracing::warn!(error = %e, "password rehash failed"),
     };
     let (pool, sub, status) = (pool.clone(), u.sub.clone(), u.status);
-    if let Err(e) = st
+    if let Err(e) = app
         .sql
         .run(move |c| users::set_password(c, &pool, &sub, &hash, status, now))
         .await

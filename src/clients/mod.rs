@@ -218,17 +218,17 @@ const CLIENT_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Registers a client; a confidential client gets a 256-bit secret, stored as its SHA-256.
 pub async fn create(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     spec: ClientSpec,
     now: DateTime<Utc>,
 ) -> Result<CreatedClient, ClientError> {
     let spec = normalize(spec)?;
     let settings = settings_of(&spec)?;
-    let secret = (!spec.public).then(|| Secret::new(st.random.token(32)));
+    let secret = (!spec.public).then(|| Secret::new(app.random.token(32)));
     let client = Client {
         pool_id: pool.clone(),
-        client_id: ClientId::new(st.random.string_from(CLIENT_ID_ALPHABET, 26)),
+        client_id: ClientId::new(app.random.string_from(CLIENT_ID_ALPHABET, 26)),
         name: spec.name,
         secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose().as_bytes())),
         redirect_uris: spec.redirect_uris,
@@ -241,40 +241,40 @@ pub async fn create(
         updated_at: now,
     };
     let (row, p) = (client.clone(), pool.clone());
-    st.sql
+    app.sql
         .transaction(move |c| {
             client_rows::insert(c, &row)?;
             crate::store::sql::pools::bump_version(c, &p, now)
         })
         .await?;
-    st.pools.reload_after_change(st, pool).await;
+    app.pools.reload_after_change(app, pool).await;
     Ok(CreatedClient {
         client,
         client_secret: secret,
     })
 }
 
-pub async fn find(st: &AppState, pool: &PoolId, client_id: &str) -> Result<Client, ClientError> {
+pub async fn find(app: &AppState, pool: &PoolId, client_id: &str) -> Result<Client, ClientError> {
     let (p, id) = (pool.clone(), client_id.to_string());
-    st.sql
+    app.sql
         .run(move |c| client_rows::find(c, &p, &id))
         .await?
         .ok_or_else(|| ClientError::NotFound(client_id.to_string()))
 }
 
-pub async fn list(st: &AppState, pool: &PoolId) -> Result<Vec<Client>, ClientError> {
+pub async fn list(app: &AppState, pool: &PoolId) -> Result<Vec<Client>, ClientError> {
     let p = pool.clone();
-    Ok(st.sql.run(move |c| client_rows::list(c, &p)).await?)
+    Ok(app.sql.run(move |c| client_rows::list(c, &p)).await?)
 }
 
 pub async fn delete(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     client_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ClientError> {
     let (p, id) = (pool.clone(), ClientId::new(client_id));
-    let existed = st
+    let existed = app
         .sql
         .transaction(move |c| {
             let existed = client_rows::delete(c, &p, &id)?;
@@ -282,7 +282,7 @@ pub async fn delete(
             Ok(existed)
         })
         .await?;
-    st.pools.reload_after_change(st, pool).await;
+    app.pools.reload_after_change(app, pool).await;
     if existed {
         Ok(())
     } else {

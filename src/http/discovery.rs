@@ -22,10 +22,13 @@ fn cached_json(body: web::Bytes) -> HttpResponse {
     res
 }
 
-pub async fn openid_configuration(PoolCtx(rt): PoolCtx) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(crate::oidc::discovery::cached(&rt)))
+pub async fn openid_configuration(PoolCtx(tenant): PoolCtx) -> Result<HttpResponse, ApiError> {
+    Ok(cached_json(crate::oidc::discovery::cached(&tenant)))
 }
 
-pub async fn jwks(st: web::Data<AppState>, PoolCtx(rt): PoolCtx) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(rt.jwks(st.clock.now())))
+pub async fn jwks(
+    app: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
+) -> Result<HttpResponse, ApiError> {
+    Ok(cached_json(tenant.jwks(app.clock.now())))
 }

@@ -13,9 +13,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
-    let sql = tokio::time::timeout(PROBE_TIMEOUT, st.sql.ping()).await;
-    let kv = tokio::time::timeout(PROBE_TIMEOUT, st.kv.ping()).await;
+pub async fn readyz(app: web::Data<AppState>) -> HttpResponse {
+    let sql = tokio::time::timeout(PROBE_TIMEOUT, app.sql.ping()).await;
+    let kv = tokio::time::timeout(PROBE_TIMEOUT, app.kv.ping()).await;
     let mut failing = Vec::new();
     if !matches!(sql, Ok(Ok(()))) {
         failing.push("sql");

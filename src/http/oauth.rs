@@ -88,36 +88,36 @@ fn no_store(mut res: HttpResponse) -> HttpResponse {
 }
 
 pub async fn token_endpoint(
-    st: web::Data<AppState>,
-    PoolCtx(rt): PoolCtx,
+    app: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
     Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form_body(&req, &body)?;
-    let res = token::exchange(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
+    let res = token::exchange(&app, &tenant, authorization(&req), &params, app.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().json(res)))
 }
 
 pub async fn introspect_endpoint(
-    st: web::Data<AppState>,
-    PoolCtx(rt): PoolCtx,
+    app: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
     Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form_body(&req, &body)?;
-    let res =
-        introspect::introspect(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
+    let res = introspect::introspect(&app, &tenant, authorization(&req), &params, app.clock.now())
+        .await?;
     Ok(no_store(HttpResponse::Ok().json(res)))
 }
 
 pub async fn revoke_endpoint(
-    st: web::Data<AppState>,
-    PoolCtx(rt): PoolCtx,
+    app: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
     Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let params = form_body(&req, &body)?;
-    introspect::revoke(&st, &rt, authorization(&req), &params, st.clock.now()).await?;
+    introspect::revoke(&app, &tenant, authorization(&req), &params, app.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().finish()))
 }
 
@@ -151,12 +151,12 @@ fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
 }
 
 pub async fn userinfo_endpoint(
-    st: web::Data<AppState>,
-    PoolCtx(rt): PoolCtx,
+    app: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
     Body(body): Body,
 ) -> Result<HttpResponse, OAuthResponse> {
     let token = bearer(&req, &body)?;
-    let claims = crate::oidc::userinfo::userinfo(&st, &rt, &token, st.clock.now()).await?;
+    let claims = crate::oidc::userinfo::userinfo(&app, &tenant, &token, app.clock.now()).await?;
     Ok(no_store(HttpResponse::Ok().json(claims)))
 }

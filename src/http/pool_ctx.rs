@@ -21,7 +21,7 @@ impl FromRequest for PoolCtx {
         let found = req
             .app_data::<web::Data<AppState>>()
             .zip(req.match_info().get("pool_id"))
-            .and_then(|(st, id)| st.pools.get(id));
+            .and_then(|(app, id)| app.pools.get(id));
         ready(
             found
                 .map(PoolCtx)

@@ -65,13 +65,13 @@ fn gen_err(e: impl std::fmt::Display) -> KeyError {
 
 /// Generates a key pair and seals its private half. Nothing is stored yet.
 pub fn generate(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     alg: KeyAlgorithm,
     now: DateTime<Utc>,
     active_from: DateTime<Utc>,
 ) -> Result<StoredKey, KeyError> {
-    let kid = Kid::new(st.random.token(16));
+    let kid = Kid::new(app.random.token(16));
     let (mut private, mut public): (Jwk, Jwk) = match alg {
         KeyAlgorithm::RS256 => {
             let kp = josekit::jws::RS256
@@ -90,10 +90,10 @@ pub fn generate(
         jwk.set_key_use("sig");
     }
     let private_json = serde_json::to_vec(private.as_ref()).map_err(gen_err)?;
-    let sealed = st.master_key.seal(
+    let sealed = app.master_key.seal(
         &private_json,
         &sealing_context(pool, &kid),
-        st.random.as_ref(),
+        app.random.as_ref(),
     )?;
     Ok(StoredKey {
         pool_id: pool.clone(),
@@ -109,7 +109,7 @@ pub fn generate(
 /// Adds a new key to the pool: published at once, signing after the configured delay (or at
 /// once when `immediate`, e.g. after a compromise).
 pub async fn rotate(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     now: DateTime<Utc>,
     immediate: bool,
@@ -117,18 +117,18 @@ pub async fn rotate(
     let delay = if immediate {
         TimeDelta::zero()
     } else {
-        secs(st.config.key_activation_delay_secs)
+        secs(app.config.key_activation_delay_secs)
     };
-    let key = generate(st, pool, st.config.key_algorithm, now, now + delay)?;
+    let key = generate(app, pool, app.config.key_algorithm, now, now + delay)?;
     let (k, p) = (key.clone(), pool.clone());
-    st.sql
+    app.sql
         .transaction(move |c| {
             key_rows::insert(c, &k)?;
             crate::store::sql::pools::bump_version(c, &p, now)
         })
         .await?;
-    st.pools.reload_after_change(st, pool).await;
-    let infos = list(st, pool, now).await?;
+    app.pools.reload_after_change(app, pool).await;
+    let infos = list(app, pool, now).await?;
     infos
         .into_iter()
         .find(|i| i.kid == key.kid)
@@ -137,13 +137,13 @@ pub async fn rotate(
 
 /// Every key of the pool with its status at `now`.
 pub async fn list(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     now: DateTime<Utc>,
 ) -> Result<Vec<KeyInfo>, KeyError> {
     let p = pool.clone();
-    let stored = st.sql.run(move |c| key_rows::list(c, &p)).await?;
-    let retention = secs(st.config.max_token_lifetime_secs);
+    let stored = app.sql.run(move |c| key_rows::list(c, &p)).await?;
+    let retention = secs(app.config.max_token_lifetime_secs);
     Ok(lifecycle(&stored, now, retention))
 }
 
@@ -181,8 +181,8 @@ pub fn lifecycle(keys: &[StoredKey], now: DateTime<Utc>, retention: TimeDelta) -
 }
 
 /// Opens a stored key for signing.
-pub fn unseal(st: &AppState, k: &StoredKey) -> Result<Jwk, KeyError> {
-    let plain = st
+pub fn unseal(app: &AppState, k: &StoredKey) -> Result<Jwk, KeyError> {
+    let plain = app
         .master_key
         .unseal(&k.private_jwk_sealed, &sealing_context(&k.pool_id, &k.kid))?;
     Jwk::from_bytes(plain).map_err(|e| KeyError::Corrupt(k.kid.to_string(), e.to_string()))

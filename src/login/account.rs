@@ -60,8 +60,8 @@ pub enum AccountOutcome {
     Forbidden,
 }
 
-fn pending_key(rt: &PoolRuntime, sub: &str) -> String {
-    format!("{}:email-change:{sub}", rt.pool.id)
+fn pending_key(tenant: &PoolRuntime, sub: &str) -> String {
+    format!("{}:email-change:{sub}", tenant.pool.id)
 }
 
 /// The purpose of the account forms' token (see [`form_token`]).
@@ -73,38 +73,45 @@ pub fn csrf_token(binding: &str) -> String {
 }
 
 /// Editable attributes of the page, in display order: standard ones, then the pool's custom ones.
-pub fn editable(rt: &PoolRuntime) -> Vec<String> {
+pub fn editable(tenant: &PoolRuntime) -> Vec<String> {
     attributes::STANDARD
         .iter()
         .map(|s| s.to_string())
-        .chain(rt.pool.settings.custom_attributes.iter().map(|c| c.claim()))
+        .chain(
+            tenant
+                .pool
+                .settings
+                .custom_attributes
+                .iter()
+                .map(|c| c.claim()),
+        )
         .collect()
 }
 
 async fn state_for(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     s: Session,
 ) -> Result<Option<AccountState>, OAuthError> {
-    let (pool, sub) = (rt.pool.id.clone(), s.sub.clone());
-    let Some(user) = st.sql.run(move |c| users::find(c, &pool, &sub)).await? else {
+    let (pool, sub) = (tenant.pool.id.clone(), s.sub.clone());
+    let Some(user) = app.sql.run(move |c| users::find(c, &pool, &sub)).await? else {
         return Ok(None);
     };
-    let pending = st
+    let pending = app
         .kv
-        .get(&pending_key(rt, user.sub.as_str()))
+        .get(&pending_key(tenant, user.sub.as_str()))
         .await?
         .and_then(|v| String::from_utf8(v).ok());
-    let mfa_enabled = mfa::is_enrolled(st, &rt.pool.id, user.sub.as_str())
+    let mfa_enabled = mfa::is_enrolled(app, &tenant.pool.id, user.sub.as_str())
         .await
         .map_err(OAuthError::server)?;
     let enrollment = if mfa_enabled {
         None
     } else {
         mfa::pending_enrollment(
-            st,
-            &rt.pool.id,
-            &rt.pool.name,
+            app,
+            &tenant.pool.id,
+            &tenant.pool.name,
             user.sub.as_str(),
             &user.username,
         )
@@ -112,7 +119,7 @@ async fn state_for(
         .map_err(OAuthError::server)?
     };
     let recovery_codes_left = if mfa_enabled {
-        mfa::remaining_recovery_codes(st, &rt.pool.id, user.sub.as_str())
+        mfa::remaining_recovery_codes(app, &tenant.pool.id, user.sub.as_str())
             .await
             .map_err(OAuthError::server)?
     } else {
@@ -124,7 +131,7 @@ async fn state_for(
         pending_email: pending,
         notice: None,
         error: None,
-        mfa_available: rt.pool.settings.mfa != MfaMode::Off,
+        mfa_available: tenant.pool.settings.mfa != MfaMode::Off,
         mfa_enabled,
         enrollment,
         recovery_codes: Vec::new(),
@@ -134,22 +141,22 @@ async fn state_for(
 
 /// `GET /account`.
 pub async fn page(
-    st: &AppState,
-    rt: &PoolRuntime,
-    b: &Browser<'_>,
+    app: &AppState,
+    tenant: &PoolRuntime,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<AccountOutcome, OAuthError> {
-    if let Some(s) = live_session(st, rt, b).await?
-        && let Some(state) = state_for(st, rt, s).await?
+    if let Some(s) = live_session(app, tenant, browser).await?
+        && let Some(state) = state_for(app, tenant, s).await?
     {
         return Ok(AccountOutcome::Show(Box::new(state)));
     }
     let tx = tx::begin(
-        st,
-        &rt.pool.id,
+        app,
+        &tenant.pool.id,
         None,
         Step::NeedPassword,
-        b.binding_hash(),
+        browser.binding_hash(),
         now,
     )
     .await?;
@@ -158,37 +165,37 @@ pub async fn page(
 
 /// `POST /account`: one of the page's forms, named by `action`.
 pub async fn act(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     form: &Params,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<AccountOutcome, OAuthError> {
-    if !form_token_ok(FORM, b.binding, form.get("csrf").unwrap_or_default()) {
+    if !form_token_ok(FORM, browser.binding, form.get("csrf").unwrap_or_default()) {
         return Ok(AccountOutcome::Forbidden);
     }
-    let Some(s) = live_session(st, rt, b).await? else {
-        return page(st, rt, b, now).await;
+    let Some(s) = live_session(app, tenant, browser).await? else {
+        return page(app, tenant, browser, now).await;
     };
-    let Some(mut state) = state_for(st, rt, s).await? else {
-        return page(st, rt, b, now).await;
+    let Some(mut state) = state_for(app, tenant, s).await? else {
+        return page(app, tenant, browser, now).await;
     };
     let result = match form.get("action").unwrap_or_default() {
-        "profile" => profile(st, rt, form, &mut state, b, now).await?,
-        "email" => change_email(st, rt, form, &mut state, now).await?,
-        "verify_email" => verify_email(st, rt, form, &mut state, b, now).await?,
+        "profile" => profile(app, tenant, form, &mut state, browser, now).await?,
+        "email" => change_email(app, tenant, form, &mut state, now).await?,
+        "verify_email" => verify_email(app, tenant, form, &mut state, browser, now).await?,
         "cancel_email" => {
-            st.kv
-                .delete(&pending_key(rt, state.user.sub.as_str()))
+            app.kv
+                .delete(&pending_key(tenant, state.user.sub.as_str()))
                 .await?;
             state.pending_email = None;
             Ok("The email change was cancelled.".to_string())
         }
         "password" => {
-            return change_password(st, rt, form, state, b, now).await;
+            return change_password(app, tenant, form, state, browser, now).await;
         }
         "mfa_begin" | "mfa_confirm" | "mfa_disable" => {
-            mfa_action(st, rt, form, &mut state, b, now).await?
+            mfa_action(app, tenant, form, &mut state, browser, now).await?
         }
         _ => Err("Unknown action.".to_string()),
     };
@@ -200,21 +207,28 @@ pub async fn act(
 }
 
 async fn profile(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     form: &Params,
     state: &mut AccountState,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Result<String, String>, OAuthError> {
     let mut changes = BTreeMap::new();
-    for name in editable(rt) {
+    for name in editable(tenant) {
         if let Some(v) = form.field(&name) {
             changes.insert(name, Some(v.to_string()));
         }
     }
-    match accounts::update_attributes(st, &rt.pool, state.user.sub.as_str(), changes, b.ip, now)
-        .await
+    match accounts::update_attributes(
+        app,
+        &tenant.pool,
+        state.user.sub.as_str(),
+        changes,
+        browser.ip,
+        now,
+    )
+    .await
     {
         Ok(u) => {
             state.user = u;
@@ -228,8 +242,8 @@ async fn profile(
 }
 
 async fn change_email(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     form: &Params,
     state: &mut AccountState,
     now: DateTime<Utc>,
@@ -244,10 +258,10 @@ async fn change_email(
         return Ok(Err("That is already your email address.".into()));
     }
     let sub = state.user.sub.to_string();
-    let sends = st
+    let sends = app
         .kv
         .incr(
-            &format!("{}:email-change-sends:{sub}", rt.pool.id),
+            &format!("{}:email-change-sends:{sub}", tenant.pool.id),
             EMAIL_SEND_WINDOW,
         )
         .await?;
@@ -257,8 +271,8 @@ async fn change_email(
         ));
     }
     if let Err(e) = codes::send(
-        st,
-        &rt.pool,
+        app,
+        &tenant.pool,
         Purpose::EmailChange,
         &sub,
         &email,
@@ -272,8 +286,8 @@ async fn change_email(
             "We could not send the email just now. Please try again later.".into(),
         ));
     }
-    st.kv
-        .put(&pending_key(rt, &sub), email.as_bytes(), EMAIL_CODE_TTL)
+    app.kv
+        .put(&pending_key(tenant, &sub), email.as_bytes(), EMAIL_CODE_TTL)
         .await?;
     state.pending_email = Some(email.clone());
     Ok(Ok(format!(
@@ -282,11 +296,11 @@ async fn change_email(
 }
 
 async fn verify_email(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     form: &Params,
     state: &mut AccountState,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Result<String, String>, OAuthError> {
     let sub = state.user.sub.to_string();
@@ -295,8 +309,8 @@ async fn verify_email(
     };
     let code = form.get("code").unwrap_or_default();
     if !codes::verify(
-        st,
-        &rt.pool.id,
+        app,
+        &tenant.pool.id,
         Purpose::EmailChange,
         &sub,
         code,
@@ -306,9 +320,9 @@ async fn verify_email(
     {
         return Ok(Err("That code is wrong or has expired.".into()));
     }
-    match accounts::set_email(st, &rt.pool.id, &sub, &pending, true, b.ip, now).await {
+    match accounts::set_email(app, &tenant.pool.id, &sub, &pending, true, browser.ip, now).await {
         Ok(u) => {
-            st.kv.delete(&pending_key(rt, &sub)).await?;
+            app.kv.delete(&pending_key(tenant, &sub)).await?;
             state.user = u;
             state.pending_email = None;
             Ok(Ok("Your email address was changed.".into()))
@@ -323,11 +337,11 @@ async fn verify_email(
 
 /// Turning MFA on (a fresh secret, then its first code) or off (a current or recovery code).
 async fn mfa_action(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     form: &Params,
     state: &mut AccountState,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Result<String, String>, OAuthError> {
     if !state.mfa_available {
@@ -335,24 +349,24 @@ async fn mfa_action(
             "Two-step verification is not offered by this application.".into(),
         ));
     }
-    let (pool, sub) = (&rt.pool, state.user.sub.to_string());
-    let throttle = Throttle::new(&rt.pool.id, &state.user.username, b.ip);
+    let (pool, sub) = (&tenant.pool, state.user.sub.to_string());
+    let throttle = Throttle::new(&tenant.pool.id, &state.user.username, browser.ip);
     let action = form.get("action").unwrap_or_default();
-    if action != "mfa_begin" && throttle.is_locked(st).await? {
+    if action != "mfa_begin" && throttle.is_locked(app).await? {
         return Ok(Err(LOCKED.into()));
     }
     let code = form.get("code").unwrap_or_default();
     let outcome = match action {
         "mfa_begin" if !state.mfa_enabled => {
             let e =
-                mfa::begin_enrollment(st, &pool.id, &pool.name, &sub, &state.user.username, now)
+                mfa::begin_enrollment(app, &pool.id, &pool.name, &sub, &state.user.username, now)
                     .await
                     .map_err(OAuthError::server)?;
             state.enrollment = Some(e);
             Ok("Scan the code with your authenticator app, then enter the code it shows.".into())
         }
         "mfa_confirm" if !state.mfa_enabled => {
-            match mfa::confirm_enrollment(st, &pool.id, &sub, code, now).await {
+            match mfa::confirm_enrollment(app, &pool.id, &sub, code, now).await {
                 Ok(codes) => {
                     state.mfa_enabled = true;
                     state.enrollment = None;
@@ -361,7 +375,7 @@ async fn mfa_action(
                     Ok("Two-step verification is on.".into())
                 }
                 Err(MfaError::WrongCode) => {
-                    throttle.failed(st, b.ip, now).await?;
+                    throttle.failed(app, browser.ip, now).await?;
                     Err("That code is not right. Check the time on your device and try the newest code.".into())
                 }
                 Err(e) if e.is_user_facing() => Err(e.to_string()),
@@ -369,20 +383,20 @@ async fn mfa_action(
             }
         }
         "mfa_disable" if state.mfa_enabled => {
-            if rt.pool.settings.mfa == MfaMode::Required {
+            if tenant.pool.settings.mfa == MfaMode::Required {
                 return Ok(Err(
                     "This application requires two-step verification; it cannot be turned off."
                         .into(),
                 ));
             }
-            match mfa::disable(st, &pool.id, &sub, code, now).await {
+            match mfa::disable(app, &pool.id, &sub, code, now).await {
                 Ok(true) => {
                     state.mfa_enabled = false;
                     state.recovery_codes_left = 0;
                     Ok("Two-step verification is off.".into())
                 }
                 Ok(false) => {
-                    throttle.failed(st, b.ip, now).await?;
+                    throttle.failed(app, browser.ip, now).await?;
                     Err("That code is not right.".into())
                 }
                 Err(e) if e.is_user_facing() => Err(e.to_string()),
@@ -395,11 +409,11 @@ async fn mfa_action(
 }
 
 async fn change_password(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     form: &Params,
     mut state: AccountState,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<AccountOutcome, OAuthError> {
     let (current, new, again) = (
@@ -414,20 +428,28 @@ async fn change_password(
     if new != again {
         return fail(state, "The two new passwords differ.");
     }
-    if let Err(msg) = accounts::policy::check(&rt.pool.settings.password_policy, &Secret::new(new))
+    if let Err(msg) =
+        accounts::policy::check(&tenant.pool.settings.password_policy, &Secret::new(new))
     {
         return fail(state, &format!("The new password {msg}."));
     }
-    match signin::check_current_password(st, &rt.pool.id, &state.user, current, b.ip, now)
-        .await
-        .map_err(OAuthError::server)?
+    match signin::check_current_password(
+        app,
+        &tenant.pool.id,
+        &state.user,
+        current,
+        browser.ip,
+        now,
+    )
+    .await
+    .map_err(OAuthError::server)?
     {
         Checked::Ok(_) => {}
         Checked::Failed => return fail(state, "The current password is wrong."),
         Checked::Locked => return fail(state, LOCKED),
     }
     let sub = state.user.sub.to_string();
-    match accounts::set_password(st, &rt.pool, &sub, &Secret::new(new), false, now).await {
+    match accounts::set_password(app, &tenant.pool, &sub, &Secret::new(new), false, now).await {
         Ok(u) => state.user = u,
         Err(AccountError::Policy(msg)) => {
             return fail(state, &format!("The new password {msg}."));
@@ -436,18 +458,18 @@ async fn change_password(
     }
     let ctx = audit::Context {
         sub: Some(&sub),
-        ip: b.ip,
+        ip: browser.ip,
         ..Default::default()
     };
-    audit::record(st, &rt.pool.id, audit::Kind::PasswordChanged, ctx, now).await;
+    audit::record(app, &tenant.pool.id, audit::Kind::PasswordChanged, ctx, now).await;
     // Every session ended with the old password; this browser keeps going with a new one.
-    sessions::end(st, &rt.pool.id, b.session).await?;
+    sessions::end(app, &tenant.pool.id, browser.session).await?;
     let s = Session {
         sub: sub.clone(),
         auth_time: now.timestamp(),
         amr: state.session.amr.clone(),
     };
-    let cookie = sessions::start(st, &rt.pool.id, &s).await?;
+    let cookie = sessions::start(app, &tenant.pool.id, &s).await?;
     state.session = s;
     state.notice = Some("Your password was changed. Your other sessions were signed out.".into());
     Ok(AccountOutcome::ShowWithNewSession(Box::new(state), cookie))

@@ -26,43 +26,45 @@ fn amr(methods: &[&str]) -> Vec<String> {
 /// The password was right (and the account is in order): go on to the second factor if the
 /// pool or the request wants one, else finish signing in.
 pub async fn enter(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     tx: LoginTx,
     user: &User,
     identifier: &str,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Transition, OAuthError> {
     let sub = user.sub.to_string();
     let demanded = tx.request.as_ref().is_some_and(|r| r.requires_mfa);
-    let mode = rt.pool.settings.mfa;
+    let mode = tenant.pool.settings.mfa;
     if mode == MfaMode::Off {
         if demanded {
-            return Ok(unmet(st, rt, &tx).await?.into());
+            return Ok(unmet(app, tenant, &tx).await?.into());
         }
-        return complete_sign_in(st, rt, &tx.id, &sub, amr(PWD), b, now).await;
+        return complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD), browser, now).await;
     }
-    let enrolled = mfa::is_enrolled(st, &rt.pool.id, &sub)
+    let enrolled = mfa::is_enrolled(app, &tenant.pool.id, &sub)
         .await
         .map_err(OAuthError::server)?;
     let identifier = identifier.to_string();
     if enrolled {
         let tx = tx.at(Step::NeedMfa { sub, identifier });
-        tx::save(st, &rt.pool.id, &tx).await?;
+        tx::save(app, &tenant.pool.id, &tx).await?;
         return Ok(Outcome::Mfa { tx, error: None }.into());
     }
     if mode == MfaMode::Required || demanded {
         let tx = tx.at(Step::NeedMfaSetup { sub, identifier });
-        tx::save(st, &rt.pool.id, &tx).await?;
-        return setup_page(st, rt, tx, user, None).await.map(Into::into);
+        tx::save(app, &tenant.pool.id, &tx).await?;
+        return setup_page(app, tenant, tx, user, None)
+            .await
+            .map(Into::into);
     }
-    complete_sign_in(st, rt, &tx.id, &sub, amr(PWD), b, now).await
+    complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD), browser, now).await
 }
 
 /// The client asked for MFA this pool cannot do.
-async fn unmet(st: &AppState, rt: &PoolRuntime, tx: &LoginTx) -> Result<Outcome, OAuthError> {
-    let Some(tx) = tx::take(st, &rt.pool.id, &tx.id).await? else {
+async fn unmet(app: &AppState, tenant: &PoolRuntime, tx: &LoginTx) -> Result<Outcome, OAuthError> {
+    let Some(tx) = tx::take(app, &tenant.pool.id, &tx.id).await? else {
         return Ok(Outcome::expired());
     };
     let Some(req) = tx.request else {
@@ -72,29 +74,29 @@ async fn unmet(st: &AppState, rt: &PoolRuntime, tx: &LoginTx) -> Result<Outcome,
         ErrorCode::UnmetAuthenticationRequirements,
         "multi-factor authentication is not enabled in this user pool",
     );
-    Ok(to_client(rt, &req, e))
+    Ok(to_client(tenant, &req, e))
 }
 
 async fn setup_page(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     tx: LoginTx,
     user: &User,
     error: Option<String>,
 ) -> Result<Outcome, OAuthError> {
-    let (pool, sub) = (&rt.pool, user.sub.as_str());
-    let enrollment = match mfa::pending_enrollment(st, &pool.id, &pool.name, sub, &user.username)
+    let (pool, sub) = (&tenant.pool, user.sub.as_str());
+    let enrollment = match mfa::pending_enrollment(app, &pool.id, &pool.name, sub, &user.username)
         .await
         .map_err(OAuthError::server)?
     {
         Some(e) => e,
         None => mfa::begin_enrollment(
-            st,
+            app,
             &pool.id,
             &pool.name,
             sub,
             &user.username,
-            st.clock.now(),
+            app.clock.now(),
         )
         .await
         .map_err(OAuthError::server)?,
@@ -107,17 +109,21 @@ async fn setup_page(
     })
 }
 
-async fn user_of(st: &AppState, rt: &PoolRuntime, sub: &str) -> Result<Option<User>, OAuthError> {
-    Ok(users::find_enabled(&st.sql, &rt.pool.id, sub).await?)
+async fn user_of(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    sub: &str,
+) -> Result<Option<User>, OAuthError> {
+    Ok(users::find_enabled(&app.sql, &tenant.pool.id, sub).await?)
 }
 
 /// `POST /mfa`: the code of an enrolled user.
 pub async fn challenge(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     tx: LoginTx,
     form: &Params,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<StepResult, OAuthError> {
     let Step::NeedMfa { sub, identifier } = tx.step.clone() else {
@@ -130,23 +136,25 @@ pub async fn challenge(
         }
         .into())
     };
-    let throttle = Throttle::new(&rt.pool.id, &identifier, b.ip);
-    if throttle.is_locked(st).await? {
+    let throttle = Throttle::new(&tenant.pool.id, &identifier, browser.ip);
+    if throttle.is_locked(app).await? {
         return retry(tx, LOCKED);
     }
     let input = form.get("code").unwrap_or_default();
-    match mfa::verify(st, &rt.pool.id, &sub, input, now).await {
+    match mfa::verify(app, &tenant.pool.id, &sub, input, now).await {
         Ok(Verified::Totp | Verified::RecoveryCode) => {
-            if user_of(st, rt, &sub).await?.is_none() {
+            if user_of(app, tenant, &sub).await?.is_none() {
                 return Ok(Outcome::expired().into());
             }
-            throttle.succeeded(st).await?;
-            Ok(complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now)
-                .await?
-                .into())
+            throttle.succeeded(app).await?;
+            Ok(
+                complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD_OTP), browser, now)
+                    .await?
+                    .into(),
+            )
         }
         Ok(Verified::Invalid) => {
-            throttle.failed(st, b.ip, now).await?;
+            throttle.failed(app, browser.ip, now).await?;
             retry(
                 tx,
                 "That code is not right. Try the newest code from your app.",
@@ -160,34 +168,36 @@ pub async fn challenge(
 /// `POST /mfaSetup`: the first code from the app (the factor turns on), then "continue" after
 /// the recovery codes were shown.
 pub async fn setup(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     tx: LoginTx,
     form: &Params,
-    b: &Browser<'_>,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<StepResult, OAuthError> {
     match tx.step.clone() {
         Step::MfaEnrolled { sub } if form.get("step") == Some("continue") => {
-            Ok(complete_sign_in(st, rt, &tx.id, &sub, amr(PWD_OTP), b, now)
-                .await?
-                .into())
+            Ok(
+                complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD_OTP), browser, now)
+                    .await?
+                    .into(),
+            )
         }
         Step::NeedMfaSetup { sub, identifier } => {
-            let Some(user) = user_of(st, rt, &sub).await? else {
+            let Some(user) = user_of(app, tenant, &sub).await? else {
                 return Ok(Outcome::expired().into());
             };
-            let throttle = Throttle::new(&rt.pool.id, &identifier, b.ip);
-            if throttle.is_locked(st).await? {
-                return Ok(setup_page(st, rt, tx, &user, Some(LOCKED.into()))
+            let throttle = Throttle::new(&tenant.pool.id, &identifier, browser.ip);
+            if throttle.is_locked(app).await? {
+                return Ok(setup_page(app, tenant, tx, &user, Some(LOCKED.into()))
                     .await?
                     .into());
             }
             let input = form.get("code").unwrap_or_default();
-            match mfa::confirm_enrollment(st, &rt.pool.id, &sub, input, now).await {
+            match mfa::confirm_enrollment(app, &tenant.pool.id, &sub, input, now).await {
                 Ok(codes) => {
                     let tx = tx.at(Step::MfaEnrolled { sub });
-                    tx::save(st, &rt.pool.id, &tx).await?;
+                    tx::save(app, &tenant.pool.id, &tx).await?;
                     Ok(Outcome::MfaSetup {
                         tx,
                         enrollment: None,
@@ -197,15 +207,15 @@ pub async fn setup(
                     .into())
                 }
                 Err(MfaError::WrongCode) => {
-                    throttle.failed(st, b.ip, now).await?;
+                    throttle.failed(app, browser.ip, now).await?;
                     let msg = "That code is not right. Check the time on your device and try the newest code.";
-                    Ok(setup_page(st, rt, tx, &user, Some(msg.into()))
+                    Ok(setup_page(app, tenant, tx, &user, Some(msg.into()))
                         .await?
                         .into())
                 }
                 Err(MfaError::NoPendingEnrollment) => Ok(setup_page(
-                    st,
-                    rt,
+                    app,
+                    tenant,
                     tx,
                     &user,
                     Some("The setup expired; here is a new key.".into()),
@@ -213,7 +223,7 @@ pub async fn setup(
                 .await?
                 .into()),
                 Err(e) if e.is_user_facing() => {
-                    Ok(setup_page(st, rt, tx, &user, Some(e.to_string()))
+                    Ok(setup_page(app, tenant, tx, &user, Some(e.to_string()))
                         .await?
                         .into())
                 }
@@ -225,11 +235,15 @@ pub async fn setup(
 }
 
 /// The MFA page of a transaction at one of these steps (GET of `/mfa` or `/mfaSetup`).
-pub async fn page(st: &AppState, rt: &PoolRuntime, tx: LoginTx) -> Result<Outcome, OAuthError> {
+pub async fn page(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+) -> Result<Outcome, OAuthError> {
     match tx.step.clone() {
         Step::NeedMfa { .. } => Ok(Outcome::Mfa { tx, error: None }),
-        Step::NeedMfaSetup { sub, .. } => match user_of(st, rt, &sub).await? {
-            Some(user) => setup_page(st, rt, tx, &user, None).await,
+        Step::NeedMfaSetup { sub, .. } => match user_of(app, tenant, &sub).await? {
+            Some(user) => setup_page(app, tenant, tx, &user, None).await,
             None => Ok(Outcome::expired()),
         },
         _ => Ok(Outcome::expired()),

@@ -177,7 +177,7 @@ fn enrollment(secret: &[u8], pool_name: &str, username: &str) -> Result<Enrollme
 /// callers should ask for a current code first when one exists. `now` is not used yet (the KV
 /// store reads the injected clock for the expiry); it keeps the signature like its siblings.
 pub async fn begin_enrollment(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     pool_name: &str,
     sub: &str,
@@ -185,41 +185,42 @@ pub async fn begin_enrollment(
     _now: DateTime<Utc>,
 ) -> Result<Enrollment, MfaError> {
     let mut secret = [0u8; totp::SECRET_LEN];
-    st.random.fill(&mut secret);
-    let sealed = st
+    app.random.fill(&mut secret);
+    let sealed = app
         .master_key
-        .seal(&secret, &pending_context(pool, sub), st.random.as_ref())?;
-    st.kv
+        .seal(&secret, &pending_context(pool, sub), app.random.as_ref())?;
+    app.kv
         .put(&pending_key(pool, sub), sealed.as_bytes(), PENDING_TTL)
         .await?;
     enrollment(&secret, pool_name, username)
 }
 
 async fn pending_secret(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
 ) -> Result<Option<Vec<u8>>, MfaError> {
-    let Some(raw) = st.kv.get(&pending_key(pool, sub)).await? else {
+    let Some(raw) = app.kv.get(&pending_key(pool, sub)).await? else {
         return Ok(None);
     };
     let sealed =
         String::from_utf8(raw).map_err(|_| StoreError::Corrupt("pending MFA enrollment".into()))?;
     Ok(Some(
-        st.master_key.unseal(&sealed, &pending_context(pool, sub))?,
+        app.master_key
+            .unseal(&sealed, &pending_context(pool, sub))?,
     ))
 }
 
 /// The enrollment in progress, to show the same secret again after a wrong code; None when
 /// nothing is pending.
 pub async fn pending_enrollment(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     pool_name: &str,
     sub: &str,
     username: &str,
 ) -> Result<Option<Enrollment>, MfaError> {
-    match pending_secret(st, pool, sub).await? {
+    match pending_secret(app, pool, sub).await? {
         Some(secret) => Ok(Some(enrollment(&secret, pool_name, username)?)),
         None => Ok(None),
     }
@@ -227,37 +228,39 @@ pub async fn pending_enrollment(
 
 /// Refuses the attempt outright once the user has had [`MAX_FAILURES`] wrong codes.
 async fn check_throttle(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     now: DateTime<Utc>,
 ) -> Result<(), MfaError> {
-    if st.kv.count(&failures_key(pool, sub)).await? >= MAX_FAILURES {
+    if app.kv.count(&failures_key(pool, sub)).await? >= MAX_FAILURES {
         let ctx = audit::Context {
             sub: Some(sub),
             detail: "too many wrong MFA codes",
             ..Default::default()
         };
-        audit::record(st, pool, audit::Kind::Throttled, ctx, now).await;
+        audit::record(app, pool, audit::Kind::Throttled, ctx, now).await;
         return Err(MfaError::TooManyAttempts);
     }
     Ok(())
 }
 
 async fn note_failure(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     detail: &str,
     now: DateTime<Utc>,
 ) -> Result<(), MfaError> {
-    st.kv.incr(&failures_key(pool, sub), FAILURE_WINDOW).await?;
+    app.kv
+        .incr(&failures_key(pool, sub), FAILURE_WINDOW)
+        .await?;
     let ctx = audit::Context {
         sub: Some(sub),
         detail,
         ..Default::default()
     };
-    audit::record(st, pool, audit::Kind::MfaFailed, ctx, now).await;
+    audit::record(app, pool, audit::Kind::MfaFailed, ctx, now).await;
     Ok(())
 }
 
@@ -268,7 +271,7 @@ async fn note_failure(
 ///
 /// A wrong code gives [`MfaError::WrongCode`] and leaves the enrollment pending.
 pub async fn confirm_enrollment(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     code: &str,
@@ -277,42 +280,42 @@ pub async fn confirm_enrollment(
     let Input::Totp(code) = parse(code)? else {
         return Err(MfaError::Malformed(MSG_CODE));
     };
-    check_throttle(st, pool, sub, now).await?;
-    let secret = pending_secret(st, pool, sub)
+    check_throttle(app, pool, sub, now).await?;
+    let secret = pending_secret(app, pool, sub)
         .await?
         .ok_or(MfaError::NoPendingEnrollment)?;
     let Some(step) = totp::matching_step(&secret, &code, now, None) else {
-        note_failure(st, pool, sub, "wrong code while enrolling", now).await?;
+        note_failure(app, pool, sub, "wrong code while enrolling", now).await?;
         return Err(MfaError::WrongCode);
     };
     // Of two concurrent confirmations only the one that takes the pending secret goes on.
-    if st.kv.take(&pending_key(pool, sub)).await?.is_none() {
+    if app.kv.take(&pending_key(pool, sub)).await?.is_none() {
         return Err(MfaError::NoPendingEnrollment);
     }
     let codes: Vec<String> = (0..RECOVERY_CODES)
-        .map(|_| st.random.string_from(RECOVERY_ALPHABET, RECOVERY_LEN))
+        .map(|_| app.random.string_from(RECOVERY_ALPHABET, RECOVERY_LEN))
         .collect();
     let hashes: Vec<String> = codes.iter().map(|c| recovery_hash(pool, sub, c)).collect();
     let factor = TotpFactor {
-        secret_sealed: st.master_key.seal(
+        secret_sealed: app.master_key.seal(
             &secret,
             &factor_context(pool, sub),
-            st.random.as_ref(),
+            app.random.as_ref(),
         )?,
         last_step: Some(step),
         created_at: now,
     };
     let (p, s) = (pool.clone(), sub.to_string());
-    st.sql
+    app.sql
         .transaction(move |c| rows::replace(c, &p, &s, &factor, &hashes))
         .await?;
-    st.kv.delete(&failures_key(pool, sub)).await?;
+    app.kv.delete(&failures_key(pool, sub)).await?;
     let ctx = audit::Context {
         sub: Some(sub),
         detail: "totp",
         ..Default::default()
     };
-    audit::record(st, pool, audit::Kind::MfaEnabled, ctx, now).await;
+    audit::record(app, pool, audit::Kind::MfaEnabled, ctx, now).await;
     Ok(codes
         .iter()
         .map(|c| format!("{}-{}", &c[..5], &c[5..]))
@@ -320,27 +323,27 @@ pub async fn confirm_enrollment(
 }
 
 /// Whether the user has a confirmed TOTP factor.
-pub async fn is_enrolled(st: &AppState, pool: &PoolId, sub: &str) -> Result<bool, MfaError> {
+pub async fn is_enrolled(app: &AppState, pool: &PoolId, sub: &str) -> Result<bool, MfaError> {
     let (p, s) = (pool.clone(), sub.to_string());
-    Ok(st.sql.run(move |c| rows::find(c, &p, &s)).await?.is_some())
+    Ok(app.sql.run(move |c| rows::find(c, &p, &s)).await?.is_some())
 }
 
 /// Checks a parsed code against the stored factor, spending it if right.
 async fn check(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     input: Input,
     now: DateTime<Utc>,
 ) -> Result<Verified, MfaError> {
     let (p, s) = (pool.clone(), sub.to_string());
-    let Some(factor) = st.sql.run(move |c| rows::find(c, &p, &s)).await? else {
+    let Some(factor) = app.sql.run(move |c| rows::find(c, &p, &s)).await? else {
         return Ok(Verified::Invalid);
     };
     let (p, s) = (pool.clone(), sub.to_string());
     match input {
         Input::Totp(code) => {
-            let secret = st
+            let secret = app
                 .master_key
                 .unseal(&factor.secret_sealed, &factor_context(pool, sub))?;
             let Some(step) = totp::matching_step(&secret, &code, now, factor.last_step) else {
@@ -348,7 +351,7 @@ async fn check(
             };
             // The conditional update is the replay guard: of two requests with one code,
             // only one moves last_step forward.
-            let fresh = st
+            let fresh = app
                 .sql
                 .run(move |c| rows::advance_step(c, &p, &s, step))
                 .await?;
@@ -360,7 +363,7 @@ async fn check(
         }
         Input::Recovery(code) => {
             let hash = recovery_hash(pool, sub, &code);
-            let used = st
+            let used = app
                 .sql
                 .run(move |c| rows::use_recovery_code(c, &p, &s, &hash, now))
                 .await?;
@@ -375,7 +378,7 @@ async fn check(
 
 /// Parses, throttles, checks; records a failure.
 async fn verify_with(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     input: &str,
@@ -383,12 +386,12 @@ async fn verify_with(
     now: DateTime<Utc>,
 ) -> Result<Verified, MfaError> {
     let parsed = parse(input)?;
-    check_throttle(st, pool, sub, now).await?;
-    let v = check(st, pool, sub, parsed, now).await?;
+    check_throttle(app, pool, sub, now).await?;
+    let v = check(app, pool, sub, parsed, now).await?;
     if v == Verified::Invalid {
-        note_failure(st, pool, sub, what, now).await?;
+        note_failure(app, pool, sub, what, now).await?;
     } else {
-        st.kv.delete(&failures_key(pool, sub)).await?;
+        app.kv.delete(&failures_key(pool, sub)).await?;
     }
     Ok(v)
 }
@@ -401,32 +404,32 @@ async fn verify_with(
 /// after [`MAX_FAILURES`] wrong codes, [`MfaError::TooManyAttempts`]. A user without a factor
 /// gets [`Verified::Invalid`].
 pub async fn verify(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     input: &str,
     now: DateTime<Utc>,
 ) -> Result<Verified, MfaError> {
-    verify_with(st, pool, sub, input, "wrong code at sign-in", now).await
+    verify_with(app, pool, sub, input, "wrong code at sign-in", now).await
 }
 
 /// Turns MFA off at the user's request, which needs a current code or an unused recovery
 /// code (checked as [`verify`] does). Removes the factor and all recovery codes; true when
 /// disabled, false for a wrong code.
 pub async fn disable(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     input: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, MfaError> {
-    if verify_with(st, pool, sub, input, "wrong code to disable MFA", now).await?
+    if verify_with(app, pool, sub, input, "wrong code to disable MFA", now).await?
         == Verified::Invalid
     {
         return Ok(false);
     }
     let (p, s) = (pool.clone(), sub.to_string());
-    st.sql
+    app.sql
         .run(move |c| rows::delete_for_user(c, &p, &s))
         .await?;
     let ctx = audit::Context {
@@ -434,44 +437,44 @@ pub async fn disable(
         detail: "by the user",
         ..Default::default()
     };
-    audit::record(st, pool, audit::Kind::MfaDisabled, ctx, now).await;
+    audit::record(app, pool, audit::Kind::MfaDisabled, ctx, now).await;
     Ok(true)
 }
 
 /// Operator reset (lost device): removes the factor and recovery codes without a code, and
 /// any enrollment in progress. True if the user had a factor or codes.
 pub async fn reset(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, MfaError> {
     let (p, s) = (pool.clone(), sub.to_string());
-    let removed = st
+    let removed = app
         .sql
         .run(move |c| rows::delete_for_user(c, &p, &s))
         .await?;
-    st.kv.delete(&pending_key(pool, sub)).await?;
-    st.kv.delete(&failures_key(pool, sub)).await?;
+    app.kv.delete(&pending_key(pool, sub)).await?;
+    app.kv.delete(&failures_key(pool, sub)).await?;
     if removed {
         let ctx = audit::Context {
             sub: Some(sub),
             detail: "by an operator",
             ..Default::default()
         };
-        audit::record(st, pool, audit::Kind::MfaReset, ctx, now).await;
+        audit::record(app, pool, audit::Kind::MfaReset, ctx, now).await;
     }
     Ok(removed)
 }
 
 /// Recovery codes the user has not used yet.
 pub async fn remaining_recovery_codes(
-    st: &AppState,
+    app: &AppState,
     pool: &PoolId,
     sub: &str,
 ) -> Result<i64, MfaError> {
     let (p, s) = (pool.clone(), sub.to_string());
-    Ok(st
+    Ok(app
         .sql
         .run(move |c| rows::remaining_codes(c, &p, &s))
         .await?)

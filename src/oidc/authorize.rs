@@ -82,7 +82,7 @@ pub enum Delivery {
 
 /// Builds the response to the client: `params` plus `state` and `iss`.
 pub fn deliver(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     redirect_uri: &str,
     mode: ResponseMode,
     state: Option<&str>,
@@ -95,7 +95,7 @@ pub fn deliver(
     if let Some(s) = state {
         fields.push(("state".into(), s.to_string()));
     }
-    fields.push(("iss".into(), rt.issuer.clone()));
+    fields.push(("iss".into(), tenant.issuer.clone()));
     match mode {
         ResponseMode::FormPost => Delivery::FormPost {
             action: redirect_uri.to_string(),
@@ -124,7 +124,7 @@ pub enum AuthorizeError {
 
 /// The error to send back to a proven redirect URI.
 pub fn client_error(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     req_uri: &str,
     mode: ResponseMode,
     state: Option<&str>,
@@ -134,7 +134,7 @@ pub fn client_error(
         ("error", e.code.as_str().to_string()),
         ("error_description", e.description.clone()),
     ];
-    AuthorizeError::Client(deliver(rt, req_uri, mode, state, params))
+    AuthorizeError::Client(deliver(tenant, req_uri, mode, state, params))
 }
 
 fn bounded<'a>(p: &'a Params, name: &str, max: usize) -> Result<Option<&'a str>, OAuthError> {
@@ -149,15 +149,15 @@ fn bounded<'a>(p: &'a Params, name: &str, max: usize) -> Result<Option<&'a str>,
 /// Runs the checks in order. Until the client and its redirect URI are proven, a failure is
 /// shown on a page; after that it goes back to the client (a bad `response_mode` as a query).
 pub fn validate(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     p: &Params,
 ) -> Result<(std::sync::Arc<Client>, AuthRequest), AuthorizeError> {
-    let client = registered_client(rt, p)?;
+    let client = registered_client(tenant, p)?;
     let redirect_uri = registered_redirect_uri(&client, p)?;
     let state = p.get("state");
     let mode = response_mode(p)
-        .map_err(|e| client_error(rt, redirect_uri, ResponseMode::Query, state, &e))?;
-    let fail = |e: OAuthError| client_error(rt, redirect_uri, mode, state, &e);
+        .map_err(|e| client_error(tenant, redirect_uri, ResponseMode::Query, state, &e))?;
+    let fail = |e: OAuthError| client_error(tenant, redirect_uri, mode, state, &e);
     check_state_length(state).map_err(fail)?;
     check_no_request_object(p).map_err(fail)?;
     check_response_type(p).map_err(fail)?;
@@ -192,13 +192,14 @@ fn page(message: &str) -> AuthorizeError {
 
 /// Checks that `client_id` is present and names a client registered in this pool.
 fn registered_client(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     p: &Params,
 ) -> Result<std::sync::Arc<Client>, AuthorizeError> {
     let client_id = p
         .get("client_id")
         .ok_or_else(|| page("The request has no client_id."))?;
-    rt.clients
+    tenant
+        .clients
         .get(client_id)
         .cloned()
         .ok_or_else(|| page("The application that sent you here is not registered."))

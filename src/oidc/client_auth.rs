@@ -49,7 +49,7 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
 /// Authenticates the client of a back-channel request. Every failure is `invalid_client`
 /// without saying whether the client exists.
 pub fn authenticate(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
 ) -> Result<AuthenticatedClient, OAuthError> {
@@ -79,7 +79,7 @@ pub fn authenticate(
             }
         }
     };
-    let client = rt.clients.get(&id).cloned().ok_or_else(fail)?;
+    let client = tenant.clients.get(&id).cloned().ok_or_else(fail)?;
     match (&secret, client.is_public()) {
         (Some(s), false) if secret_matches(&client, &Secret::new(s.clone())) => {}
         (None, true) => {}

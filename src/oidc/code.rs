@@ -37,22 +37,26 @@ pub struct Redeemed {
     pub exp: i64,
 }
 
-fn code_key(rt: &PoolRuntime, code: &str) -> String {
-    format!("{}:code:{}", rt.pool.id, sha256_hex(code.as_bytes()))
+fn code_key(tenant: &PoolRuntime, code: &str) -> String {
+    format!("{}:code:{}", tenant.pool.id, sha256_hex(code.as_bytes()))
 }
 
-fn used_key(rt: &PoolRuntime, code: &str) -> String {
-    format!("{}:code-used:{}", rt.pool.id, sha256_hex(code.as_bytes()))
+fn used_key(tenant: &PoolRuntime, code: &str) -> String {
+    format!(
+        "{}:code-used:{}",
+        tenant.pool.id,
+        sha256_hex(code.as_bytes())
+    )
 }
 
 /// Issues a code for a completed authorization request.
 pub async fn issue(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     req: &AuthRequest,
     s: &Session,
 ) -> Result<String, StoreError> {
-    let code = st.random.token(32);
+    let code = app.random.token(32);
     let grant = CodeGrant {
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
@@ -64,53 +68,65 @@ pub async fn issue(
         amr: s.amr.clone(),
     };
     let body = serde_json::to_vec(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    st.kv.put(&code_key(rt, &code), &body, CODE_TTL).await?;
+    app.kv
+        .put(&code_key(tenant, &code), &body, CODE_TTL)
+        .await?;
     Ok(code)
 }
 
 /// Takes the code: `Ok(Ok(grant))` once; afterwards `Ok(Err(first_redemption))` while known.
 pub async fn redeem(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     code: &str,
 ) -> Result<Result<CodeGrant, Option<Redeemed>>, StoreError> {
     if code.len() > 256 {
         return Ok(Err(None));
     }
-    match st.kv.take(&code_key(rt, code)).await? {
+    match app.kv.take(&code_key(tenant, code)).await? {
         Some(raw) => Ok(serde_json::from_slice(&raw).map_err(|_| None)),
         None => {
-            let used = st.kv.get(&used_key(rt, code)).await?;
+            let used = app.kv.get(&used_key(tenant, code)).await?;
             Ok(Err(used.and_then(|r| serde_json::from_slice(&r).ok())))
         }
     }
 }
 
-fn replayed_key(rt: &PoolRuntime, code: &str) -> String {
+fn replayed_key(tenant: &PoolRuntime, code: &str) -> String {
     format!(
         "{}:code-replayed:{}",
-        rt.pool.id,
+        tenant.pool.id,
         sha256_hex(code.as_bytes())
     )
 }
 
 /// Notes that a redeemed code came back, for a first redemption still in progress.
-pub async fn mark_replayed(st: &AppState, rt: &PoolRuntime, code: &str) -> Result<(), StoreError> {
-    st.kv.put(&replayed_key(rt, code), b"1", CODE_TTL).await
+pub async fn mark_replayed(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    code: &str,
+) -> Result<(), StoreError> {
+    app.kv
+        .put(&replayed_key(tenant, code), b"1", CODE_TTL)
+        .await
 }
 
-pub async fn was_replayed(st: &AppState, rt: &PoolRuntime, code: &str) -> Result<bool, StoreError> {
-    Ok(st.kv.get(&replayed_key(rt, code)).await?.is_some())
+pub async fn was_replayed(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    code: &str,
+) -> Result<bool, StoreError> {
+    Ok(app.kv.get(&replayed_key(tenant, code)).await?.is_some())
 }
 
 /// Records what a redemption issued, for as long as its access token lives.
 pub async fn mark_redeemed(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     code: &str,
     r: &Redeemed,
     ttl: Duration,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    st.kv.put(&used_key(rt, code), &body, ttl).await
+    app.kv.put(&used_key(tenant, code), &body, ttl).await
 }

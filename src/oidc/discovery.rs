@@ -7,8 +7,8 @@ use crate::keys::KeyRing;
 use crate::pools::PoolRuntime;
 
 /// The pool's discovery document, serialised once per loaded pool.
-pub fn cached(rt: &PoolRuntime) -> Bytes {
-    rt.discovery(|rt| Bytes::from(document(&rt.issuer, &rt.keys).to_string()))
+pub fn cached(tenant: &PoolRuntime) -> Bytes {
+    tenant.discovery(|tenant| Bytes::from(document(&tenant.issuer, &tenant.keys).to_string()))
 }
 
 /// The discovery document of the pool whose issuer is `issuer`.

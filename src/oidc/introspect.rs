@@ -16,35 +16,35 @@ use crate::pools::PoolRuntime;
 use crate::state::AppState;
 use crate::store::sql::refresh_tokens::{self, RefreshToken};
 
-fn revoked_key(rt: &PoolRuntime, jti: &str) -> String {
-    format!("{}:revoked-at:{jti}", rt.pool.id)
+fn revoked_key(tenant: &PoolRuntime, jti: &str) -> String {
+    format!("{}:revoked-at:{jti}", tenant.pool.id)
 }
 
 /// Denies an access token by `jti` until its `exp`.
 pub async fn deny_access_token(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     jti: &str,
     exp: i64,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
     let ttl = Duration::from_secs(u64::try_from(exp - now.timestamp()).unwrap_or(1).max(1));
-    Ok(st.kv.put(&revoked_key(rt, jti), b"1", ttl).await?)
+    Ok(app.kv.put(&revoked_key(tenant, jti), b"1", ttl).await?)
 }
 
 /// The claims of a live access token of this pool: signed, unexpired, not revoked.
 pub async fn active_access_token(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let claims = verify_access_token(rt, token, now)?;
+    let claims = verify_access_token(tenant, token, now)?;
     let jti = claims
         .get("jti")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if st.kv.get(&revoked_key(rt, jti)).await?.is_some() {
+    if app.kv.get(&revoked_key(tenant, jti)).await?.is_some() {
         return Err(OAuthError::invalid_token(
             "the access token has been revoked",
         ));
@@ -53,26 +53,26 @@ pub async fn active_access_token(
 }
 
 async fn refresh_row(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     token: &str,
 ) -> Result<Option<RefreshToken>, OAuthError> {
     if token.len() > 256 {
         return Ok(None);
     }
-    let (pool, hash) = (rt.pool.id.clone(), sha256_hex(token.as_bytes()));
-    Ok(st
+    let (pool, hash) = (tenant.pool.id.clone(), sha256_hex(token.as_bytes()));
+    Ok(app
         .sql
         .run(move |c| refresh_tokens::find(c, &pool, &hash))
         .await?)
 }
 
 fn confidential(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let client = authenticate(rt, authorization, params)?;
+    let client = authenticate(tenant, authorization, params)?;
     if client.method == AuthMethod::None {
         return Err(OAuthError::invalid_client(
             "this endpoint needs client authentication",
@@ -83,15 +83,15 @@ fn confidential(
 
 /// RFC 7662 §2: `{"active": false}` for anything not live in this pool.
 pub async fn introspect(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<Value, OAuthError> {
-    confidential(rt, authorization, params)?;
+    confidential(tenant, authorization, params)?;
     let token = params.require("token")?;
-    match active_access_token(st, rt, token, now).await {
+    match active_access_token(app, tenant, token, now).await {
         Ok(claims) => {
             let mut out = Map::new();
             out.insert("active".into(), json!(true));
@@ -118,7 +118,7 @@ pub async fn introspect(
         Err(e) if e.code == ErrorCode::ServerError => return Err(e),
         Err(_) => {}
     }
-    match refresh_row(st, rt, token).await? {
+    match refresh_row(app, tenant, token).await? {
         Some(r) if r.revoked_at.is_none() && r.used_at.is_none() && r.expires_at > now => {
             Ok(json!({
                 "active": true,
@@ -128,7 +128,7 @@ pub async fn introspect(
                 "sub": r.sub,
                 "exp": r.expires_at.timestamp(),
                 "iat": r.issued_at.timestamp(),
-                "iss": rt.issuer,
+                "iss": tenant.issuer,
             }))
         }
         _ => Ok(json!({ "active": false })),
@@ -138,16 +138,16 @@ pub async fn introspect(
 /// RFC 7009 §2: revokes a token of the authenticated client. Unknown tokens and other
 /// clients' tokens get the same success answer (§2.2) and are left alone.
 pub async fn revoke(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
-    let client = authenticate(rt, authorization, params)?;
+    let client = authenticate(tenant, authorization, params)?;
     let own = client.client.client_id.as_str();
     let token = params.require("token")?;
-    if let Ok(claims) = verify_access_token(rt, token, now) {
+    if let Ok(claims) = verify_access_token(tenant, token, now) {
         let (jti, exp) = (
             claims.get("jti").and_then(Value::as_str),
             claims.get("exp").and_then(Value::as_i64),
@@ -157,16 +157,16 @@ pub async fn revoke(
             exp,
             claims.get("client_id").and_then(Value::as_str) == Some(own),
         ) {
-            deny_access_token(st, rt, jti, exp, now).await?;
+            deny_access_token(app, tenant, jti, exp, now).await?;
         }
         return Ok(());
     }
-    if let Some(r) = refresh_row(st, rt, token)
+    if let Some(r) = refresh_row(app, tenant, token)
         .await?
         .filter(|r| r.client_id == own)
     {
-        let (pool, family) = (rt.pool.id.clone(), r.family_id);
-        st.sql
+        let (pool, family) = (tenant.pool.id.clone(), r.family_id);
+        app.sql
             .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
             .await?;
     }

@@ -24,17 +24,17 @@ pub enum AfterLogout {
 /// the user first (a GET from anywhere must not end the session). Cognito's `client_id` +
 /// `logout_uri` form signs out directly, as Cognito does, when the URI is registered.
 pub fn needs_confirmation(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     p: &Params,
     session_sub: &str,
     now: DateTime<Utc>,
 ) -> bool {
     if let Some(hint) = p.get("id_token_hint") {
-        return verify_id_token_hint(rt, hint, now)
+        return verify_id_token_hint(tenant, hint, now)
             .is_none_or(|c| c.get("sub").and_then(Value::as_str) != Some(session_sub));
     }
     let cognito = p.get("post_logout_redirect_uri").is_none()
-        && matches!(after_logout(rt, p, now), AfterLogout::Redirect(_));
+        && matches!(after_logout(tenant, p, now), AfterLogout::Redirect(_));
     !cognito
 }
 
@@ -52,9 +52,9 @@ pub fn carried(p: &Params) -> Vec<(String, String)> {
     .collect()
 }
 
-pub fn after_logout(rt: &PoolRuntime, p: &Params, now: DateTime<Utc>) -> AfterLogout {
+pub fn after_logout(tenant: &PoolRuntime, p: &Params, now: DateTime<Utc>) -> AfterLogout {
     let hinted = match p.get("id_token_hint") {
-        Some(h) => match verify_id_token_hint(rt, h, now) {
+        Some(h) => match verify_id_token_hint(tenant, h, now) {
             Some(claims) => claims
                 .get("aud")
                 .and_then(Value::as_str)
@@ -79,7 +79,7 @@ pub fn after_logout(rt: &PoolRuntime, p: &Params, now: DateTime<Utc>) -> AfterLo
         (None, Some(u)) => (u, false),
         (None, None) => return AfterLogout::Page,
     };
-    let Some(client) = client_id.and_then(|id| rt.clients.get(&id).cloned()) else {
+    let Some(client) = client_id.and_then(|id| tenant.clients.get(&id).cloned()) else {
         return AfterLogout::Error(
             "A logout redirect needs a client_id or an id_token_hint of a known client.".into(),
         );

@@ -11,12 +11,12 @@ use crate::pools::PoolRuntime;
 
 /// Signs `claims` with the pool's current key; `typ` is the JOSE header type.
 pub fn sign(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     typ: &str,
     claims: Map<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
-    let key = rt
+    let key = tenant
         .keys
         .signer(now)
         .ok_or_else(|| OAuthError::server("the pool has no active signing key"))?;
@@ -43,13 +43,13 @@ pub struct AccessClaims<'a> {
 
 /// Mints an RFC 9068 access token. `aud` is the client: Tessera has no resource indicators yet.
 pub fn access_token(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     c: &AccessClaims<'_>,
     now: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
     let iat = now.timestamp();
     let mut claims = json!({
-        "iss": rt.issuer,
+        "iss": tenant.issuer,
         "sub": c.sub,
         "aud": c.client_id,
         "client_id": c.client_id,
@@ -71,7 +71,7 @@ pub fn access_token(
         }
     }
     match claims {
-        Value::Object(map) => sign(rt, "at+jwt", map, now),
+        Value::Object(map) => sign(tenant, "at+jwt", map, now),
         _ => Err(OAuthError::server("claims are not an object")),
     }
 }
@@ -86,7 +86,7 @@ fn invalid_token() -> OAuthError {
 /// Checks a JWT's signature against this pool's published keys and its issuer; returns the
 /// header type and claims. Expiry is the caller's business.
 fn verify_own(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     token: &str,
     now: DateTime<Utc>,
 ) -> Option<(Option<String>, Map<String, Value>)> {
@@ -99,20 +99,21 @@ fn verify_own(
         .claim("typ")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let key = rt.keys.published(kid, now)?;
+    let key = tenant.keys.published(kid, now)?;
     let (payload, _) = jwt::decode_with_verifier(token, key.verifier.as_ref()).ok()?;
     let claims = payload.claims_set().clone();
-    (claims.get("iss").and_then(Value::as_str) == Some(rt.issuer.as_str())).then_some((typ, claims))
+    (claims.get("iss").and_then(Value::as_str) == Some(tenant.issuer.as_str()))
+        .then_some((typ, claims))
 }
 
 /// Verifies one of this pool's access tokens: signature by a published key, issuer, `typ`,
 /// `token_use` and expiry at `now`. Returns its claims.
 pub fn verify_access_token(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let (typ, claims) = verify_own(rt, token, now).ok_or_else(invalid_token)?;
+    let (typ, claims) = verify_own(tenant, token, now).ok_or_else(invalid_token)?;
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -129,11 +130,11 @@ pub fn verify_access_token(
 /// Verifies an ID token we issued, accepting expired ones (an `id_token_hint` at logout is
 /// usually expired, OIDC RP-Initiated Logout §2).
 pub fn verify_id_token_hint(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     token: &str,
     now: DateTime<Utc>,
 ) -> Option<Map<String, Value>> {
-    let (_, claims) = verify_own(rt, token, now)?;
+    let (_, claims) = verify_own(tenant, token, now)?;
     (claims.get("token_use").and_then(Value::as_str) == Some("id")).then_some(claims)
 }
 
@@ -160,14 +161,14 @@ pub struct IdClaims<'a> {
 
 /// Mints an ID token (OIDC Core §2) over `user_claims` (which hold `sub`).
 pub fn id_token(
-    rt: &PoolRuntime,
+    tenant: &PoolRuntime,
     c: &IdClaims<'_>,
     mut user_claims: Map<String, Value>,
     now: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
     let iat = now.timestamp();
     let fixed = json!({
-        "iss": rt.issuer,
+        "iss": tenant.issuer,
         "aud": c.client_id,
         "iat": iat,
         "exp": iat + c.ttl_secs,
@@ -187,5 +188,5 @@ pub fn id_token(
     if let Some(n) = c.nonce {
         user_claims.insert("nonce".into(), json!(n));
     }
-    sign(rt, "JWT", user_claims, now)
+    sign(tenant, "JWT", user_claims, now)
 }

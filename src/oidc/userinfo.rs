@@ -11,12 +11,12 @@ use crate::state::AppState;
 use crate::store::sql::users;
 
 pub async fn userinfo(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let token_claims = active_access_token(st, rt, token, now).await?;
+    let token_claims = active_access_token(app, tenant, token, now).await?;
     let scope = token_claims
         .get("scope")
         .and_then(Value::as_str)
@@ -34,7 +34,7 @@ pub async fn userinfo(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let user = users::find_enabled(&st.sql, &rt.pool.id, &sub)
+    let user = users::find_enabled(&app.sql, &tenant.pool.id, &sub)
         .await?
         .ok_or_else(|| {
             OAuthError::invalid_token("the token's user no longer exists or is disabled")

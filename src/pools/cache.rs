@@ -78,9 +78,9 @@ impl PoolCache {
             .unwrap_or_default()
     }
 
-    fn insert(&self, rt: PoolRuntime) {
+    fn insert(&self, tenant: PoolRuntime) {
         if let Ok(mut m) = self.map.write() {
-            m.insert(rt.pool.id.clone(), Arc::new(rt));
+            m.insert(tenant.pool.id.clone(), Arc::new(tenant));
         }
     }
 
@@ -91,9 +91,9 @@ impl PoolCache {
     }
 
     /// Loads one pool and its keys from SQL and replaces the cached entry.
-    pub async fn reload(&self, st: &AppState, id: &PoolId) -> Result<(), PoolError> {
+    pub async fn reload(&self, app: &AppState, id: &PoolId) -> Result<(), PoolError> {
         let pid = id.clone();
-        let loaded = st
+        let loaded = app
             .sql
             .run(move |c| {
                 let Some(pool) = pool_rows::find(c, &pid)? else {
@@ -110,15 +110,15 @@ impl PoolCache {
         };
         let private = stored
             .iter()
-            .map(|k| keys::unseal(st, k))
+            .map(|k| keys::unseal(app, k))
             .collect::<Result<Vec<_>, _>>()?;
         let ring = KeyRing::new(
             stored,
             private,
-            keys::secs(st.config.max_token_lifetime_secs),
+            keys::secs(app.config.max_token_lifetime_secs),
         )?;
-        let issuer = format!("{}/{}", st.config.public_base(), pool.id);
-        let now = st.clock.now();
+        let issuer = format!("{}/{}", app.config.public_base(), pool.id);
+        let now = app.clock.now();
         let (jwks, until) = ring.jwks(now);
         self.insert(PoolRuntime {
             pool,
@@ -140,16 +140,16 @@ impl PoolCache {
     /// Reloads after a change this instance made. The change is already committed, so a failed
     /// reload must not fail the caller (a new client's secret would be lost): it is logged, and
     /// the periodic refresh retries.
-    pub async fn reload_after_change(&self, st: &AppState, id: &PoolId) {
-        if let Err(e) = self.reload(st, id).await {
+    pub async fn reload_after_change(&self, app: &AppState, id: &PoolId) {
+        if let Err(e) = self.reload(app, id).await {
             tracing::warn!(pool = %id, error = %e, "pool cache reload failed; the next refresh retries");
         }
     }
 
     /// Compares every cached pool's version with the database and reloads what changed. A pool
     /// that fails to load keeps its previous entry and does not stop the others.
-    pub async fn refresh(&self, st: &AppState) -> Result<RefreshReport, PoolError> {
-        let versions = st.sql.run(pool_rows::versions).await?;
+    pub async fn refresh(&self, app: &AppState) -> Result<RefreshReport, PoolError> {
+        let versions = app.sql.run(pool_rows::versions).await?;
         let mut report = RefreshReport {
             pools: versions.len(),
             ..RefreshReport::default()
@@ -157,9 +157,9 @@ impl PoolCache {
         for (id, version) in &versions {
             let stale = self
                 .get(id.as_str())
-                .is_none_or(|rt| rt.pool.version != *version);
+                .is_none_or(|tenant| tenant.pool.version != *version);
             if stale {
-                match self.reload(st, id).await {
+                match self.reload(app, id).await {
                     Ok(()) => report.reloaded += 1,
                     Err(e) => {
                         tracing::error!(pool = %id, error = %e, "cannot load pool");

@@ -52,16 +52,16 @@ fn check_name(name: &str) -> Result<(), PoolError> {
 }
 
 /// Creates a pool and its first signing key (active at once).
-pub async fn create(st: &AppState, name: &str, now: DateTime<Utc>) -> Result<Pool, PoolError> {
+pub async fn create(app: &AppState, name: &str, now: DateTime<Utc>) -> Result<Pool, PoolError> {
     check_name(name)?;
     let id = PoolId::new(format!(
         "{}_{}",
-        st.config.region,
-        st.random.string_from(BASE62, 9)
+        app.config.region,
+        app.random.string_from(BASE62, 9)
     ));
-    let key = keys::generate(st, &id, st.config.key_algorithm, now, now)?;
+    let key = keys::generate(app, &id, app.config.key_algorithm, now, now)?;
     let (id2, name2) = (id.clone(), name.to_string());
-    let pool = st
+    let pool = app
         .sql
         .transaction(move |c| {
             let pool = pool_rows::insert(c, &id2, &name2, &PoolSettings::default(), now)?;
@@ -73,14 +73,14 @@ pub async fn create(st: &AppState, name: &str, now: DateTime<Utc>) -> Result<Poo
             StoreError::Conflict(_) => PoolError::NameTaken(name.to_string()),
             other => other.into(),
         })?;
-    st.pools.reload_after_change(st, &id).await;
+    app.pools.reload_after_change(app, &id).await;
     Ok(pool)
 }
 
 /// Finds a pool by id, else by name.
-pub async fn resolve(st: &AppState, id_or_name: &str) -> Result<Pool, PoolError> {
+pub async fn resolve(app: &AppState, id_or_name: &str) -> Result<Pool, PoolError> {
     let key = id_or_name.to_string();
-    let found = st
+    let found = app
         .sql
         .run(
             move |c| match pool_rows::find(c, &PoolId::new(key.clone()))? {
@@ -92,33 +92,33 @@ pub async fn resolve(st: &AppState, id_or_name: &str) -> Result<Pool, PoolError>
     found.ok_or_else(|| PoolError::NotFound(id_or_name.to_string()))
 }
 
-pub async fn list(st: &AppState) -> Result<Vec<Pool>, PoolError> {
-    Ok(st.sql.run(pool_rows::list).await?)
+pub async fn list(app: &AppState) -> Result<Vec<Pool>, PoolError> {
+    Ok(app.sql.run(pool_rows::list).await?)
 }
 
 /// Replaces a pool's settings; every instance picks them up (version bump). Settings that
 /// break [`PoolSettings::check`] are refused and nothing is written.
 pub async fn update_settings(
-    st: &AppState,
+    app: &AppState,
     id: &PoolId,
     settings: PoolSettings,
     now: DateTime<Utc>,
 ) -> Result<Pool, PoolError> {
     settings.check().map_err(PoolError::InvalidSettings)?;
     let (pid, s) = (id.clone(), settings);
-    st.sql
+    app.sql
         .run(move |c| pool_rows::update_settings(c, &pid, &s, now))
         .await?;
-    st.pools.reload_after_change(st, id).await;
-    resolve(st, id.as_str()).await
+    app.pools.reload_after_change(app, id).await;
+    resolve(app, id.as_str()).await
 }
 
 /// Creates the pool `default` when the database has no pool at all (first start).
-pub async fn ensure_default(st: &AppState, now: DateTime<Utc>) -> Result<Option<Pool>, PoolError> {
-    if !list(st).await?.is_empty() {
+pub async fn ensure_default(app: &AppState, now: DateTime<Utc>) -> Result<Option<Pool>, PoolError> {
+    if !list(app).await?.is_empty() {
         return Ok(None);
     }
-    match create(st, "default", now).await {
+    match create(app, "default", now).await {
         Ok(p) => Ok(Some(p)),
         // Another instance starting at the same moment created it first.
         Err(PoolError::NameTaken(_)) => Ok(None),

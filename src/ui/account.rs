@@ -16,9 +16,9 @@ use crate::pools::PoolRuntime;
 use crate::sessions::SESSION_TTL;
 use crate::state::AppState;
 
-fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse {
+fn render(tenant: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse {
     let user = &state.user;
-    let fields = account::editable(rt)
+    let fields = account::editable(tenant)
         .into_iter()
         .map(|name| {
             let value = if name == "phone_number" {
@@ -31,16 +31,16 @@ fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse
         })
         .collect();
     let (action, logout_action) = (
-        format!("/{}/account", rt.pool.id),
-        format!("/{}/logout", rt.pool.id),
+        format!("/{}/account", tenant.pool.id),
+        format!("/{}/logout", tenant.pool.id),
     );
     let (csrf, out_csrf, policy) = (
         account::csrf_token(binding),
         form_token(super::logout::FORM, binding),
-        policy_text(&rt.pool.settings.password_policy),
+        policy_text(&tenant.pool.settings.password_policy),
     );
     let view = AccountPage {
-        pool_name: &rt.pool.name,
+        pool_name: &tenant.pool.name,
         action: &action,
         csrf: &csrf,
         username: &user.username,
@@ -66,17 +66,17 @@ fn render(rt: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse
 }
 
 fn respond(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     outcome: AccountOutcome,
     binding: &str,
 ) -> HttpResponse {
     match outcome {
-        AccountOutcome::SignIn(tx) => redirect(&format!("/{}/login?tx={}", rt.pool.id, tx.id)),
-        AccountOutcome::Show(state) => render(rt, &state, binding),
+        AccountOutcome::SignIn(tx) => redirect(&format!("/{}/login?tx={}", tenant.pool.id, tx.id)),
+        AccountOutcome::Show(state) => render(tenant, &state, binding),
         AccountOutcome::ShowWithNewSession(state, id) => {
-            let mut res = render(rt, &state, binding);
-            let _ = res.add_cookie(&cookie(st, rt, SESSION_COOKIE, id, SESSION_TTL));
+            let mut res = render(tenant, &state, binding);
+            let _ = res.add_cookie(&cookie(app, tenant, SESSION_COOKIE, id, SESSION_TTL));
             res
         }
         AccountOutcome::Forbidden => error_page(
@@ -88,33 +88,44 @@ fn respond(
 
 /// `GET|POST /{pool}/account`
 pub async fn account(
-    st: web::Data<AppState>,
-    PoolCtx(rt): PoolCtx,
+    app: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
     Body(body): Body,
 ) -> HttpResponse {
     let mut cookies = BrowserCookies::of(&req);
-    let now = st.clock.now();
+    let now = app.clock.now();
     let outcome = if req.method() == actix_web::http::Method::POST {
         let form = match query_or_form(&req, &body) {
             Ok(p) => p,
             Err(e) => return failure(&e),
         };
-        account::act(&st, &rt, &form, &cookies.browser(), now).await
+        account::act(&app, &tenant, &form, &cookies.browser(), now).await
     } else {
-        if let Some(b) = cookies.bind(&st) {
-            let outcome = account::page(&st, &rt, &cookies.browser(), now).await;
+        if let Some(b) = cookies.bind(&app) {
+            let outcome = account::page(&app, &tenant, &cookies.browser(), now).await;
             let mut res = match outcome {
-                Ok(o) => respond(&st, &rt, o, &b),
+                Ok(o) => respond(&app, &tenant, o, &b),
                 Err(e) => failure(&e),
             };
-            let _ = res.add_cookie(&cookie(&st, &rt, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
+            let _ = res.add_cookie(&cookie(
+                &app,
+                &tenant,
+                BROWSER_COOKIE,
+                b,
+                BROWSER_COOKIE_TTL,
+            ));
             return res;
         }
-        account::page(&st, &rt, &cookies.browser(), now).await
+        account::page(&app, &tenant, &cookies.browser(), now).await
     };
     match outcome {
-        Ok(o) => respond(&st, &rt, o, cookies.binding.as_deref().unwrap_or_default()),
+        Ok(o) => respond(
+            &app,
+            &tenant,
+            o,
+            cookies.binding.as_deref().unwrap_or_default(),
+        ),
         Err(e) => failure(&e),
     }
 }

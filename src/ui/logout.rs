@@ -22,7 +22,7 @@ pub const FORM: &str = "logout";
 
 /// `GET|POST /{pool}/logout`
 pub async fn logout(
-    st: web::Data<AppState>,
+    app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
     Body(body): Body,
@@ -31,10 +31,10 @@ pub async fn logout(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let now = st.clock.now();
+    let now = app.clock.now();
     let mut cookies = BrowserCookies::of(&req);
     let pool = &tenant.pool.id;
-    let current = match sessions::find(&st, pool, cookies.session.as_deref()).await {
+    let current = match sessions::find(&app, pool, cookies.session.as_deref()).await {
         Ok(s) => s,
         Err(e) => return failure(&OAuthError::server(e)),
     };
@@ -48,9 +48,9 @@ pub async fn logout(
         && !confirmed
         && logout::needs_confirmation(&tenant, &params, &s.sub, now)
     {
-        return confirm_page(&st, &tenant, &params, &mut cookies);
+        return confirm_page(&app, &tenant, &params, &mut cookies);
     }
-    if let Err(e) = sessions::end(&st, pool, cookies.session.as_deref()).await {
+    if let Err(e) = sessions::end(&app, pool, cookies.session.as_deref()).await {
         return failure(&OAuthError::server(e));
     }
     let mut res = match logout::after_logout(&tenant, &params, now) {
@@ -59,7 +59,7 @@ pub async fn logout(
         AfterLogout::Error(m) => error_page(StatusCode::BAD_REQUEST, &m),
     };
     let gone = cookie(
-        &st,
+        &app,
         &tenant,
         SESSION_COOKIE,
         String::new(),
@@ -71,12 +71,12 @@ pub async fn logout(
 
 /// "Sign out?" with the request's parameters carried along and a token bound to the browser.
 fn confirm_page(
-    st: &AppState,
+    app: &AppState,
     tenant: &PoolRuntime,
     params: &Params,
     cookies: &mut BrowserCookies,
 ) -> HttpResponse {
-    let new_binding = cookies.bind(st);
+    let new_binding = cookies.bind(app);
     let csrf = form_token(FORM, cookies.binding.as_deref().unwrap_or_default());
     let (action, fields) = (
         format!("/{}/logout", tenant.pool.id),
@@ -92,7 +92,7 @@ fn confirm_page(
         },
     );
     if let Some(b) = new_binding {
-        let _ = res.add_cookie(&cookie(st, tenant, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
+        let _ = res.add_cookie(&cookie(app, tenant, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
     }
     res
 }

@@ -30,7 +30,7 @@ use crate::state::AppState;
 
 /// `GET|POST /{pool}/oauth2/authorize`
 pub async fn authorize(
-    st: web::Data<AppState>,
+    app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
     Body(body): Body,
@@ -40,15 +40,21 @@ pub async fn authorize(
         Err(e) => return failure(&e),
     };
     let mut cookies = BrowserCookies::of(&req);
-    let new_binding = cookies.bind(&st);
+    let new_binding = cookies.bind(&app);
     let browser = cookies.browser();
-    let outcome = journey::authorize(&st, &tenant, &params, &browser, st.clock.now()).await;
+    let outcome = journey::authorize(&app, &tenant, &params, &browser, app.clock.now()).await;
     let mut res = match outcome {
         Ok(outcome) => respond(&tenant, outcome, false),
         Err(e) => failure(&e),
     };
     if let Some(b) = new_binding {
-        let _ = res.add_cookie(&cookie(&st, &tenant, BROWSER_COOKIE, b, BROWSER_COOKIE_TTL));
+        let _ = res.add_cookie(&cookie(
+            &app,
+            &tenant,
+            BROWSER_COOKIE,
+            b,
+            BROWSER_COOKIE_TTL,
+        ));
     }
     res
 }
@@ -67,7 +73,7 @@ fn tx_of(req: &HttpRequest) -> Option<String> {
 /// `GET /{pool}/login?tx=`, and the same for the other pages of the journey: the page of the
 /// step the transaction is at.
 pub async fn tx_page(
-    st: web::Data<AppState>,
+    app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
 ) -> HttpResponse {
@@ -75,7 +81,7 @@ pub async fn tx_page(
         return error_page(StatusCode::BAD_REQUEST, "Malformed request.");
     };
     let cookies = BrowserCookies::of(&req);
-    match journey::page(&st, &tenant, &tx, &cookies.browser()).await {
+    match journey::page(&app, &tenant, &tx, &cookies.browser()).await {
         Ok(Outcome::Consent { tx, client_name }) => consent_page(&tenant, &tx, &client_name),
         Ok(outcome) => respond(&tenant, outcome, true),
         Err(e) => failure(&e),
@@ -84,25 +90,25 @@ pub async fn tx_page(
 
 /// `GET /{pool}/signup?tx=`
 pub async fn signup_page(
-    st: web::Data<AppState>,
+    app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
 ) -> HttpResponse {
     let tx = tx_of(&req).unwrap_or_default();
     let cookies = BrowserCookies::of(&req);
-    let outcome = journey::signup_form(&st, &tenant, &tx, &cookies.browser()).await;
+    let outcome = journey::signup_form(&app, &tenant, &tx, &cookies.browser()).await;
     outcome.map_or_else(|e| failure(&e), |o| respond(&tenant, o, true))
 }
 
 /// `GET /{pool}/forgotPassword?tx=`
 pub async fn forgot_page(
-    st: web::Data<AppState>,
+    app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
     req: HttpRequest,
 ) -> HttpResponse {
     let tx = tx_of(&req).unwrap_or_default();
     let cookies = BrowserCookies::of(&req);
-    let outcome = journey::forgot_form(&st, &tenant, &tx, &cookies.browser()).await;
+    let outcome = journey::forgot_form(&app, &tenant, &tx, &cookies.browser()).await;
     outcome.map_or_else(|e| failure(&e), |o| respond(&tenant, o, true))
 }
 
@@ -110,14 +116,14 @@ pub async fn forgot_page(
 pub fn form_handler(
     which: Form,
 ) -> impl Fn(web::Data<AppState>, PoolCtx, HttpRequest, Body) -> FormFuture + Clone + 'static {
-    move |st, PoolCtx(tenant), req, Body(body)| Box::pin(submit(st, tenant, req, body, which))
+    move |app, PoolCtx(tenant), req, Body(body)| Box::pin(submit(app, tenant, req, body, which))
 }
 
 /// The future a form handler returns.
 pub type FormFuture = std::pin::Pin<Box<dyn Future<Output = HttpResponse>>>;
 
 async fn submit(
-    st: web::Data<AppState>,
+    app: web::Data<AppState>,
     tenant: Arc<PoolRuntime>,
     req: HttpRequest,
     body: web::Bytes,
@@ -128,18 +134,18 @@ async fn submit(
         Err(e) => return failure(&e),
     };
     let cookies = BrowserCookies::of(&req);
-    let now = st.clock.now();
-    match journey::submit(&st, &tenant, which, &form, &cookies.browser(), now).await {
-        Ok(step) => with_session(&st, &tenant, step),
+    let now = app.clock.now();
+    match journey::submit(&app, &tenant, which, &form, &cookies.browser(), now).await {
+        Ok(step) => with_session(&app, &tenant, step),
         Err(e) => failure(&e),
     }
 }
 
 /// Renders a step's outcome, setting the SSO session cookie when one was started.
-fn with_session(st: &AppState, tenant: &PoolRuntime, step: Transition) -> HttpResponse {
+fn with_session(app: &AppState, tenant: &PoolRuntime, step: Transition) -> HttpResponse {
     let mut res = respond(tenant, step.outcome, true);
     if let Some(id) = step.new_session {
-        let _ = res.add_cookie(&cookie(st, tenant, SESSION_COOKIE, id, SESSION_TTL));
+        let _ = res.add_cookie(&cookie(app, tenant, SESSION_COOKIE, id, SESSION_TTL));
     }
     res
 }

@@ -30,8 +30,8 @@ struct Planned {
 }
 
 pub async fn grant(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     auth: &AuthenticatedClient,
     params: &Params,
     now: DateTime<Utc>,
@@ -42,16 +42,16 @@ pub async fn grant(
     // What this redemption will issue is decided before the take, and recorded right after
     // it: a replay arriving while we are still signing can already revoke it.
     let planned = Planned {
-        jti: st.random.token(16),
-        family: new_family(st, client, now),
-        access_exp: now.timestamp() + access_ttl(st, client),
+        jti: app.random.token(16),
+        family: new_family(app, client, now),
+        access_exp: now.timestamp() + access_ttl(app, client),
     };
-    let grant = take_code(st, rt, client, presented, &planned, now).await?;
+    let grant = take_code(app, tenant, client, presented, &planned, now).await?;
     check_binding(&grant, client, params)?;
     let Planned { jti, family, .. } = planned;
-    let issued = issue_tokens(st, rt, client, &grant, jti, family.clone(), now).await?;
+    let issued = issue_tokens(app, tenant, client, &grant, jti, family.clone(), now).await?;
     if let Some(row) = issued.refresh {
-        store_refresh_token(st, rt, presented, row, family.0, now).await?;
+        store_refresh_token(app, tenant, presented, row, family.0, now).await?;
     }
     Ok(issued.response)
 }
@@ -70,20 +70,20 @@ fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
 /// Takes the code atomically and records the redemption right away; a code taken before
 /// revokes what its first redemption issued, an unknown one is refused.
 async fn take_code(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     client: &Client,
     presented: &str,
     planned: &Planned,
     now: DateTime<Utc>,
 ) -> Result<CodeGrant, OAuthError> {
-    match code::redeem(st, rt, presented).await? {
+    match code::redeem(app, tenant, presented).await? {
         Ok(g) => {
-            record_redemption(st, rt, presented, planned, now).await?;
+            record_redemption(app, tenant, presented, planned, now).await?;
             Ok(g)
         }
         Err(Some(first)) => {
-            revoke_first_redemption(st, rt, client, presented, first, now).await?;
+            revoke_first_redemption(app, tenant, client, presented, first, now).await?;
             Err(OAuthError::invalid_grant(
                 "the authorization code has already been used",
             ))
@@ -96,8 +96,8 @@ async fn take_code(
 
 /// Records what this redemption will issue, for as long as its access token lives.
 async fn record_redemption(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     presented: &str,
     planned: &Planned,
     now: DateTime<Utc>,
@@ -112,25 +112,25 @@ async fn record_redemption(
             .unwrap_or(60)
             .max(60),
     );
-    code::mark_redeemed(st, rt, presented, &marker, ttl).await?;
+    code::mark_redeemed(app, tenant, presented, &marker, ttl).await?;
     Ok(())
 }
 
 /// A second redemption: someone else holds the code. Revokes what the first one bought.
 async fn revoke_first_redemption(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     client: &Client,
     presented: &str,
     first: Redeemed,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
-    tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "authorization code replayed; revoking its tokens");
-    introspect::deny_access_token(st, rt, &first.jti, first.exp, now).await?;
+    tracing::warn!(pool = %tenant.pool.id, client_id = %client.client_id, "authorization code replayed; revoking its tokens");
+    introspect::deny_access_token(app, tenant, &first.jti, first.exp, now).await?;
     if let Some(family) = first.family_id {
-        code::mark_replayed(st, rt, presented).await?;
-        let pool = rt.pool.id.clone();
-        st.sql
+        code::mark_replayed(app, tenant, presented).await?;
+        let pool = tenant.pool.id.clone();
+        app.sql
             .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
             .await?;
     }
@@ -170,18 +170,18 @@ fn check_code_verifier(grant: &CodeGrant, params: &Params) -> Result<(), OAuthEr
 
 /// Issues the token set for the code's user, if they may still sign in.
 async fn issue_tokens(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     client: &Client,
     grant: &CodeGrant,
     jti: String,
     family: (String, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> Result<Issued, OAuthError> {
-    let (user, groups) = load_user(st, rt, &grant.sub).await?;
+    let (user, groups) = load_user(app, tenant, &grant.sub).await?;
     user_tokens(
-        st,
-        rt,
+        app,
+        tenant,
         UserGrant {
             user: &user,
             groups: &groups,
@@ -200,22 +200,22 @@ async fn issue_tokens(
 
 /// Stores the new refresh token, then revokes its family if the code was replayed meanwhile.
 async fn store_refresh_token(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     presented: &str,
     row: RefreshToken,
     family_id: String,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
-    let pool = rt.pool.id.clone();
-    st.sql
+    let pool = tenant.pool.id.clone();
+    app.sql
         .run(move |c| refresh_tokens::insert(c, &pool, &row))
         .await?;
     // A replay that came while we were issuing found no rows to revoke: do it now. This
     // redemption still answers (exactly one of two wins), with tokens already revoked.
-    if code::was_replayed(st, rt, presented).await? {
-        let pool = rt.pool.id.clone();
-        st.sql
+    if code::was_replayed(app, tenant, presented).await? {
+        let pool = tenant.pool.id.clone();
+        app.sql
             .run(move |c| refresh_tokens::revoke_family(c, &pool, &family_id, now))
             .await?;
     }

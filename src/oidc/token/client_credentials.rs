@@ -15,8 +15,8 @@ use crate::pools::PoolRuntime;
 use crate::state::AppState;
 
 pub fn grant(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     auth: &AuthenticatedClient,
     params: &Params,
     now: DateTime<Utc>,
@@ -50,10 +50,10 @@ pub fn grant(
         ));
     }
     let scope = scopes.join(" ");
-    let ttl = super::issue::access_ttl(st, client);
-    let jti = st.random.token(16);
+    let ttl = super::issue::access_ttl(app, client);
+    let jti = app.random.token(16);
     let token = access_token(
-        rt,
+        tenant,
         &AccessClaims {
             sub: client.client_id.as_str(),
             client_id: client.client_id.as_str(),

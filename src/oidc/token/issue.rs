@@ -45,12 +45,12 @@ pub struct Issued {
 
 /// The token's user, if still allowed to sign in, with their groups (one round trip).
 pub async fn load_user(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     sub: &str,
 ) -> Result<(User, Vec<String>), OAuthError> {
-    let (pool, sub) = (rt.pool.id.clone(), sub.to_string());
-    let (user, groups) = st
+    let (pool, sub) = (tenant.pool.id.clone(), sub.to_string());
+    let (user, groups) = app
         .sql
         .run(move |c| {
             let user = users::find(c, &pool, &sub)?;
@@ -69,17 +69,17 @@ pub async fn load_user(
 }
 
 /// A new refresh family id and its absolute expiry (rotation never extends it).
-pub fn new_family(st: &AppState, client: &Client, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+pub fn new_family(app: &AppState, client: &Client, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
     let lifetime =
         TimeDelta::seconds(i64::try_from(client.settings.refresh_token_ttl).unwrap_or(2_592_000));
-    (st.random.token(16), now + lifetime)
+    (app.random.token(16), now + lifetime)
 }
 
 /// Access token lifetime for `client`, never beyond the key retention window.
-pub fn access_ttl(st: &AppState, client: &Client) -> i64 {
+pub fn access_ttl(app: &AppState, client: &Client) -> i64 {
     ttl(
         client.settings.access_token_ttl,
-        st.config.max_token_lifetime_secs,
+        app.config.max_token_lifetime_secs,
     )
 }
 
@@ -88,19 +88,19 @@ fn ttl(secs: u64, max: u64) -> i64 {
 }
 
 pub fn user_tokens(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     g: UserGrant<'_>,
     now: DateTime<Utc>,
 ) -> Result<Issued, OAuthError> {
-    let max = st.config.max_token_lifetime_secs;
+    let max = app.config.max_token_lifetime_secs;
     let (access_ttl, id_ttl) = (
-        access_ttl(st, g.client),
+        access_ttl(app, g.client),
         ttl(g.client.settings.id_token_ttl, max),
     );
     let jti = g.jti;
     let access = access_token(
-        rt,
+        tenant,
         &AccessClaims {
             sub: g.user.sub.as_str(),
             client_id: g.client.client_id.as_str(),
@@ -125,12 +125,17 @@ pub fn user_tokens(
             access_token: &access,
             ttl_secs: id_ttl,
         };
-        Some(id_token(rt, &c, claims::for_scopes(g.user, &scopes), now)?)
+        Some(id_token(
+            tenant,
+            &c,
+            claims::for_scopes(g.user, &scopes),
+            now,
+        )?)
     } else {
         None
     };
     let (refresh_token, refresh) = if g.client.grant_types.contains(&GrantType::RefreshToken) {
-        let token = st.random.token(32);
+        let token = app.random.token(32);
         let (family_id, expires_at) = g.family;
         let row = RefreshToken {
             token_hash: sha256_hex(token.as_bytes()),

@@ -28,20 +28,20 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// Handles one token request for the pool `rt`.
+/// Handles one token request for the pool `tenant`.
 pub async fn exchange(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     authorization: Option<&[u8]>,
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
     let grant_type = params.require("grant_type")?;
-    let client = authenticate(rt, authorization, params)?;
+    let client = authenticate(tenant, authorization, params)?;
     match grant_type {
-        "client_credentials" => client_credentials::grant(st, rt, &client, params, now),
-        "authorization_code" => authorization_code::grant(st, rt, &client, params, now).await,
-        "refresh_token" => refresh::grant(st, rt, &client, params, now).await,
+        "client_credentials" => client_credentials::grant(app, tenant, &client, params, now),
+        "authorization_code" => authorization_code::grant(app, tenant, &client, params, now).await,
+        "refresh_token" => refresh::grant(app, tenant, &client, params, now).await,
         _ => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "unsupported grant_type",

@@ -17,8 +17,8 @@ use crate::store::sql::clients::Client;
 use crate::store::sql::refresh_tokens::{self, RefreshToken};
 
 pub async fn grant(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     auth: &AuthenticatedClient,
     params: &Params,
     now: DateTime<Utc>,
@@ -26,11 +26,11 @@ pub async fn grant(
     let client = &auth.client;
     check_grant_allowed(client)?;
     let hash = sha256_hex(params.require("refresh_token")?.as_bytes());
-    let presented = find_live_token(st, rt, client, &hash, now).await?;
+    let presented = find_live_token(app, tenant, client, &hash, now).await?;
     let scope = narrowed_scope(&presented, params)?;
-    let issued = issue_tokens(st, rt, client, &presented, &scope, now).await?;
-    if !rotate(st, rt, hash, presented.family_id, issued.refresh, now).await? {
-        tracing::warn!(pool = %rt.pool.id, client_id = %client.client_id, "refresh token reused; family revoked");
+    let issued = issue_tokens(app, tenant, client, &presented, &scope, now).await?;
+    if !rotate(app, tenant, hash, presented.family_id, issued.refresh, now).await? {
+        tracing::warn!(pool = %tenant.pool.id, client_id = %client.client_id, "refresh token reused; family revoked");
         return Err(OAuthError::invalid_grant(
             "the refresh token has already been used",
         ));
@@ -52,14 +52,14 @@ fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
 /// Checks that the token with this hash exists, belongs to `client`, and is neither revoked
 /// nor expired.
 async fn find_live_token(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     client: &Client,
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<RefreshToken, OAuthError> {
-    let (pool, h) = (rt.pool.id.clone(), hash.to_string());
-    let found = st
+    let (pool, h) = (tenant.pool.id.clone(), hash.to_string());
+    let found = app
         .sql
         .run(move |c| refresh_tokens::find(c, &pool, &h))
         .await?;
@@ -93,24 +93,24 @@ fn narrowed_scope(presented: &RefreshToken, params: &Params) -> Result<String, O
 
 /// Issues the token set for the token's user, if they may still sign in, in the same family.
 async fn issue_tokens(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     client: &Client,
     presented: &RefreshToken,
     scope: &str,
     now: DateTime<Utc>,
 ) -> Result<Issued, OAuthError> {
-    let (user, groups) = load_user(st, rt, &presented.sub).await?;
+    let (user, groups) = load_user(app, tenant, &presented.sub).await?;
     user_tokens(
-        st,
-        rt,
+        app,
+        tenant,
         UserGrant {
             user: &user,
             groups: &groups,
             client,
             scope,
             refresh_scope: &presented.scope,
-            jti: st.random.token(16),
+            jti: app.random.token(16),
             nonce: None,
             auth_time: presented.auth_time,
             amr: &presented.amr,
@@ -123,17 +123,17 @@ async fn issue_tokens(
 /// Marks the presented token used and stores its successor, in one transaction. False when it
 /// was used before outside the grace window: a reuse, and the whole family is revoked.
 async fn rotate(
-    st: &AppState,
-    rt: &PoolRuntime,
+    app: &AppState,
+    tenant: &PoolRuntime,
     hash: String,
     family: String,
     next: Option<RefreshToken>,
     now: DateTime<Utc>,
 ) -> Result<bool, OAuthError> {
-    let pool = rt.pool.id.clone();
+    let pool = tenant.pool.id.clone();
     let grace =
-        chrono::TimeDelta::seconds(i64::try_from(st.config.refresh_reuse_grace_secs).unwrap_or(0));
-    let rotated = st
+        chrono::TimeDelta::seconds(i64::try_from(app.config.refresh_reuse_grace_secs).unwrap_or(0));
+    let rotated = app
         .sql
         .transaction(move |c| {
             if !refresh_tokens::mark_used(c, &pool, &hash, now)? {

@@ -4,13 +4,13 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::refresh_tokens as rt;
+use super::schema::refresh_tokens as tenant;
 use super::{DbConn, from_json, to_json};
 use crate::ids::PoolId;
 use crate::store::StoreError;
 
 #[derive(Queryable, Insertable)]
-#[diesel(table_name = rt)]
+#[diesel(table_name = tenant)]
 struct Row {
     pool_id: String,
     token_hash: String,
@@ -76,14 +76,14 @@ pub fn insert(c: &mut DbConn, pool: &PoolId, t: &RefreshToken) -> Result<(), Sto
         used_at: None,
         revoked_at: None,
     };
-    diesel::insert_into(rt::table).values(&row).execute(c)?;
+    diesel::insert_into(tenant::table).values(&row).execute(c)?;
     Ok(())
 }
 
 pub fn find(c: &mut DbConn, pool: &PoolId, hash: &str) -> Result<Option<RefreshToken>, StoreError> {
-    rt::table
-        .filter(rt::pool_id.eq(pool.as_str()))
-        .filter(rt::token_hash.eq(hash))
+    tenant::table
+        .filter(tenant::pool_id.eq(pool.as_str()))
+        .filter(tenant::token_hash.eq(hash))
         .first::<Row>(c)
         .optional()?
         .map(RefreshToken::try_from)
@@ -99,15 +99,15 @@ pub fn mark_used(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
-        rt::table
-            .filter(rt::pool_id.eq(pool.as_str()))
-            .filter(rt::token_hash.eq(hash))
-            .filter(rt::used_at.is_null())
+        tenant::table
+            .filter(tenant::pool_id.eq(pool.as_str()))
+            .filter(tenant::token_hash.eq(hash))
+            .filter(tenant::used_at.is_null())
             // A family revoked or expired since the caller read the row must not rotate.
-            .filter(rt::revoked_at.is_null())
-            .filter(rt::expires_at.gt(now.naive_utc())),
+            .filter(tenant::revoked_at.is_null())
+            .filter(tenant::expires_at.gt(now.naive_utc())),
     )
-    .set(rt::used_at.eq(Some(now.naive_utc())))
+    .set(tenant::used_at.eq(Some(now.naive_utc())))
     .execute(c)?;
     Ok(n == 1)
 }
@@ -119,12 +119,12 @@ pub fn revoke_family(
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     Ok(diesel::update(
-        rt::table
-            .filter(rt::pool_id.eq(pool.as_str()))
-            .filter(rt::family_id.eq(family))
-            .filter(rt::revoked_at.is_null()),
+        tenant::table
+            .filter(tenant::pool_id.eq(pool.as_str()))
+            .filter(tenant::family_id.eq(family))
+            .filter(tenant::revoked_at.is_null()),
     )
-    .set(rt::revoked_at.eq(Some(now.naive_utc())))
+    .set(tenant::revoked_at.eq(Some(now.naive_utc())))
     .execute(c)?)
 }
 
@@ -136,11 +136,11 @@ pub fn revoke_user(
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     Ok(diesel::update(
-        rt::table
-            .filter(rt::pool_id.eq(pool.as_str()))
-            .filter(rt::sub.eq(sub))
-            .filter(rt::revoked_at.is_null()),
+        tenant::table
+            .filter(tenant::pool_id.eq(pool.as_str()))
+            .filter(tenant::sub.eq(sub))
+            .filter(tenant::revoked_at.is_null()),
     )
-    .set(rt::revoked_at.eq(Some(now.naive_utc())))
+    .set(tenant::revoked_at.eq(Some(now.naive_utc())))
     .execute(c)?)
 }
