@@ -140,7 +140,7 @@ async fn state_for(
 }
 
 /// `GET /account`.
-pub async fn page(
+pub async fn view(
     app: &AppState,
     tenant: &PoolRuntime,
     browser: &Browser<'_>,
@@ -175,10 +175,10 @@ pub async fn act(
         return Ok(AccountOutcome::Forbidden);
     }
     let Some(s) = live_session(app, tenant, browser).await? else {
-        return page(app, tenant, browser, now).await;
+        return view(app, tenant, browser, now).await;
     };
     let Some(mut state) = state_for(app, tenant, s).await? else {
-        return page(app, tenant, browser, now).await;
+        return view(app, tenant, browser, now).await;
     };
     let result = match form.get("action").unwrap_or_default() {
         "profile" => profile(app, tenant, form, &mut state, browser, now).await?,

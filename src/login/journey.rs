@@ -76,7 +76,7 @@ fn reusable(tenant: &PoolRuntime, req: &AuthRequest, s: &Session, now: DateTime<
 }
 
 /// The page of the step a transaction is at (GET of a hosted page with `?tx=`).
-pub async fn page(
+pub async fn current_page(
     app: &AppState,
     tenant: &PoolRuntime,
     tx_id: &str,
@@ -117,7 +117,7 @@ async fn at_sign_in(
     tx_id: &str,
     browser: &Browser<'_>,
 ) -> Result<Option<LoginTx>, OAuthError> {
-    Ok(match page(app, tenant, tx_id, browser).await? {
+    Ok(match current_page(app, tenant, tx_id, browser).await? {
         Outcome::Login { tx, .. } => Some(tx),
         _ => None,
     })

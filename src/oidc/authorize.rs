@@ -186,7 +186,7 @@ pub fn validate(
 }
 
 /// A page error: the client or its redirect URI is not proven, so nothing is redirected.
-fn page(message: &str) -> AuthorizeError {
+fn page_error(message: &str) -> AuthorizeError {
     AuthorizeError::Page(message.to_string())
 }
 
@@ -197,25 +197,25 @@ fn registered_client(
 ) -> Result<std::sync::Arc<Client>, AuthorizeError> {
     let client_id = p
         .get("client_id")
-        .ok_or_else(|| page("The request has no client_id."))?;
+        .ok_or_else(|| page_error("The request has no client_id."))?;
     tenant
         .clients
         .get(client_id)
         .cloned()
-        .ok_or_else(|| page("The application that sent you here is not registered."))
+        .ok_or_else(|| page_error("The application that sent you here is not registered."))
 }
 
 /// Checks that `redirect_uri` is present and registered for `client`.
 fn registered_redirect_uri<'p>(client: &Client, p: &'p Params) -> Result<&'p str, AuthorizeError> {
     let redirect_uri = p
         .get("redirect_uri")
-        .ok_or_else(|| page("The request has no redirect_uri."))?;
+        .ok_or_else(|| page_error("The request has no redirect_uri."))?;
     if !client
         .redirect_uris
         .iter()
         .any(|r| redirect::matches(r, redirect_uri))
     {
-        return Err(page(
+        return Err(page_error(
             "The redirect_uri is not registered for this application.",
         ));
     }

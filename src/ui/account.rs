@@ -103,7 +103,7 @@ pub async fn account(
         account::act(&app, &tenant, &form, &cookies.browser(), now).await
     } else {
         if let Some(b) = cookies.bind(&app) {
-            let outcome = account::page(&app, &tenant, &cookies.browser(), now).await;
+            let outcome = account::view(&app, &tenant, &cookies.browser(), now).await;
             let mut res = match outcome {
                 Ok(o) => respond(&app, &tenant, o, &b),
                 Err(e) => failure(&e),
@@ -117,7 +117,7 @@ pub async fn account(
             ));
             return res;
         }
-        account::page(&app, &tenant, &cookies.browser(), now).await
+        account::view(&app, &tenant, &cookies.browser(), now).await
     };
     match outcome {
         Ok(o) => respond(

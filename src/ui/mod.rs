@@ -81,7 +81,7 @@ pub async fn tx_page(
         return error_page(StatusCode::BAD_REQUEST, "Malformed request.");
     };
     let cookies = BrowserCookies::of(&req);
-    match journey::page(&app, &tenant, &tx, &cookies.browser()).await {
+    match journey::current_page(&app, &tenant, &tx, &cookies.browser()).await {
         Ok(Outcome::Consent { tx, client_name }) => consent_page(&tenant, &tx, &client_name),
         Ok(outcome) => respond(&tenant, outcome, true),
         Err(e) => failure(&e),
