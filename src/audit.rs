@@ -31,6 +31,10 @@ pub enum Kind {
     MfaDisabled,
     MfaReset,
     MfaFailed,
+    FederatedSignIn,
+    FederatedUserCreated,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl Kind {
@@ -55,6 +59,10 @@ impl Kind {
             Self::MfaDisabled => "mfa_disabled",
             Self::MfaReset => "mfa_reset",
             Self::MfaFailed => "mfa_failed",
+            Self::FederatedSignIn => "federated_sign_in",
+            Self::FederatedUserCreated => "federated_user_created",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 }

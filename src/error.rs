@@ -26,6 +26,8 @@ pub enum Error {
     Key(#[from] KeyError),
     #[error(transparent)]
     Mfa(#[from] crate::mfa::MfaError),
+    #[error(transparent)]
+    Federation(crate::federation::FederationError),
     #[error("{0}")]
     Startup(String),
     #[error("{0}")]

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod ids;
 pub mod keys;

@@ -73,7 +73,8 @@ fn pool_scope() -> Scope {
         .route("/account", web::get().to(ui::account))
         .route("/account", web::post().to(ui::account))
         .route("/logout", web::get().to(ui::logout))
-        .route("/logout", web::post().to(ui::logout));
+        .route("/logout", web::post().to(ui::logout))
+        .route("/oauth2/idpresponse", web::get().to(ui::idp_response));
     let scope = HOSTED_FORMS.iter().fold(scope, |scope, &(path, form)| {
         scope
             .route(path, web::post().to(ui::form_handler(form)))
@@ -97,6 +98,7 @@ const HOSTED_FORMS: &[(&str, Form)] = &[
     ("/mfa", Form::Mfa),
     ("/mfaSetup", Form::MfaSetup),
     ("/consent", Form::Consent),
+    ("/federate", Form::Federate),
 ];
 
 const KNOWN_PATHS: &[&str] = &[
@@ -116,6 +118,8 @@ const KNOWN_PATHS: &[&str] = &[
     "/mfa",
     "/mfaSetup",
     "/logout",
+    "/federate",
+    "/oauth2/idpresponse",
 ];
 
 /// Starts the server and returns when it has shut down.

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::crypto::password::{self, PasswordHasherPool};
 use crate::error::Error;
+use crate::federation::Federation;
 use crate::mail::Mailer;
 use crate::pools::PoolCache;
 use crate::store::kv::Kv;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub hasher: PasswordHasherPool,
     pub pools: PoolCache,
     pub mailer: Mailer,
+    /// Upstream identity providers: HTTP client and discovery cache.
+    pub federation: Federation,
 }
 
 /// The injectable parts; production uses [`Deps::default`].
@@ -91,6 +94,7 @@ impl AppState {
             master_key: Arc::new(master_key),
             pools: PoolCache::default(),
             mailer,
+            federation: Federation::new().map_err(|e| Error::Startup(e.to_string()))?,
         };
         let loaded = app.pools.refresh(&app).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master

@@ -14,6 +14,7 @@ use crate::accounts::{self, NewUserSpec};
 use crate::clients::{self, ClientSpec};
 use crate::config::Config;
 use crate::error::Error;
+use crate::federation::identities;
 use crate::ids::Secret;
 use crate::keys;
 use crate::model::attributes::{self, CustomAttribute};
@@ -21,12 +22,17 @@ use crate::model::pool::PASSWORD_MIN_LENGTH_RANGE;
 use crate::model::{PasswordPolicy, PoolSettings, UserStatus};
 use crate::pools;
 use crate::state::{AppState, Deps};
+use crate::store::sql::federation::LinkedIdentity;
 use crate::store::sql::pools::Pool;
 use crate::store::sql::users::User;
 
 /// Prints `value` as JSON, or the human text. A closed pipe (`tessera ... | head`) is not an
 /// error: the reader has what it wanted.
-fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> Result<(), Error> {
+pub(super) fn emit<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<(), Error> {
     let text = if json {
         serde_json::to_string_pretty(value).map_err(|e| Error::Startup(e.to_string()))?
     } else {
@@ -66,7 +72,7 @@ fn parse_attributes(raw: Vec<String>) -> Result<BTreeMap<String, String>, Error>
     Ok(out)
 }
 
-async fn pool(app: &AppState, id_or_name: &str) -> Result<Pool, Error> {
+pub(super) async fn pool(app: &AppState, id_or_name: &str) -> Result<Pool, Error> {
     Ok(pools::resolve(app, id_or_name).await?)
 }
 
@@ -86,6 +92,7 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
         Command::User(cmd) => user_cmd(&app, cmd, json, now).await,
         Command::Keys(cmd) => keys_cmd(&app, cmd, json, now).await,
         Command::Group(cmd) => group_cmd(&app, cmd, json, now).await,
+        Command::Idp(cmd) => super::idp::run(&app, cmd, json, now).await,
         Command::Events {
             pool: p,
             user,
@@ -162,6 +169,9 @@ async fn update_pool(
     }
     if let Some(mode) = update.mfa {
         settings.mfa = mode.into();
+    }
+    if let Some(on) = update.auto_link_verified_email {
+        settings.auto_link_verified_email = on;
     }
     define_custom_attributes(&mut settings, update.custom_attributes)?;
     if let Some(list) = update.required_attributes {
@@ -273,6 +283,7 @@ async fn create_client(
         access_token_ttl: create.access_token_ttl,
         id_token_ttl: create.id_token_ttl,
         refresh_token_ttl: create.refresh_token_ttl,
+        identity_providers: create.identity_providers,
     };
     let created = clients::create(app, &p.id, spec, now).await?;
     emit(json, &created, || match &created.client_secret {
@@ -350,11 +361,7 @@ async fn user_cmd(
             emit(json, &u, || describe_user(&u))
         }
         UserCmd::List { pool: p, limit } => list_users(app, &p.pool, limit, json).await,
-        UserCmd::Show { pool: p, user } => {
-            let p = pool(app, &p.pool).await?;
-            let u = accounts::find(app, &p.id, &user).await?;
-            emit(json, &u, || describe_user(&u))
-        }
+        UserCmd::Show { pool: p, user } => show_user(app, &p.pool, &user, json).await,
         UserCmd::Disable { pool: p, user } => {
             set_user_enabled(app, &p.pool, &user, false, json, now).await
         }
@@ -385,7 +392,81 @@ async fn user_cmd(
             attributes,
         } => set_user_attributes(app, &p.pool, &user, attributes, json, now).await,
         UserCmd::MfaReset { pool: p, user } => reset_mfa(app, &p.pool, &user, json, now).await,
+        UserCmd::Link {
+            pool: p,
+            user,
+            provider,
+            subject,
+        } => link_user(app, &p.pool, &user, &provider, Some(&subject), json, now).await,
+        UserCmd::Unlink {
+            pool: p,
+            user,
+            provider,
+        } => link_user(app, &p.pool, &user, &provider, None, json, now).await,
     }
+}
+
+/// A user with the upstream identities linked to them.
+async fn show_user(app: &AppState, id_or_name: &str, user: &str, json: bool) -> Result<(), Error> {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        #[serde(flatten)]
+        user: &'a User,
+        identities: Vec<LinkedIdentity>,
+    }
+    let p = pool(app, id_or_name).await?;
+    let u = accounts::find(app, &p.id, user).await?;
+    let identities = identities::of_user(app, &p.id, u.sub.as_str()).await?;
+    let shown = Shown {
+        user: &u,
+        identities,
+    };
+    emit(json, &shown, || {
+        let linked: Vec<String> = shown
+            .identities
+            .iter()
+            .map(|i| format!("{}:{}", i.provider, i.subject))
+            .collect();
+        format!(
+            "{}
+linked:   {}",
+            describe_user(&u),
+            linked.join(", ")
+        )
+    })
+}
+
+/// `user link` (with a subject) and `user unlink`.
+#[allow(clippy::too_many_arguments)]
+async fn link_user(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    provider: &str,
+    subject: Option<&str>,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let u = accounts::find(app, &p.id, user).await?;
+    let sub = u.sub.as_str();
+    match subject {
+        Some(subject) => {
+            crate::federation::providers::find(app, &p.id, provider).await?;
+            identities::link(app, &p.id, provider, subject, sub, None, now).await?;
+        }
+        None => identities::unlink(app, &p.id, provider, sub, None, now).await?,
+    }
+    let verb = if subject.is_some() {
+        "linked"
+    } else {
+        "unlinked"
+    };
+    emit(
+        json,
+        &serde_json::json!({ verb: provider, "sub": sub }),
+        || format!("{verb} {provider} for {}", u.username),
+    )
 }
 
 async fn list_users(app: &AppState, id_or_name: &str, limit: i64, json: bool) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 //! users and keys (same binary, same database, no server needed; `--json` for scripts).
 
 mod admin;
+mod idp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,9 @@ pub enum Command {
     /// Manage groups (`cognito:groups` in tokens).
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Manage upstream identity providers (Google, Facebook, Amazon, OpenID).
+    #[command(subcommand)]
+    Idp(idp::IdpCmd),
     /// Show the audit trail, newest first.
     Events {
         #[command(flatten)]
@@ -150,6 +154,10 @@ pub struct PoolUpdate {
     /// Multi-factor authentication: off, optional, or required.
     #[arg(long, value_enum)]
     pub mfa: Option<MfaArg>,
+    /// Link a first federated sign-in to the local account with the same email without a
+    /// password, when both hold the email as verified (off by default).
+    #[arg(long, value_name = "BOOL")]
+    pub auto_link_verified_email: Option<bool>,
 }
 
 /// `--sign-in-identifier` values.
@@ -280,6 +288,10 @@ pub struct ClientCreate {
     /// Refresh token lifetime in seconds (3600..315360000, default 30 days).
     #[arg(long, value_name = "SECS")]
     pub refresh_token_ttl: Option<u64>,
+    /// Where its users may sign in: COGNITO (the password form) and identity provider names
+    /// (repeatable; default COGNITO only).
+    #[arg(long = "identity-provider", value_name = "NAME")]
+    pub identity_providers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +389,24 @@ pub enum UserCmd {
         #[command(flatten)]
         pool: PoolArg,
         user: String,
+    },
+    /// Link an upstream identity (provider and its subject) to a user.
+    Link {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        subject: String,
+    },
+    /// Unlink a user's identity at a provider (never the user's last way to sign in).
+    Unlink {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+        #[arg(long)]
+        provider: String,
     },
 }
 

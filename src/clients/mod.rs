@@ -10,6 +10,7 @@ use url::Url;
 use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
 use crate::ids::{ClientId, PoolId, Secret};
+use crate::model::client::COGNITO;
 use crate::model::{ClientSettings, GrantType};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -33,6 +34,9 @@ pub struct ClientSpec {
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
     pub refresh_token_ttl: Option<u64>,
+    /// Where its users may sign in: `COGNITO` and names of the pool's identity providers;
+    /// empty keeps the default (`COGNITO` only).
+    pub identity_providers: Vec<String>,
 }
 
 /// A freshly created client with its secret, shown exactly once.
@@ -211,7 +215,32 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         )?,
         require_pkce: !spec.pkce_optional,
         require_mfa: spec.require_mfa,
+        identity_providers: match spec.identity_providers.is_empty() {
+            true => d.identity_providers,
+            false => spec.identity_providers.clone(),
+        },
     })
+}
+
+/// Each of a client's identity providers is `COGNITO` or a provider of the pool.
+async fn check_providers(
+    app: &AppState,
+    pool: &PoolId,
+    names: &[String],
+) -> Result<(), ClientError> {
+    let p = pool.clone();
+    let known = app
+        .sql
+        .run(move |c| crate::store::sql::federation::list(c, &p))
+        .await?;
+    for name in names {
+        if name != COGNITO && !known.iter().any(|k| &k.name == name) {
+            return Err(invalid(format!(
+                "identity provider {name:?} is not COGNITO or a provider of this pool"
+            )));
+        }
+    }
+    Ok(())
 }
 
 const CLIENT_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -225,6 +254,7 @@ pub async fn create(
 ) -> Result<CreatedClient, ClientError> {
     let spec = normalize(spec)?;
     let settings = settings_of(&spec)?;
+    check_providers(app, pool, &settings.identity_providers).await?;
     let secret = (!spec.public).then(|| Secret::new(app.random.token(32)));
     let client = Client {
         pool_id: pool.clone(),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::outcome::{Browser, Outcome, Transition};
 use super::tx::{self, Step};
+use crate::federation::identities;
 use crate::oidc::authorize::{self, AuthRequest, deliver};
 use crate::oidc::code;
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -133,6 +134,23 @@ pub async fn complete_sign_in(
         amr,
     };
     let cookie = sessions::start(app, &tenant.pool.id, &s).await?;
+    if let Some(link) = tx.link.as_ref().filter(|l| l.sub == sub) {
+        // The owner of the account proved it: the upstream identity that led here joins it.
+        let pool = &tenant.pool.id;
+        let linked = identities::link(
+            app,
+            pool,
+            &link.provider,
+            &link.subject,
+            sub,
+            browser.ip,
+            now,
+        )
+        .await;
+        if let Err(e) = linked {
+            tracing::warn!(pool = %pool, error = %e, "linking the upstream identity failed");
+        }
+    }
     let outcome = match tx.request {
         None => Outcome::Account,
         Some(request) => {

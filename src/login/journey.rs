@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use super::finish::{finish, live_session, to_client};
 use super::outcome::{Browser, Outcome, StepResult, Transition, tx_for_form};
 use super::tx::{self, LoginTx, Step};
-use super::{consent, mfa, new_password, password, recovery, signup};
+use super::{consent, federated, mfa, new_password, password, recovery, signup};
 use crate::crypto::ct_eq;
+use crate::model::client::COGNITO;
 use crate::model::{MfaMode, UserStatus};
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -31,6 +32,8 @@ pub enum Form {
     Mfa,
     MfaSetup,
     Consent,
+    /// "Continue with ..." (`provider` names the identity provider).
+    Federate,
 }
 
 /// Handles `/oauth2/authorize`: a code at once for a usable SSO session, else the sign-in page
@@ -57,9 +60,13 @@ pub async fn authorize(
         }
         None => {
             let (pool, binding) = (&tenant.pool.id, browser.binding_hash());
+            let direct = req.identity_provider.clone().filter(|p| p != COGNITO);
             let step = Step::NeedPassword;
             let tx = tx::begin(app, pool, Some(req), step, binding, now).await?;
-            Ok(Outcome::Login { tx, error: None })
+            match direct {
+                Some(provider) => federated::start(app, tenant, tx, &provider, now).await,
+                None => Ok(Outcome::Login { tx, error: None }),
+            }
         }
     }
 }
@@ -107,6 +114,8 @@ pub async fn current_page(
             mfa::page(app, tenant, tx).await?
         }
         Step::NeedConsent { .. } => consent::page(tenant, tx),
+        // Back from the provider's page without an answer: sign in again.
+        Step::AtUpstream { .. } => Outcome::Login { tx, error: None },
     })
 }
 
@@ -163,7 +172,14 @@ pub async fn submit(
     };
     let (a, t, b) = (app, tenant, browser);
     let result = match which {
-        Form::Password => password::submit(a, t, tx, form, b, now).await?,
+        Form::Password => match home_realm(t, &tx, form) {
+            Some(provider) => federated::start(a, t, tx, &provider, now).await?.into(),
+            None => password::submit(a, t, tx, form, b, now).await?,
+        },
+        Form::Federate => {
+            let provider = form.get("provider").unwrap_or_default();
+            federated::start(a, t, tx, provider, now).await?.into()
+        }
         Form::NewPassword => new_password::submit(a, t, tx, form, now).await?,
         Form::SignUp => signup::submit(a, t, tx, form, b, now).await?,
         Form::Confirm => signup::confirm(a, t, tx, form, now).await?,
@@ -174,6 +190,33 @@ pub async fn submit(
         Form::Consent => consent::submit(a, t, tx, form, b, now).await?,
     };
     match result {
+        StepResult::Done(transition) => Ok(transition),
+        StepResult::Authenticated {
+            tx,
+            user,
+            identifier,
+        } => after_first_factor(app, tenant, tx, &user, &identifier, browser, now).await,
+    }
+}
+
+/// Home-realm discovery: an email typed on the sign-in page whose domain belongs to an
+/// identity provider goes there (only from the sign-in step).
+fn home_realm(tenant: &PoolRuntime, tx: &LoginTx, form: &Params) -> Option<String> {
+    if !matches!(tx.step, Step::NeedPassword) {
+        return None;
+    }
+    federated::for_identifier(tenant, tx, form.get("username")?)
+}
+
+/// `GET /oauth2/idpresponse`: an upstream identity provider's answer.
+pub async fn callback(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    params: &Params,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Transition, OAuthError> {
+    match federated::callback(app, tenant, params, browser, now).await? {
         StepResult::Done(transition) => Ok(transition),
         StepResult::Authenticated {
             tx,
@@ -200,7 +243,7 @@ async fn after_first_factor(
         }
         UserStatus::Unconfirmed => signup::resume_confirmation(app, tenant, tx, user, now).await?,
         UserStatus::ForceChangePassword => new_password::enter(app, tenant, tx, user).await?,
-        UserStatus::Confirmed => {
+        UserStatus::Confirmed | UserStatus::ExternalProvider => {
             return mfa::enter(app, tenant, tx, user, identifier, browser, now).await;
         }
     };

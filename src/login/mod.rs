@@ -1,6 +1,7 @@
 //! The hosted sign-in journey, below the pages and above the services: the login transaction
 //! ([`tx`]), what the steps share ([`outcome`]), how a journey ends ([`finish`]), the steps
-//! (password, new password, MFA, sign-up and confirmation, forgot password, consent), the
+//! (password, new password, MFA, sign-up and confirmation, forgot password, consent, an
+//! upstream identity provider), the
 //! conductor that routes between them ([`journey`]), and the account page's actions.
 //!
 //! A step receives the transaction, the submitted form and the browser, and returns a
@@ -9,6 +10,7 @@
 
 pub mod account;
 mod consent;
+pub mod federated;
 mod finish;
 pub mod journey;
 mod mfa;

@@ -51,6 +51,8 @@ pub fn form_token_ok(purpose: &str, binding: &str, presented: &str) -> bool {
 pub enum Outcome {
     /// Back to the client (a code or an error).
     Deliver(Delivery),
+    /// To an upstream identity provider's sign-in page.
+    Upstream(String),
     /// An error page; the client is not told (its redirect URI is unproven or the form is stale).
     Page(String),
     /// The sign-in page for this transaction, with an error message after a failed attempt.

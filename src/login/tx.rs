@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
+use crate::federation::RoundTrip;
 use crate::ids::PoolId;
 use crate::oidc::authorize::AuthRequest;
 use crate::sessions::Session;
@@ -40,6 +41,18 @@ pub enum Step {
     MfaEnrolled { sub: String },
     /// Signed in; waiting for the user to allow or deny the client.
     NeedConsent { session: Session },
+    /// Sent to an upstream identity provider; waiting for its answer at `/oauth2/idpresponse`.
+    AtUpstream { trip: RoundTrip },
+}
+
+/// An upstream identity waiting to be linked to a local account once the user proves it is
+/// theirs (signs in to it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingLink {
+    pub provider: String,
+    pub subject: String,
+    /// The local account whose email the identity carries.
+    pub sub: String,
 }
 
 /// A parked authorization request and where the user is in signing in.
@@ -54,6 +67,9 @@ pub struct LoginTx {
     pub request: Option<AuthRequest>,
     pub step: Step,
     pub created_at: i64,
+    /// Linked at the end of the journey if the user signs in as `sub`.
+    #[serde(default)]
+    pub link: Option<PendingLink>,
 }
 
 impl LoginTx {
@@ -82,6 +98,7 @@ pub async fn begin(
         request,
         step,
         created_at: now.timestamp(),
+        link: None,
     };
     save(app, pool, &tx).await?;
     Ok(tx)

@@ -22,6 +22,19 @@ pub struct ClientSettings {
     pub require_pkce: bool,
     /// Every sign-in for this client needs a second factor (as if it sent the MFA `acr_values`).
     pub require_mfa: bool,
+    /// Where its users may sign in (Cognito's SupportedIdentityProviders): `COGNITO` for the
+    /// pool's own password form, and the names of the pool's upstream identity providers.
+    pub identity_providers: Vec<String>,
+}
+
+/// The name of the pool's own sign-in among a client's identity providers.
+pub const COGNITO: &str = "COGNITO";
+
+impl ClientSettings {
+    /// May this client's users sign in with `provider` (`COGNITO` for the password form)?
+    pub fn allows(&self, provider: &str) -> bool {
+        self.identity_providers.iter().any(|p| p == provider)
+    }
 }
 
 impl Default for ClientSettings {
@@ -32,6 +45,7 @@ impl Default for ClientSettings {
             refresh_token_ttl: 30 * 86_400,
             require_pkce: true,
             require_mfa: false,
+            identity_providers: vec![COGNITO.to_string()],
         }
     }
 }

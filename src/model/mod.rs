@@ -4,9 +4,11 @@
 
 pub mod attributes;
 pub mod client;
+pub mod federation;
 pub mod pool;
 pub mod user;
 
 pub use client::{ClientSettings, GrantType};
+pub use federation::{ProviderKind, ProviderSettings};
 pub use pool::{MfaMode, PasswordPolicy, PoolSettings, SignInIdentifier};
 pub use user::UserStatus;

@@ -66,6 +66,11 @@ pub struct PoolSettings {
     pub required_attributes: Vec<String>,
     /// The pool's `custom:` attributes, typed and bounded.
     pub custom_attributes: Vec<CustomAttribute>,
+    /// A first federated sign-in whose email matches a local account links to it without a
+    /// password, but only when the provider and the local account both hold the email as
+    /// verified. Off by default: a provider that says `email_verified` wrongly (or a stale
+    /// local email) would hand the account over.
+    pub auto_link_verified_email: bool,
 }
 
 /// The password minimum lengths a pool may set.

@@ -13,6 +13,8 @@ pub enum UserStatus {
     ForceChangePassword,
     /// An administrator reset the password: the user must choose a new one with an emailed code.
     ResetRequired,
+    /// Created by a first sign-in with an upstream identity provider; has no password.
+    ExternalProvider,
 }
 
 impl UserStatus {
@@ -22,6 +24,7 @@ impl UserStatus {
             Self::Confirmed => "CONFIRMED",
             Self::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
             Self::ResetRequired => "RESET_REQUIRED",
+            Self::ExternalProvider => "EXTERNAL_PROVIDER",
         }
     }
 }
@@ -34,6 +37,7 @@ impl FromStr for UserStatus {
             "CONFIRMED" => Ok(Self::Confirmed),
             "FORCE_CHANGE_PASSWORD" => Ok(Self::ForceChangePassword),
             "RESET_REQUIRED" => Ok(Self::ResetRequired),
+            "EXTERNAL_PROVIDER" => Ok(Self::ExternalProvider),
             _ => Err(()),
         }
     }

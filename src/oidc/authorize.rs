@@ -10,6 +10,7 @@ use super::params::Params;
 use super::pkce;
 use crate::clients::redirect;
 use crate::model::GrantType;
+use crate::model::client::COGNITO;
 use crate::pools::PoolRuntime;
 use crate::store::sql::clients::Client;
 
@@ -46,17 +47,27 @@ pub struct AuthRequest {
     /// `unmet_authentication_requirements`).
     #[serde(default)]
     pub requires_mfa: bool,
+    /// `identity_provider` (or the provider `idp_identifier` picked): sign in there directly;
+    /// `COGNITO` forces the pool's own form.
+    #[serde(default)]
+    pub identity_provider: Option<String>,
 }
 
 /// Authentication context class of a password-only sign-in.
 pub const ACR_PWD: &str = "urn:tessera:acr:pwd";
 /// Authentication context class of a sign-in with a second factor.
 pub const ACR_MFA: &str = "urn:tessera:acr:mfa";
+/// Authentication context class of a sign-in at an upstream identity provider.
+pub const ACR_FEDERATED: &str = "urn:tessera:acr:federated";
+/// The `amr` value of a sign-in at an upstream identity provider.
+pub const AMR_FEDERATED: &str = "fed";
 
 /// The `acr` of a sign-in that used these methods (RFC 8176 `amr`).
 pub fn acr_for(amr: &[String]) -> &'static str {
     if amr.iter().any(|m| m == "otp" || m == "mfa") {
         ACR_MFA
+    } else if amr.iter().any(|m| m == AMR_FEDERATED) {
+        ACR_FEDERATED
     } else {
         ACR_PWD
     }
@@ -169,6 +180,7 @@ pub fn validate(
     let nonce = bounded(p, "nonce", 512).map_err(fail)?;
     let login_hint = bounded(p, "login_hint", 256).map_err(fail)?;
     let requires_mfa = requires_mfa(&client, p).map_err(fail)?;
+    let identity_provider = chosen_provider(tenant, &client, p).map_err(fail)?;
     let req = AuthRequest {
         client_id: client.client_id.to_string(),
         redirect_uri: redirect_uri.to_string(),
@@ -181,6 +193,7 @@ pub fn validate(
         max_age,
         login_hint: login_hint.map(str::to_string),
         requires_mfa,
+        identity_provider,
     };
     Ok((client, req))
 }
@@ -359,6 +372,38 @@ fn requested_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
                 .into(),
         )),
     }
+}
+
+/// The provider the request names with `identity_provider`, or picks by email domain with
+/// `idp_identifier`; either must be enabled for the client (Cognito's rules).
+fn chosen_provider(
+    tenant: &PoolRuntime,
+    client: &Client,
+    p: &Params,
+) -> Result<Option<String>, OAuthError> {
+    let not_enabled =
+        || OAuthError::invalid_request("the identity provider is not enabled for this application");
+    if let Some(name) = bounded(p, "identity_provider", 64)? {
+        let exists = name == COGNITO || tenant.providers.iter().any(|x| x.name == name);
+        return match exists && client.settings.allows(name) {
+            true => Ok(Some(name.to_string())),
+            false => Err(not_enabled()),
+        };
+    }
+    let Some(wanted) = bounded(p, "idp_identifier", 253)? else {
+        return Ok(None);
+    };
+    let wanted = wanted
+        .rsplit('@')
+        .next()
+        .unwrap_or(wanted)
+        .to_ascii_lowercase();
+    tenant
+        .providers
+        .iter()
+        .find(|x| client.settings.allows(&x.name) && x.settings.identifiers.contains(&wanted))
+        .map(|x| Some(x.name.clone()))
+        .ok_or_else(not_enabled)
 }
 
 /// Whether the user must pass MFA: the client requires it, or `acr_values` (checked for

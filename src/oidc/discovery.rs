@@ -42,7 +42,11 @@ pub fn document(issuer: &str, keys: &KeyRing) -> Value {
             "profile", "picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
             "email", "email_verified", "phone_number", "phone_number_verified", "cognito:username",
         ],
-        "acr_values_supported": [super::authorize::ACR_PWD, super::authorize::ACR_MFA],
+        "acr_values_supported": [
+            super::authorize::ACR_PWD,
+            super::authorize::ACR_MFA,
+            super::authorize::ACR_FEDERATED,
+        ],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -12,6 +12,7 @@ use crate::ids::PoolId;
 use crate::keys::{self, KeyRing};
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
+use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
 use crate::store::sql::pools::{self as pool_rows, Pool};
 
 /// JWKS bytes valid until the next key status change.
@@ -31,6 +32,8 @@ pub struct PoolRuntime {
     discovery: OnceLock<Bytes>,
     /// App clients by client_id (client changes bump the pool version, so this stays fresh).
     pub clients: HashMap<String, Arc<Client>>,
+    /// Upstream identity providers by name (secrets still sealed).
+    pub providers: Vec<ProviderRecord>,
     jwks: RwLock<JwksDoc>,
 }
 
@@ -101,10 +104,11 @@ impl PoolCache {
                 };
                 let keys = crate::store::sql::keys::list(c, &pid)?;
                 let clients = crate::store::sql::clients::list(c, &pid)?;
-                Ok(Some((pool, keys, clients)))
+                let providers = idp_rows::list(c, &pid)?;
+                Ok(Some((pool, keys, clients, providers)))
             })
             .await?;
-        let Some((pool, stored, clients)) = loaded else {
+        let Some((pool, stored, clients, providers)) = loaded else {
             self.remove(id);
             return Ok(());
         };
@@ -129,6 +133,7 @@ impl PoolCache {
                 .into_iter()
                 .map(|c| (c.client_id.to_string(), Arc::new(c)))
                 .collect(),
+            providers,
             jwks: RwLock::new(JwksDoc {
                 body: Bytes::from(jwks.to_string()),
                 until,

@@ -112,6 +112,24 @@ pub async fn forgot_page(
     outcome.map_or_else(|e| failure(&e), |o| respond(&tenant, o, true))
 }
 
+/// `GET /{pool}/oauth2/idpresponse`: an upstream identity provider sends the browser back.
+pub async fn idp_response(
+    app: web::Data<AppState>,
+    PoolCtx(tenant): PoolCtx,
+    req: HttpRequest,
+) -> HttpResponse {
+    let params = match query_or_form(&req, &[]) {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let cookies = BrowserCookies::of(&req);
+    let now = app.clock.now();
+    match journey::callback(&app, &tenant, &params, &cookies.browser(), now).await {
+        Ok(step) => with_session(&app, &tenant, step),
+        Err(e) => failure(&e),
+    }
+}
+
 /// The POST handler of a hosted form answered by the step `which`.
 pub fn form_handler(
     which: Form,

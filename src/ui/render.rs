@@ -9,7 +9,7 @@ use super::views::{
     AUTO_SUBMIT, ConfirmPage, ConsentPage, ForgotPage, FormPostPage, LoginPage, MfaPage,
     MfaSetupPage, NewPasswordPage, ResetPage, SignUpPage, error_page, page,
 };
-use crate::login::{LoginTx, Outcome};
+use crate::login::{LoginTx, Outcome, federated};
 use crate::mfa::Enrollment;
 use crate::model::{MfaMode, PasswordPolicy, SignInIdentifier, attributes};
 use crate::oidc::authorize::Delivery;
@@ -71,6 +71,7 @@ pub fn respond(tenant: &PoolRuntime, outcome: Outcome, render_login: bool) -> Ht
     let pool = &tenant.pool.id;
     match outcome {
         Outcome::Deliver(delivery) => deliver(delivery),
+        Outcome::Upstream(url) => redirect(&url),
         Outcome::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
         Outcome::Login { tx, error } if render_login => {
             login_page(tenant, &tx, error.as_deref(), None)
@@ -141,6 +142,8 @@ fn login_page(
     let signup_url =
         (!tenant.pool.settings.admin_only_signup).then(|| format!("/{pool}/signup?tx={}", tx.id));
     let forgot_url = format!("/{pool}/forgotPassword?tx={}", tx.id);
+    let federate_action = format!("/{pool}/federate");
+    let offered = federated::offered(tenant, tx);
     let view = LoginPage {
         pool_name: &tenant.pool.name,
         action: &action,
@@ -155,12 +158,27 @@ fn login_page(
         signup_url: signup_url.as_deref(),
         forgot_url: &forgot_url,
         notice,
+        password: federated::password_offered(tenant, tx),
+        home_realm: offered.iter().any(|p| !p.settings.identifiers.is_empty()),
+        providers: offered
+            .iter()
+            .map(|p| (p.name.clone(), provider_label(&p.name)))
+            .collect(),
+        federate_action: &federate_action,
     };
     let status = match error {
         Some(_) => StatusCode::UNAUTHORIZED,
         None => StatusCode::OK,
     };
     page(status, &view)
+}
+
+/// The button label of a provider: Cognito's fixed names read as their brands.
+fn provider_label(name: &str) -> String {
+    match name {
+        "LoginWithAmazon" => "Amazon".into(),
+        other => other.into(),
+    }
 }
 
 /// The consent page (only its own URL shows it; other steps redirect there).

@@ -22,6 +22,14 @@ pub struct LoginPage<'a> {
     pub signup_url: Option<&'a str>,
     pub forgot_url: &'a str,
     pub notice: Option<&'a str>,
+    /// The pool's own password form (the client allows COGNITO).
+    pub password: bool,
+    /// A typed email may go to its identity provider: the password is not required.
+    pub home_realm: bool,
+    /// "Continue with ..." buttons: (provider name, label).
+    pub providers: Vec<(String, String)>,
+    /// Where those buttons post.
+    pub federate_action: &'a str,
 }
 
 #[derive(Template)]

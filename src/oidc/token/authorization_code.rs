@@ -178,13 +178,14 @@ async fn issue_tokens(
     family: (String, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> Result<Issued, OAuthError> {
-    let (user, groups) = load_user(app, tenant, &grant.sub).await?;
+    let subject = load_user(app, tenant, &grant.sub).await?;
     user_tokens(
         app,
         tenant,
         UserGrant {
-            user: &user,
-            groups: &groups,
+            user: &subject.user,
+            groups: &subject.groups,
+            identities: &subject.identities,
             client,
             scope: &grant.scope,
             refresh_scope: &grant.scope,

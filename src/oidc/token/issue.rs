@@ -2,6 +2,7 @@
 //! in a rotation family (when the client may refresh). Shared by the code and refresh grants.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
 
 use super::TokenResponse;
 use crate::clock::RandomExt;
@@ -13,6 +14,7 @@ use crate::oidc::tokens::{AccessClaims, IdClaims, access_token, id_token};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
+use crate::store::sql::federation::{self, LinkedIdentity};
 use crate::store::sql::groups;
 use crate::store::sql::refresh_tokens::RefreshToken;
 use crate::store::sql::users::{self, User};
@@ -22,6 +24,8 @@ pub struct UserGrant<'a> {
     pub user: &'a User,
     /// The user's groups by precedence (`cognito:groups`).
     pub groups: &'a [String],
+    /// The upstream identities linked to the user (Cognito's `identities` claim).
+    pub identities: &'a [LinkedIdentity],
     pub client: &'a Client,
     /// Scope of the access and ID tokens.
     pub scope: &'a str,
@@ -43,29 +47,56 @@ pub struct Issued {
     pub refresh: Option<RefreshToken>,
 }
 
-/// The token's user, if still allowed to sign in, with their groups (one round trip).
+/// A token's user with what its tokens say about them.
+pub struct Subject {
+    pub user: User,
+    pub groups: Vec<String>,
+    pub identities: Vec<LinkedIdentity>,
+}
+
+/// The token's user, if still allowed to sign in, with their groups and linked identities
+/// (one round trip).
 pub async fn load_user(
     app: &AppState,
     tenant: &PoolRuntime,
     sub: &str,
-) -> Result<(User, Vec<String>), OAuthError> {
+) -> Result<Subject, OAuthError> {
     let (pool, sub) = (tenant.pool.id.clone(), sub.to_string());
-    let (user, groups) = app
+    let (user, groups, identities) = app
         .sql
         .run(move |c| {
-            let user = users::find(c, &pool, &sub)?;
-            let groups = if user.is_some() {
-                groups::of_user(c, &pool, &sub)?
-            } else {
-                Vec::new()
+            let Some(user) = users::find(c, &pool, &sub)? else {
+                return Ok((None, Vec::new(), Vec::new()));
             };
-            Ok((user, groups))
+            let groups = groups::of_user(c, &pool, &sub)?;
+            let identities = federation::of_user(c, &pool, &sub)?;
+            Ok((Some(user), groups, identities))
         })
         .await?;
     let user = user
         .filter(|u| u.enabled)
         .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
-    Ok((user, groups))
+    Ok(Subject {
+        user,
+        groups,
+        identities,
+    })
+}
+
+/// Cognito's `identities` claim: one entry per linked upstream identity, the oldest primary.
+fn identities_claim(tenant: &PoolRuntime, linked: &[LinkedIdentity]) -> Value {
+    let entries = linked.iter().enumerate().map(|(i, l)| {
+        let provider = tenant.providers.iter().find(|p| p.name == l.provider);
+        json!({
+            "userId": l.subject,
+            "providerName": l.provider,
+            "providerType": provider.map_or("OIDC", |p| p.kind.cognito_type()),
+            "issuer": provider.and_then(|p| p.settings.issuer.clone()),
+            "primary": (i == 0).to_string(),
+            "dateCreated": l.created_at.timestamp_millis().to_string(),
+        })
+    });
+    Value::Array(entries.collect())
 }
 
 /// A new refresh family id and its absolute expiry (rotation never extends it).
@@ -125,12 +156,11 @@ pub fn user_tokens(
             access_token: &access,
             ttl_secs: id_ttl,
         };
-        Some(id_token(
-            tenant,
-            &c,
-            claims::for_scopes(g.user, &scopes),
-            now,
-        )?)
+        let mut user_claims = claims::for_scopes(g.user, &scopes);
+        if !g.identities.is_empty() {
+            user_claims.insert("identities".into(), identities_claim(tenant, g.identities));
+        }
+        Some(id_token(tenant, &c, user_claims, now)?)
     } else {
         None
     };

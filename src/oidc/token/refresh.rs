@@ -100,13 +100,14 @@ async fn issue_tokens(
     scope: &str,
     now: DateTime<Utc>,
 ) -> Result<Issued, OAuthError> {
-    let (user, groups) = load_user(app, tenant, &presented.sub).await?;
+    let subject = load_user(app, tenant, &presented.sub).await?;
     user_tokens(
         app,
         tenant,
         UserGrant {
-            user: &user,
-            groups: &groups,
+            user: &subject.user,
+            groups: &subject.groups,
+            identities: &subject.identities,
             client,
             scope,
             refresh_scope: &presented.scope,

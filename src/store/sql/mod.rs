@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod federation;
 pub mod groups;
 pub mod keys;
 pub mod mfa;

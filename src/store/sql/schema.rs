@@ -137,6 +137,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    identity_providers (pool_id, name) {
+        pool_id -> Text,
+        name -> Text,
+        kind -> Text,
+        client_id -> Text,
+        client_secret_sealed -> Text,
+        settings -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    federated_identities (pool_id, provider, subject) {
+        pool_id -> Text,
+        provider -> Text,
+        subject -> Text,
+        sub -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
     app_clients,
@@ -148,5 +171,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_groups,
     audit_events,
     mfa_totp,
-    mfa_recovery_codes
+    mfa_recovery_codes,
+    identity_providers,
+    federated_identities
 );
