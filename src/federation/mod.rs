@@ -116,12 +116,15 @@ pub struct RoundTrip {
     pub verifier: String,
 }
 
+/// Discovery documents (with their keys) by issuer, and when each was fetched.
+type DiscoveryCache = HashMap<String, (DateTime<Utc>, oidc::Metadata)>;
+
 /// The federation service's shared parts: the upstream HTTP client and the OpenID discovery
 /// cache (documents and keys, refetched after an hour).
 #[derive(Clone)]
 pub struct Federation {
     pub upstream: Upstream,
-    discovery: Arc<Mutex<HashMap<String, (DateTime<Utc>, oidc::Metadata)>>>,
+    discovery: Arc<Mutex<DiscoveryCache>>,
 }
 
 impl std::fmt::Debug for Federation {

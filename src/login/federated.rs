@@ -93,7 +93,7 @@ pub async fn start(
     .await;
     let url = match url {
         Ok(u) => u,
-        Err(e) => return Ok(provider_failed(app, tenant, tx, &provider.name, &e).await?),
+        Err(e) => return provider_failed(app, tenant, tx, &provider.name, &e).await,
     };
     let tx = tx.at(Step::AtUpstream { trip });
     tx::save(app, &tenant.pool.id, &tx).await?;
@@ -176,15 +176,22 @@ pub async fn callback(
     let provider = Provider::resolve(app, record).map_err(OAuthError::server)?;
     let code = params.get("code").unwrap_or_default();
     let issuer = &tenant.issuer;
-    let upstream =
-        match federation::redeem(&app.federation, &provider, issuer, code, &trip, now).await {
-            Ok(u) => u,
-            Err(e) => {
-                return Ok(provider_failed(app, tenant, tx, &provider.name, &e)
-                    .await?
-                    .into());
-            }
-        };
+    let redeemed = federation::redeem(&app.federation, &provider, issuer, code, &trip, now).await;
+    let upstream = match redeemed {
+        // Every account of a pool has an email (sign-up and recovery need one).
+        Ok(u) if u.email.is_none() => {
+            let e = "the provider shared no email address";
+            return Ok(provider_failed(app, tenant, tx, &provider.name, &e)
+                .await?
+                .into());
+        }
+        Ok(u) => u,
+        Err(e) => {
+            return Ok(provider_failed(app, tenant, tx, &provider.name, &e)
+                .await?
+                .into());
+        }
+    };
     let resolved = identities::resolve(app, &tenant.pool, &provider, &upstream, browser.ip, now)
         .await
         .map_err(OAuthError::server)?;

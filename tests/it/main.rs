@@ -11,6 +11,7 @@ mod cli_users;
 mod client_credentials;
 mod code_flow;
 mod discovery;
+mod federation;
 mod health;
 mod keys;
 mod kv;

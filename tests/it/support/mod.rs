@@ -2,6 +2,7 @@
 //! ephemeral loopback port; and the backend selection from TEST_DATABASE_URL / TEST_REDIS_URL.
 
 pub mod backends;
+pub mod fake_idp;
 pub mod rp;
 
 use std::net::TcpListener;
