@@ -6,10 +6,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::core::{CoreClient, CoreIdToken, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError,
 };
 
 use super::{Federation, FederationError, Provider, RoundTrip, UpstreamUser, callback_url};
@@ -21,11 +22,13 @@ const DISCOVERY_TTL: TimeDelta = TimeDelta::hours(1);
 /// How far in the future an ID token's `iat` may be (clock skew).
 const MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
 
-/// The provider's discovery document and keys, from the cache while fresh.
+/// The provider's discovery document and keys, from the cache while fresh (unless `refetch`:
+/// a token signed by a key the cached set does not know means the provider rotated).
 async fn metadata(
     federation: &Federation,
     provider: &Provider,
     now: DateTime<Utc>,
+    refetch: bool,
 ) -> Result<Metadata, FederationError> {
     let issuer = provider
         .issuer
@@ -33,6 +36,7 @@ async fn metadata(
         .ok_or_else(|| FederationError::Config("no issuer".into()))?;
     let key = issuer.as_str().trim_end_matches('/').to_string();
     if let Ok(cache) = federation.discovery.lock()
+        && !refetch
         && let Some((at, doc)) = cache.get(&key)
         && now - *at < DISCOVERY_TTL
     {
@@ -75,7 +79,7 @@ type Client = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-fn client(provider: &Provider, doc: Metadata, issuer: &str) -> Result<Client, FederationError> {
+fn client_for(provider: &Provider, doc: Metadata, issuer: &str) -> Result<Client, FederationError> {
     let redirect = RedirectUrl::new(callback_url(issuer))
         .map_err(|e| FederationError::Config(format!("redirect URI: {e}")))?;
     Ok(CoreClient::from_provider_metadata(
@@ -96,9 +100,9 @@ pub async fn authorize_url(
     trip: &RoundTrip,
     now: DateTime<Utc>,
 ) -> Result<String, FederationError> {
-    let doc = metadata(federation, provider, now).await?;
+    let doc = metadata(federation, provider, now, false).await?;
     super::upstream::check_url(doc.authorization_endpoint().url())?;
-    let client = client(provider, doc, issuer)?;
+    let client = client_for(provider, doc, issuer)?;
     let (state, nonce) = (state.to_string(), trip.nonce.clone());
     let verifier = PkceCodeVerifier::new(trip.verifier.clone());
     let mut request = client
@@ -122,8 +126,8 @@ pub async fn redeem(
     trip: &RoundTrip,
     now: DateTime<Utc>,
 ) -> Result<UpstreamUser, FederationError> {
-    let doc = metadata(federation, provider, now).await?;
-    let client = client(provider, doc, issuer)?;
+    let doc = metadata(federation, provider, now, false).await?;
+    let client = client_for(provider, doc, issuer)?;
     let upstream = federation.upstream.clone();
     let http = move |req| {
         let upstream = upstream.clone();
@@ -138,17 +142,17 @@ pub async fn redeem(
         .map_err(|e| FederationError::Upstream(format!("code exchange: {}", chain(&e))))?;
     let id_token = openidconnect::TokenResponse::id_token(&token)
         .ok_or_else(|| FederationError::Rejected("the token response has no ID token".into()))?;
-    let verifier = client
-        .id_token_verifier()
-        .set_time_fn(move || now)
-        .set_issue_time_verifier_fn(move |iat| match iat > now + MAX_SKEW {
-            true => Err("issued in the future".into()),
-            false => Ok(()),
-        });
-    let claims = id_token
-        .claims(&verifier, &Nonce::new(trip.nonce.clone()))
-        .map_err(|e| FederationError::Rejected(format!("ID token: {}", chain(&e))))?;
-    let subject = claims.subject().to_string();
+    let subject = match verified_subject(&client, id_token, trip, now) {
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => {
+            // Signed by a key published after the cached set: fetch the keys once more.
+            let fresh = metadata(federation, provider, now, true).await?;
+            verified_subject(&client_for(provider, fresh, issuer)?, id_token, trip, now)
+        }
+        other => other,
+    }
+    .map_err(|e| FederationError::Rejected(format!("ID token: {}", chain(&e))))?;
     // The token passed every check above; its payload is read again as plain JSON so that
     // the attribute mapping can name any claim.
     let payload = id_token
@@ -163,4 +167,23 @@ pub async fn redeem(
         payload,
         &provider.mapping,
     ))
+}
+
+/// The ID token's subject once its signature, `iss`, `aud`, `azp`, `exp`, `iat` and `nonce`
+/// are verified against `client`'s keys and our clock.
+fn verified_subject(
+    client: &Client,
+    id_token: &CoreIdToken,
+    trip: &RoundTrip,
+    now: DateTime<Utc>,
+) -> Result<String, ClaimsVerificationError> {
+    let verifier = client
+        .id_token_verifier()
+        .set_time_fn(move || now)
+        .set_issue_time_verifier_fn(move |iat| match iat > now + MAX_SKEW {
+            true => Err("issued in the future".into()),
+            false => Ok(()),
+        });
+    let claims = id_token.claims(&verifier, &Nonce::new(trip.nonce.clone()))?;
+    Ok(claims.subject().to_string())
 }

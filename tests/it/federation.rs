@@ -162,6 +162,8 @@ async fn google_sign_in_creates_then_recognises_the_user() {
         given_name: "Patricia".into(),
         ..fake.user()
     });
+    // Google rotates its key: the cached key set is fetched again, once.
+    fake.rotate_key();
     let again = c.start();
     let landed = federate(&app, &fake, &app.browser(), &again.url, "Google").await;
     let claims = id_claims(&c, again, &landed).await;

@@ -92,14 +92,19 @@ fn key(kid: &str) -> josekit::jwk::Jwk {
     jwk
 }
 
+/// The public half as published in the JWKS.
+fn published(key: &josekit::jwk::Jwk) -> Value {
+    let mut public = key.to_public_key().unwrap();
+    public.set_key_id(key.key_id().unwrap());
+    public.set_algorithm("RS256");
+    public.set_key_use("sig");
+    serde_json::to_value(public.as_ref()).unwrap()
+}
+
 impl FakeIdp {
     pub async fn start() -> Self {
         let signing = key("fake-key-1");
-        let mut public = signing.to_public_key().unwrap();
-        public.set_key_id("fake-key-1");
-        public.set_algorithm("RS256");
-        public.set_key_use("sig");
-        let jwks = json!({ "keys": [serde_json::to_value(public.as_ref()).unwrap()] });
+        let jwks = json!({ "keys": [published(&signing)] });
         let inner = Arc::new(Mutex::new(Inner {
             user: FakeUser {
                 subject: "1000001".into(),
@@ -167,6 +172,14 @@ impl FakeIdp {
 
     pub fn set_fault(&self, fault: Fault) {
         self.inner.lock().unwrap().fault = fault;
+    }
+
+    /// Signs with a new key from now on, published beside the old one (as Google rotates).
+    pub fn rotate_key(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        let new = key("fake-key-2");
+        inner.jwks = json!({ "keys": [published(&new), published(&inner.signing)] });
+        inner.signing = new;
     }
 
     /// A parameter of the last authorization request.
