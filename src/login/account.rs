@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::connections::{self, Connections};
 use super::finish::live_session;
 use super::outcome::{Browser, LOCKED, form_token, form_token_ok, user_message};
 use super::tx::{self, LoginTx, Step};
@@ -46,6 +47,8 @@ pub struct AccountState {
     /// Shown once, right after enrollment.
     pub recovery_codes: Vec<String>,
     pub recovery_codes_left: i64,
+    /// Linked upstream identities and the providers that could be connected.
+    pub connections: Connections,
 }
 
 /// What a request to the account page leads to.
@@ -58,6 +61,8 @@ pub enum AccountOutcome {
     ShowWithNewSession(Box<AccountState>, String),
     /// The form did not come from this browser's page.
     Forbidden,
+    /// To an upstream identity provider ("connect").
+    Upstream(String),
 }
 
 fn pending_key(tenant: &PoolRuntime, sub: &str) -> String {
@@ -126,7 +131,6 @@ async fn state_for(
         0
     };
     Ok(Some(AccountState {
-        user,
         session: s,
         pending_email: pending,
         notice: None,
@@ -136,6 +140,8 @@ async fn state_for(
         enrollment,
         recovery_codes: Vec::new(),
         recovery_codes_left,
+        connections: connections::of(app, tenant, &user).await?,
+        user,
     }))
 }
 
@@ -193,6 +199,20 @@ pub async fn act(
         }
         "password" => {
             return change_password(app, tenant, form, state, browser, now).await;
+        }
+        "connect" => {
+            let provider = form.get("provider").unwrap_or_default();
+            match connections::connect(app, tenant, &state.user, provider, browser, now).await? {
+                Ok(url) => return Ok(AccountOutcome::Upstream(url)),
+                Err(e) => Err(e),
+            }
+        }
+        "disconnect" => {
+            let provider = form.get("provider").unwrap_or_default();
+            let user = &state.user;
+            let done = connections::disconnect(app, tenant, user, provider, browser, now).await?;
+            state.connections = connections::of(app, tenant, user).await?;
+            done
         }
         "mfa_begin" | "mfa_confirm" | "mfa_disable" => {
             mfa_action(app, tenant, form, &mut state, browser, now).await?

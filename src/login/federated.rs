@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::connections;
 use super::finish::{complete_sign_in, to_client};
 use super::outcome::{Browser, Outcome, StepResult, Transition};
 use super::tx::{self, LoginTx, PendingLink, Step};
@@ -177,6 +178,11 @@ pub async fn callback(
     let code = params.get("code").unwrap_or_default();
     let issuer = &tenant.issuer;
     let redeemed = federation::redeem(&app.federation, &provider, issuer, code, &trip, now).await;
+    if let (Some(_), Ok(upstream)) = (&tx.account_link, &redeemed) {
+        let (name, subject) = (&provider.name, upstream.subject.clone());
+        let done = connections::finish_connect(app, tenant, tx, name, &subject, browser, now);
+        return Ok(done.await?.into());
+    }
     let upstream = match redeemed {
         // Every account of a pool has an email (sign-up and recovery need one).
         Ok(u) if u.email.is_none() => {

@@ -9,6 +9,7 @@
 //! next step. Steps import only `tx`, `outcome` and `finish`, never each other.
 
 pub mod account;
+mod connections;
 mod consent;
 pub mod federated;
 mod finish;

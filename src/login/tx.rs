@@ -70,6 +70,9 @@ pub struct LoginTx {
     /// Linked at the end of the journey if the user signs in as `sub`.
     #[serde(default)]
     pub link: Option<PendingLink>,
+    /// A round trip from the account page: the identity it brings back joins this user.
+    #[serde(default)]
+    pub account_link: Option<String>,
 }
 
 impl LoginTx {
@@ -99,6 +102,7 @@ pub async fn begin(
         step,
         created_at: now.timestamp(),
         link: None,
+        account_link: None,
     };
     save(app, pool, &tx).await?;
     Ok(tx)

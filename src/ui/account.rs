@@ -61,6 +61,18 @@ fn render(tenant: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResp
             .map(|e| (e.secret_base32.as_str(), e.qr_svg.as_str())),
         recovery_codes: &state.recovery_codes,
         recovery_codes_left: state.recovery_codes_left,
+        linked: state
+            .connections
+            .linked
+            .iter()
+            .map(|l| l.provider.as_str())
+            .collect(),
+        available: state
+            .connections
+            .available
+            .iter()
+            .map(String::as_str)
+            .collect(),
     };
     page(form_status(state.error.is_some()), &view)
 }
@@ -79,6 +91,7 @@ fn respond(
             let _ = res.add_cookie(&cookie(app, tenant, SESSION_COOKIE, id, SESSION_TTL));
             res
         }
+        AccountOutcome::Upstream(url) => redirect(&url),
         AccountOutcome::Forbidden => error_page(
             StatusCode::FORBIDDEN,
             "This form has expired. Open your account page again.",

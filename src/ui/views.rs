@@ -117,6 +117,10 @@ pub struct AccountPage<'a> {
     pub enrollment: Option<(&'a str, &'a str)>,
     pub recovery_codes: &'a [String],
     pub recovery_codes_left: i64,
+    /// Providers whose identities are linked (can be disconnected).
+    pub linked: Vec<&'a str>,
+    /// The pool's providers not linked yet (can be connected).
+    pub available: Vec<&'a str>,
 }
 
 #[derive(Template)]

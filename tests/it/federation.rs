@@ -422,3 +422,149 @@ async fn clients_that_name_the_provider_hear_its_no_and_mfa_is_never_skipped() {
     assert!(body.contains("Continue with Google") && !body.contains("name=\"password\""));
     let _ = REDIRECT;
 }
+
+/// Posts one of the account page's forms.
+async fn account_action(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> Landed {
+    let mut form = vec![("csrf".to_string(), hidden(page, "csrf"))];
+    form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let res = browser
+        .post(format!("{}/account", app.issuer()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    app.follow(browser, res).await.0
+}
+
+#[actix_web::test]
+async fn linking_asks_for_mfa_and_the_account_page_connects_and_disconnects() {
+    let (mut app, fake) = (TestApp::new().await, FakeIdp::start().await);
+    app.settings(|s| s.mfa = tessera::model::MfaMode::Optional)
+        .await;
+    provider(&app, &fake, ProviderKind::Google, None).await;
+    let alice = app.user("alice", "pat@example.com").await;
+    let pool = app.pool.id.clone();
+    let enrollment =
+        tessera::mfa::begin_enrollment(&app.st, &pool, "p", alice.sub.as_str(), "alice", app.now())
+            .await
+            .unwrap();
+    let code = |offset: i64| {
+        tessera::mfa::code_at(
+            &enrollment.secret_base32,
+            app.now() + chrono::TimeDelta::seconds(offset),
+        )
+        .unwrap()
+    };
+    tessera::mfa::confirm_enrollment(&app.st, &pool, alice.sub.as_str(), &code(0), app.now())
+        .await
+        .unwrap();
+    let c = client(&app, &["Google"]).await;
+    let browser = app.browser();
+    let started = c.start();
+    let Landed::Page { body, .. } = federate(&app, &fake, &browser, &started.url, "Google").await
+    else {
+        panic!()
+    };
+    let post = async |path: &str, body: &str, fields: &[(&str, &str)]| {
+        let mut form = vec![
+            ("tx".to_string(), hidden(body, "tx")),
+            ("csrf".to_string(), hidden(body, "csrf")),
+        ];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let res = browser
+            .post(format!("{}/{path}", app.issuer()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        app.follow(&browser, res).await.0
+    };
+    let Landed::Page { body, .. } = post(
+        "login",
+        &body,
+        &[("username", "alice"), ("password", PASSWORD)],
+    )
+    .await
+    else {
+        panic!()
+    };
+    assert!(
+        body.contains("name=\"code\""),
+        "the second factor is asked: {body}"
+    );
+    let landed = post("mfa", &body, &[("code", &code(30))]).await;
+    let claims = id_claims(&c, started, &landed).await;
+    assert_eq!(claims["identities"][0]["providerName"], "Google");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp"]));
+
+    // The account page lists Google; disconnect it, then connect it again through Google.
+    let res = browser
+        .get(format!("{}/account", app.issuer()))
+        .send()
+        .await
+        .unwrap();
+    let Landed::Page { body: page, .. } = app.follow(&browser, res).await.0 else {
+        panic!()
+    };
+    assert!(page.contains("id=\"disconnect-Google\""), "{page}");
+    let Landed::Page { body: page, .. } = account_action(
+        &app,
+        &browser,
+        &page,
+        &[("action", "disconnect"), ("provider", "Google")],
+    )
+    .await
+    else {
+        panic!()
+    };
+    assert!(
+        page.contains("Google was disconnected") && page.contains("id=\"connect-Google\""),
+        "{page}"
+    );
+    let Landed::Client(at_fake) = account_action(
+        &app,
+        &browser,
+        &page,
+        &[("action", "connect"), ("provider", "Google")],
+    )
+    .await
+    else {
+        panic!()
+    };
+    let res = browser.get(at_fake.as_str()).send().await.unwrap();
+    let Landed::Page { body: page, .. } = app.follow(&browser, res).await.0 else {
+        panic!()
+    };
+    assert!(page.contains("id=\"disconnect-Google\""), "{page}");
+    let (p, s) = (pool.clone(), alice.sub.to_string());
+    let linked = app
+        .st
+        .sql
+        .run(move |c| tessera::store::sql::federation::of_user(c, &p, &s))
+        .await
+        .unwrap();
+    assert_eq!(linked.len(), 1);
+
+    // A federated-only user cannot disconnect their only way to sign in.
+    fake.set_user(FakeUser {
+        subject: "3000003".into(),
+        email: Some("kim@example.com".into()),
+        ..fake.user()
+    });
+    let kim_browser = app.browser();
+    let started = c.start();
+    let landed = federate(&app, &fake, &kim_browser, &started.url, "Google").await;
+    let kim = id_claims(&c, started, &landed).await["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused =
+        tessera::federation::identities::unlink(&app.st, &pool, "Google", &kim, None, app.now())
+            .await;
+    assert!(refused.is_err());
+}
