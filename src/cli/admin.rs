@@ -11,7 +11,7 @@ use super::{
     SignupMode, UserCmd,
 };
 use crate::accounts::{self, NewUserSpec};
-use crate::clients::{self, ClientSpec};
+use crate::clients::{self, ClientChanges, ClientSpec};
 use crate::config::Config;
 use crate::error::Error;
 use crate::federation::identities;
@@ -252,6 +252,23 @@ async fn client_cmd(
             emit(json, &c, || {
                 serde_json::to_string_pretty(&c).unwrap_or_default()
             })
+        }
+        ClientCmd::Update(u) => {
+            let p = pool(app, &u.pool.pool).await?;
+            let changes = ClientChanges {
+                name: u.name,
+                redirect_uris: u.redirect_uris,
+                logout_uris: u.logout_uris,
+                scopes: u.scopes,
+                identity_providers: u.identity_providers,
+                first_party: u.first_party,
+                require_mfa: u.require_mfa,
+                access_token_ttl: u.access_token_ttl,
+                id_token_ttl: u.id_token_ttl,
+                refresh_token_ttl: u.refresh_token_ttl,
+            };
+            let c = clients::update(app, &p.id, &u.client_id, changes, now).await?;
+            emit(json, &c, || format!("updated client {}", c.client_id))
         }
         ClientCmd::Delete { pool: p, client_id } => {
             let p = pool(app, &p.pool).await?;

@@ -250,6 +250,37 @@ pub enum ClientCmd {
         pool: PoolArg,
         client_id: String,
     },
+    /// Change a client: list options given replace the whole list; the id and secret stay.
+    Update(ClientUpdate),
+}
+
+// `client update`: what to change.
+#[derive(Debug, Args)]
+pub struct ClientUpdate {
+    #[command(flatten)]
+    pub pool: PoolArg,
+    pub client_id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    #[arg(long = "logout-uri", value_name = "URI")]
+    pub logout_uris: Vec<String>,
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// COGNITO and identity provider names (repeatable).
+    #[arg(long = "identity-provider", value_name = "NAME")]
+    pub identity_providers: Vec<String>,
+    #[arg(long, value_name = "BOOL")]
+    pub first_party: Option<bool>,
+    #[arg(long, value_name = "BOOL")]
+    pub require_mfa: Option<bool>,
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<u64>,
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<u64>,
+    #[arg(long, value_name = "SECS")]
+    pub refresh_token_ttl: Option<u64>,
 }
 
 // `client create`: the pool and the client's settings.

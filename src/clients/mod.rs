@@ -284,6 +284,81 @@ pub async fn create(
     })
 }
 
+/// What `client update` may change; `None` (or an empty list) keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub logout_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub identity_providers: Vec<String>,
+    pub first_party: Option<bool>,
+    pub require_mfa: Option<bool>,
+    pub access_token_ttl: Option<u64>,
+    pub id_token_ttl: Option<u64>,
+    pub refresh_token_ttl: Option<u64>,
+}
+
+fn replace_if_given(current: &mut Vec<String>, given: Vec<String>) {
+    if !given.is_empty() {
+        *current = given;
+    }
+}
+
+/// Changes a client under the same rules as registration; its id and secret stay.
+pub async fn update(
+    app: &AppState,
+    pool: &PoolId,
+    client_id: &str,
+    changes: ClientChanges,
+    now: DateTime<Utc>,
+) -> Result<Client, ClientError> {
+    let current = find(app, pool, client_id).await?;
+    let s = &current.settings;
+    let mut spec = ClientSpec {
+        name: changes.name.unwrap_or_else(|| current.name.clone()),
+        redirect_uris: current.redirect_uris.clone(),
+        logout_uris: current.logout_uris.clone(),
+        public: current.is_public(),
+        grant_types: current.grant_types.clone(),
+        scopes: current.scopes.clone(),
+        first_party: changes.first_party.unwrap_or(current.first_party),
+        pkce_optional: !s.require_pkce,
+        require_mfa: changes.require_mfa.unwrap_or(s.require_mfa),
+        access_token_ttl: Some(changes.access_token_ttl.unwrap_or(s.access_token_ttl)),
+        id_token_ttl: Some(changes.id_token_ttl.unwrap_or(s.id_token_ttl)),
+        refresh_token_ttl: Some(changes.refresh_token_ttl.unwrap_or(s.refresh_token_ttl)),
+        identity_providers: s.identity_providers.clone(),
+    };
+    replace_if_given(&mut spec.redirect_uris, changes.redirect_uris);
+    replace_if_given(&mut spec.logout_uris, changes.logout_uris);
+    replace_if_given(&mut spec.scopes, changes.scopes);
+    replace_if_given(&mut spec.identity_providers, changes.identity_providers);
+    let spec = normalize(spec)?;
+    let settings = settings_of(&spec)?;
+    check_providers(app, pool, &settings.identity_providers).await?;
+    let client = Client {
+        name: spec.name,
+        redirect_uris: spec.redirect_uris,
+        logout_uris: spec.logout_uris,
+        grant_types: spec.grant_types,
+        scopes: spec.scopes,
+        first_party: spec.first_party,
+        settings,
+        updated_at: now,
+        ..current
+    };
+    let (row, p) = (client.clone(), pool.clone());
+    app.sql
+        .transaction(move |c| {
+            client_rows::update(c, &row)?;
+            crate::store::sql::pools::bump_version(c, &p, now)
+        })
+        .await?;
+    app.pools.reload_after_change(app, pool).await;
+    Ok(client)
+}
+
 pub async fn find(app: &AppState, pool: &PoolId, client_id: &str) -> Result<Client, ClientError> {
     let (p, id) = (pool.clone(), client_id.to_string());
     app.sql

@@ -10,10 +10,11 @@ use super::connections;
 use super::finish::{complete_sign_in, to_client};
 use super::outcome::{Browser, Outcome, StepResult, Transition};
 use super::tx::{self, LoginTx, PendingLink, Step};
+use crate::audit;
 use crate::clock::RandomExt;
 use crate::crypto::{ct_eq, sha256_hex};
 use crate::federation::identities::{self, Resolution};
-use crate::federation::{self, Provider, RoundTrip};
+use crate::federation::{self, Provider, RoundTrip, UpstreamUser};
 use crate::ids::PoolId;
 use crate::model::client::COGNITO;
 use crate::oidc::authorize::AMR_FEDERATED;
@@ -198,28 +199,38 @@ pub async fn callback(
                 .into());
         }
     };
-    let resolved = identities::resolve(app, &tenant.pool, &provider, &upstream, browser.ip, now)
+    Ok(
+        conclude(app, tenant, tx, &provider, &upstream, browser, now)
+            .await?
+            .into(),
+    )
+}
+
+/// Who the verified upstream user is here decides: sign in, prove an existing account first,
+/// or (disabled) try another way.
+async fn conclude(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    provider: &Provider,
+    upstream: &UpstreamUser,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Transition, OAuthError> {
+    let resolved = identities::resolve(app, &tenant.pool, provider, upstream, browser.ip, now)
         .await
         .map_err(OAuthError::server)?;
     match resolved {
         Resolution::SignIn(user) => {
-            let ctx = crate::audit::Context {
+            let detail = format!("provider {}", provider.name);
+            let ctx = audit::Context {
                 sub: Some(user.sub.as_str()),
                 ip: browser.ip,
-                detail: &format!("provider {}", provider.name),
+                detail: &detail,
                 ..Default::default()
             };
-            crate::audit::record(
-                app,
-                &tenant.pool.id,
-                crate::audit::Kind::FederatedSignIn,
-                ctx,
-                now,
-            )
-            .await;
-            Ok(signed_in(app, tenant, tx, user.sub.as_str(), browser, now)
-                .await?
-                .into())
+            audit::record(app, &tenant.pool.id, audit::Kind::FederatedSignIn, ctx, now).await;
+            signed_in(app, tenant, tx, user.sub.as_str(), browser, now).await
         }
         Resolution::ProveOwnership(local) => {
             let link = PendingLink {

@@ -568,3 +568,228 @@ async fn linking_asks_for_mfa_and_the_account_page_connects_and_disconnects() {
             .await;
     assert!(refused.is_err());
 }
+
+#[test]
+fn the_cli_manages_providers_client_choices_and_links() {
+    let cli = crate::cli::Cli::new();
+    cli.ok(&["pool", "create", "--name", "acme", "--json"]);
+    fn idp<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "idp",
+            "create",
+            "--pool",
+            "acme",
+            "--client-id",
+            "cid",
+            "--client-secret",
+            "very-secret",
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+    let created = cli.ok(&idp(&["--type", "google", "--json"]));
+    assert_eq!(created["name"], "Google");
+    assert!(
+        created["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth2/idpresponse")
+    );
+    let shown = cli.ok(&["idp", "show", "--pool", "acme", "Google", "--json"]);
+    assert!(!shown.to_string().contains("very-secret"), "{shown}");
+    assert!(
+        cli.fails(&idp(&["--type", "google"]), &[])
+            .contains("already exists")
+    );
+    assert!(cli.fails(&idp(&["--type", "oidc"]), &[]).contains("--name"));
+    let plain_http = idp(&[
+        "--type",
+        "oidc",
+        "--name",
+        "Corp",
+        "--issuer",
+        "http://corp.example",
+    ]);
+    assert!(cli.fails(&plain_http, &[]).contains("https"));
+    assert!(
+        cli.fails(
+            &idp(&[
+                "--type",
+                "oidc",
+                "--name",
+                "COGNITO",
+                "--issuer",
+                "https://c.example"
+            ]),
+            &[]
+        )
+        .contains("COGNITO")
+    );
+    let updated = cli.ok(&[
+        "idp",
+        "update",
+        "--pool",
+        "acme",
+        "--name",
+        "Google",
+        "--identifier",
+        "Example.org",
+        "--json",
+    ]);
+    assert_eq!(
+        updated["settings"]["identifiers"],
+        serde_json::json!(["example.org"])
+    );
+
+    let client = cli.ok(&[
+        "client",
+        "create",
+        "--pool",
+        "acme",
+        "--name",
+        "web",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+        "--identity-provider",
+        "COGNITO",
+        "--identity-provider",
+        "Google",
+        "--json",
+    ]);
+    assert_eq!(
+        client["settings"]["identity_providers"],
+        serde_json::json!(["COGNITO", "Google"])
+    );
+    let bad = [
+        "client",
+        "create",
+        "--pool",
+        "acme",
+        "--name",
+        "x",
+        "--redirect-uri",
+        "https://a.example/cb",
+        "--identity-provider",
+        "Nope",
+    ];
+    assert!(cli.fails(&bad, &[]).contains("Nope"));
+    let id = client["client_id"].as_str().unwrap();
+    let changed = cli.ok(&[
+        "client",
+        "update",
+        "--pool",
+        "acme",
+        id,
+        "--identity-provider",
+        "Google",
+        "--name",
+        "web2",
+        "--json",
+    ]);
+    assert_eq!(changed["name"], "web2");
+    assert_eq!(
+        changed["settings"]["identity_providers"],
+        serde_json::json!(["Google"])
+    );
+    assert_eq!(
+        changed["redirect_uris"],
+        serde_json::json!(["https://app.example.com/cb"])
+    );
+
+    cli.ok(&[
+        "user",
+        "create",
+        "--pool",
+        "acme",
+        "--username",
+        "alice",
+        "--email",
+        "a@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]);
+    cli.ok(&[
+        "user",
+        "create",
+        "--pool",
+        "acme",
+        "--username",
+        "bob",
+        "--email",
+        "b@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]);
+    cli.ok(&[
+        "user",
+        "link",
+        "--pool",
+        "acme",
+        "alice",
+        "--provider",
+        "Google",
+        "--subject",
+        "123",
+        "--json",
+    ]);
+    let alice = cli.ok(&["user", "show", "--pool", "acme", "alice", "--json"]);
+    assert_eq!(alice["identities"][0]["provider"], "Google");
+    assert_eq!(alice["identities"][0]["subject"], "123");
+    let taken = [
+        "user",
+        "link",
+        "--pool",
+        "acme",
+        "bob",
+        "--provider",
+        "Google",
+        "--subject",
+        "123",
+    ];
+    assert!(cli.fails(&taken, &[]).contains("already linked"));
+    assert!(
+        cli.fails(
+            &[
+                "user",
+                "link",
+                "--pool",
+                "acme",
+                "bob",
+                "--provider",
+                "Nope",
+                "--subject",
+                "1"
+            ],
+            &[]
+        )
+        .contains("Nope")
+    );
+    cli.ok(&[
+        "user",
+        "unlink",
+        "--pool",
+        "acme",
+        "alice",
+        "--provider",
+        "Google",
+        "--json",
+    ]);
+    assert_eq!(
+        cli.ok(&["user", "show", "--pool", "acme", "alice", "--json"])["identities"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cli.ok(&["idp", "list", "--pool", "acme", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    cli.ok(&["idp", "delete", "--pool", "acme", "Google", "--json"]);
+    assert!(
+        cli.fails(&["idp", "show", "--pool", "acme", "Google"], &[])
+            .contains("Google")
+    );
+}

@@ -92,6 +92,27 @@ pub fn insert(c: &mut DbConn, cl: &Client) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Replaces what an operator may change (everything but the id, secret and creation time).
+pub fn update(c: &mut DbConn, cl: &Client) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        app_clients::table
+            .filter(app_clients::pool_id.eq(cl.pool_id.as_str()))
+            .filter(app_clients::client_id.eq(cl.client_id.as_str())),
+    )
+    .set((
+        app_clients::name.eq(&cl.name),
+        app_clients::redirect_uris.eq(to_json(&cl.redirect_uris)?),
+        app_clients::logout_uris.eq(to_json(&cl.logout_uris)?),
+        app_clients::grant_types.eq(to_json(&cl.grant_types)?),
+        app_clients::scopes.eq(to_json(&cl.scopes)?),
+        app_clients::first_party.eq(cl.first_party),
+        app_clients::settings.eq(to_json(&cl.settings)?),
+        app_clients::updated_at.eq(cl.updated_at.naive_utc()),
+    ))
+    .execute(c)?;
+    Ok(n == 1)
+}
+
 pub fn find(c: &mut DbConn, pool: &PoolId, id: &str) -> Result<Option<Client>, StoreError> {
     app_clients::table
         .filter(app_clients::pool_id.eq(pool.as_str()))
