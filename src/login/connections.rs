@@ -11,7 +11,6 @@ use crate::federation::FederationError;
 use crate::federation::identities;
 use crate::oidc::error::OAuthError;
 use crate::pools::PoolRuntime;
-use crate::sessions;
 use crate::state::AppState;
 use crate::store::sql::federation::LinkedIdentity;
 use crate::store::sql::users::User;
@@ -87,33 +86,6 @@ pub async fn disconnect(
             "{provider} is your only way to sign in, so it stays connected."
         ))),
         Err(FederationError::NotFound(_)) => Ok(Err(format!("{provider} is not connected."))),
-        Err(e) => Err(OAuthError::server(e)),
-    }
-}
-
-/// The provider answered a "connect" round trip (`tx.account_link` names the owner): link the identity, unless it
-/// belongs to someone else or the browser is no longer signed in as `owner`.
-pub async fn finish_connect(
-    app: &AppState,
-    tenant: &PoolRuntime,
-    tx: LoginTx,
-    provider: &str,
-    subject: &str,
-    browser: &Browser<'_>,
-    now: DateTime<Utc>,
-) -> Result<Outcome, OAuthError> {
-    let pool = &tenant.pool.id;
-    tx::take(app, pool, &tx.id).await?;
-    let owner = tx.account_link.as_deref().unwrap_or_default();
-    let session = sessions::live(app, pool, browser.session).await?;
-    if session.is_none_or(|s| s.sub != owner) {
-        return Ok(Outcome::expired());
-    }
-    match identities::link(app, pool, provider, subject, owner, browser.ip, now).await {
-        Ok(()) => Ok(Outcome::Account),
-        Err(FederationError::Config(_)) => Ok(Outcome::Page(format!(
-            "That {provider} account is already connected to another user, or to you."
-        ))),
         Err(e) => Err(OAuthError::server(e)),
     }
 }

@@ -6,13 +6,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::connections;
 use super::finish::{complete_sign_in, to_client};
 use super::outcome::{Browser, Outcome, StepResult, Transition};
 use super::tx::{self, LoginTx, PendingLink, Step};
 use crate::audit;
 use crate::clock::RandomExt;
 use crate::crypto::{ct_eq, sha256_hex};
+use crate::federation::FederationError;
 use crate::federation::identities::{self, Resolution};
 use crate::federation::{self, Provider, RoundTrip, UpstreamUser};
 use crate::ids::PoolId;
@@ -21,6 +21,7 @@ use crate::oidc::authorize::AMR_FEDERATED;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::pools::PoolRuntime;
+use crate::sessions;
 use crate::state::AppState;
 use crate::store::sql::federation::ProviderRecord;
 
@@ -181,7 +182,7 @@ pub async fn callback(
     let redeemed = federation::redeem(&app.federation, &provider, issuer, code, &trip, now).await;
     if let (Some(_), Ok(upstream)) = (&tx.account_link, &redeemed) {
         let (name, subject) = (&provider.name, upstream.subject.clone());
-        let done = connections::finish_connect(app, tenant, tx, name, &subject, browser, now);
+        let done = finish_connect(app, tenant, tx, name, &subject, browser, now);
         return Ok(done.await?.into());
     }
     let upstream = match redeemed {
@@ -318,4 +319,31 @@ async fn signed_in(
     }
     let amr = vec![AMR_FEDERATED.to_string()];
     complete_sign_in(app, tenant, &tx.id, sub, amr, browser, now).await
+}
+
+/// The provider answered a "connect" round trip (`tx.account_link` names the owner): link the identity, unless it
+/// belongs to someone else or the browser is no longer signed in as `owner`.
+async fn finish_connect(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    provider: &str,
+    subject: &str,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, OAuthError> {
+    let pool = &tenant.pool.id;
+    tx::take(app, pool, &tx.id).await?;
+    let owner = tx.account_link.as_deref().unwrap_or_default();
+    let session = sessions::live(app, pool, browser.session).await?;
+    if session.is_none_or(|s| s.sub != owner) {
+        return Ok(Outcome::expired());
+    }
+    match identities::link(app, pool, provider, subject, owner, browser.ip, now).await {
+        Ok(()) => Ok(Outcome::Account),
+        Err(FederationError::Config(_)) => Ok(Outcome::Page(format!(
+            "That {provider} account is already connected to another user, or to you."
+        ))),
+        Err(e) => Err(OAuthError::server(e)),
+    }
 }

@@ -320,3 +320,60 @@ async fn headless_chromium_enrolls_mfa_signs_out_and_signs_in_with_a_code() {
         .collect();
     assert_eq!(amr, ["pwd", "otp"]);
 }
+
+#[actix_web::test]
+async fn headless_chromium_continues_with_google_and_arrives_at_the_client() {
+    let Some(d) = driver() else { return };
+    let app = TestApp::new().await;
+    let fake = crate::support::fake_idp::FakeIdp::start().await;
+    fake.set_interactive(true);
+    let spec_google = tessera::federation::providers::ProviderSpec {
+        name: None,
+        kind: Some(tessera::model::ProviderKind::Google),
+        client_id: Some(crate::support::fake_idp::CLIENT_ID.into()),
+        client_secret: Some(tessera::ids::Secret::new(
+            crate::support::fake_idp::CLIENT_SECRET,
+        )),
+        settings: tessera::model::ProviderSettings {
+            issuer: Some(fake.issuer()),
+            ..Default::default()
+        },
+    };
+    tessera::federation::providers::create(&app.st, &app.pool.id, spec_google, app.now())
+        .await
+        .unwrap();
+    let redirect = format!("{}/cb", app.base);
+    let c = app
+        .oidc_client(tessera::clients::ClientSpec {
+            redirect_uris: vec![redirect.clone()],
+            identity_providers: vec!["COGNITO".into(), "Google".into()],
+            ..spec("web")
+        })
+        .await;
+    let rp =
+        c.rp.clone()
+            .set_redirect_uri(openidconnect::RedirectUrl::new(redirect.clone()).unwrap());
+    let c = crate::support::rp::OidcClient { rp, ..c };
+    let s = c.start();
+    let b = browser(&d).await;
+    b.goto(&s.url).await.unwrap();
+    click(&b, "idp-Google").await;
+    click(&b, "fake-approve").await;
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css("pre"))
+        .await
+        .unwrap();
+    let landed = b.current_url().await.unwrap();
+    b.close().await.unwrap();
+    assert!(landed.as_str().starts_with(&redirect), "{landed}");
+    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    let tokens = c.exchange(&q["code"], s.verifier).await.unwrap();
+    let id = openidconnect::TokenResponse::id_token(&tokens)
+        .unwrap()
+        .to_string();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&crate::support::rp::base64_part(&id, 1)).unwrap();
+    assert_eq!(claims["cognito:username"], "Google_1000001");
+}

@@ -12,6 +12,7 @@ mod client_credentials;
 mod code_flow;
 mod discovery;
 mod federation;
+mod federation_links;
 mod health;
 mod keys;
 mod kv;

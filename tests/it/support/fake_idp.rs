@@ -67,6 +67,8 @@ struct Inner {
     tokens: HashMap<String, FakeUser>,
     /// Query parameters of the last authorization request.
     last_authorize: HashMap<String, String>,
+    /// Show a sign-in page with a button instead of approving at once (browser tests).
+    interactive: bool,
     signing: josekit::jwk::Jwk,
     other: josekit::jwk::Jwk,
     jwks: Value,
@@ -117,6 +119,7 @@ impl FakeIdp {
             codes: HashMap::new(),
             tokens: HashMap::new(),
             last_authorize: HashMap::new(),
+            interactive: false,
             signing,
             other: key("fake-key-1"),
             jwks,
@@ -135,6 +138,7 @@ impl FakeIdp {
                 )
                 .route("/oidc/jwks", web::get().to(jwks_doc))
                 .route("/oidc/authorize", web::get().to(authorize))
+                .route("/oidc/approve", web::get().to(approve))
                 .route("/oidc/token", web::post().to(oidc_token))
                 .route("/fb/dialog/oauth", web::get().to(authorize))
                 .route("/fb/oauth/access_token", web::post().to(oauth_token))
@@ -168,6 +172,11 @@ impl FakeIdp {
 
     pub fn user(&self) -> FakeUser {
         self.inner.lock().unwrap().user.clone()
+    }
+
+    /// The authorization endpoint shows a page whose button (`#fake-approve`) signs in.
+    pub fn set_interactive(&self, on: bool) {
+        self.inner.lock().unwrap().interactive = on;
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -214,8 +223,37 @@ async fn jwks_doc(data: Shared) -> HttpResponse {
     HttpResponse::Ok().json(data.lock().unwrap().jwks.clone())
 }
 
-/// The sign-in page: the fake's user is always signed in and approves at once.
+/// The sign-in page: the fake's user is always signed in and approves at once (or, when
+/// interactive, after a click).
 async fn authorize(data: Shared, req: HttpRequest) -> HttpResponse {
+    if data.lock().unwrap().interactive {
+        let q = query(&req);
+        let fields: String = q
+            .iter()
+            .map(|(k, v)| {
+                let esc = |s: &str| {
+                    s.replace('&', "&amp;")
+                        .replace('"', "&quot;")
+                        .replace('<', "&lt;")
+                };
+                format!(
+                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                    esc(k),
+                    esc(v)
+                )
+            })
+            .collect();
+        let page = format!(
+            "<!doctype html><title>Fake Google</title><form action=\"approve\">{fields}\
+             <button id=\"fake-approve\">Sign in as Pat</button></form>"
+        );
+        return HttpResponse::Ok().content_type("text/html").body(page);
+    }
+    approve(data, req).await
+}
+
+/// The user approved: back to the client with a code (or `access_denied`).
+async fn approve(data: Shared, req: HttpRequest) -> HttpResponse {
     let q = query(&req);
     let mut inner = data.lock().unwrap();
     inner.last_authorize = q.clone();
