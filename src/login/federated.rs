@@ -177,6 +177,13 @@ pub async fn callback(
         return Ok(denied(app, tenant, tx, &trip.provider, error).await?.into());
     }
     let provider = Provider::resolve(app, record).map_err(OAuthError::server)?;
+    if !from_expected_issuer(&provider, params) {
+        // RFC 9207: an answer naming another issuer is a mix-up attempt.
+        let e = "the answer names another issuer";
+        return Ok(provider_failed(app, tenant, tx, &provider.name, &e)
+            .await?
+            .into());
+    }
     let code = params.get("code").unwrap_or_default();
     let issuer = &tenant.issuer;
     let redeemed = federation::redeem(&app.federation, &provider, issuer, code, &trip, now).await;
@@ -205,6 +212,16 @@ pub async fn callback(
             .await?
             .into(),
     )
+}
+
+/// An OpenID provider's answer that carries `iss` (RFC 9207) must name that provider.
+fn from_expected_issuer(provider: &Provider, params: &Params) -> bool {
+    match (params.get("iss"), &provider.issuer) {
+        (Some(iss), Some(expected)) => {
+            iss.trim_end_matches('/') == expected.as_str().trim_end_matches('/')
+        }
+        _ => true,
+    }
 }
 
 /// Who the verified upstream user is here decides: sign in, prove an existing account first,

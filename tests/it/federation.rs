@@ -323,6 +323,25 @@ async fn bad_upstream_answers_show_a_page_and_create_nothing() {
     assert_eq!(first.status(), 302);
     let replay = app.browser().get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), 400);
+    // An answer naming another issuer (RFC 9207 mix-up defence) is refused.
+    let browser = app.browser();
+    let res = browser
+        .get(format!("{}&identity_provider=Google", c.start().url))
+        .send()
+        .await
+        .unwrap();
+    let Landed::Client(at_fake) = app.follow(&browser, res).await.0 else {
+        panic!()
+    };
+    let back = browser.get(at_fake.as_str()).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_string();
+    let mixed = browser
+        .get(format!("{callback}&iss=https%3A%2F%2Fevil.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mixed.status(), 401);
+    assert_eq!(user_count(&app).await, 1, "only the one signed in above");
     let forged = browser
         .get(format!(
             "{}/oauth2/idpresponse?code=x&state=forged",
