@@ -200,14 +200,8 @@ async fn create_user(
             Ok(user)
         })
         .await?;
-    let detail = format!("provider {}", provider.name);
-    let ctx = audit::Context {
-        sub: Some(user.sub.as_str()),
-        ip,
-        detail: &detail,
-        ..Default::default()
-    };
-    audit::record(app, &pool.id, audit::Kind::FederatedUserCreated, ctx, now).await;
+    let (kind, sub) = (audit::Kind::FederatedUserCreated, user.sub.as_str());
+    record(app, &pool.id, kind, sub, ip, &provider.name, now).await;
     Ok(user)
 }
 
@@ -236,14 +230,16 @@ pub async fn link(
             )),
             other => other.into(),
         })?;
-    let detail = format!("provider {provider}");
-    let ctx = audit::Context {
-        sub: Some(sub),
+    record(
+        app,
+        pool,
+        audit::Kind::IdentityLinked,
+        sub,
         ip,
-        detail: &detail,
-        ..Default::default()
-    };
-    audit::record(app, pool, audit::Kind::IdentityLinked, ctx, now).await;
+        provider,
+        now,
+    )
+    .await;
     Ok(())
 }
 
@@ -273,6 +269,29 @@ pub async fn unlink(
     }
     let (pid, p, u) = (pool.clone(), provider.to_string(), sub.to_string());
     app.sql.run(move |c| rows::unlink(c, &pid, &p, &u)).await?;
+    record(
+        app,
+        pool,
+        audit::Kind::IdentityUnlinked,
+        sub,
+        ip,
+        provider,
+        now,
+    )
+    .await;
+    Ok(())
+}
+
+/// An audit event about `sub` and an identity provider.
+pub async fn record(
+    app: &AppState,
+    pool: &PoolId,
+    kind: audit::Kind,
+    sub: &str,
+    ip: Option<&str>,
+    provider: &str,
+    now: DateTime<Utc>,
+) {
     let detail = format!("provider {provider}");
     let ctx = audit::Context {
         sub: Some(sub),
@@ -280,8 +299,7 @@ pub async fn unlink(
         detail: &detail,
         ..Default::default()
     };
-    audit::record(app, pool, audit::Kind::IdentityUnlinked, ctx, now).await;
-    Ok(())
+    audit::record(app, pool, kind, ctx, now).await;
 }
 
 /// The identities linked to `sub`.

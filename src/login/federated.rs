@@ -240,14 +240,17 @@ async fn conclude(
         .map_err(OAuthError::server)?;
     match resolved {
         Resolution::SignIn(user) => {
-            let detail = format!("provider {}", provider.name);
-            let ctx = audit::Context {
-                sub: Some(user.sub.as_str()),
-                ip: browser.ip,
-                detail: &detail,
-                ..Default::default()
-            };
-            audit::record(app, &tenant.pool.id, audit::Kind::FederatedSignIn, ctx, now).await;
+            let (kind, sub) = (audit::Kind::FederatedSignIn, user.sub.as_str());
+            identities::record(
+                app,
+                &tenant.pool.id,
+                kind,
+                sub,
+                browser.ip,
+                &provider.name,
+                now,
+            )
+            .await;
             signed_in(app, tenant, tx, user.sub.as_str(), browser, now).await
         }
         Resolution::ProveOwnership(local) => {

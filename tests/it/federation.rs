@@ -157,6 +157,12 @@ async fn google_sign_in_creates_then_recognises_the_user() {
         .await
         .unwrap();
     assert_eq!(groups, vec![format!("{}_Google", app.pool.id)]);
+    let events = tessera::audit::list(&app.st, &app.pool.id, Some(user.sub.to_string()), 50)
+        .await
+        .unwrap();
+    for kind in ["federated_user_created", "federated_sign_in"] {
+        assert!(events.iter().any(|e| e.kind == kind), "{kind}: {events:?}");
+    }
 
     // The SSO session answers prompt=none; a returning identity is the same user, remapped.
     let silent = c.start();

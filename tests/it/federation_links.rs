@@ -40,6 +40,14 @@ async fn an_existing_account_is_linked_only_after_its_owner_signs_in() {
     assert_eq!(claims["sub"], alice.sub.as_str());
     assert_eq!(claims["cognito:username"], "alice");
     assert_eq!(claims["identities"][0]["providerName"], "Google");
+    let events = tessera::audit::list(&app.st, &app.pool.id, Some(alice.sub.to_string()), 50)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "identity_linked" && e.detail == "provider Google")
+    );
     // From now on Google signs alice in directly.
     let again = c.start();
     let landed = federate(&app, &fake, &app.browser(), &again.url, "Google").await;
