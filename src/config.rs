@@ -34,6 +34,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "refresh_reuse_grace_secs",
     ),
     ("TESSERA_CACHE_REFRESH_SECS", "cache_refresh_secs"),
+    ("TESSERA_UPSTREAM_TIMEOUT_SECS", "upstream_timeout_secs"),
     (
         "TESSERA_PASSWORD_HASH_CONCURRENCY",
         "password_hash_concurrency",
@@ -151,6 +152,8 @@ pub struct Config {
     pub cache_refresh_secs: u64,
     /// Bound on concurrent argon2 hashes (each takes ~19 MiB).
     pub password_hash_concurrency: usize,
+    /// Total time an upstream identity provider has to answer one call.
+    pub upstream_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -175,6 +178,7 @@ impl Default for Config {
             mail_from: "Tessera <no-reply@localhost>".into(),
             cache_refresh_secs: 5,
             password_hash_concurrency: 2,
+            upstream_timeout_secs: 10,
         }
     }
 }
@@ -301,6 +305,9 @@ impl Config {
         }
         if self.cache_refresh_secs > 3600 {
             return Err(invalid("cache_refresh_secs", "must be between 1 and 3600"));
+        }
+        if !(1..=60).contains(&self.upstream_timeout_secs) {
+            return Err(invalid("upstream_timeout_secs", "must be between 1 and 60"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", e.to_string()))?;

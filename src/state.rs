@@ -84,6 +84,8 @@ impl AppState {
             CONNECT_TIMEOUT,
         )
         .await?;
+        let federation = Federation::new(Duration::from_secs(config.upstream_timeout_secs))
+            .map_err(|e| Error::Startup(e.to_string()))?;
         let app = AppState {
             hasher: PasswordHasherPool::new(config.password_hash_concurrency, deps.password_params),
             config: Arc::new(config),
@@ -94,7 +96,7 @@ impl AppState {
             master_key: Arc::new(master_key),
             pools: PoolCache::default(),
             mailer,
-            federation: Federation::new().map_err(|e| Error::Startup(e.to_string()))?,
+            federation,
         };
         let loaded = app.pools.refresh(&app).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master

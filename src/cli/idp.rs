@@ -66,6 +66,9 @@ impl From<KindArg> for ProviderKind {
 pub struct IdpArgs {
     #[command(flatten)]
     pool: PoolArg,
+    /// The provider to update (or `--name`).
+    #[arg(value_name = "NAME")]
+    target: Option<String>,
     /// The provider type (create only).
     #[arg(long = "type", value_enum)]
     kind: Option<KindArg>,
@@ -134,9 +137,10 @@ pub async fn run(app: &AppState, cmd: IdpCmd, json: bool, now: DateTime<Utc>) ->
         IdpCmd::Update(args) => {
             let p = pool(app, &args.pool.pool).await?;
             let name = args
-                .name
+                .target
                 .clone()
-                .ok_or_else(|| Error::Usage("--name names the provider to update".into()))?;
+                .or_else(|| args.name.clone())
+                .ok_or_else(|| Error::Usage("name the provider to update".into()))?;
             let current = providers::find(app, &p.id, &name).await?;
             let spec = spec(args, Some(current.settings))?;
             show(

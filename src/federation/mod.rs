@@ -134,9 +134,10 @@ impl std::fmt::Debug for Federation {
 }
 
 impl Federation {
-    pub fn new() -> Result<Self, FederationError> {
+    /// `timeout` bounds each upstream call.
+    pub fn new(timeout: std::time::Duration) -> Result<Self, FederationError> {
         Ok(Self {
-            upstream: Upstream::new()?,
+            upstream: Upstream::new(timeout)?,
             discovery: Arc::default(),
         })
     }

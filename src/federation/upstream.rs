@@ -13,7 +13,6 @@ use super::FederationError;
 /// The largest upstream response read (discovery, JWKS, token, profile).
 pub const MAX_RESPONSE: usize = 256 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One shared client; cheap to clone.
 #[derive(Debug, Clone)]
@@ -22,10 +21,11 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new() -> Result<Self, FederationError> {
+    /// A client whose calls each end after `total` (connecting gets at most 5 s of it).
+    pub fn new(total: Duration) -> Result<Self, FederationError> {
         let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(total))
+            .timeout(total)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -398,3 +398,22 @@ async fn clients_that_name_the_provider_hear_its_no_and_mfa_is_never_skipped() {
     assert!(body.contains("Continue with Google") && !body.contains("name=\"password\""));
     let _ = REDIRECT;
 }
+
+#[actix_web::test]
+async fn a_provider_that_does_not_answer_in_time_costs_one_sign_in_a_page() {
+    let app = TestApp::builder()
+        .config(|c| c.upstream_timeout_secs = 1)
+        .build()
+        .await;
+    let fake = FakeIdp::start().await;
+    provider(&app, &fake, ProviderKind::Google, None).await;
+    let c = client(&app, &["Google"]).await;
+    fake.set_fault(Fault::Slow);
+    let landed = federate(&app, &fake, &app.browser(), &c.start().url, "Google").await;
+    let Landed::Page { status, body } = &landed else {
+        panic!("{landed:?}")
+    };
+    assert_eq!(*status, 401);
+    assert!(body.contains("could not sign you in with Google"), "{body}");
+    assert_eq!(user_count(&app).await, 0);
+}

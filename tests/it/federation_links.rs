@@ -290,7 +290,6 @@ fn the_cli_manages_providers_client_choices_and_links() {
         "update",
         "--pool",
         "acme",
-        "--name",
         "Google",
         "--identifier",
         "Example.org",

@@ -40,6 +40,8 @@ pub enum Fault {
     Oversized,
     /// The profile has no email.
     NoEmail,
+    /// The token endpoint answers after 3 s (longer than the test app's 1 s upstream timeout).
+    Slow,
 }
 
 /// The person signed in at the fake.
@@ -396,6 +398,11 @@ async fn oidc_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
+    let slow = data.lock().unwrap().fault == Fault::Slow;
+    if slow {
+        // The provider hangs (server side); the client under test must give up first.
+        actix_web::rt::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let mut inner = data.lock().unwrap();
     let pending = match redeem(&mut inner, &req, &form) {
