@@ -69,6 +69,10 @@ pub async fn start(
     provider: &str,
     now: DateTime<Utc>,
 ) -> Result<Outcome, OAuthError> {
+    // From the sign-in page, or again after coming back from a provider without an answer.
+    if !matches!(tx.step, Step::NeedPassword | Step::AtUpstream { .. }) {
+        return Ok(Outcome::expired());
+    }
     let Some(record) = offered(tenant, &tx)
         .into_iter()
         .find(|p| p.name == provider)
@@ -341,8 +345,9 @@ async fn signed_in(
     complete_sign_in(app, tenant, &tx.id, sub, amr, browser, now).await
 }
 
-/// The provider answered a "connect" round trip (`tx.account_link` names the owner): link the identity, unless it
-/// belongs to someone else or the browser is no longer signed in as `owner`.
+/// The provider answered a "connect" round trip (`tx.account_link` names the owner): link the
+/// identity, unless it belongs to someone else or the browser is no longer signed in as the
+/// owner.
 async fn finish_connect(
     app: &AppState,
     tenant: &PoolRuntime,
