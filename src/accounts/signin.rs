@@ -71,34 +71,63 @@ impl Throttle {
         format!("{}:lock:id:{}", self.pool, self.id_hash)
     }
 
-    /// Must this attempt wait?
-    pub async fn is_locked(&self, app: &AppState) -> Result<bool, StoreError> {
+    /// Reserves this attempt before any work is done: it is counted for the identifier and the
+    /// client address first (atomic increments), then allowed only if the identifier is not in
+    /// its wait and the address has budget left. An attempt that would start a wait if it fails
+    /// claims that wait now (set-if-absent), so of a parallel burst only the allowed number is
+    /// evaluated. `None`: wait (nothing was counted).
+    pub async fn reserve(&self, app: &AppState) -> Result<Option<Reserved>, StoreError> {
         if app.kv.get(&self.lock_key()).await?.is_some() {
-            return Ok(true);
+            return Ok(None);
         }
-        Ok(match &self.ip_key {
-            Some(k) => app.kv.count(k).await? >= MAX_FAILURES_PER_IP,
-            None => false,
-        })
+        if let Some(k) = &self.ip_key
+            && app.kv.incr(k, IP_WINDOW).await? > MAX_FAILURES_PER_IP
+        {
+            app.kv.release(k).await?;
+            return Ok(None);
+        }
+        let attempt = app.kv.incr(&self.count_key(), FAILURE_MEMORY).await?;
+        if let Some(wait) = lock_delay(attempt)
+            && !app.kv.put_if_absent(&self.lock_key(), b"1", wait).await?
+        {
+            self.give_back(app).await?;
+            return Ok(None);
+        }
+        Ok(Some(Reserved { attempt }))
     }
 
-    /// Counts a failure and, past the free ones, locks the identifier for the next delay.
+    /// Undoes the counts of an attempt that does not count (refused, or not evaluated).
+    async fn give_back(&self, app: &AppState) -> Result<(), StoreError> {
+        app.kv.release(&self.count_key()).await?;
+        if let Some(k) = &self.ip_key {
+            app.kv.release(k).await?;
+        }
+        Ok(())
+    }
+
+    /// The reserved attempt was not evaluated after all (malformed input): it does not count.
+    pub async fn cancel(&self, app: &AppState, r: Reserved) -> Result<(), StoreError> {
+        if lock_delay(r.attempt).is_some() {
+            app.kv.delete(&self.lock_key()).await?;
+        }
+        self.give_back(app).await
+    }
+
+    /// The reserved attempt failed: it stays counted, and past the free ones the wait it
+    /// claimed stands (audited).
     pub async fn failed(
         &self,
         app: &AppState,
+        r: Reserved,
         ip: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let n = app.kv.incr(&self.count_key(), FAILURE_MEMORY).await?;
-        if let Some(k) = &self.ip_key {
-            app.kv.incr(k, IP_WINDOW).await?;
-        }
-        if let Some(wait) = lock_delay(n) {
-            app.kv.put(&self.lock_key(), b"1", wait).await?;
+        if let Some(wait) = lock_delay(r.attempt) {
             let detail = format!(
-                "identifier {} locked for {} s after {n} failures",
+                "identifier {} locked for {} s after {} failures",
                 self.id_hash.get(..12).unwrap_or_default(),
-                wait.as_secs()
+                wait.as_secs(),
+                r.attempt
             );
             let ctx = audit::Context {
                 ip,
@@ -110,11 +139,51 @@ impl Throttle {
         Ok(())
     }
 
-    /// A success ends the run of consecutive failures.
-    pub async fn succeeded(&self, app: &AppState) -> Result<(), StoreError> {
+    /// The reserved attempt succeeded: the run of failures ends, and a success does not count
+    /// against the address.
+    pub async fn succeeded(&self, app: &AppState, _r: Reserved) -> Result<(), StoreError> {
         app.kv.delete(&self.count_key()).await?;
+        app.kv.delete(&self.lock_key()).await?;
+        if let Some(k) = &self.ip_key {
+            app.kv.release(k).await?;
+        }
         Ok(())
     }
+}
+
+/// How a reserved attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Right,
+    Wrong,
+    /// Not evaluated (malformed input, or refused for another reason): does not count.
+    NotChecked,
+}
+
+impl Throttle {
+    /// Reports a reserved attempt's verdict.
+    pub async fn settle(
+        &self,
+        app: &AppState,
+        r: Reserved,
+        verdict: Verdict,
+        ip: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match verdict {
+            Verdict::Right => self.succeeded(app, r).await,
+            Verdict::Wrong => self.failed(app, r, ip, now).await,
+            Verdict::NotChecked => self.cancel(app, r).await,
+        }
+    }
+}
+
+/// One attempt reserved by [`Throttle::reserve`]; say how it went with `failed`, `succeeded`,
+/// `cancel` or `settle`.
+#[must_use]
+#[derive(Debug)]
+pub struct Reserved {
+    attempt: i64,
 }
 
 /// Checks credentials (the caller handles `FORCE_CHANGE_PASSWORD`, `RESET_REQUIRED` and
@@ -134,7 +203,7 @@ pub async fn check_password(
         || norm.chars().count() > 256
         || norm.chars().any(char::is_control)
         || password.chars().count() > MAX_PASSWORD_LEN;
-    if throttle.is_locked(app).await? {
+    let Some(reserved) = throttle.reserve(app).await? else {
         tracing::warn!(pool = %pool.id, "sign-in refused: locked after repeated failures");
         let detail = format!(
             "identifier {}",
@@ -147,7 +216,7 @@ pub async fn check_password(
         };
         audit::record(app, &pool.id, audit::Kind::Throttled, ctx, now).await;
         return Ok(Checked::Locked);
-    }
+    };
     let mode = pool.settings.sign_in_identifier;
     let user = if malformed {
         None
@@ -166,7 +235,7 @@ pub async fn check_password(
         .await?;
     match user {
         Some(u) if verified && u.enabled => {
-            throttle.succeeded(app).await?;
+            throttle.succeeded(app, reserved).await?;
             audit::record(
                 app,
                 &pool.id,
@@ -192,7 +261,7 @@ pub async fn check_password(
                 ..Default::default()
             };
             audit::record(app, &pool.id, audit::Kind::SignInFailed, ctx, now).await;
-            throttle.failed(app, ip, now).await?;
+            throttle.failed(app, reserved, ip, now).await?;
             Ok(Checked::Failed)
         }
     }
@@ -209,11 +278,11 @@ pub async fn check_current_password(
     now: DateTime<Utc>,
 ) -> Result<Checked, AccountError> {
     let throttle = Throttle::new(pool, &user.username, ip);
-    if throttle.is_locked(app).await? {
+    let Some(reserved) = throttle.reserve(app).await? else {
         return Ok(Checked::Locked);
-    }
+    };
     if password.chars().count() > MAX_PASSWORD_LEN {
-        throttle.failed(app, ip, now).await?;
+        throttle.failed(app, reserved, ip, now).await?;
         return Ok(Checked::Failed);
     }
     let ok = app
@@ -225,10 +294,10 @@ pub async fn check_current_password(
         )
         .await?;
     if ok {
-        throttle.succeeded(app).await?;
+        throttle.succeeded(app, reserved).await?;
         Ok(Checked::Ok(Box::new(user.clone())))
     } else {
-        throttle.failed(app, ip, now).await?;
+        throttle.failed(app, reserved, ip, now).await?;
         Ok(Checked::Failed)
     }
 }

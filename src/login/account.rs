@@ -12,7 +12,7 @@ use super::finish::live_session;
 use super::outcome::{Browser, LOCKED, form_token, form_token_ok, user_message};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
-use crate::accounts::signin::{self, Checked, Throttle};
+use crate::accounts::signin::{self, Checked, Throttle, Verdict};
 use crate::accounts::{self, AccountError};
 use crate::audit;
 use crate::ids::Secret;
@@ -356,6 +356,7 @@ async fn verify_email(
 }
 
 /// Turning MFA on (a fresh secret, then its first code) or off (a current or recovery code).
+/// Each code attempt is reserved against the sign-in lockout before it is checked.
 async fn mfa_action(
     app: &AppState,
     tenant: &PoolRuntime,
@@ -369,63 +370,97 @@ async fn mfa_action(
             "Two-step verification is not offered by this application.".into(),
         ));
     }
-    let (pool, sub) = (&tenant.pool, state.user.sub.to_string());
-    let throttle = Throttle::new(&tenant.pool.id, &state.user.username, browser.ip);
     let action = form.get("action").unwrap_or_default();
-    if action != "mfa_begin" && throttle.is_locked(app).await? {
-        return Ok(Err(LOCKED.into()));
+    if action == "mfa_begin" && !state.mfa_enabled {
+        let (pool, user) = (&tenant.pool, &state.user);
+        let e = mfa::begin_enrollment(
+            app,
+            &pool.id,
+            &pool.name,
+            user.sub.as_str(),
+            &user.username,
+            now,
+        )
+        .await
+        .map_err(OAuthError::server)?;
+        state.enrollment = Some(e);
+        return Ok(Ok(
+            "Scan the code with your authenticator app, then enter the code it shows.".into(),
+        ));
     }
-    let code = form.get("code").unwrap_or_default();
-    let outcome = match action {
-        "mfa_begin" if !state.mfa_enabled => {
-            let e =
-                mfa::begin_enrollment(app, &pool.id, &pool.name, &sub, &state.user.username, now)
-                    .await
-                    .map_err(OAuthError::server)?;
-            state.enrollment = Some(e);
-            Ok("Scan the code with your authenticator app, then enter the code it shows.".into())
-        }
-        "mfa_confirm" if !state.mfa_enabled => {
-            match mfa::confirm_enrollment(app, &pool.id, &sub, code, now).await {
-                Ok(codes) => {
-                    state.mfa_enabled = true;
-                    state.enrollment = None;
-                    state.recovery_codes_left = i64::try_from(codes.len()).unwrap_or(0);
-                    state.recovery_codes = codes;
-                    Ok("Two-step verification is on.".into())
-                }
-                Err(MfaError::WrongCode) => {
-                    throttle.failed(app, browser.ip, now).await?;
-                    Err("That code is not right. Check the time on your device and try the newest code.".into())
-                }
-                Err(e) if e.is_user_facing() => Err(e.to_string()),
-                Err(e) => return Err(OAuthError::server(e)),
-            }
-        }
-        "mfa_disable" if state.mfa_enabled => {
-            if tenant.pool.settings.mfa == MfaMode::Required {
-                return Ok(Err(
-                    "This application requires two-step verification; it cannot be turned off."
-                        .into(),
-                ));
-            }
-            match mfa::disable(app, &pool.id, &sub, code, now).await {
-                Ok(true) => {
-                    state.mfa_enabled = false;
-                    state.recovery_codes_left = 0;
-                    Ok("Two-step verification is off.".into())
-                }
-                Ok(false) => {
-                    throttle.failed(app, browser.ip, now).await?;
-                    Err("That code is not right.".into())
-                }
-                Err(e) if e.is_user_facing() => Err(e.to_string()),
-                Err(e) => return Err(OAuthError::server(e)),
-            }
-        }
-        _ => Err("Reload the page and try again.".into()),
+    let throttle = Throttle::new(&tenant.pool.id, &state.user.username, browser.ip);
+    let Some(reserved) = throttle.reserve(app).await? else {
+        return Ok(Err(LOCKED.into()));
     };
+    let code = form.get("code").unwrap_or_default();
+    let (outcome, verdict) = match action {
+        "mfa_confirm" if !state.mfa_enabled => confirm_mfa(app, tenant, state, code, now).await?,
+        "mfa_disable" if state.mfa_enabled => disable_mfa(app, tenant, state, code, now).await?,
+        _ => (
+            Err("Reload the page and try again.".into()),
+            Verdict::NotChecked,
+        ),
+    };
+    throttle
+        .settle(app, reserved, verdict, browser.ip, now)
+        .await?;
     Ok(outcome)
+}
+
+/// A page message and how the code attempt went.
+type CodeAttempt = (Result<String, String>, Verdict);
+
+/// The first code of a new factor: on success the factor is on and the recovery codes shown.
+async fn confirm_mfa(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    state: &mut AccountState,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<CodeAttempt, OAuthError> {
+    let sub = state.user.sub.to_string();
+    Ok(match mfa::confirm_enrollment(app, &tenant.pool.id, &sub, code, now).await {
+        Ok(codes) => {
+            state.mfa_enabled = true;
+            state.enrollment = None;
+            state.recovery_codes_left = i64::try_from(codes.len()).unwrap_or(0);
+            state.recovery_codes = codes;
+            (Ok("Two-step verification is on.".into()), Verdict::Right)
+        }
+        Err(MfaError::WrongCode) => (
+            Err("That code is not right. Check the time on your device and try the newest code.".into()),
+            Verdict::Wrong,
+        ),
+        Err(e) if e.is_user_facing() => (Err(e.to_string()), Verdict::NotChecked),
+        Err(e) => return Err(OAuthError::server(e)),
+    })
+}
+
+/// Turning the factor off with a current or recovery code (not in a REQUIRED pool).
+async fn disable_mfa(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    state: &mut AccountState,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<CodeAttempt, OAuthError> {
+    if tenant.pool.settings.mfa == MfaMode::Required {
+        let msg = "This application requires two-step verification; it cannot be turned off.";
+        return Ok((Err(msg.into()), Verdict::NotChecked));
+    }
+    let sub = state.user.sub.to_string();
+    Ok(
+        match mfa::disable(app, &tenant.pool.id, &sub, code, now).await {
+            Ok(true) => {
+                state.mfa_enabled = false;
+                state.recovery_codes_left = 0;
+                (Ok("Two-step verification is off.".into()), Verdict::Right)
+            }
+            Ok(false) => (Err("That code is not right.".into()), Verdict::Wrong),
+            Err(e) if e.is_user_facing() => (Err(e.to_string()), Verdict::NotChecked),
+            Err(e) => return Err(OAuthError::server(e)),
+        },
+    )
 }
 
 async fn change_password(

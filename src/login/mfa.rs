@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use super::finish::{complete_sign_in, to_client};
 use super::outcome::{Browser, LOCKED, Outcome, StepResult, Transition};
 use super::tx::{self, LoginTx, Step};
-use crate::accounts::signin::Throttle;
+use crate::accounts::signin::{Reserved, Throttle, Verdict};
+use crate::crypto::sha256_hex;
 use crate::mfa::{self, MfaError, Verified};
 use crate::model::MfaMode;
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -117,7 +118,57 @@ async fn user_of(
     Ok(users::find_enabled(&app.sql, &tenant.pool.id, sub).await?)
 }
 
-/// `POST /mfa`: the code of an enrolled user.
+/// Wrong codes one login transaction may take before it is spent.
+const MAX_CODES_PER_TX: i64 = 5;
+
+fn tx_codes_key(tenant: &PoolRuntime, tx: &LoginTx) -> String {
+    format!("{}:mfa-tx:{}", tenant.pool.id, sha256_hex(tx.id.as_bytes()))
+}
+
+/// Reserves one code attempt on the transaction before it is checked; past
+/// [`MAX_CODES_PER_TX`] the transaction is ended.
+async fn reserve_on_tx(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: &LoginTx,
+) -> Result<bool, OAuthError> {
+    if app
+        .kv
+        .incr(&tx_codes_key(tenant, tx), tx::LOGIN_TX_TTL)
+        .await?
+        <= MAX_CODES_PER_TX
+    {
+        return Ok(true);
+    }
+    tx::take(app, &tenant.pool.id, &tx.id).await?;
+    Ok(false)
+}
+
+/// Settles a code attempt on both counters: the throttle's, and the transaction's (an attempt
+/// that was not checked, such as malformed input, is given back).
+async fn settle(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: &LoginTx,
+    attempt: (&Throttle, Reserved, Verdict),
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let (throttle, reserved, verdict) = attempt;
+    if verdict == Verdict::NotChecked {
+        app.kv.release(&tx_codes_key(tenant, tx)).await?;
+    }
+    throttle
+        .settle(app, reserved, verdict, browser.ip, now)
+        .await?;
+    Ok(())
+}
+
+const TOO_MANY: &str =
+    "Too many wrong codes for this sign-in. Go back to the application and sign in again.";
+
+/// `POST /mfa`: the code of an enrolled user. The attempt is reserved (per identifier, address
+/// and transaction) before the code is checked.
 pub async fn challenge(
     app: &AppState,
     tenant: &PoolRuntime,
@@ -137,29 +188,41 @@ pub async fn challenge(
         .into())
     };
     let throttle = Throttle::new(&tenant.pool.id, &identifier, browser.ip);
-    if throttle.is_locked(app).await? {
+    let Some(reserved) = throttle.reserve(app).await? else {
         return retry(tx, LOCKED);
+    };
+    if !reserve_on_tx(app, tenant, &tx).await? {
+        throttle.cancel(app, reserved).await?;
+        return Ok(Outcome::Page(TOO_MANY.into()).into());
     }
     let input = form.get("code").unwrap_or_default();
-    match mfa::verify(app, &tenant.pool.id, &sub, input, now).await {
+    let verified = mfa::verify(app, &tenant.pool.id, &sub, input, now).await;
+    let verdict = match &verified {
+        Ok(Verified::Totp | Verified::RecoveryCode) => Verdict::Right,
+        Ok(Verified::Invalid) => Verdict::Wrong,
+        Err(_) => Verdict::NotChecked,
+    };
+    settle(
+        app,
+        tenant,
+        &tx,
+        (&throttle, reserved, verdict),
+        browser,
+        now,
+    )
+    .await?;
+    match verified {
         Ok(Verified::Totp | Verified::RecoveryCode) => {
             if user_of(app, tenant, &sub).await?.is_none() {
                 return Ok(Outcome::expired().into());
             }
-            throttle.succeeded(app).await?;
-            Ok(
-                complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD_OTP), browser, now)
-                    .await?
-                    .into(),
-            )
+            let done = complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD_OTP), browser, now);
+            Ok(done.await?.into())
         }
-        Ok(Verified::Invalid) => {
-            throttle.failed(app, browser.ip, now).await?;
-            retry(
-                tx,
-                "That code is not right. Try the newest code from your app.",
-            )
-        }
+        Ok(Verified::Invalid) => retry(
+            tx,
+            "That code is not right. Try the newest code from your app.",
+        ),
         Err(e) if e.is_user_facing() => retry(tx, &e.to_string()),
         Err(e) => Err(OAuthError::server(e)),
     }
@@ -177,61 +240,74 @@ pub async fn setup(
 ) -> Result<StepResult, OAuthError> {
     match tx.step.clone() {
         Step::MfaEnrolled { sub } if form.get("step") == Some("continue") => {
-            Ok(
-                complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD_OTP), browser, now)
-                    .await?
-                    .into(),
-            )
+            let done = complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD_OTP), browser, now);
+            Ok(done.await?.into())
         }
         Step::NeedMfaSetup { sub, identifier } => {
             let Some(user) = user_of(app, tenant, &sub).await? else {
                 return Ok(Outcome::expired().into());
             };
             let throttle = Throttle::new(&tenant.pool.id, &identifier, browser.ip);
-            if throttle.is_locked(app).await? {
-                return Ok(setup_page(app, tenant, tx, &user, Some(LOCKED.into()))
-                    .await?
-                    .into());
+            let Some(reserved) = throttle.reserve(app).await? else {
+                let page = setup_page(app, tenant, tx, &user, Some(LOCKED.into()));
+                return Ok(page.await?.into());
+            };
+            if !reserve_on_tx(app, tenant, &tx).await? {
+                throttle.cancel(app, reserved).await?;
+                return Ok(Outcome::Page(TOO_MANY.into()).into());
             }
             let input = form.get("code").unwrap_or_default();
-            match mfa::confirm_enrollment(app, &tenant.pool.id, &sub, input, now).await {
-                Ok(codes) => {
-                    let tx = tx.at(Step::MfaEnrolled { sub });
-                    tx::save(app, &tenant.pool.id, &tx).await?;
-                    Ok(Outcome::MfaSetup {
-                        tx,
-                        enrollment: None,
-                        recovery_codes: codes,
-                        error: None,
-                    }
-                    .into())
-                }
-                Err(MfaError::WrongCode) => {
-                    throttle.failed(app, browser.ip, now).await?;
-                    let msg = "That code is not right. Check the time on your device and try the newest code.";
-                    Ok(setup_page(app, tenant, tx, &user, Some(msg.into()))
-                        .await?
-                        .into())
-                }
-                Err(MfaError::NoPendingEnrollment) => Ok(setup_page(
-                    app,
-                    tenant,
-                    tx,
-                    &user,
-                    Some("The setup expired; here is a new key.".into()),
-                )
-                .await?
-                .into()),
-                Err(e) if e.is_user_facing() => {
-                    Ok(setup_page(app, tenant, tx, &user, Some(e.to_string()))
-                        .await?
-                        .into())
-                }
-                Err(e) => Err(OAuthError::server(e)),
-            }
+            let confirmed = mfa::confirm_enrollment(app, &tenant.pool.id, &sub, input, now).await;
+            let verdict = match &confirmed {
+                Ok(_) => Verdict::Right,
+                Err(MfaError::WrongCode) => Verdict::Wrong,
+                Err(_) => Verdict::NotChecked,
+            };
+            settle(
+                app,
+                tenant,
+                &tx,
+                (&throttle, reserved, verdict),
+                browser,
+                now,
+            )
+            .await?;
+            enrolled(app, tenant, tx, &user, confirmed).await
         }
         _ => Ok(Outcome::expired().into()),
     }
+}
+
+/// The page after a first code: the recovery codes, or the setup again with what went wrong.
+async fn enrolled(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    user: &User,
+    confirmed: Result<Vec<String>, MfaError>,
+) -> Result<StepResult, OAuthError> {
+    let error = match confirmed {
+        Ok(codes) => {
+            let tx = tx.at(Step::MfaEnrolled {
+                sub: user.sub.to_string(),
+            });
+            tx::save(app, &tenant.pool.id, &tx).await?;
+            let page = Outcome::MfaSetup {
+                tx,
+                enrollment: None,
+                recovery_codes: codes,
+                error: None,
+            };
+            return Ok(page.into());
+        }
+        Err(MfaError::WrongCode) => {
+            "That code is not right. Check the time on your device and try the newest code.".into()
+        }
+        Err(MfaError::NoPendingEnrollment) => "The setup expired; here is a new key.".into(),
+        Err(e) if e.is_user_facing() => e.to_string(),
+        Err(e) => return Err(OAuthError::server(e)),
+    };
+    Ok(setup_page(app, tenant, tx, user, Some(error)).await?.into())
 }
 
 /// The MFA page of a transaction at one of these steps (GET of `/mfa` or `/mfaSetup`).

@@ -226,14 +226,20 @@ pub async fn pending_enrollment(
     }
 }
 
-/// Refuses the attempt outright once the user has had [`MAX_FAILURES`] wrong codes.
+/// Reserves one attempt before any code is checked (an atomic increment, so a parallel burst
+/// cannot outrun the count), and refuses it once the user has used [`MAX_FAILURES`] attempts
+/// without a success. A right code clears the count.
 async fn check_throttle(
     app: &AppState,
     pool: &PoolId,
     sub: &str,
     now: DateTime<Utc>,
 ) -> Result<(), MfaError> {
-    if app.kv.count(&failures_key(pool, sub)).await? >= MAX_FAILURES {
+    let attempt = app
+        .kv
+        .incr(&failures_key(pool, sub), FAILURE_WINDOW)
+        .await?;
+    if attempt > MAX_FAILURES {
         let ctx = audit::Context {
             sub: Some(sub),
             detail: "too many wrong MFA codes",
@@ -245,6 +251,7 @@ async fn check_throttle(
     Ok(())
 }
 
+/// Audits a wrong code (the attempt was counted when it was reserved).
 async fn note_failure(
     app: &AppState,
     pool: &PoolId,
@@ -252,9 +259,6 @@ async fn note_failure(
     detail: &str,
     now: DateTime<Utc>,
 ) -> Result<(), MfaError> {
-    app.kv
-        .incr(&failures_key(pool, sub), FAILURE_WINDOW)
-        .await?;
     let ctx = audit::Context {
         sub: Some(sub),
         detail,

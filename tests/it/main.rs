@@ -1,6 +1,7 @@
 //! The one integration-test binary: every suite drives the in-process app through public paths.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod account;
 mod accounts;
 mod architecture;

@@ -98,6 +98,15 @@ impl MemoryKv {
         }
     }
 
+    pub fn release(&self, k: &str, now_ms: i64) {
+        if let Some(Entry::Counter { n, expires_ms }) = self.lock().get_mut(k)
+            && *expires_ms > now_ms
+            && *n > 0
+        {
+            *n -= 1;
+        }
+    }
+
     pub fn count(&self, k: &str, now_ms: i64) -> i64 {
         match self.lock().get(k) {
             Some(Entry::Counter { n, expires_ms }) if *expires_ms > now_ms => *n,

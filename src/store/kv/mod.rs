@@ -153,6 +153,19 @@ impl Kv {
         }
     }
 
+    /// Gives back one count reserved with [`Kv::incr`] (an attempt that turned out not to
+    /// count); the window stays as it is and the count never goes below zero.
+    pub async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let (k, now) = (self.key(key), self.now_ms());
+        match &self.backend {
+            Backend::Memory(m) => {
+                m.release(&k, now);
+                Ok(())
+            }
+            Backend::Redis(r) => r.release(&k, now).await,
+        }
+    }
+
     /// The live value of a counter (0 when absent or expired).
     pub async fn count(&self, key: &str) -> Result<i64, StoreError> {
         let (k, now) = (self.key(key), self.now_ms());

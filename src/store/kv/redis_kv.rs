@@ -32,6 +32,17 @@ static INCR: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Gives back one count of a live window (never below zero; the window is unchanged).
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
+          if e <= tonumber(ARGV[1]) then return 0 end
+          local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+          if n <= 0 then return 0 end
+          return redis.call('HINCRBY', KEYS[1], 'n', -1)",
+    )
+});
+
 static COUNT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
@@ -110,6 +121,17 @@ impl RedisKv {
             .arg(ttl_ms)
             .invoke_async(&mut c)
             .await
+            .map_err(kv_err)
+    }
+
+    pub async fn release(&self, k: &str, now_ms: i64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        RELEASE
+            .key(k)
+            .arg(now_ms)
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
             .map_err(kv_err)
     }
 

@@ -1,0 +1,190 @@
+//! Limits that hold under a parallel burst: every attempt is reserved (an atomic increment)
+//! before the password hash or the code is checked, so of 20 simultaneous wrong passwords or
+//! wrong codes only the allowed number is evaluated; the rest are told to wait.
+
+use futures_util::future::join_all;
+use tessera::model::MfaMode;
+
+use crate::support::TestApp;
+use crate::support::rp::{Landed, PASSWORD, hidden, spec};
+
+const BURST: usize = 20;
+
+/// `BURST` sign-in pages, each in its own fresh browser with its own login transaction.
+async fn sign_in_pages(app: &TestApp, url: &str) -> Vec<(reqwest::Client, String)> {
+    let mut pages = Vec::new();
+    for _ in 0..BURST {
+        let browser = app.browser();
+        let res = browser.get(url).send().await.unwrap();
+        let Landed::Page { body, .. } = app.follow(&browser, res).await.0 else {
+            panic!("the sign-in page")
+        };
+        pages.push((browser, body));
+    }
+    pages
+}
+
+/// Posts `fields` on every page at once; returns the bodies of the answers.
+async fn burst(
+    app: &TestApp,
+    path: &str,
+    pages: &[(reqwest::Client, String)],
+    fields: &[(&str, &str)],
+) -> Vec<String> {
+    let posts = pages.iter().map(|(browser, page)| {
+        let mut form = vec![
+            ("tx".to_string(), hidden(page, "tx")),
+            ("csrf".to_string(), hidden(page, "csrf")),
+        ];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let req = browser.post(format!("{}/{path}", app.issuer())).form(&form);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    });
+    join_all(posts).await
+}
+
+async fn events(app: &TestApp, kind: &str) -> usize {
+    let all = tessera::audit::list(&app.st, &app.pool.id, None, 1000)
+        .await
+        .unwrap();
+    all.iter().filter(|e| e.kind == kind).count()
+}
+
+#[actix_web::test]
+async fn a_burst_of_wrong_passwords_is_evaluated_only_as_far_as_the_lockout_allows() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let pages = sign_in_pages(&app, &c.start().url).await;
+    let answers = burst(
+        &app,
+        "login",
+        &pages,
+        &[("username", "alice"), ("password", "wrong password!")],
+    )
+    .await;
+    let wrong = answers
+        .iter()
+        .filter(|b| b.contains("Incorrect username or password"))
+        .count();
+    let wait = answers
+        .iter()
+        .filter(|b| b.contains("Too many failed attempts"))
+        .count();
+    let free = usize::try_from(tessera::accounts::signin::FREE_FAILURES).unwrap();
+    assert_eq!(wrong, free, "evaluated");
+    assert_eq!(wait, BURST - free, "told to wait");
+    assert_eq!(events(&app, "sign_in_failed").await, free, "hashes checked");
+    // The right password now waits too (the identifier is in its wait).
+    let landed = app
+        .sign_in(&app.browser(), &c.start().url, "alice", PASSWORD)
+        .await;
+    assert!(
+        matches!(&landed, Landed::Page { body, .. } if body.contains("Too many failed attempts"))
+    );
+}
+
+#[actix_web::test]
+async fn a_burst_of_wrong_codes_is_evaluated_only_as_far_as_the_lockout_allows() {
+    let mut app = TestApp::new().await;
+    app.settings(|s| s.mfa = MfaMode::Optional).await;
+    let alice = app.user("alice", "alice@example.com").await;
+    let pool = app.pool.id.clone();
+    let e =
+        tessera::mfa::begin_enrollment(&app.st, &pool, "p", alice.sub.as_str(), "alice", app.now())
+            .await
+            .unwrap();
+    let first = tessera::mfa::code_at(&e.secret_base32, app.now()).unwrap();
+    tessera::mfa::confirm_enrollment(&app.st, &pool, alice.sub.as_str(), &first, app.now())
+        .await
+        .unwrap();
+    let c = app.oidc_client(spec("web")).await;
+    // Twenty transactions at the code step (each password sign-in succeeds on its own).
+    let mut at_code = Vec::new();
+    for (browser, page) in sign_in_pages(&app, &c.start().url).await {
+        let form = [
+            ("tx", hidden(&page, "tx")),
+            ("csrf", hidden(&page, "csrf")),
+            ("username", "alice".into()),
+            ("password", PASSWORD.into()),
+        ];
+        let res = browser
+            .post(format!("{}/login", app.issuer()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let Landed::Page { body, .. } = app.follow(&browser, res).await.0 else {
+            panic!()
+        };
+        assert!(body.contains("name=\"code\""), "{body}");
+        at_code.push((browser, body));
+    }
+    let answers = burst(&app, "mfa", &at_code, &[("code", "000000")]).await;
+    let wrong = answers
+        .iter()
+        .filter(|b| b.contains("That code is not right"))
+        .count();
+    let free = usize::try_from(tessera::accounts::signin::FREE_FAILURES).unwrap();
+    assert!(wrong <= free, "{wrong} codes checked");
+    assert_eq!(events(&app, "mfa_failed").await, wrong);
+    assert!(answers.iter().filter(|b| b.contains("Too many")).count() >= BURST - free);
+}
+
+#[actix_web::test]
+async fn a_transaction_is_spent_after_five_wrong_codes() {
+    let mut app = TestApp::new().await;
+    app.settings(|s| s.mfa = MfaMode::Optional).await;
+    let alice = app.user("alice", "alice@example.com").await;
+    let pool = app.pool.id.clone();
+    let e =
+        tessera::mfa::begin_enrollment(&app.st, &pool, "p", alice.sub.as_str(), "alice", app.now())
+            .await
+            .unwrap();
+    let code = |secs: i64| {
+        tessera::mfa::code_at(
+            &e.secret_base32,
+            app.now() + chrono::TimeDelta::seconds(secs),
+        )
+        .unwrap()
+    };
+    tessera::mfa::confirm_enrollment(&app.st, &pool, alice.sub.as_str(), &code(0), app.now())
+        .await
+        .unwrap();
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let Landed::Page { body: page, .. } = app
+        .sign_in(&browser, &c.start().url, "alice", PASSWORD)
+        .await
+    else {
+        panic!()
+    };
+    let post = async |code: &str| {
+        let form = [
+            ("tx", hidden(&page, "tx")),
+            ("csrf", hidden(&page, "csrf")),
+            ("code", code.to_string()),
+        ];
+        let res = browser
+            .post(format!("{}/mfa", app.issuer()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        res.text().await.unwrap()
+    };
+    for _ in 0..5 {
+        // Waiting out each lock keeps the identifier lockout out of the way.
+        assert!(post("000000").await.contains("That code is not right"));
+        app.clock.advance(chrono::TimeDelta::seconds(2));
+    }
+    let sixth = post(&code(0)).await;
+    assert!(
+        sixth.contains("Too many wrong codes for this sign-in"),
+        "{sixth}"
+    );
+    assert!(
+        post(&code(30)).await.contains("expired"),
+        "the transaction is gone"
+    );
+}
