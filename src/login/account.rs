@@ -294,7 +294,7 @@ async fn change_email(
         app,
         &tenant.pool,
         Purpose::EmailChange,
-        &sub,
+        &bound_to(&sub, &email),
         &email,
         EMAIL_CODE_TTL,
         now,
@@ -315,6 +315,12 @@ async fn change_email(
     )))
 }
 
+/// An email-change code belongs to the user and the address it was mailed to: it confirms
+/// that exact address only, even if another change was asked for meanwhile.
+fn bound_to(sub: &str, email: &str) -> String {
+    format!("{sub}:{}", accounts::normalize_identifier(email))
+}
+
 async fn verify_email(
     app: &AppState,
     tenant: &PoolRuntime,
@@ -332,7 +338,7 @@ async fn verify_email(
         app,
         &tenant.pool.id,
         Purpose::EmailChange,
-        &sub,
+        &bound_to(&sub, &pending),
         code,
         EMAIL_CODE_TTL,
     )

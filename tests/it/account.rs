@@ -374,3 +374,53 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions() {
         .unwrap();
     assert!(events.iter().any(|e| e.kind == "password_changed"));
 }
+
+#[actix_web::test]
+async fn an_email_change_code_confirms_only_the_address_it_was_sent_to() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let browser = app.browser();
+    let page = open_account(&app, &browser, "alice", PASSWORD).await;
+    post(
+        &app,
+        &browser,
+        &page,
+        &[("action", "email"), ("email", "first@new.example")],
+    )
+    .await;
+    let first = app.last_code("first@new.example").unwrap();
+    post(
+        &app,
+        &browser,
+        &page,
+        &[("action", "email"), ("email", "second@new.example")],
+    )
+    .await;
+    let second = app.last_code("second@new.example").unwrap();
+    if first != second {
+        let (status, body) = post(
+            &app,
+            &browser,
+            &page,
+            &[("action", "verify_email"), ("code", &first)],
+        )
+        .await;
+        assert_eq!(
+            status, 400,
+            "the first address's code does not confirm the second"
+        );
+        assert!(body.contains("wrong or has expired"));
+    }
+    let (status, _) = post(
+        &app,
+        &browser,
+        &page,
+        &[("action", "verify_email"), ("code", &second)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let u = tessera::accounts::find(&app.st, &app.pool.id, "alice")
+        .await
+        .unwrap();
+    assert_eq!(u.email.as_deref(), Some("second@new.example"));
+}
