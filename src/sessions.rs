@@ -22,6 +22,20 @@ pub struct Session {
     pub sub: String,
     pub auth_time: i64,
     pub amr: Vec<String>,
+    /// The user's session generation when it started (see [`end_all`]); set by [`start`].
+    #[serde(default)]
+    pub generation: String,
+}
+
+impl Session {
+    pub fn new(sub: &str, auth_time: i64, amr: Vec<String>) -> Self {
+        Self {
+            sub: sub.to_string(),
+            auth_time,
+            amr,
+            generation: String::new(),
+        }
+    }
 }
 
 fn session_key(pool: &PoolId, id: &str) -> String {
@@ -33,10 +47,15 @@ fn cookie_id(cookie: Option<&str>) -> Option<&str> {
     cookie.filter(|c| !c.is_empty() && c.len() <= 128)
 }
 
-/// Starts a session and returns the cookie value.
+/// Starts a session in the user's current generation and returns the cookie value.
 pub async fn start(app: &AppState, pool: &PoolId, s: &Session) -> Result<String, StoreError> {
     let id = app.random.token(32);
-    let body = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let current = app.kv.get(&epoch_key(pool, &s.sub)).await?;
+    let s = Session {
+        generation: String::from_utf8(current.unwrap_or_default()).unwrap_or_default(),
+        ..s.clone()
+    };
+    let body = serde_json::to_vec(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     app.kv
         .put(&session_key(pool, &id), &body, SESSION_TTL)
         .await?;
@@ -88,26 +107,25 @@ fn epoch_key(pool: &PoolId, sub: &str) -> String {
     format!("{pool}:sess-epoch:{sub}")
 }
 
-/// Ends every SSO session of `sub` started before `now` (password reset or change, disable):
-/// sessions are not indexed by user, so each is checked against this mark at its next use.
+/// Ends every SSO session of `sub` started so far (password reset or change, disable): the
+/// user gets a new session generation, and a session of an older one is ended at its next use
+/// (sessions are not indexed by user). Exact, unlike a time mark: a session started in the
+/// same second (or millisecond) before is ended, one started after is not. The generation
+/// outlives every session it ends (both last [`SESSION_TTL`]).
 pub async fn end_all(
     app: &AppState,
     pool: &PoolId,
     sub: &str,
-    now: DateTime<Utc>,
+    _now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let generation = app.random.token(16);
     app.kv
-        .put(
-            &epoch_key(pool, sub),
-            now.timestamp().to_string().as_bytes(),
-            SESSION_TTL,
-        )
+        .put(&epoch_key(pool, sub), generation.as_bytes(), SESSION_TTL)
         .await
 }
 
-/// Was `s` started before its user's sessions were ended?
+/// Was `s` started before its user's sessions were last ended?
 pub async fn is_ended(app: &AppState, pool: &PoolId, s: &Session) -> Result<bool, StoreError> {
-    let mark = app.kv.get(&epoch_key(pool, &s.sub)).await?;
-    let mark: Option<i64> = mark.and_then(|m| std::str::from_utf8(&m).ok()?.parse().ok());
-    Ok(mark.is_some_and(|m| s.auth_time < m))
+    let current = app.kv.get(&epoch_key(pool, &s.sub)).await?;
+    Ok(current.is_some_and(|g| g != s.generation.as_bytes()))
 }

@@ -525,11 +525,7 @@ async fn change_password(
     audit::record(app, &tenant.pool.id, audit::Kind::PasswordChanged, ctx, now).await;
     // Every session ended with the old password; this browser keeps going with a new one.
     sessions::end(app, &tenant.pool.id, browser.session).await?;
-    let s = Session {
-        sub: sub.clone(),
-        auth_time: now.timestamp(),
-        amr: state.session.amr.clone(),
-    };
+    let s = Session::new(&sub, now.timestamp(), state.session.amr.clone());
     let cookie = sessions::start(app, &tenant.pool.id, &s).await?;
     state.session = s;
     state.notice = Some("Your password was changed. Your other sessions were signed out.".into());

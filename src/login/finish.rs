@@ -128,11 +128,9 @@ pub async fn complete_sign_in(
     let Some(tx) = tx::take(app, &tenant.pool.id, tx_id).await? else {
         return Ok(Outcome::expired().into());
     };
-    let s = Session {
-        sub: sub.to_string(),
-        auth_time: now.timestamp(),
-        amr,
-    };
+    let s = Session::new(sub, now.timestamp(), amr);
+    // A new sign-in in this browser replaces its previous session.
+    sessions::end(app, &tenant.pool.id, browser.session).await?;
     let cookie = sessions::start(app, &tenant.pool.id, &s).await?;
     if let Some(link) = tx.link.as_ref().filter(|l| l.sub == sub) {
         // The owner of the account proved it: the upstream identity that led here joins it.
