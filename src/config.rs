@@ -35,6 +35,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("TESSERA_CACHE_REFRESH_SECS", "cache_refresh_secs"),
     ("TESSERA_UPSTREAM_TIMEOUT_SECS", "upstream_timeout_secs"),
+    ("TESSERA_TRUSTED_PROXIES", "trusted_proxies"),
     (
         "TESSERA_PASSWORD_HASH_CONCURRENCY",
         "password_hash_concurrency",
@@ -154,6 +155,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Total time an upstream identity provider has to answer one call.
     pub upstream_timeout_secs: u64,
+    /// Comma-separated CIDR ranges of reverse proxies whose `Forwarded` / `X-Forwarded-For`
+    /// names the client; empty: the socket's peer is the client.
+    pub trusted_proxies: String,
 }
 
 impl Default for Config {
@@ -179,6 +183,7 @@ impl Default for Config {
             cache_refresh_secs: 5,
             password_hash_concurrency: 2,
             upstream_timeout_secs: 10,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -306,12 +311,28 @@ impl Config {
         if self.cache_refresh_secs > 3600 {
             return Err(invalid("cache_refresh_secs", "must be between 1 and 3600"));
         }
+        self.trusted_proxy_ranges()
+            .map_err(|m| invalid("trusted_proxies", m))?;
         if !(1..=60).contains(&self.upstream_timeout_secs) {
             return Err(invalid("upstream_timeout_secs", "must be between 1 and 60"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", e.to_string()))?;
         Ok(())
+    }
+
+    /// The trusted proxies as address ranges (a bare address is a single-address range).
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("{s:?} is not an address or CIDR range"))
+            })
+            .collect()
     }
 
     /// The validated public base URL, without a trailing slash.
@@ -460,6 +481,22 @@ pub fn redact_url(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let with = |v: &str| Config {
+            trusted_proxies: v.into(),
+            ..Config::default()
+        };
+        assert_eq!(with("").trusted_proxy_ranges().map(|r| r.len()), Ok(0));
+        assert_eq!(
+            with("10.0.0.0/8, 192.168.1.7 ,::1")
+                .trusted_proxy_ranges()
+                .map(|r| r.len()),
+            Ok(3)
+        );
+        assert!(with("10.0.0.0/8,nonsense").validate().is_err());
+    }
 
     #[test]
     fn smtp_table_becomes_a_url_and_is_redacted() {

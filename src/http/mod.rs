@@ -3,6 +3,7 @@
 //! back-channel OAuth endpoints. The hosted pages are `ui`; the route table is `server`.
 
 mod body;
+pub mod client_ip;
 pub mod discovery;
 pub mod error;
 pub mod form;

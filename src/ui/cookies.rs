@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 
 use crate::clock::RandomExt;
+use crate::http::client_ip::client_ip;
 use crate::login::Browser;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
@@ -47,12 +48,13 @@ pub struct BrowserCookies {
 }
 
 impl BrowserCookies {
-    pub fn of(req: &HttpRequest) -> Self {
+    pub fn of(req: &HttpRequest, app: &AppState) -> Self {
+        // Validated at start-up; an unparsable list trusts nobody.
+        let trusted = app.config.trusted_proxy_ranges().unwrap_or_default();
         Self {
             binding: read_cookie(req, BROWSER_COOKIE).filter(|b| !b.is_empty() && b.len() <= 128),
             session: read_cookie(req, SESSION_COOKIE),
-            // The socket's peer: X-Forwarded-For is not trusted (no proxy configuration yet).
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            ip: client_ip(req, &trusted).map(|ip| ip.to_string()),
         }
     }
 

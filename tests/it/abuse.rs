@@ -188,3 +188,53 @@ async fn a_transaction_is_spent_after_five_wrong_codes() {
         "the transaction is gone"
     );
 }
+
+/// The address the audit trail records for one wrong password sent with `headers`.
+async fn recorded_ip(app: &TestApp, headers: &[(&str, &str)]) -> String {
+    let c = app.oidc_client(spec("web")).await;
+    let pages = sign_in_pages(app, &c.start().url).await;
+    let (browser, page) = &pages[0];
+    let form = [
+        ("tx", hidden(page, "tx")),
+        ("csrf", hidden(page, "csrf")),
+        ("username", "nobody".into()),
+        ("password", "wrong password!".into()),
+    ];
+    let mut req = browser.post(format!("{}/login", app.issuer())).form(&form);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap();
+    let all = tessera::audit::list(&app.st, &app.pool.id, None, 10)
+        .await
+        .unwrap();
+    all.iter()
+        .find(|e| e.kind == "sign_in_failed")
+        .and_then(|e| e.ip.clone())
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    let direct = TestApp::new().await;
+    assert_eq!(
+        recorded_ip(&direct, &[("x-forwarded-for", "203.0.113.7")]).await,
+        "127.0.0.1"
+    );
+    let proxied = TestApp::builder()
+        .config(|c| c.trusted_proxies = "127.0.0.0/8, 10.0.0.1".into())
+        .build()
+        .await;
+    // The nearest hop that is not one of our proxies; what the client wrote further left is ignored.
+    let xff = [("x-forwarded-for", "198.51.100.9, 203.0.113.7, 10.0.0.1")];
+    assert_eq!(recorded_ip(&proxied, &xff).await, "203.0.113.7");
+    let forwarded = [(
+        "forwarded",
+        "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"",
+    )];
+    let other = TestApp::builder()
+        .config(|c| c.trusted_proxies = "127.0.0.1".into())
+        .build()
+        .await;
+    assert_eq!(recorded_ip(&other, &forwarded).await, "2001:db8::1");
+}
