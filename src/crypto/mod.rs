@@ -28,9 +28,13 @@ pub enum CryptoError {
     Seal(String),
 }
 
-/// The 256-bit key that seals private keys and other secrets at rest (XChaCha20-Poly1305).
+/// The 256-bit key that seals private keys and other secrets at rest (XChaCha20-Poly1305),
+/// and keys the MACs of values that must not be computable from the database or a cookie alone
+/// (form tokens, recovery code hashes).
 pub struct MasterKey {
     cipher: XChaCha20Poly1305,
+    /// A separate key for MACs, derived from the master key (never the sealing key itself).
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -45,7 +49,20 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self {
             cipher: XChaCha20Poly1305::new(bytes.into()),
+            mac_key: hmac_sha256(bytes, b"tessera mac key v1"),
         }
+    }
+
+    /// HMAC-SHA256 of `data` under the derived MAC key, bound to `context`, as hex.
+    pub fn mac(&self, context: &str, data: &[u8]) -> String {
+        let mut msg = Vec::with_capacity(context.len() + 1 + data.len());
+        msg.extend_from_slice(context.as_bytes());
+        msg.push(0);
+        msg.extend_from_slice(data);
+        hmac_sha256(&self.mac_key, &msg)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Reads the key file (one line of base64, 32 bytes).
@@ -151,6 +168,16 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// SHA-256 as lowercase hex; for high-entropy secrets (client secrets, tokens) only.
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    // HMAC takes keys of any length, so this cannot fail.
+    let Ok(mut mac) = <hmac::Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     let d = Sha256::digest(data);
     d.iter().map(|b| format!("{b:02x}")).collect()

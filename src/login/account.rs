@@ -15,6 +15,7 @@ use crate::accounts::codes::{self, Purpose};
 use crate::accounts::signin::{self, Checked, Throttle, Verdict};
 use crate::accounts::{self, AccountError};
 use crate::audit;
+use crate::crypto::MasterKey;
 use crate::ids::Secret;
 use crate::mfa::{self, MfaError};
 use crate::model::{MfaMode, attributes};
@@ -73,8 +74,8 @@ fn pending_key(tenant: &PoolRuntime, sub: &str) -> String {
 const FORM: &str = "account";
 
 /// The token the account forms carry.
-pub fn csrf_token(binding: &str) -> String {
-    form_token(FORM, binding)
+pub fn csrf_token(key: &MasterKey, binding: &str) -> String {
+    form_token(key, FORM, binding)
 }
 
 /// Editable attributes of the page, in display order: standard ones, then the pool's custom ones.
@@ -177,7 +178,8 @@ pub async fn act(
     browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<AccountOutcome, OAuthError> {
-    if !form_token_ok(FORM, browser.binding, form.get("csrf").unwrap_or_default()) {
+    let presented = form.get("csrf").unwrap_or_default();
+    if !form_token_ok(&app.master_key, FORM, browser.binding, presented) {
         return Ok(AccountOutcome::Forbidden);
     }
     let Some(s) = live_session(app, tenant, browser).await? else {

@@ -3,7 +3,7 @@
 //! is tied to its transaction and browser.
 
 use crate::accounts::AccountError;
-use crate::crypto::{ct_eq, sha256_hex};
+use crate::crypto::{MasterKey, ct_eq, sha256_hex};
 use crate::mfa::Enrollment;
 use crate::oidc::authorize::{AuthorizeError, Delivery};
 use crate::oidc::error::OAuthError;
@@ -31,17 +31,18 @@ impl Browser<'_> {
 }
 
 /// The token a form that has no login transaction (account page, logout confirmation) carries:
-/// derived from the browser binding cookie, which a cross-site page can neither read nor set,
-/// and from the form's purpose, so one form's token does not pass for another's.
-pub fn form_token(purpose: &str, binding: &str) -> String {
-    sha256_hex(format!("{purpose}:{binding}").as_bytes())
+/// a MAC under a server key of the browser binding cookie (which a cross-site page can neither
+/// read nor set) and the form's purpose, so one form's token does not pass for another's and
+/// nobody can compute one from a cookie alone.
+pub fn form_token(key: &MasterKey, purpose: &str, binding: &str) -> String {
+    key.mac(&format!("form:{purpose}"), binding.as_bytes())
 }
 
 /// Does a form's token match this browser's for `purpose`?
-pub fn form_token_ok(purpose: &str, binding: &str, presented: &str) -> bool {
+pub fn form_token_ok(key: &MasterKey, purpose: &str, binding: &str, presented: &str) -> bool {
     !binding.is_empty()
         && ct_eq(
-            form_token(purpose, binding).as_bytes(),
+            form_token(key, purpose, binding).as_bytes(),
             presented.as_bytes(),
         )
 }

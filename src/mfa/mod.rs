@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit;
 use crate::clock::RandomExt;
-use crate::crypto::{CryptoError, sha256_hex};
+use crate::crypto::{CryptoError, MasterKey, sha256_hex};
 use crate::ids::PoolId;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -155,7 +155,14 @@ fn factor_context(pool: &PoolId, sub: &str) -> String {
 
 /// Recovery codes are stored as SHA-256 over pool, sub and code, so equal codes of two users
 /// differ and one precomputed table does not serve every user.
-fn recovery_hash(pool: &PoolId, sub: &str, code: &str) -> String {
+/// A recovery code as stored: a MAC under a key derived from the master key, so a leaked
+/// database alone cannot be searched for the (short) codes.
+fn recovery_hash(key: &MasterKey, pool: &PoolId, sub: &str, code: &str) -> String {
+    key.mac("recovery-code", format!("{pool}:{sub}:{code}").as_bytes())
+}
+
+/// How codes were stored before they were keyed (still accepted until used or replaced).
+fn legacy_recovery_hash(pool: &PoolId, sub: &str, code: &str) -> String {
     sha256_hex(format!("{pool}:{sub}:{code}").as_bytes())
 }
 
@@ -299,7 +306,10 @@ pub async fn confirm_enrollment(
     let codes: Vec<String> = (0..RECOVERY_CODES)
         .map(|_| app.random.string_from(RECOVERY_ALPHABET, RECOVERY_LEN))
         .collect();
-    let hashes: Vec<String> = codes.iter().map(|c| recovery_hash(pool, sub, c)).collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| recovery_hash(&app.master_key, pool, sub, c))
+        .collect();
     let factor = TotpFactor {
         secret_sealed: app.master_key.seal(
             &secret,
@@ -366,10 +376,16 @@ async fn check(
             })
         }
         Input::Recovery(code) => {
-            let hash = recovery_hash(pool, sub, &code);
+            let (hash, legacy) = (
+                recovery_hash(&app.master_key, pool, sub, &code),
+                legacy_recovery_hash(pool, sub, &code),
+            );
             let used = app
                 .sql
-                .run(move |c| rows::use_recovery_code(c, &p, &s, &hash, now))
+                .run(move |c| {
+                    Ok(rows::use_recovery_code(c, &p, &s, &hash, now)?
+                        || rows::use_recovery_code(c, &p, &s, &legacy, now)?)
+                })
                 .await?;
             Ok(if used {
                 Verified::RecoveryCode

@@ -96,12 +96,17 @@ fn enrollment_shows_secret_uri_and_qr_but_never_prints_them() {
 
 #[test]
 fn recovery_hashes_depend_on_pool_and_user() {
-    let p = PoolId::new("local_Ab3dE5gH7");
-    let h = recovery_hash(&p, "u1", "abcdefg234");
+    let (p, key) = (
+        PoolId::new("local_Ab3dE5gH7"),
+        crate::crypto::MasterKey::from_bytes(&[7; 32]),
+    );
+    let h = recovery_hash(&key, &p, "u1", "abcdefg234");
     assert_eq!(h.len(), 64);
-    assert_ne!(h, recovery_hash(&p, "u2", "abcdefg234"));
+    assert_ne!(h, recovery_hash(&key, &p, "u2", "abcdefg234"));
     assert_ne!(
         h,
-        recovery_hash(&PoolId::new("local_Zb3dE5gH7"), "u1", "abcdefg234")
+        recovery_hash(&key, &PoolId::new("local_Zb3dE5gH7"), "u1", "abcdefg234")
     );
+    let other = crate::crypto::MasterKey::from_bytes(&[8; 32]);
+    assert_ne!(h, recovery_hash(&other, &p, "u1", "abcdefg234"), "keyed");
 }

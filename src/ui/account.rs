@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::cookies::{BROWSER_COOKIE, BROWSER_COOKIE_TTL, BrowserCookies, SESSION_COOKIE, cookie};
 use super::render::{failure, form_status, policy_text, redirect};
 use super::views::{AccountPage, error_page, page};
+use crate::crypto::MasterKey;
 use crate::http::form::query_or_form;
 use crate::http::{Body, PoolCtx};
 use crate::login::account::{self, AccountOutcome, AccountState};
@@ -16,7 +17,12 @@ use crate::pools::PoolRuntime;
 use crate::sessions::SESSION_TTL;
 use crate::state::AppState;
 
-fn render(tenant: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResponse {
+fn render(
+    key: &MasterKey,
+    tenant: &PoolRuntime,
+    state: &AccountState,
+    binding: &str,
+) -> HttpResponse {
     let user = &state.user;
     let fields = account::editable(tenant)
         .into_iter()
@@ -35,8 +41,8 @@ fn render(tenant: &PoolRuntime, state: &AccountState, binding: &str) -> HttpResp
         format!("/{}/logout", tenant.pool.id),
     );
     let (csrf, out_csrf, policy) = (
-        account::csrf_token(binding),
-        form_token(super::logout::FORM, binding),
+        account::csrf_token(key, binding),
+        form_token(key, super::logout::FORM, binding),
         policy_text(&tenant.pool.settings.password_policy),
     );
     let view = AccountPage {
@@ -85,9 +91,9 @@ fn respond(
 ) -> HttpResponse {
     match outcome {
         AccountOutcome::SignIn(tx) => redirect(&format!("/{}/login?tx={}", tenant.pool.id, tx.id)),
-        AccountOutcome::Show(state) => render(tenant, &state, binding),
+        AccountOutcome::Show(state) => render(&app.master_key, tenant, &state, binding),
         AccountOutcome::ShowWithNewSession(state, id) => {
-            let mut res = render(tenant, &state, binding);
+            let mut res = render(&app.master_key, tenant, &state, binding);
             let _ = res.add_cookie(&cookie(app, tenant, SESSION_COOKIE, id, SESSION_TTL));
             res
         }

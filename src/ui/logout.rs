@@ -40,10 +40,14 @@ pub async fn logout(
     };
     let confirmed = req.method() == Method::POST
         && params.get("confirm") == Some("yes")
-        && cookies
-            .binding
-            .as_deref()
-            .is_some_and(|b| form_token_ok(FORM, b, params.get("csrf").unwrap_or_default()));
+        && cookies.binding.as_deref().is_some_and(|b| {
+            form_token_ok(
+                &app.master_key,
+                FORM,
+                b,
+                params.get("csrf").unwrap_or_default(),
+            )
+        });
     if let Some(s) = &current
         && !confirmed
         && logout::needs_confirmation(&tenant, &params, &s.sub, now)
@@ -77,7 +81,8 @@ fn confirm_page(
     cookies: &mut BrowserCookies,
 ) -> HttpResponse {
     let new_binding = cookies.bind(app);
-    let csrf = form_token(FORM, cookies.binding.as_deref().unwrap_or_default());
+    let binding = cookies.binding.as_deref().unwrap_or_default();
+    let csrf = form_token(&app.master_key, FORM, binding);
     let (action, fields) = (
         format!("/{}/logout", tenant.pool.id),
         logout::carried(params),

@@ -339,3 +339,65 @@ async fn mfa_malformed_input_and_throttling() {
     let right = mfa::code_at(&e.secret_base32, app.now()).unwrap();
     assert_eq!(verify(&app, &sub, &right).await.unwrap(), Verified::Totp);
 }
+
+#[actix_web::test]
+async fn recovery_codes_stored_before_they_were_keyed_still_work_once() {
+    let (app, sub) = app_with_user().await;
+    let (_, codes) = enroll(&app, &sub).await;
+    // Stored the old way: a bare SHA-256 over pool, sub and code.
+    let legacy = tessera::crypto::sha256_hex(
+        format!(
+            "{}:{sub}:{}",
+            app.pool.id,
+            codes[2].replace('-', "").to_lowercase()
+        )
+        .as_bytes(),
+    );
+    let (pool, s) = (app.pool.id.clone(), sub.clone());
+    app.st
+        .sql
+        .transaction(move |c| {
+            let factor = rows::find(c, &pool, &s)?.unwrap();
+            rows::replace(c, &pool, &s, &factor, &[legacy])
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&app, &sub, &codes[2]).await.unwrap(),
+        Verified::RecoveryCode
+    );
+    assert_eq!(
+        verify(&app, &sub, &codes[2]).await.unwrap(),
+        Verified::Invalid
+    );
+    // New codes are keyed: the bare hash of a fresh code is not what the database holds.
+    let (_, fresh) = enroll(&app, &sub).await;
+    let bare = tessera::crypto::sha256_hex(
+        format!(
+            "{}:{sub}:{}",
+            app.pool.id,
+            fresh[0].replace('-', "").to_lowercase()
+        )
+        .as_bytes(),
+    );
+    let (pool, s, now) = (app.pool.id.clone(), sub.clone(), app.now());
+    let bare_matches = app
+        .st
+        .sql
+        .run(move |c| rows::use_recovery_code(c, &pool, &s, &bare, now))
+        .await
+        .unwrap();
+    assert!(!bare_matches);
+}
+
+#[test]
+fn macs_depend_on_the_key_and_the_context() {
+    let (a, b) = (
+        tessera::crypto::MasterKey::from_bytes(&[1; 32]),
+        tessera::crypto::MasterKey::from_bytes(&[2; 32]),
+    );
+    assert_eq!(a.mac("x", b"data"), a.mac("x", b"data"));
+    assert_ne!(a.mac("x", b"data"), b.mac("x", b"data"));
+    assert_ne!(a.mac("x", b"data"), a.mac("y", b"data"));
+    assert_eq!(a.mac("x", b"data").len(), 64);
+}
