@@ -36,6 +36,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TESSERA_CACHE_REFRESH_SECS", "cache_refresh_secs"),
     ("TESSERA_UPSTREAM_TIMEOUT_SECS", "upstream_timeout_secs"),
     ("TESSERA_TRUSTED_PROXIES", "trusted_proxies"),
+    ("TESSERA_PASSWORD_HASH_QUEUE", "password_hash_queue"),
     (
         "TESSERA_PASSWORD_HASH_CONCURRENCY",
         "password_hash_concurrency",
@@ -153,6 +154,8 @@ pub struct Config {
     pub cache_refresh_secs: u64,
     /// Bound on concurrent argon2 hashes (each takes ~19 MiB).
     pub password_hash_concurrency: usize,
+    /// Password checks that may wait for a hashing slot; more are answered 503 at once.
+    pub password_hash_queue: usize,
     /// Total time an upstream identity provider has to answer one call.
     pub upstream_timeout_secs: u64,
     /// Comma-separated CIDR ranges of reverse proxies whose `Forwarded` / `X-Forwarded-For`
@@ -182,6 +185,7 @@ impl Default for Config {
             mail_from: "Tessera <no-reply@localhost>".into(),
             cache_refresh_secs: 5,
             password_hash_concurrency: 2,
+            password_hash_queue: 64,
             upstream_timeout_secs: 10,
             trusted_proxies: String::new(),
         }

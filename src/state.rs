@@ -87,7 +87,8 @@ impl AppState {
         let federation = Federation::new(Duration::from_secs(config.upstream_timeout_secs))
             .map_err(|e| Error::Startup(e.to_string()))?;
         let app = AppState {
-            hasher: PasswordHasherPool::new(config.password_hash_concurrency, deps.password_params),
+            hasher: PasswordHasherPool::new(config.password_hash_concurrency, deps.password_params)
+                .with_queue(config.password_hash_queue),
             config: Arc::new(config),
             sql,
             kv,

@@ -1,6 +1,7 @@
 //! Password hashing with argon2id (OWASP parameters) on a bounded blocking pool.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -16,12 +17,19 @@ pub enum PasswordError {
     Hash(String),
     #[error("password hashing was cancelled")]
     Cancelled,
+    /// Every hashing slot is busy and the queue is full: shed the load (503), do not queue
+    /// without bound.
+    #[error("too many password checks at once")]
+    Busy,
 }
 
 /// Hashes and verifies passwords, at most `concurrency` at a time (each hash takes ~19 MiB).
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     permits: Arc<Semaphore>,
+    /// Jobs waiting for a slot, and how many may wait.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     params: Params,
     /// A hash with the current parameters that no password matches: unknown users are
     /// verified against it so they cost the same time as wrong passwords.
@@ -49,12 +57,22 @@ impl PasswordHasherPool {
     pub fn new(concurrency: usize, params: Params) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: Arc::default(),
+            max_waiting: usize::MAX,
             params,
             dummy: Arc::default(),
         }
     }
 
     /// A PHC-format argon2id hash of `password`.
+    /// At most `max` jobs wait for a slot; more are refused with [`PasswordError::Busy`].
+    pub fn with_queue(self, max: usize) -> Self {
+        Self {
+            max_waiting: max,
+            ..self
+        }
+    }
+
     pub async fn hash(
         &self,
         password: &Secret,
@@ -129,16 +147,46 @@ impl PasswordHasherPool {
     ) -> Result<T, PasswordError> {
         // The permit moves into the blocking job: a cancelled request must not free its slot
         // while the hash is still running.
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| PasswordError::Cancelled)?;
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Reserve a place in the queue first (fetch_add), then decide.
+                let queued = Waiting::join(&self.waiting);
+                if queued.position > self.max_waiting {
+                    return Err(PasswordError::Busy);
+                }
+                Arc::clone(&self.permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| PasswordError::Cancelled)?
+            }
+        };
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()
         })
         .await
         .map_err(|_| PasswordError::Cancelled)?
+    }
+}
+
+/// A place in the hashing queue, given up when dropped (also when the request is cancelled).
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// 1 for the first in line.
+    position: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        let position = count.fetch_add(1, Ordering::SeqCst) + 1;
+        Self { count, position }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -168,5 +216,24 @@ mod tests {
         assert!(!pool.verify(&Secret::new("x"), "not a hash").await.unwrap());
         assert!(!pool.needs_rehash(&h));
         assert!(PasswordHasherPool::new(1, default_params()).needs_rehash(&h));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_is_refused_at_once() {
+        // One slot, no queue, and a hash slow enough to hold the slot while we ask again.
+        let slow = Params::new(64 * 1024, 3, 1, None).unwrap();
+        let pool = PasswordHasherPool::new(1, slow).with_queue(0);
+        let busy = pool.clone();
+        let first =
+            tokio::spawn(
+                async move { busy.hash(&Secret::new("x"), &SeededRandom::new(b"a")).await },
+            );
+        while pool.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = pool.verify(&Secret::new("x"), "$argon2id$...").await;
+        assert!(matches!(refused, Err(PasswordError::Busy)), "{refused:?}");
+        assert!(first.await.unwrap().is_ok());
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
     }
 }

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, HeaderValue, PRAGMA, WWW_AUTHENTICATE,
+    AUTHORIZATION, CACHE_CONTROL, HeaderValue, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
@@ -36,6 +36,7 @@ impl ResponseError for OAuthResponse {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -65,6 +66,9 @@ impl ResponseError for OAuthResponse {
                 );
             }
             _ => {}
+        }
+        if e.code == ErrorCode::TemporarilyUnavailable {
+            h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if e.code == ErrorCode::InvalidClient {
             h.insert(

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::connections::{self, Connections};
 use super::finish::live_session;
-use super::outcome::{Browser, LOCKED, form_token, form_token_ok, user_message};
+use super::outcome::{Browser, LOCKED, account_failure, form_token, form_token_ok, user_message};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::signin::{self, Checked, Throttle, Verdict};
@@ -505,7 +505,7 @@ async fn change_password(
         now,
     )
     .await
-    .map_err(OAuthError::server)?
+    .map_err(account_failure)?
     {
         Checked::Ok(_) => {}
         Checked::Failed => return fail(state, "The current password is wrong."),
@@ -517,7 +517,7 @@ async fn change_password(
         Err(AccountError::Policy(msg)) => {
             return fail(state, &format!("The new password {msg}."));
         }
-        Err(e) => return Err(OAuthError::server(e)),
+        Err(e) => return Err(account_failure(e)),
     }
     let ctx = audit::Context {
         sub: Some(&sub),

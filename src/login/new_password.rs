@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Outcome, StepResult, user_message};
+use super::outcome::{Outcome, StepResult, account_failure, user_message};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::{self, AccountError};
 use crate::ids::Secret;
@@ -59,6 +59,6 @@ pub async fn submit(
             user: Box::new(user),
         }),
         Err(e @ AccountError::Policy(_)) => retry(tx, user_message(&e).unwrap_or_default()),
-        Err(e) => Err(OAuthError::server(e)),
+        Err(e) => Err(account_failure(e)),
     }
 }

@@ -3,6 +3,7 @@
 //! is tied to its transaction and browser.
 
 use crate::accounts::AccountError;
+use crate::crypto::password::PasswordError;
 use crate::crypto::{MasterKey, ct_eq, sha256_hex};
 use crate::mfa::Enrollment;
 use crate::oidc::authorize::{AuthorizeError, Delivery};
@@ -180,6 +181,14 @@ pub fn user_message(e: &AccountError) -> Option<String> {
         AccountError::Exists => Some("That username or email is already registered.".into()),
         AccountError::NotFound(_) => Some("This account no longer exists.".into()),
         _ => None,
+    }
+}
+
+/// An account error no page text covers: overload (503, retry shortly) or a server fault.
+pub fn account_failure(e: AccountError) -> OAuthError {
+    match e {
+        AccountError::Password(PasswordError::Busy) => OAuthError::busy(),
+        other => OAuthError::server(other),
     }
 }
 

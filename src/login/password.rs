@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Browser, LOCKED, Outcome, StepResult};
+use super::outcome::{Browser, LOCKED, Outcome, StepResult, account_failure};
 use super::tx::{LoginTx, Step};
 use crate::accounts::signin::{self, Checked};
 use crate::oidc::error::OAuthError;
@@ -35,7 +35,7 @@ pub async fn submit(
     };
     let checked = signin::check_password(app, &tenant.pool, identifier, password, browser.ip, now)
         .await
-        .map_err(OAuthError::server)?;
+        .map_err(account_failure)?;
     match checked {
         Checked::Ok(user) => Ok(StepResult::Authenticated {
             tx,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Browser, Outcome, StepResult, user_message};
+use super::outcome::{Browser, Outcome, StepResult, account_failure, user_message};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::{self, AccountError, normalize_identifier};
@@ -224,7 +224,7 @@ pub async fn reset(
         Err(e @ AccountError::Policy(_)) => {
             return retry(tx, &user_message(&e).unwrap_or_default());
         }
-        Err(e) => return Err(OAuthError::server(e)),
+        Err(e) => return Err(account_failure(e)),
     }
     let ctx = audit::Context {
         sub: Some(sub),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Browser, Outcome, StepResult, user_message};
+use super::outcome::{Browser, Outcome, StepResult, account_failure, user_message};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::{self, NewUserSpec};
@@ -142,7 +142,7 @@ pub async fn submit(
         Ok(u) => u,
         Err(e) => match user_message(&e) {
             Some(msg) => return retry(tx, msg),
-            None => return Err(OAuthError::server(e)),
+            None => return Err(account_failure(e)),
         },
     };
     let ctx = audit::Context {

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     UnmetAuthenticationRequirements,
     /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition."
     ServerError,
+    /// RFC 6749 §4.1.2.1: "The authorization server is currently unable to handle the request
+    /// due to a temporary overloading"; the request is shed, to be retried shortly.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -64,6 +67,7 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -118,6 +122,14 @@ impl OAuthError {
     }
 
     /// A failure on our side; the cause is logged, the client learns nothing more.
+    /// Too much work at once: the request is shed, to be retried in a moment.
+    pub fn busy() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the server is busy; try again in a moment",
+        )
+    }
+
     pub fn server(cause: impl std::fmt::Display) -> Self {
         Self {
             detail: Some(cause.to_string()),

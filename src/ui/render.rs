@@ -3,7 +3,7 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, HeaderValue, LOCATION};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue, LOCATION, RETRY_AFTER};
 
 use super::views::{
     AUTO_SUBMIT, ConfirmPage, ConsentPage, ForgotPage, FormPostPage, LoginPage, MfaPage,
@@ -36,6 +36,15 @@ pub fn failure(e: &OAuthError) -> HttpResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is having trouble. Please try again later.",
         ),
+        ErrorCode::TemporarilyUnavailable => {
+            let mut res = error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Many people are signing in right now. Please try again in a moment.",
+            );
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            res
+        }
         _ => error_page(StatusCode::BAD_REQUEST, &e.description),
     }
 }

@@ -238,3 +238,42 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
         .await;
     assert_eq!(recorded_ip(&other, &forwarded).await, "2001:db8::1");
 }
+
+#[actix_web::test]
+async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_retry_after() {
+    // One hashing slot, no queue, and hashes slow enough (64 MiB) that a burst overlaps.
+    let app = TestApp::builder()
+        .config(|c| {
+            c.password_hash_concurrency = 1;
+            c.password_hash_queue = 0;
+        })
+        .password_params(argon2::Params::new(64 * 1024, 3, 1, None).unwrap())
+        .build()
+        .await;
+    let c = app.oidc_client(spec("web")).await;
+    let pages = sign_in_pages(&app, &c.start().url).await;
+    let posts = pages.iter().enumerate().map(|(i, (browser, page))| {
+        let form = [
+            ("tx", hidden(page, "tx")),
+            ("csrf", hidden(page, "csrf")),
+            ("username", format!("nobody{i}")),
+            ("password", "wrong password!".to_string()),
+        ];
+        let req = browser.post(format!("{}/login", app.issuer())).form(&form);
+        async move { req.send().await.unwrap() }
+    });
+    let answers = join_all(posts).await;
+    let shed: Vec<_> = answers.iter().filter(|r| r.status() == 503).collect();
+    assert!(
+        !shed.is_empty(),
+        "a burst of {BURST} with one slot and no queue sheds some"
+    );
+    assert!(
+        shed.iter()
+            .all(|r| r.headers().get("retry-after").is_some())
+    );
+    assert!(
+        answers.iter().any(|r| r.status() == 401),
+        "the one in the slot is evaluated"
+    );
+}

@@ -35,6 +35,8 @@ pub struct TestAppBuilder {
     config: Box<dyn FnOnce(&mut Config)>,
     /// Use the configured mailer (SMTP) instead of the in-memory outbox.
     configured_mailer: bool,
+    /// Argon2 parameters (cheap by default).
+    password_params: Option<argon2::Params>,
 }
 
 impl TestApp {
@@ -42,6 +44,7 @@ impl TestApp {
         TestAppBuilder {
             config: Box::new(|_| {}),
             configured_mailer: false,
+            password_params: None,
         }
     }
 
@@ -132,6 +135,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Hashes passwords with these argon2 parameters instead of the cheap test ones.
+    pub fn password_params(mut self, params: argon2::Params) -> Self {
+        self.password_params = Some(params);
+        self
+    }
+
     /// Sends mail as configured (e.g. `smtp_url`) rather than to the in-memory outbox.
     pub fn configured_mailer(mut self) -> Self {
         self.configured_mailer = true;
@@ -158,9 +167,11 @@ impl TestAppBuilder {
         let (mailer, outbox) =
             tessera::mail::Mailer::memory("Tessera <no-reply@tessera.test>").unwrap();
         let mailer = (!self.configured_mailer).then_some(mailer);
-        let (st, _) = AppState::open(config, deps_with_mail(clock.clone(), &prefix, mailer))
-            .await
-            .unwrap();
+        let mut deps = deps_with_mail(clock.clone(), &prefix, mailer);
+        if let Some(params) = self.password_params {
+            deps.password_params = params;
+        }
+        let (st, _) = AppState::open(config, deps).await.unwrap();
         let pool = tessera::pools::create(&st, &unique_name("pool"), clock.now())
             .await
             .unwrap();
