@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpServer, Scope, web};
+use actix_web::{App, HttpServer, Scope, middleware, web};
 
 use crate::config::{Config, redact_url};
 use crate::error::Error;
@@ -28,7 +28,14 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    // Served over https (the public URL says so): browsers must never use plain http again.
+    let https = state.config.public_base().starts_with("https://");
+    let hsts = middleware::DefaultHeaders::new().add((
+        "Strict-Transport-Security",
+        "max-age=63072000; includeSubDomains",
+    ));
     App::new()
+        .wrap(middleware::Condition::new(https, hsts))
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(

@@ -24,3 +24,19 @@ async fn unknown_route_is_json_404() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
 }
+
+#[actix_web::test]
+async fn hsts_is_sent_when_the_public_url_is_https() {
+    let plain = TestApp::new().await;
+    let res = plain.get("/healthz").await;
+    assert!(res.headers().get("strict-transport-security").is_none());
+    let tls = TestApp::builder()
+        .config(|c| c.public_url = Some("https://id.example.com".into()))
+        .build()
+        .await;
+    let res = tls.get("/healthz").await;
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
+}
