@@ -31,6 +31,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Upstream identity providers: HTTP client and discovery cache.
     pub federation: Federation,
+    /// `trusted_proxies`, parsed once.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// The injectable parts; production uses [`Deps::default`].
@@ -86,6 +88,7 @@ impl AppState {
         .await?;
         let federation = Federation::new(Duration::from_secs(config.upstream_timeout_secs))
             .map_err(|e| Error::Startup(e.to_string()))?;
+        let trusted_proxies = Arc::new(config.trusted_proxy_ranges().map_err(Error::Startup)?);
         let app = AppState {
             hasher: PasswordHasherPool::new(config.password_hash_concurrency, deps.password_params)
                 .with_queue(config.password_hash_queue),
@@ -98,6 +101,7 @@ impl AppState {
             pools: PoolCache::default(),
             mailer,
             federation,
+            trusted_proxies,
         };
         let loaded = app.pools.refresh(&app).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master

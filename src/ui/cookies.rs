@@ -49,12 +49,11 @@ pub struct BrowserCookies {
 
 impl BrowserCookies {
     pub fn of(req: &HttpRequest, app: &AppState) -> Self {
-        // Validated at start-up; an unparsable list trusts nobody.
-        let trusted = app.config.trusted_proxy_ranges().unwrap_or_default();
+        let trusted = &app.trusted_proxies;
         Self {
             binding: read_cookie(req, BROWSER_COOKIE).filter(|b| !b.is_empty() && b.len() <= 128),
             session: read_cookie(req, SESSION_COOKIE),
-            ip: client_ip(req, &trusted).map(|ip| ip.to_string()),
+            ip: client_ip(req, trusted).map(|ip| ip.to_string()),
         }
     }
 
