@@ -11,6 +11,7 @@ use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::{self, NewUserSpec};
 use crate::audit;
+use crate::crypto::sha256_hex;
 use crate::ids::Secret;
 use crate::model::SignInIdentifier;
 use crate::model::attributes;
@@ -127,6 +128,10 @@ pub async fn submit(
     if let Some(name) = missing {
         return retry(tx, required_message(&name));
     }
+    let Some(budget) = reserve_budget(app, tenant, browser, values.get("email")).await? else {
+        let msg = "Too many sign-ups from here or to this address. Please try again later.";
+        return Ok(Outcome::TooMany(msg.into()).into());
+    };
     let spec = NewUserSpec {
         username: match ask_username {
             true => values.get("username").cloned().unwrap_or_default(),
@@ -140,10 +145,14 @@ pub async fn submit(
     };
     let user = match accounts::create(app, &tenant.pool, spec, now).await {
         Ok(u) => u,
-        Err(e) => match user_message(&e) {
-            Some(msg) => return retry(tx, msg),
-            None => return Err(account_failure(e)),
-        },
+        Err(e) => {
+            // Nothing was created or mailed: the attempt does not count.
+            give_back(app, &budget).await?;
+            match user_message(&e) {
+                Some(msg) => return retry(tx, msg),
+                None => return Err(account_failure(e)),
+            }
+        }
     };
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
@@ -154,6 +163,50 @@ pub async fn submit(
     let (tx, email) = at_confirmation(app, tenant, tx, &user).await?;
     let notice = send_code(app, tenant, &user, &email, now).await.err();
     Ok(Outcome::Confirm { tx, email, notice }.into())
+}
+
+/// Sign-ups per client address in [`SIGNUP_WINDOW`].
+const SIGNUPS_PER_ADDRESS: i64 = 10;
+/// Sign-ups (each mails a code) per destination address in [`SIGNUP_WINDOW`]: the page cannot
+/// be used to flood a stranger's mailbox.
+const SIGNUPS_PER_EMAIL: i64 = 3;
+pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Reserves this sign-up against the address's and the destination's budgets, counted before
+/// any hashing or mail; `None` when either is spent (nothing stays counted then). The keys
+/// reserved come back so that a sign-up that creates nothing can give them back.
+async fn reserve_budget(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    browser: &Browser<'_>,
+    email: Option<&String>,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let pool = &tenant.pool.id;
+    let mut budgets = Vec::new();
+    if let Some(ip) = browser.ip {
+        budgets.push((format!("{pool}:signup-ip:{ip}"), SIGNUPS_PER_ADDRESS));
+    }
+    if let Some(email) = email {
+        let to = sha256_hex(accounts::normalize_identifier(email).as_bytes());
+        budgets.push((format!("{pool}:signup-to:{to}"), SIGNUPS_PER_EMAIL));
+    }
+    let mut reserved = Vec::new();
+    for (key, max) in budgets {
+        let n = app.kv.incr(&key, SIGNUP_WINDOW).await?;
+        reserved.push(key);
+        if n > max {
+            give_back(app, &reserved).await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(reserved))
+}
+
+async fn give_back(app: &AppState, keys: &[String]) -> Result<(), OAuthError> {
+    for key in keys {
+        app.kv.release(key).await?;
+    }
+    Ok(())
 }
 
 /// Moves `tx` to the confirmation step for `user` (who has an email).

@@ -81,6 +81,12 @@ pub fn respond(tenant: &PoolRuntime, outcome: Outcome, render_login: bool) -> Ht
     match outcome {
         Outcome::Deliver(delivery) => deliver(delivery),
         Outcome::Upstream(url) => redirect(&url),
+        Outcome::TooMany(message) => {
+            let mut res = error_page(StatusCode::TOO_MANY_REQUESTS, &message);
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("3600"));
+            res
+        }
         Outcome::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
         Outcome::Login { tx, error } if render_login => {
             login_page(tenant, &tx, error.as_deref(), None)

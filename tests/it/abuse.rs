@@ -277,3 +277,53 @@ async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_retry_after() {
         "the one in the slot is evaluated"
     );
 }
+
+#[actix_web::test]
+async fn sign_ups_from_one_address_are_limited_even_in_a_burst() {
+    let app = TestApp::new().await;
+    let c = app.oidc_client(spec("web")).await;
+    // Fifteen sign-up forms, each in its own browser.
+    let mut forms = Vec::new();
+    for (browser, login) in sign_in_pages(&app, &c.start().url)
+        .await
+        .into_iter()
+        .take(15)
+    {
+        let tx = hidden(&login, "tx");
+        let res = browser
+            .get(format!("{}/signup?tx={tx}", app.issuer()))
+            .send()
+            .await
+            .unwrap();
+        let page = res.text().await.unwrap();
+        forms.push((browser, page));
+    }
+    let posts = forms.iter().enumerate().map(|(i, (browser, page))| {
+        let form = [
+            ("tx", hidden(page, "tx")),
+            ("csrf", hidden(page, "csrf")),
+            ("username", format!("user{i}")),
+            ("email", format!("user{i}@example.com")),
+            ("password", "long enough pw".to_string()),
+        ];
+        let req = browser.post(format!("{}/signup", app.issuer())).form(&form);
+        async move { req.send().await.unwrap() }
+    });
+    let answers = join_all(posts).await;
+    let limited: Vec<_> = answers.iter().filter(|r| r.status() == 429).collect();
+    assert_eq!(limited.len(), 5, "10 sign-ups per address per hour");
+    assert!(
+        limited
+            .iter()
+            .all(|r| r.headers().get("retry-after").is_some())
+    );
+    let users = tessera::accounts::list(&app.st, &app.pool.id, 100)
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 10);
+    assert_eq!(
+        app.outbox.lock().unwrap().len(),
+        10,
+        "one mail per account, none for the refused"
+    );
+}
