@@ -128,6 +128,21 @@ async fn click(b: &Client, id: &str) {
         .unwrap();
 }
 
+/// Waits until the browser lands at the client (its redirect URI shows the server's JSON 404
+/// in a `<pre>`), closes it, and returns the query the client received.
+async fn arrive(b: Client, redirect: &str) -> std::collections::HashMap<String, String> {
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css("pre"))
+        .await
+        .unwrap();
+    let landed = b.current_url().await.unwrap();
+    b.close().await.unwrap();
+    assert!(landed.as_str().starts_with(redirect), "{landed}");
+    landed.query_pairs().into_owned().collect()
+}
+
 #[actix_web::test]
 async fn headless_chromium_signs_up_confirms_and_arrives_at_the_client() {
     let Some(d) = driver() else { return };
@@ -151,16 +166,7 @@ async fn headless_chromium_signs_up_confirms_and_arrives_at_the_client() {
     let code = app.last_code("zoe@example.com").expect("a code was mailed");
     fill(&b, "code", &code).await;
     click(&b, "submit").await;
-    b.wait()
-        .at_most(Duration::from_secs(20))
-        .every(Duration::from_millis(50))
-        .for_element(Locator::Css("pre"))
-        .await
-        .unwrap();
-    let landed = b.current_url().await.unwrap();
-    b.close().await.unwrap();
-    assert!(landed.as_str().starts_with(&redirect), "{landed}");
-    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    let q = arrive(b, &redirect).await;
     assert_eq!(q.get("state"), Some(s.state.secret()));
     let tokens = c.exchange(&q["code"], s.verifier).await.unwrap();
     use openidconnect::TokenResponse;
@@ -295,16 +301,7 @@ async fn headless_chromium_enrolls_mfa_signs_out_and_signs_in_with_a_code() {
     let code = tessera::mfa::code_at(secret.trim(), app.now()).unwrap();
     fill(&b, "code", &code).await;
     click(&b, "submit").await;
-    b.wait()
-        .at_most(Duration::from_secs(20))
-        .every(Duration::from_millis(50))
-        .for_element(Locator::Css("pre"))
-        .await
-        .unwrap();
-    let landed = b.current_url().await.unwrap();
-    b.close().await.unwrap();
-    assert!(landed.as_str().starts_with(&redirect), "{landed}");
-    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    let q = arrive(b, &redirect).await;
     let tokens = c.exchange(&q["code"], s.verifier).await.unwrap();
     use openidconnect::TokenResponse;
     let claims = tokens
@@ -359,16 +356,7 @@ async fn headless_chromium_continues_with_google_and_arrives_at_the_client() {
     b.goto(&s.url).await.unwrap();
     click(&b, "idp-Google").await;
     click(&b, "fake-approve").await;
-    b.wait()
-        .at_most(Duration::from_secs(20))
-        .every(Duration::from_millis(50))
-        .for_element(Locator::Css("pre"))
-        .await
-        .unwrap();
-    let landed = b.current_url().await.unwrap();
-    b.close().await.unwrap();
-    assert!(landed.as_str().starts_with(&redirect), "{landed}");
-    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    let q = arrive(b, &redirect).await;
     let tokens = c.exchange(&q["code"], s.verifier).await.unwrap();
     let id = openidconnect::TokenResponse::id_token(&tokens)
         .unwrap()
