@@ -17,6 +17,11 @@ pub enum Kind {
     Throttled,
     UserCreated,
     SignedUp,
+    /// A sign-up named an email a confirmed account holds: nothing was created, the owner was
+    /// told.
+    SignUpEmailTaken,
+    /// An UNCONFIRMED sign-up passed the pool's expiry and was deleted.
+    UnconfirmedExpired,
     Confirmed,
     PasswordReset,
     PasswordSet,
@@ -45,6 +50,8 @@ impl Kind {
             Self::Throttled => "throttled",
             Self::UserCreated => "user_created",
             Self::SignedUp => "signed_up",
+            Self::SignUpEmailTaken => "signup_email_taken",
+            Self::UnconfirmedExpired => "unconfirmed_expired",
             Self::Confirmed => "confirmed",
             Self::PasswordReset => "password_reset",
             Self::PasswordSet => "password_set",

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod background;
 pub mod cli;
 pub mod clients;
 pub mod clock;
@@ -9,9 +10,11 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod federation;
+pub mod housekeeping;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod login;
 pub mod mail;
 pub mod mfa;

@@ -160,6 +160,7 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
         );
     }
     let refresher = tokio::spawn(refresh_caches(app.clone()));
+    let housekeeper = tokio::spawn(crate::housekeeping::run_forever(app.clone()));
     let app_state = app.clone();
     let server = HttpServer::new(move || build_app(app_state.clone()))
         .shutdown_timeout(15)
@@ -171,6 +172,14 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     );
     let result = server.run().await;
     refresher.abort();
+    housekeeper.abort();
+    // Mail queued by the last requests still goes out (bounded by the mailer's own timeout).
+    if tokio::time::timeout(Duration::from_secs(15), app.background.idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shut down with background work unfinished");
+    }
     tracing::info!("shut down");
     result.map_err(|e| Error::Startup(format!("server error: {e}")))
 }

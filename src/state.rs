@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::background::Background;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -33,7 +34,13 @@ pub struct AppState {
     pub federation: Federation,
     /// `trusted_proxies`, parsed once.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Work done after the answer (mail of the pages that must not reveal whether an account
+    /// exists).
+    pub background: Background,
 }
+
+/// Background tasks at once; beyond, work is dropped (each is a mail at most).
+const BACKGROUND_TASKS: usize = 256;
 
 /// The injectable parts; production uses [`Deps::default`].
 pub struct Deps {
@@ -102,6 +109,7 @@ impl AppState {
             mailer,
             federation,
             trusted_proxies,
+            background: Background::new(BACKGROUND_TASKS),
         };
         let loaded = app.pools.refresh(&app).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master

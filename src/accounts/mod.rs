@@ -1,6 +1,7 @@
 //! Users of a pool: identifiers, statuses, password policy, and administration.
 
 pub mod codes;
+pub mod expiry;
 pub mod groups;
 pub mod policy;
 pub mod signin;
@@ -302,6 +303,33 @@ pub async fn confirm(
     })
 }
 
+/// Who changes attributes: the user themselves (only what the pool lets users write) or an
+/// administrator (anything but an immutable attribute that already has a value).
+#[derive(Debug, Clone, Copy)]
+pub enum Writer<'a> {
+    User { ip: Option<&'a str> },
+    Admin,
+}
+
+/// May `by` set (or remove) `name`, which the user `had` a value for?
+fn may_change(pool: &Pool, name: &str, had: bool, by: Writer<'_>) -> Result<(), AccountError> {
+    let settings = &pool.settings;
+    if had && settings.custom(name).is_some_and(|c| !c.mutable) {
+        return Err(invalid(
+            "attributes",
+            format!("{name} cannot be changed once set"),
+        ));
+    }
+    if matches!(by, Writer::User { .. }) && !settings.user_may_write(name) {
+        let name: String = name.chars().take(40).filter(|c| !c.is_control()).collect();
+        return Err(invalid(
+            "attributes",
+            format!("{name} can only be changed by an administrator"),
+        ));
+    }
+    Ok(())
+}
+
 /// Changes attributes: `Some(v)` sets, `None` (or an empty value) removes. The result is checked
 /// as a whole against the standard formats and the pool's custom schema; changes are audited by
 /// name (never by value).
@@ -310,10 +338,14 @@ pub async fn update_attributes(
     pool: &Pool,
     who: &str,
     changes: BTreeMap<String, Option<String>>,
-    ip: Option<&str>,
+    by: Writer<'_>,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
     let user = find(app, &pool.id, who).await?;
+    let ip = match by {
+        Writer::User { ip } => ip,
+        Writer::Admin => None,
+    };
     let mut merged = user.attributes.clone();
     if let Some(p) = &user.phone_number {
         merged.insert("phone_number".into(), p.clone());
@@ -329,6 +361,7 @@ pub async fn update_attributes(
             ));
         }
         if merged.get(&k) != v.as_ref() {
+            may_change(pool, &k, merged.contains_key(&k), by)?;
             changed.push(k.clone());
             match v {
                 Some(v) => merged.insert(k, v),

@@ -173,6 +173,12 @@ async fn update_pool(
     if let Some(on) = update.auto_link_verified_email {
         settings.auto_link_verified_email = on;
     }
+    for spec in &update.rate_limits {
+        settings.rate_limits.set(spec).map_err(Error::Usage)?;
+    }
+    if let Some(days) = update.unconfirmed_expiry_days {
+        settings.unconfirmed_expiry_days = days;
+    }
     define_custom_attributes(&mut settings, update.custom_attributes)?;
     if let Some(list) = update.required_attributes {
         settings.required_attributes = required_attribute_names(&settings, &list)?;
@@ -266,6 +272,8 @@ async fn client_cmd(
                 access_token_ttl: u.access_token_ttl,
                 id_token_ttl: u.id_token_ttl,
                 refresh_token_ttl: u.refresh_token_ttl,
+                read_attributes: list_arg(u.read_attributes),
+                write_attributes: list_arg(u.write_attributes),
             };
             let c = clients::update(app, &p.id, &u.client_id, changes, now).await?;
             emit(json, &c, || format!("updated client {}", c.client_id))
@@ -278,6 +286,12 @@ async fn client_cmd(
             })
         }
     }
+}
+
+/// A repeatable list option: not given is `None`; `''` entries are dropped (so `--x ''` alone
+/// is an empty list).
+fn list_arg(given: Vec<String>) -> Option<Vec<String>> {
+    (!given.is_empty()).then(|| given.into_iter().filter(|s| !s.is_empty()).collect())
 }
 
 async fn create_client(
@@ -301,6 +315,8 @@ async fn create_client(
         id_token_ttl: create.id_token_ttl,
         refresh_token_ttl: create.refresh_token_ttl,
         identity_providers: create.identity_providers,
+        read_attributes: list_arg(create.read_attributes),
+        write_attributes: list_arg(create.write_attributes),
     };
     let created = clients::create(app, &p.id, spec, now).await?;
     emit(json, &created, || match &created.client_secret {
@@ -624,7 +640,15 @@ async fn set_user_attributes(
         u = accounts::set_email(app, &p.id, u.sub.as_str(), &e, true, None, now).await?;
     }
     if !changes.is_empty() {
-        u = accounts::update_attributes(app, &p, u.sub.as_str(), changes, None, now).await?;
+        u = accounts::update_attributes(
+            app,
+            &p,
+            u.sub.as_str(),
+            changes,
+            accounts::Writer::Admin,
+            now,
+        )
+        .await?;
     }
     emit(json, &u, || describe_user(&u))
 }

@@ -147,8 +147,10 @@ pub struct PoolUpdate {
     /// an empty string clears them).
     #[arg(long, value_name = "NAMES")]
     pub required_attributes: Option<String>,
-    /// Define a custom attribute `NAME:TYPE[:MIN:MAX]` (TYPE string, number or boolean; for
-    /// strings MIN/MAX bound the length). Repeatable; replaces a definition of the same name.
+    /// Define a custom attribute `NAME:TYPE[:MIN:MAX][:writable][:immutable]` (TYPE string,
+    /// number or boolean; for strings MIN/MAX bound the length; `writable` lets users set it
+    /// on themselves, `immutable` allows no change once set). Repeatable; replaces a
+    /// definition of the same name.
     #[arg(long = "custom-attribute", value_name = "SPEC")]
     pub custom_attributes: Vec<String>,
     /// Multi-factor authentication: off, optional, or required.
@@ -158,6 +160,13 @@ pub struct PoolUpdate {
     /// password, when both hold the email as verified (off by default).
     #[arg(long, value_name = "BOOL")]
     pub auto_link_verified_email: Option<bool>,
+    /// A request rate, `CATEGORY=N` per second (user_creation, sign_in, account_recovery,
+    /// token; 0 = no limit). Repeatable.
+    #[arg(long = "rate-limit", value_name = "CATEGORY=N")]
+    pub rate_limits: Vec<String>,
+    /// Days after which UNCONFIRMED sign-ups are deleted (0 keeps them; default 7).
+    #[arg(long, value_name = "DAYS")]
+    pub unconfirmed_expiry_days: Option<u32>,
 }
 
 /// `--sign-in-identifier` values.
@@ -281,6 +290,13 @@ pub struct ClientUpdate {
     pub id_token_ttl: Option<u64>,
     #[arg(long, value_name = "SECS")]
     pub refresh_token_ttl: Option<u64>,
+    /// Attributes its tokens and userinfo may carry (repeatable; replaces the list;
+    /// `--read-attribute ''` alone goes back to all).
+    #[arg(long = "read-attribute", value_name = "NAME")]
+    pub read_attributes: Vec<String>,
+    /// Attributes its users may set through it (repeatable; replaces the list).
+    #[arg(long = "write-attribute", value_name = "NAME")]
+    pub write_attributes: Vec<String>,
 }
 
 // `client create`: the pool and the client's settings.
@@ -323,6 +339,14 @@ pub struct ClientCreate {
     /// (repeatable; default COGNITO only).
     #[arg(long = "identity-provider", value_name = "NAME")]
     pub identity_providers: Vec<String>,
+    /// Attributes its tokens and userinfo may carry (repeatable; default all the scopes
+    /// grant), Cognito's ReadAttributes.
+    #[arg(long = "read-attribute", value_name = "NAME")]
+    pub read_attributes: Vec<String>,
+    /// Attributes its users may set on themselves through it (repeatable; default what the
+    /// pool lets users write), Cognito's WriteAttributes.
+    #[arg(long = "write-attribute", value_name = "NAME")]
+    pub write_attributes: Vec<String>,
 }
 
 #[derive(Debug, Args)]

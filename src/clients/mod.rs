@@ -37,6 +37,10 @@ pub struct ClientSpec {
     /// Where its users may sign in: `COGNITO` and names of the pool's identity providers;
     /// empty keeps the default (`COGNITO` only).
     pub identity_providers: Vec<String>,
+    /// Attributes its tokens may carry (`None`: all the scopes grant).
+    pub read_attributes: Option<Vec<String>>,
+    /// Attributes its users may set through it (`None`: what the pool lets users write).
+    pub write_attributes: Option<Vec<String>>,
 }
 
 /// A freshly created client with its secret, shown exactly once.
@@ -219,7 +223,32 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
             true => d.identity_providers,
             false => spec.identity_providers.clone(),
         },
+        read_attributes: attribute_list(spec.read_attributes.as_ref())?,
+        write_attributes: attribute_list(spec.write_attributes.as_ref())?,
     })
+}
+
+/// A read or write list: standard attribute names, `email`, or `custom:NAME`; sorted, unique.
+fn attribute_list(list: Option<&Vec<String>>) -> Result<Option<Vec<String>>, ClientError> {
+    let Some(list) = list else { return Ok(None) };
+    let mut out = Vec::with_capacity(list.len());
+    for name in list {
+        let custom_ok = name.strip_prefix("custom:").is_some_and(|c| {
+            (1..=20).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        if !(custom_ok
+            || name == "email"
+            || crate::model::attributes::STANDARD.contains(&name.as_str()))
+        {
+            return Err(invalid(format!(
+                "attribute {name:?} is not a standard attribute, email, or custom:NAME"
+            )));
+        }
+        out.push(name.clone());
+    }
+    out.sort();
+    out.dedup();
+    Ok(Some(out))
 }
 
 /// Each of a client's identity providers is `COGNITO` or a provider of the pool.
@@ -297,6 +326,10 @@ pub struct ClientChanges {
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
     pub refresh_token_ttl: Option<u64>,
+    /// `Some(list)` replaces the read list (an empty list: back to every attribute).
+    pub read_attributes: Option<Vec<String>>,
+    /// `Some(list)` replaces the write list (an empty list: back to the pool's rule).
+    pub write_attributes: Option<Vec<String>>,
 }
 
 fn replace_if_given(current: &mut Vec<String>, given: Vec<String>) {
@@ -329,6 +362,14 @@ pub async fn update(
         id_token_ttl: Some(changes.id_token_ttl.unwrap_or(s.id_token_ttl)),
         refresh_token_ttl: Some(changes.refresh_token_ttl.unwrap_or(s.refresh_token_ttl)),
         identity_providers: s.identity_providers.clone(),
+        read_attributes: match changes.read_attributes {
+            Some(l) => Some(l).filter(|l| !l.is_empty()),
+            None => s.read_attributes.clone(),
+        },
+        write_attributes: match changes.write_attributes {
+            Some(l) => Some(l).filter(|l| !l.is_empty()),
+            None => s.write_attributes.clone(),
+        },
     };
     replace_if_given(&mut spec.redirect_uris, changes.redirect_uris);
     replace_if_given(&mut spec.logout_uris, changes.logout_uris);

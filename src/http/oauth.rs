@@ -36,6 +36,9 @@ impl ResponseError for OAuthResponse {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable if self.0.retry_after.is_some() => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -68,7 +71,7 @@ impl ResponseError for OAuthResponse {
             _ => {}
         }
         if e.code == ErrorCode::TemporarilyUnavailable {
-            h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            h.insert(RETRY_AFTER, HeaderValue::from(e.retry_after.unwrap_or(1)));
         }
         if e.code == ErrorCode::InvalidClient {
             h.insert(

@@ -78,17 +78,18 @@ pub fn csrf_token(key: &MasterKey, binding: &str) -> String {
     form_token(key, FORM, binding)
 }
 
-/// Editable attributes of the page, in display order: standard ones, then the pool's custom ones.
+/// Editable attributes of the page, in display order: standard ones, then the custom ones the
+/// pool lets users write.
 pub fn editable(tenant: &PoolRuntime) -> Vec<String> {
+    let settings = &tenant.pool.settings;
     attributes::STANDARD
         .iter()
         .map(|s| s.to_string())
         .chain(
-            tenant
-                .pool
-                .settings
+            settings
                 .custom_attributes
                 .iter()
+                .filter(|c| c.user_may_write())
                 .map(|c| c.claim()),
         )
         .collect()
@@ -247,7 +248,7 @@ async fn profile(
         &tenant.pool,
         state.user.sub.as_str(),
         changes,
-        browser.ip,
+        accounts::Writer::User { ip: browser.ip },
         now,
     )
     .await

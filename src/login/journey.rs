@@ -10,7 +10,9 @@ use super::outcome::{Browser, Outcome, StepResult, Transition, tx_for_form};
 use super::tx::{self, LoginTx, Step};
 use super::{consent, federated, mfa, new_password, password, recovery, signup};
 use crate::crypto::ct_eq;
+use crate::limits::{self, Budget};
 use crate::model::client::COGNITO;
+use crate::model::pool::RateCategory;
 use crate::model::{MfaMode, UserStatus};
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -36,6 +38,41 @@ pub enum Form {
     Federate,
 }
 
+impl Form {
+    /// The pool rate this form counts against.
+    fn category(self) -> RateCategory {
+        match self {
+            Self::SignUp | Self::Confirm => RateCategory::UserCreation,
+            Self::Forgot | Self::Reset => RateCategory::AccountRecovery,
+            Self::Password
+            | Self::NewPassword
+            | Self::Mfa
+            | Self::MfaSetup
+            | Self::Consent
+            | Self::Federate => RateCategory::SignIn,
+        }
+    }
+}
+
+/// Counts a request against the pool's rate for `category`: the 429 page once it is spent.
+async fn over_rate(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    category: RateCategory,
+) -> Result<Option<Outcome>, OAuthError> {
+    let settings = &tenant.pool.settings;
+    let rated = limits::rate(app, &tenant.pool.id, &settings.rate_limits, category).await?;
+    Ok(rated.err().map(|l| Outcome::TooMany {
+        message: "Too many people are doing this right now. Please try again in a moment.".into(),
+        retry_after: l.retry_after,
+    }))
+}
+
+/// New sign-in transactions per client address in [`ANON_WINDOW`]: an anonymous GET of the
+/// authorization endpoint writes a transaction, so a flood from one address is cut off.
+const TX_PER_ADDRESS: i64 = 300;
+const ANON_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Handles `/oauth2/authorize`: a code at once for a usable SSO session, else the sign-in page
 /// of a new transaction (or `login_required` for `prompt=none`).
 pub async fn authorize(
@@ -59,6 +96,20 @@ pub async fn authorize(
             Ok(to_client(tenant, &req, e))
         }
         None => {
+            if let Some(ip) = browser.ip {
+                let key = format!("{}:authz-ip:{ip}", tenant.pool.id);
+                let budget = [Budget::new(key, TX_PER_ADDRESS, ANON_WINDOW)];
+                if let Err(l) = limits::reserve(app, &budget).await? {
+                    let message = "Too many sign-ins were started from your network. \
+                                   Please try again later."
+                        .into();
+                    let retry_after = l.retry_after;
+                    return Ok(Outcome::TooMany {
+                        message,
+                        retry_after,
+                    });
+                }
+            }
             let (pool, binding) = (&tenant.pool.id, browser.binding_hash());
             let direct = req.identity_provider.clone().filter(|p| p != COGNITO);
             let step = Step::NeedPassword;
@@ -167,6 +218,9 @@ pub async fn submit(
     browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Transition, OAuthError> {
+    if let Some(busy) = over_rate(app, tenant, which.category()).await? {
+        return Ok(busy.into());
+    }
     let Some(tx) = tx_for_form(app, tenant, form, browser).await? else {
         return Ok(Outcome::expired().into());
     };
@@ -183,7 +237,7 @@ pub async fn submit(
         Form::NewPassword => new_password::submit(a, t, tx, form, now).await?,
         Form::SignUp => signup::submit(a, t, tx, form, b, now).await?,
         Form::Confirm => signup::confirm(a, t, tx, form, now).await?,
-        Form::Forgot => recovery::forgot(a, t, tx, form, now).await?,
+        Form::Forgot => recovery::forgot(a, t, tx, form, b, now).await?,
         Form::Reset => recovery::reset(a, t, tx, form, b, now).await?,
         Form::Mfa => mfa::challenge(a, t, tx, form, b, now).await?,
         Form::MfaSetup => mfa::setup(a, t, tx, form, b, now).await?,
@@ -216,6 +270,9 @@ pub async fn callback(
     browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Transition, OAuthError> {
+    if let Some(busy) = over_rate(app, tenant, RateCategory::SignIn).await? {
+        return Ok(busy.into());
+    }
     match federated::callback(app, tenant, params, browser, now).await? {
         StepResult::Done(transition) => Ok(transition),
         StepResult::Authenticated {

@@ -56,7 +56,7 @@ pub enum Outcome {
     /// To an upstream identity provider's sign-in page.
     Upstream(String),
     /// A rate limit was reached: a 429 page that says why, with `Retry-After`.
-    TooMany(String),
+    TooMany { message: String, retry_after: u64 },
     /// An error page; the client is not told (its redirect URI is unproven or the form is stale).
     Page(String),
     /// The sign-in page for this transaction, with an error message after a failed attempt.

@@ -13,11 +13,14 @@ use crate::accounts::{self, AccountError, normalize_identifier};
 use crate::audit;
 use crate::crypto::sha256_hex;
 use crate::ids::Secret;
+use crate::limits::{self, Budget};
 use crate::model::UserStatus;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::sql::pools::Pool;
 use crate::store::sql::users::{self, User};
 
 pub const RESET_TTL: Duration = Duration::from_secs(3600);
@@ -97,65 +100,99 @@ pub async fn require_reset(
     })
 }
 
-/// The account that may reset with `identifier`, if any (within the per-identifier budget).
-async fn resettable(
-    app: &AppState,
-    tenant: &PoolRuntime,
-    identifier: &str,
-) -> Result<Option<User>, OAuthError> {
-    let norm = normalize_identifier(identifier);
-    let budget_key = format!(
-        "{}:reset-sends:{}",
-        tenant.pool.id,
-        sha256_hex(norm.as_bytes())
-    );
-    let sends = app.kv.incr(&budget_key, RESET_TTL).await?;
-    if norm.is_empty() || norm.chars().any(char::is_control) || sends > MAX_SENDS {
-        return Ok(None);
-    }
-    let user = find_for_sign_in(app, tenant, norm).await?;
-    Ok(user.filter(|u| {
-        u.enabled && matches!(u.status, UserStatus::Confirmed | UserStatus::ResetRequired)
-    }))
-}
+/// Forgot-password requests per client address in [`RESET_TTL`].
+const FORGOTS_PER_ADDRESS: i64 = 20;
+/// Reset mails per destination mailbox in [`RESET_TTL`], whichever identifier named it.
+const SENDS_PER_EMAIL: i64 = 5;
 
 async fn find_for_sign_in(
     app: &AppState,
-    tenant: &PoolRuntime,
+    pool: &Pool,
     norm: String,
-) -> Result<Option<User>, OAuthError> {
-    let (pool, mode) = (
-        tenant.pool.id.clone(),
-        tenant.pool.settings.sign_in_identifier,
-    );
-    Ok(app
-        .sql
-        .run(move |c| users::find_for_sign_in(c, &pool, &norm, mode))
-        .await?)
+) -> Result<Option<User>, StoreError> {
+    let (id, mode) = (pool.id.clone(), pool.settings.sign_in_identifier);
+    app.sql
+        .run(move |c| users::find_for_sign_in(c, &id, &norm, mode))
+        .await
 }
 
-/// An identifier was submitted: mail a code if the account can reset, answer the same either way.
+/// Mails a reset code for what was typed at "forgot password" if an account may reset with
+/// it (run after the answer, so the visitor learns nothing from timing or mail failures).
+async fn mail_reset(app: &AppState, pool: &Pool, norm: String, now: DateTime<Utc>) {
+    let user = match find_for_sign_in(app, pool, norm).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return,
+        Err(e) => return tracing::error!(error = %e, "password reset lookup failed"),
+    };
+    let resettable = user.enabled
+        && matches!(
+            user.status,
+            UserStatus::Confirmed | UserStatus::ResetRequired
+        );
+    let Some(email) = user.email.clone().filter(|_| resettable) else {
+        return;
+    };
+    let to = sha256_hex(normalize_identifier(&email).as_bytes());
+    let budget = [Budget::new(
+        format!("{}:reset-to:{to}", pool.id),
+        SENDS_PER_EMAIL,
+        RESET_TTL,
+    )];
+    match limits::reserve(app, &budget).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => return tracing::warn!("password reset mail skipped: mailbox over budget"),
+        Err(e) => return tracing::error!(error = %e, "password reset budget failed"),
+    }
+    let sub = user.sub.as_str();
+    let sent = codes::send(app, pool, Purpose::Reset, sub, &email, RESET_TTL, now).await;
+    if let Err(e) = sent {
+        tracing::error!(error = %e, "password reset mail failed");
+    }
+}
+
+/// An identifier was submitted: the same answer, after the same work, whether or not an
+/// account may reset with it. The lookup and the mail happen after the answer; the only work
+/// here is counting the address's and the identifier's budgets.
 pub async fn forgot(
     app: &AppState,
     tenant: &PoolRuntime,
     tx: LoginTx,
     form: &Params,
+    browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<StepResult, OAuthError> {
     if !matches!(tx.step, Step::NeedPassword | Step::NeedResetCode { .. }) {
         return Ok(Outcome::expired().into());
     }
+    let pool = &tenant.pool;
     let identifier: String = form
         .get("username")
         .unwrap_or_default()
         .chars()
         .take(256)
         .collect();
-    if let Some(u) = resettable(app, tenant, &identifier).await?
-        && let Some(email) = u.email.clone()
-        && send_code(app, tenant, &u, &email, now).await.is_err()
-    {
-        return Ok(Outcome::Page(MAIL_FAILED.into()).into());
+    if let Some(ip) = browser.ip {
+        let key = format!("{}:forgot-ip:{ip}", pool.id);
+        let budget = [Budget::new(key, FORGOTS_PER_ADDRESS, RESET_TTL)];
+        if let Err(l) = limits::reserve(app, &budget).await? {
+            return Ok(Outcome::TooMany {
+                message:
+                    "Too many password resets were asked from your network. Please try again later."
+                        .into(),
+                retry_after: l.retry_after,
+            }
+            .into());
+        }
+    }
+    // Per identifier, silently: over the budget the answer is the same but nothing is sent.
+    let norm = normalize_identifier(&identifier);
+    let key = format!("{}:reset-sends:{}", pool.id, sha256_hex(norm.as_bytes()));
+    let within = app.kv.incr(&key, RESET_TTL).await? <= MAX_SENDS;
+    if within && !norm.is_empty() && !norm.chars().any(char::is_control) {
+        let (app2, pool) = (app.clone(), pool.clone());
+        app.background.spawn("password reset mail", async move {
+            mail_reset(&app2, &pool, norm, now).await;
+        });
     }
     let tx = at_reset_code(app, tenant, tx, &identifier).await?;
     Ok(Outcome::ResetCode {
@@ -174,7 +211,8 @@ async fn code_owner(
     identifier: &str,
     code: &str,
 ) -> Result<Option<User>, OAuthError> {
-    let Some(user) = find_for_sign_in(app, tenant, normalize_identifier(identifier)).await? else {
+    let Some(user) = find_for_sign_in(app, &tenant.pool, normalize_identifier(identifier)).await?
+    else {
         return Ok(None);
     };
     let sub = user.sub.as_str();

@@ -11,8 +11,11 @@ use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::{self, NewUserSpec};
 use crate::audit;
+use crate::clock::RandomExt;
 use crate::crypto::sha256_hex;
 use crate::ids::Secret;
+use crate::limits::{self, Budget};
+use crate::mail::Notice;
 use crate::model::SignInIdentifier;
 use crate::model::attributes;
 use crate::oidc::error::OAuthError;
@@ -128,17 +131,31 @@ pub async fn submit(
     if let Some(name) = missing {
         return retry(tx, required_message(&name));
     }
-    let Some(budget) = reserve_budget(app, tenant, browser, values.get("email")).await? else {
-        let msg = "Too many sign-ups from here or to this address. Please try again later.";
-        return Ok(Outcome::TooMany(msg.into()).into());
+    let budget = match limits::reserve(app, &budgets(tenant, browser, values.get("email"))).await? {
+        Ok(reserved) => reserved,
+        Err(l) => {
+            let message =
+                "Too many sign-ups from here or to this address. Please try again later.".into();
+            let retry_after = l.retry_after;
+            return Ok(Outcome::TooMany {
+                message,
+                retry_after,
+            }
+            .into());
+        }
     };
+    let password = Secret::new(form.get("password").unwrap_or_default());
+    let email = values.get("email").cloned();
+    if let Some(owner) = verified_holder(app, tenant, email.as_deref()).await? {
+        return email_taken(app, tenant, tx, &password, &owner, browser, now).await;
+    }
     let spec = NewUserSpec {
         username: match ask_username {
             true => values.get("username").cloned().unwrap_or_default(),
             false => String::new(),
         },
-        email: values.get("email").cloned(),
-        password: Secret::new(form.get("password").unwrap_or_default()),
+        email,
+        password,
         attributes,
         temporary_password: false,
         self_signup: true,
@@ -147,7 +164,7 @@ pub async fn submit(
         Ok(u) => u,
         Err(e) => {
             // Nothing was created or mailed: the attempt does not count.
-            give_back(app, &budget).await?;
+            budget.give_back(app).await?;
             match user_message(&e) {
                 Some(msg) => return retry(tx, msg),
                 None => return Err(account_failure(e)),
@@ -160,9 +177,90 @@ pub async fn submit(
         ..Default::default()
     };
     audit::record(app, &tenant.pool.id, audit::Kind::SignedUp, ctx, now).await;
-    let (tx, email) = at_confirmation(app, tenant, tx, &user).await?;
-    let notice = send_code(app, tenant, &user, &email, now).await.err();
-    Ok(Outcome::Confirm { tx, email, notice }.into())
+    let email = user.email.clone().unwrap_or_default();
+    let tx = at_confirmation(app, tenant, tx, user.sub.as_str(), &email).await?;
+    mail_code_later(app, tenant, user.sub.as_str(), &email, now);
+    Ok(Outcome::Confirm {
+        tx,
+        email,
+        notice: None,
+    }
+    .into())
+}
+
+/// The account that holds `email` as verified, if any.
+async fn verified_holder(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    email: Option<&str>,
+) -> Result<Option<User>, OAuthError> {
+    let Some(email) = email else { return Ok(None) };
+    let (pool, norm) = (
+        tenant.pool.id.clone(),
+        accounts::normalize_identifier(email),
+    );
+    Ok(app
+        .sql
+        .run(move |c| crate::store::sql::users::verified_email_holder(c, &pool, &norm))
+        .await?)
+}
+
+/// A sign-up named an email a confirmed account holds. The visitor sees exactly what a new
+/// sign-up sees (Cognito's PreventUserExistenceErrors), after the same work (the password is
+/// hashed); nothing is created, and the address's owner is told, with the way back in.
+async fn email_taken(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    password: &Secret,
+    owner: &User,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<StepResult, OAuthError> {
+    let hashed = app.hasher.hash(password, app.random.as_ref()).await;
+    hashed.map_err(|e| account_failure(accounts::AccountError::Password(e)))?;
+    let ctx = audit::Context {
+        sub: Some(owner.sub.as_str()),
+        ip: browser.ip,
+        ..Default::default()
+    };
+    audit::record(
+        app,
+        &tenant.pool.id,
+        audit::Kind::SignUpEmailTaken,
+        ctx,
+        now,
+    )
+    .await;
+    let email = owner.email.clone().unwrap_or_default();
+    // A confirmation step no code can pass: the sub is new and no code was issued for it.
+    let decoy = app.random.uuid_v7(now).to_string();
+    let tx = at_confirmation(app, tenant, tx, &decoy, &email).await?;
+    let (app2, pool_name, to) = (app.clone(), tenant.pool.name.clone(), email.clone());
+    let link = format!("{}/account", tenant.issuer);
+    app.background.spawn("sign-up notice", async move {
+        let intro = format!(
+            "Someone tried to create a {pool_name} account with this email address, which \
+             already has one. No new account was made."
+        );
+        let notice = Notice {
+            subject: "Someone tried to sign up with your email address",
+            intro: &intro,
+            advice: "If it was you, sign in to your account instead; if you forgot your \
+                     password, choose \"Forgot your password?\" on the sign-in page. \
+                     If it was not you, you need do nothing.",
+            link: &link,
+        };
+        if let Err(e) = app2.mailer.send_notice(&to, notice, now).await {
+            tracing::error!(error = %e, "sign-up notice mail failed");
+        }
+    });
+    Ok(Outcome::Confirm {
+        tx,
+        email,
+        notice: None,
+    }
+    .into())
 }
 
 /// Sign-ups per client address in [`SIGNUP_WINDOW`].
@@ -172,82 +270,64 @@ const SIGNUPS_PER_ADDRESS: i64 = 10;
 const SIGNUPS_PER_EMAIL: i64 = 3;
 pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
 
-/// Reserves this sign-up against the address's and the destination's budgets, counted before
-/// any hashing or mail; `None` when either is spent (nothing stays counted then). The keys
-/// reserved come back so that a sign-up that creates nothing can give them back.
-async fn reserve_budget(
-    app: &AppState,
-    tenant: &PoolRuntime,
-    browser: &Browser<'_>,
-    email: Option<&String>,
-) -> Result<Option<Vec<String>>, OAuthError> {
+/// This sign-up's budgets: the client address's and the destination's.
+fn budgets(tenant: &PoolRuntime, browser: &Browser<'_>, email: Option<&String>) -> Vec<Budget> {
     let pool = &tenant.pool.id;
     let mut budgets = Vec::new();
     if let Some(ip) = browser.ip {
-        budgets.push((format!("{pool}:signup-ip:{ip}"), SIGNUPS_PER_ADDRESS));
+        let key = format!("{pool}:signup-ip:{ip}");
+        budgets.push(Budget::new(key, SIGNUPS_PER_ADDRESS, SIGNUP_WINDOW));
     }
     if let Some(email) = email {
         let to = sha256_hex(accounts::normalize_identifier(email).as_bytes());
-        budgets.push((format!("{pool}:signup-to:{to}"), SIGNUPS_PER_EMAIL));
+        let key = format!("{pool}:signup-to:{to}");
+        budgets.push(Budget::new(key, SIGNUPS_PER_EMAIL, SIGNUP_WINDOW));
     }
-    let mut reserved = Vec::new();
-    for (key, max) in budgets {
-        let n = app.kv.incr(&key, SIGNUP_WINDOW).await?;
-        reserved.push(key);
-        if n > max {
-            give_back(app, &reserved).await?;
-            return Ok(None);
-        }
-    }
-    Ok(Some(reserved))
+    budgets
 }
 
-async fn give_back(app: &AppState, keys: &[String]) -> Result<(), OAuthError> {
-    for key in keys {
-        app.kv.release(key).await?;
-    }
-    Ok(())
-}
-
-/// Moves `tx` to the confirmation step for `user` (who has an email).
+/// Moves `tx` to the confirmation step for the account `sub` at `email`.
 async fn at_confirmation(
     app: &AppState,
     tenant: &PoolRuntime,
     tx: LoginTx,
-    user: &User,
-) -> Result<(LoginTx, String), OAuthError> {
-    let email = user.email.clone().unwrap_or_default();
+    sub: &str,
+    email: &str,
+) -> Result<LoginTx, OAuthError> {
     let tx = tx.at(Step::NeedConfirmation {
-        sub: user.sub.to_string(),
-        email: email.clone(),
+        sub: sub.to_string(),
+        email: email.to_string(),
     });
     tx::save(app, &tenant.pool.id, &tx).await?;
-    Ok((tx, email))
+    Ok(tx)
 }
 
-/// Mails a confirmation code; the error is the notice to show (the account is kept, and
-/// "send a new code" retries delivery).
-async fn send_code(
+/// Mails a confirmation code after the answer: the page is the same whether delivery works
+/// (a failure is logged; "send a new code" tries again).
+fn mail_code_later(
     app: &AppState,
     tenant: &PoolRuntime,
-    user: &User,
+    sub: &str,
     email: &str,
     now: DateTime<Utc>,
-) -> Result<(), String> {
-    let sent = codes::send(
-        app,
-        &tenant.pool,
-        Purpose::Confirm,
-        user.sub.as_str(),
-        email,
-        CONFIRM_TTL,
-        now,
-    )
-    .await;
-    sent.map_err(|e| {
-        tracing::error!(error = %e, "confirmation mail failed");
-        "We could not send the email just now. Try \"Send a new code\" in a moment.".into()
-    })
+) {
+    let (app2, pool) = (app.clone(), tenant.pool.clone());
+    let (sub, email) = (sub.to_string(), email.to_string());
+    app.background.spawn("confirmation mail", async move {
+        let sent = codes::send(
+            &app2,
+            &pool,
+            Purpose::Confirm,
+            &sub,
+            &email,
+            CONFIRM_TTL,
+            now,
+        )
+        .await;
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "confirmation mail failed");
+        }
+    });
 }
 
 /// An UNCONFIRMED user gave the right password: mail a new code and ask for it (as Cognito
@@ -265,11 +345,10 @@ pub async fn resume_confirmation(
                 .into(),
         ));
     }
-    let (tx, email) = at_confirmation(app, tenant, tx, user).await?;
-    let notice = match send_code(app, tenant, user, &email, now).await {
-        Ok(()) => "Your email address is not confirmed yet; we sent you a new code.".to_string(),
-        Err(failed) => failed,
-    };
+    let email = user.email.clone().unwrap_or_default();
+    let tx = at_confirmation(app, tenant, tx, user.sub.as_str(), &email).await?;
+    mail_code_later(app, tenant, user.sub.as_str(), &email, now);
+    let notice = "Your email address is not confirmed yet; we sent you a new code.".to_string();
     Ok(Outcome::Confirm {
         tx,
         email,
@@ -277,7 +356,8 @@ pub async fn resume_confirmation(
     })
 }
 
-/// "Send a new code", within [`MAX_RESENDS`] per [`RESEND_WINDOW`].
+/// "Send a new code", within [`MAX_RESENDS`] per [`RESEND_WINDOW`]; mailed after the answer,
+/// like the first one, so the answer is the same for every confirmation step.
 async fn resend(
     app: &AppState,
     tenant: &PoolRuntime,
@@ -292,24 +372,12 @@ async fn resend(
     if sent > MAX_RESENDS {
         return Ok("Too many codes were sent. Wait a few minutes before asking again.".into());
     }
-    let mailed = codes::send(
-        app,
-        &tenant.pool,
-        Purpose::Confirm,
-        sub,
-        email,
-        CONFIRM_TTL,
-        now,
-    )
-    .await;
-    Ok(match mailed {
-        Ok(()) => "A new code is on its way.".into(),
-        Err(e) => {
-            tracing::error!(error = %e, "confirmation mail failed");
-            "We could not send the email just now. Try again later.".into()
-        }
-    })
+    mail_code_later(app, tenant, sub, email, now);
+    Ok("A new code is on its way.".into())
 }
+
+const ADDRESS_TAKEN: &str = "This email address now belongs to another account. Sign in to \
+     that account, or reset its password if you forgot it.";
 
 /// The confirmation form was submitted: a code, or a request for a new one. A right code
 /// confirms the account, which counts as signing in.
@@ -329,9 +397,14 @@ pub async fn confirm(
         let code = form.get("code").unwrap_or_default();
         let pool = &tenant.pool.id;
         if codes::verify(app, pool, Purpose::Confirm, &sub, code, CONFIRM_TTL).await? {
-            let user = accounts::confirm(app, pool, &sub, now)
-                .await
-                .map_err(OAuthError::server)?;
+            let user = match accounts::confirm(app, pool, &sub, now).await {
+                Ok(user) => user,
+                // Another account verified this address first: this one cannot hold it.
+                Err(accounts::AccountError::Exists) => {
+                    return Ok(Outcome::Page(ADDRESS_TAKEN.into()).into());
+                }
+                Err(e) => return Err(OAuthError::server(e)),
+            };
             return Ok(StepResult::Authenticated {
                 tx,
                 identifier: user.username.clone(),

@@ -69,6 +69,35 @@ struct CodeHtml<'a> {
     valid_for: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/notice.txt")]
+struct NoticeText<'a> {
+    intro: &'a str,
+    advice: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/notice.html")]
+struct NoticeHtml<'a> {
+    intro: &'a str,
+    advice: &'a str,
+    link: &'a str,
+}
+
+/// A message that tells the owner of an address something happened, with a link to act on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Notice<'a> {
+    pub subject: &'a str,
+    pub intro: &'a str,
+    pub advice: &'a str,
+    pub link: &'a str,
+}
+
+fn rendered(r: Result<String, askama::Error>) -> Result<String, MailError> {
+    r.map_err(|e| MailError::Delivery(e.to_string()))
+}
+
 impl Mailer {
     /// SMTP from `smtp_url` (`smtp://user:pass@host:587` uses STARTTLS, `smtps://` implicit TLS),
     /// else the file outbox under `outbox_dir`.
@@ -111,8 +140,7 @@ impl Mailer {
         valid_for: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), MailError> {
-        let render =
-            |r: Result<String, askama::Error>| r.map_err(|e| MailError::Delivery(e.to_string()));
+        let render = rendered;
         let text = render(
             CodeText {
                 intro,
@@ -130,6 +158,33 @@ impl Mailer {
             .render(),
         )?;
         self.send(to, subject, text, html, now).await
+    }
+
+    /// Sends a notice (no code): what happened, what to do, and a link.
+    pub async fn send_notice(
+        &self,
+        to: &str,
+        n: Notice<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), MailError> {
+        let (intro, advice, link) = (n.intro, n.advice, n.link);
+        let text = rendered(
+            NoticeText {
+                intro,
+                advice,
+                link,
+            }
+            .render(),
+        )?;
+        let html = rendered(
+            NoticeHtml {
+                intro,
+                advice,
+                link,
+            }
+            .render(),
+        )?;
+        self.send(to, n.subject, text, html, now).await
     }
 
     async fn send(

@@ -39,7 +39,9 @@ pub enum CustomKind {
 }
 
 /// A custom attribute of a pool: `custom:{name}` with a type and bounds (length for strings,
-/// value for numbers).
+/// value for numbers), whether it may change once set (Cognito's `Mutable`), and whether
+/// users may set it on themselves (off unless the operator says so: a `custom:role` is not
+/// the user's to choose).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomAttribute {
     pub name: String,
@@ -48,15 +50,30 @@ pub struct CustomAttribute {
     pub min: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
+    #[serde(default = "yes")]
+    pub mutable: bool,
+    #[serde(default)]
+    pub user_writable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl CustomAttribute {
-    /// Parses the CLI form `NAME:TYPE[:MIN:MAX]`, e.g. `team:string:1:32`, `level:number:0:9`,
-    /// `beta:boolean`.
+    /// Parses the CLI form `NAME:TYPE[:MIN:MAX][:FLAG...]`, e.g. `team:string:1:32`,
+    /// `level:number:0:9`, `beta:boolean:writable`, `role:string:immutable`. The flags:
+    /// `writable` (users may set it on themselves), `immutable` (set once, at creation).
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut parts = spec.strip_prefix("custom:").unwrap_or(spec).split(':');
         let name = parts.next().unwrap_or_default();
-        let rest: Vec<&str> = parts.collect();
+        let mut rest: Vec<&str> = parts.collect();
+        let mut flag = |f: &str| {
+            let had = rest.contains(&f);
+            rest.retain(|p| *p != f);
+            had
+        };
+        let (user_writable, immutable) = (flag("writable"), flag("immutable"));
         if name.is_empty()
             || name.len() > 20
             || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -111,7 +128,14 @@ impl CustomAttribute {
             kind,
             min,
             max,
+            mutable: !immutable,
+            user_writable,
         })
+    }
+
+    /// May a user set or change it on themselves?
+    pub fn user_may_write(&self) -> bool {
+        self.user_writable && self.mutable
     }
 
     /// The claim name, `custom:{name}`.
@@ -289,6 +313,16 @@ mod tests {
         assert!(CustomAttribute::parse("x:number:9:1").is_err());
         assert!(CustomAttribute::parse("x:string:0:99999").is_err());
         assert!(CustomAttribute::parse("x:boolean:1:2").is_err());
+        let plain = CustomAttribute::parse("role:string")?;
+        assert!(plain.mutable && !plain.user_writable && !plain.user_may_write());
+        let open = CustomAttribute::parse("team:string:1:8:writable")?;
+        assert!(open.user_may_write() && open.max == Some(8));
+        let fixed = CustomAttribute::parse("tier:number:immutable:writable")?;
+        assert!(!fixed.mutable && !fixed.user_may_write());
+        // Definitions stored before the flags existed stay changeable, by admins only.
+        let old: CustomAttribute = serde_json::from_str(r#"{"name":"team","kind":"string"}"#)
+            .map_err(|e| e.to_string())?;
+        assert!(old.mutable && !old.user_writable);
         Ok(())
     }
 

@@ -25,12 +25,35 @@ pub struct ClientSettings {
     /// Where its users may sign in (Cognito's SupportedIdentityProviders): `COGNITO` for the
     /// pool's own password form, and the names of the pool's upstream identity providers.
     pub identity_providers: Vec<String>,
+    /// The attributes this client's tokens and userinfo may carry (Cognito's ReadAttributes);
+    /// `None` is every attribute the scopes grant. `email` covers `email_verified`,
+    /// `phone_number` covers `phone_number_verified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_attributes: Option<Vec<String>>,
+    /// The attributes this client's users may set on themselves through it (Cognito's
+    /// WriteAttributes); `None` is what the pool lets users write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_attributes: Option<Vec<String>>,
 }
 
 /// The name of the pool's own sign-in among a client's identity providers.
 pub const COGNITO: &str = "COGNITO";
 
 impl ClientSettings {
+    /// May this client's tokens and userinfo carry the attribute `name`?
+    pub fn may_read(&self, name: &str) -> bool {
+        self.read_attributes
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == name))
+    }
+
+    /// Is `name` in this client's write list (when it has one)? The pool's rules apply too.
+    pub fn may_write(&self, name: &str) -> bool {
+        self.write_attributes
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == name))
+    }
+
     /// May this client's users sign in with `provider` (`COGNITO` for the password form)?
     pub fn allows(&self, provider: &str) -> bool {
         self.identity_providers.iter().any(|p| p == provider)
@@ -46,6 +69,8 @@ impl Default for ClientSettings {
             require_pkce: true,
             require_mfa: false,
             identity_providers: vec![COGNITO.to_string()],
+            read_attributes: None,
+            write_attributes: None,
         }
     }
 }

@@ -53,7 +53,7 @@ pub enum SignInIdentifier {
 }
 
 /// Per-pool settings, stored as JSON; new fields get defaults so old rows keep loading.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PoolSettings {
     pub password_policy: PasswordPolicy,
@@ -71,6 +71,119 @@ pub struct PoolSettings {
     /// verified. Off by default: a provider that says `email_verified` wrongly (or a stale
     /// local email) would hand the account over.
     pub auto_link_verified_email: bool,
+    /// Requests per second per category (Cognito's quotas); over it, 429 with `Retry-After`.
+    pub rate_limits: RateLimits,
+    /// UNCONFIRMED self-sign-ups older than this many days are deleted (0 keeps them).
+    pub unconfirmed_expiry_days: u32,
+}
+
+/// Cognito deletes nothing; a week is long enough to find a confirmation mail.
+pub const DEFAULT_UNCONFIRMED_EXPIRY_DAYS: u32 = 7;
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            password_policy: PasswordPolicy::default(),
+            admin_only_signup: false,
+            mfa: MfaMode::default(),
+            sign_in_identifier: SignInIdentifier::default(),
+            required_attributes: Vec::new(),
+            custom_attributes: Vec::new(),
+            auto_link_verified_email: false,
+            rate_limits: RateLimits::default(),
+            unconfirmed_expiry_days: DEFAULT_UNCONFIRMED_EXPIRY_DAYS,
+        }
+    }
+}
+
+/// The request categories a pool limits, as Cognito groups its quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateCategory {
+    /// Sign-up and its confirmation (Cognito's UserCreation).
+    UserCreation,
+    /// Password, MFA and federated sign-in steps (UserAuthentication).
+    SignIn,
+    /// Forgot password and reset (UserAccountRecovery).
+    AccountRecovery,
+    /// The token endpoint, every grant.
+    Token,
+}
+
+impl RateCategory {
+    pub const ALL: [Self; 4] = [
+        Self::UserCreation,
+        Self::SignIn,
+        Self::AccountRecovery,
+        Self::Token,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreation => "user_creation",
+            Self::SignIn => "sign_in",
+            Self::AccountRecovery => "account_recovery",
+            Self::Token => "token",
+        }
+    }
+}
+
+/// Requests per second per category; 0 means no limit. The defaults are Cognito's default
+/// quotas (user creation 50, authentication 120, account recovery 30) and, for the token
+/// endpoint, a ceiling well above them (the token endpoint is cheap and machine-driven).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimits {
+    pub user_creation: u32,
+    pub sign_in: u32,
+    pub account_recovery: u32,
+    pub token: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            user_creation: 50,
+            sign_in: 120,
+            account_recovery: 30,
+            token: 2000,
+        }
+    }
+}
+
+impl RateLimits {
+    pub fn of(&self, c: RateCategory) -> u32 {
+        match c {
+            RateCategory::UserCreation => self.user_creation,
+            RateCategory::SignIn => self.sign_in,
+            RateCategory::AccountRecovery => self.account_recovery,
+            RateCategory::Token => self.token,
+        }
+    }
+
+    /// Sets one category from `NAME=N`.
+    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+        let (name, n) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("rate limit {spec:?}: expected CATEGORY=N"))?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("rate limit {spec:?}: {n:?} is not a whole number"))?;
+        let slot = match name.trim() {
+            "user_creation" => &mut self.user_creation,
+            "sign_in" => &mut self.sign_in,
+            "account_recovery" => &mut self.account_recovery,
+            "token" => &mut self.token,
+            other => {
+                return Err(format!(
+                    "rate limit category {other:?}: one of user_creation, sign_in, \
+                     account_recovery, token"
+                ));
+            }
+        };
+        *slot = n;
+        Ok(())
+    }
 }
 
 /// The password minimum lengths a pool may set.
@@ -104,6 +217,24 @@ impl PoolSettings {
             }
         }
         Ok(())
+    }
+
+    /// May users set `name` on themselves (the account page, and clients' default write
+    /// list)? Standard attributes yes; custom ones only when marked writable and mutable.
+    pub fn user_may_write(&self, name: &str) -> bool {
+        match name.strip_prefix("custom:") {
+            Some(c) => self
+                .custom_attributes
+                .iter()
+                .any(|d| d.name == c && d.user_may_write()),
+            None => attributes::STANDARD.contains(&name),
+        }
+    }
+
+    /// The custom attribute `name` (`custom:NAME`), if defined.
+    pub fn custom(&self, name: &str) -> Option<&CustomAttribute> {
+        let c = name.strip_prefix("custom:")?;
+        self.custom_attributes.iter().find(|d| d.name == c)
     }
 
     /// Whether sign-up may require `name`: a standard attribute or `custom:NAME` of a defined

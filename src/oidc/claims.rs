@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::model::client::ClientSettings;
 use crate::store::sql::users::User;
 
 const PROFILE: &[&str] = &[
@@ -20,8 +21,22 @@ const PROFILE: &[&str] = &[
     "locale",
 ];
 
-/// Claims of `user` granted by `scopes` (`sub` included).
-pub fn for_scopes(user: &User, scopes: &[&str]) -> Map<String, Value> {
+/// Claims of `user` granted by `scopes` (`sub` included) that `client` may read.
+pub fn for_scopes(user: &User, scopes: &[&str], client: &ClientSettings) -> Map<String, Value> {
+    let mut out = all_for_scopes(user, scopes);
+    out.retain(|k, _| {
+        let attribute = match k.as_str() {
+            "sub" | "updated_at" => return true,
+            "email_verified" => "email",
+            "phone_number_verified" => "phone_number",
+            other => other,
+        };
+        client.may_read(attribute)
+    });
+    out
+}
+
+fn all_for_scopes(user: &User, scopes: &[&str]) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.sub.as_str()));
     if scopes.contains(&"profile") {

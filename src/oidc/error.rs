@@ -78,6 +78,8 @@ pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
     pub detail: Option<String>,
+    /// Set on a rate limit (429): how many seconds to wait.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -98,6 +100,7 @@ impl OAuthError {
             code,
             description,
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -128,6 +131,17 @@ impl OAuthError {
             ErrorCode::TemporarilyUnavailable,
             "the server is busy; try again in a moment",
         )
+    }
+
+    /// A rate limit was reached: 429 with `Retry-After: secs`.
+    pub fn rate_limited(secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many requests; slow down and try again later",
+            )
+        }
     }
 
     pub fn server(cause: impl std::fmt::Display) -> Self {

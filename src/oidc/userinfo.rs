@@ -39,5 +39,13 @@ pub async fn userinfo(
         .ok_or_else(|| {
             OAuthError::invalid_token("the token's user no longer exists or is disabled")
         })?;
-    Ok(claims::for_scopes(&user, &scopes))
+    let client_id = token_claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let client = tenant
+        .clients
+        .get(client_id)
+        .ok_or_else(|| OAuthError::invalid_token("the token's client no longer exists"))?;
+    Ok(claims::for_scopes(&user, &scopes, &client.settings))
 }

@@ -112,7 +112,7 @@ pub async fn account(
     req: HttpRequest,
     Body(body): Body,
 ) -> HttpResponse {
-    let mut cookies = BrowserCookies::of(&req, &app);
+    let mut cookies = BrowserCookies::of(&req, &app, &tenant);
     let now = app.clock.now();
     let outcome = if req.method() == actix_web::http::Method::POST {
         let form = match query_or_form(&req, &body) {

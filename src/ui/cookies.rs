@@ -17,19 +17,41 @@ pub const SESSION_COOKIE: &str = "tessera_session";
 pub const BROWSER_COOKIE: &str = "tessera_browser";
 pub const BROWSER_COOKIE_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
-/// A cookie scoped to the pool's path: HttpOnly, SameSite=Lax, Secure behind https.
-pub fn cookie<'a>(
+fn https(app: &AppState) -> bool {
+    app.config.public_base().starts_with("https://")
+}
+
+/// The name a pool's cookie goes by. Behind https it is `__Host-{base}-{pool}`: the browser
+/// then guarantees it was set by this host over https for the whole host (no `Domain`, path
+/// `/`), so a sibling subdomain or a plain-http page cannot plant or shadow it; the pool is in
+/// the name since the path no longer tells pools apart. Over plain http (development) the
+/// prefix is not allowed, and the cookie is `{base}` on the pool's path.
+pub fn cookie_name(app: &AppState, tenant: &PoolRuntime, base: &str) -> String {
+    if https(app) {
+        format!("__Host-{base}-{}", tenant.pool.id)
+    } else {
+        base.to_string()
+    }
+}
+
+/// A pool's cookie: HttpOnly, SameSite=Lax; `__Host-`, Secure and host-wide behind https,
+/// else on the pool's path.
+pub fn cookie(
     app: &AppState,
     tenant: &PoolRuntime,
-    name: &'a str,
+    base: &str,
     value: String,
     max_age: std::time::Duration,
-) -> Cookie<'a> {
-    Cookie::build(name, value)
-        .path(format!("/{}", tenant.pool.id))
+) -> Cookie<'static> {
+    let path = match https(app) {
+        true => "/".to_string(),
+        false => format!("/{}", tenant.pool.id),
+    };
+    Cookie::build(cookie_name(app, tenant, base), value)
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(app.config.public_base().starts_with("https://"))
+        .secure(https(app))
         .max_age(CookieDuration::seconds(
             i64::try_from(max_age.as_secs()).unwrap_or(0),
         ))
@@ -48,11 +70,12 @@ pub struct BrowserCookies {
 }
 
 impl BrowserCookies {
-    pub fn of(req: &HttpRequest, app: &AppState) -> Self {
+    pub fn of(req: &HttpRequest, app: &AppState, tenant: &PoolRuntime) -> Self {
         let trusted = &app.trusted_proxies;
+        let read = |base: &str| read_cookie(req, &cookie_name(app, tenant, base));
         Self {
-            binding: read_cookie(req, BROWSER_COOKIE).filter(|b| !b.is_empty() && b.len() <= 128),
-            session: read_cookie(req, SESSION_COOKIE),
+            binding: read(BROWSER_COOKIE).filter(|b| !b.is_empty() && b.len() <= 128),
+            session: read(SESSION_COOKIE),
             ip: client_ip(req, trusted).map(|ip| ip.to_string()),
         }
     }

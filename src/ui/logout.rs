@@ -32,7 +32,7 @@ pub async fn logout(
         Err(e) => return failure(&e),
     };
     let now = app.clock.now();
-    let mut cookies = BrowserCookies::of(&req, &app);
+    let mut cookies = BrowserCookies::of(&req, &app, &tenant);
     let pool = &tenant.pool.id;
     let current = match sessions::find(&app, pool, cookies.session.as_deref()).await {
         Ok(s) => s,

@@ -39,7 +39,7 @@ pub async fn authorize(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let mut cookies = BrowserCookies::of(&req, &app);
+    let mut cookies = BrowserCookies::of(&req, &app, &tenant);
     let new_binding = cookies.bind(&app);
     let browser = cookies.browser();
     let outcome = journey::authorize(&app, &tenant, &params, &browser, app.clock.now()).await;
@@ -80,7 +80,7 @@ pub async fn tx_page(
     let Some(tx) = tx_of(&req) else {
         return error_page(StatusCode::BAD_REQUEST, "Malformed request.");
     };
-    let cookies = BrowserCookies::of(&req, &app);
+    let cookies = BrowserCookies::of(&req, &app, &tenant);
     match journey::current_page(&app, &tenant, &tx, &cookies.browser()).await {
         Ok(Outcome::Consent { tx, client_name }) => consent_page(&tenant, &tx, &client_name),
         Ok(outcome) => respond(&tenant, outcome, true),
@@ -95,7 +95,7 @@ pub async fn signup_page(
     req: HttpRequest,
 ) -> HttpResponse {
     let tx = tx_of(&req).unwrap_or_default();
-    let cookies = BrowserCookies::of(&req, &app);
+    let cookies = BrowserCookies::of(&req, &app, &tenant);
     let outcome = journey::signup_form(&app, &tenant, &tx, &cookies.browser()).await;
     outcome.map_or_else(|e| failure(&e), |o| respond(&tenant, o, true))
 }
@@ -107,7 +107,7 @@ pub async fn forgot_page(
     req: HttpRequest,
 ) -> HttpResponse {
     let tx = tx_of(&req).unwrap_or_default();
-    let cookies = BrowserCookies::of(&req, &app);
+    let cookies = BrowserCookies::of(&req, &app, &tenant);
     let outcome = journey::forgot_form(&app, &tenant, &tx, &cookies.browser()).await;
     outcome.map_or_else(|e| failure(&e), |o| respond(&tenant, o, true))
 }
@@ -122,7 +122,7 @@ pub async fn idp_response(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let cookies = BrowserCookies::of(&req, &app);
+    let cookies = BrowserCookies::of(&req, &app, &tenant);
     let now = app.clock.now();
     match journey::callback(&app, &tenant, &params, &cookies.browser(), now).await {
         Ok(step) => with_session(&app, &tenant, step),
@@ -151,7 +151,7 @@ async fn submit(
         Ok(p) => p,
         Err(e) => return failure(&e),
     };
-    let cookies = BrowserCookies::of(&req, &app);
+    let cookies = BrowserCookies::of(&req, &app, &tenant);
     let now = app.clock.now();
     match journey::submit(&app, &tenant, which, &form, &cookies.browser(), now).await {
         Ok(step) => with_session(&app, &tenant, step),

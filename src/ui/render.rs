@@ -36,6 +36,10 @@ pub fn failure(e: &OAuthError) -> HttpResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is having trouble. Please try again later.",
         ),
+        ErrorCode::TemporarilyUnavailable if e.retry_after.is_some() => too_many(
+            "Too many requests are arriving right now. Please try again in a moment.",
+            e.retry_after.unwrap_or(1),
+        ),
         ErrorCode::TemporarilyUnavailable => {
             let mut res = error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -47,6 +51,14 @@ pub fn failure(e: &OAuthError) -> HttpResponse {
         }
         _ => error_page(StatusCode::BAD_REQUEST, &e.description),
     }
+}
+
+/// The 429 page: what limit was reached, and `Retry-After`.
+fn too_many(message: &str, retry_after: u64) -> HttpResponse {
+    let mut res = error_page(StatusCode::TOO_MANY_REQUESTS, message);
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    res
 }
 
 /// A form page is a 400 when it is shown again with an error, else a 200.
@@ -81,12 +93,10 @@ pub fn respond(tenant: &PoolRuntime, outcome: Outcome, render_login: bool) -> Ht
     match outcome {
         Outcome::Deliver(delivery) => deliver(delivery),
         Outcome::Upstream(url) => redirect(&url),
-        Outcome::TooMany(message) => {
-            let mut res = error_page(StatusCode::TOO_MANY_REQUESTS, &message);
-            res.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("3600"));
-            res
-        }
+        Outcome::TooMany {
+            message,
+            retry_after,
+        } => too_many(&message, retry_after),
         Outcome::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
         Outcome::Login { tx, error } if render_login => {
             login_page(tenant, &tx, error.as_deref(), None)

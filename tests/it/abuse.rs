@@ -322,7 +322,7 @@ async fn sign_ups_from_one_address_are_limited_even_in_a_burst() {
         .unwrap();
     assert_eq!(users.len(), 10);
     assert_eq!(
-        app.outbox.lock().unwrap().len(),
+        app.mails().await.len(),
         10,
         "one mail per account, none for the refused"
     );

@@ -66,8 +66,8 @@ async fn profile_attributes_are_edited_and_checked() {
     let mut app = TestApp::new().await;
     app.settings(|s| {
         s.custom_attributes = vec![
-            CustomAttribute::parse("team:string:2:8").unwrap(),
-            CustomAttribute::parse("level:number:0:9").unwrap(),
+            CustomAttribute::parse("team:string:2:8:writable").unwrap(),
+            CustomAttribute::parse("level:number:0:9:writable").unwrap(),
         ];
         s.required_attributes = vec!["given_name".into()];
     })
@@ -246,8 +246,9 @@ async fn email_change_waits_for_the_code_sent_to_the_new_address() {
     assert!(body.contains("Code sent to alice@new.example"));
     let code = app
         .last_code("alice@new.example")
+        .await
         .expect("code to the new address");
-    assert!(app.last_code("alice@example.com").is_none());
+    assert!(app.last_code("alice@example.com").await.is_none());
     let u = tessera::accounts::find(&app.st, &app.pool.id, "alice")
         .await
         .unwrap();
@@ -287,7 +288,7 @@ async fn email_change_waits_for_the_code_sent_to_the_new_address() {
         &[("action", "email"), ("email", "BOB@example.com")],
     )
     .await;
-    let code = app.last_code("BOB@example.com").unwrap();
+    let code = app.last_code("BOB@example.com").await.unwrap();
     let (status, body) = post(
         &app,
         &browser,
@@ -388,7 +389,7 @@ async fn an_email_change_code_confirms_only_the_address_it_was_sent_to() {
         &[("action", "email"), ("email", "first@new.example")],
     )
     .await;
-    let first = app.last_code("first@new.example").unwrap();
+    let first = app.last_code("first@new.example").await.unwrap();
     post(
         &app,
         &browser,
@@ -396,7 +397,7 @@ async fn an_email_change_code_confirms_only_the_address_it_was_sent_to() {
         &[("action", "email"), ("email", "second@new.example")],
     )
     .await;
-    let second = app.last_code("second@new.example").unwrap();
+    let second = app.last_code("second@new.example").await.unwrap();
     if first != second {
         let (status, body) = post(
             &app,
@@ -423,4 +424,140 @@ async fn an_email_change_code_confirms_only_the_address_it_was_sent_to() {
         .await
         .unwrap();
     assert_eq!(u.email.as_deref(), Some("second@new.example"));
+}
+
+#[actix_web::test]
+async fn users_write_only_what_the_pool_allows_and_clients_read_only_their_list() {
+    let mut app = TestApp::new().await;
+    app.settings(|s| {
+        s.custom_attributes = vec![
+            CustomAttribute::parse("team:string:writable").unwrap(),
+            CustomAttribute::parse("role:string").unwrap(),
+            CustomAttribute::parse("tier:string:immutable").unwrap(),
+        ];
+    })
+    .await;
+    let alice = app.user("alice", "alice@example.com").await;
+    let admin = tessera::accounts::Writer::Admin;
+    let set = |k: &str, v: &str| [(k.to_string(), Some(v.to_string()))].into();
+    for (k, v) in [
+        ("custom:role", "viewer"),
+        ("custom:team", "ops"),
+        ("custom:tier", "gold"),
+    ] {
+        tessera::accounts::update_attributes(
+            &app.st,
+            &app.pool,
+            "alice",
+            set(k, v),
+            admin,
+            app.now(),
+        )
+        .await
+        .unwrap();
+    }
+    // Immutable once set, even for an administrator.
+    let again = tessera::accounts::update_attributes(
+        &app.st,
+        &app.pool,
+        "alice",
+        set("custom:tier", "silver"),
+        admin,
+        app.now(),
+    )
+    .await;
+    assert!(again.unwrap_err().to_string().contains("cannot be changed"));
+    // The user may not give themselves a role, on the page or otherwise.
+    let user = tessera::accounts::Writer::User { ip: None };
+    let own = tessera::accounts::update_attributes(
+        &app.st,
+        &app.pool,
+        "alice",
+        set("custom:role", "admin"),
+        user,
+        app.now(),
+    )
+    .await;
+    assert!(own.unwrap_err().to_string().contains("administrator"));
+    let browser = app.browser();
+    let page = open_account(&app, &browser, "alice", PASSWORD).await;
+    assert!(page.contains("name=\"custom:team\""));
+    assert!(!page.contains("name=\"custom:role\"") && !page.contains("name=\"custom:tier\""));
+    let (status, _) = post(
+        &app,
+        &browser,
+        &page,
+        &[
+            ("action", "profile"),
+            ("custom:role", "admin"),
+            ("custom:team", "dev"),
+        ],
+    )
+    .await;
+    assert!(status < 500);
+    let now = tessera::accounts::find(&app.st, &app.pool.id, alice.sub.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        now.attributes.get("custom:role").map(String::as_str),
+        Some("viewer")
+    );
+    assert_eq!(
+        now.attributes.get("custom:team").map(String::as_str),
+        Some("dev")
+    );
+
+    // A client with a read list gets only those attributes, in its ID token and at userinfo.
+    let narrow = tessera::clients::ClientSpec {
+        read_attributes: Some(vec!["email".into(), "custom:team".into()]),
+        ..spec("narrow")
+    };
+    let c = app.oidc_client(narrow).await;
+    let s = c.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let tokens = c.exchange(&code, s.verifier).await.unwrap();
+    use openidconnect::{OAuth2TokenResponse, TokenResponse};
+    let id_token = tokens.id_token().unwrap().to_string();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&crate::support::rp::base64_part(&id_token, 1)).unwrap();
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["custom:team"], "dev");
+    for hidden_claim in ["custom:role", "custom:tier", "given_name"] {
+        assert!(
+            claims.get(hidden_claim).is_none(),
+            "{hidden_claim} in {claims}"
+        );
+    }
+    let info: serde_json::Value = app
+        .http
+        .get(format!("{}/oauth2/userInfo", app.issuer()))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["custom:team"], "dev");
+    assert!(
+        info.get("custom:role").is_none() && info.get("given_name").is_none(),
+        "{info}"
+    );
+    // Without a list, everything the scopes grant.
+    let wide = app.oidc_client(spec("wide")).await;
+    let s = wide.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let tokens = wide.exchange(&code, s.verifier).await.unwrap();
+    let id_token = tokens.id_token().unwrap().to_string();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&crate::support::rp::base64_part(&id_token, 1)).unwrap();
+    assert_eq!(claims["custom:role"], "viewer");
+    assert_eq!(claims["given_name"], "Al");
 }

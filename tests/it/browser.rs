@@ -163,7 +163,10 @@ async fn headless_chromium_signs_up_confirms_and_arrives_at_the_client() {
         .for_element(Locator::Id("resend"))
         .await
         .unwrap();
-    let code = app.last_code("zoe@example.com").expect("a code was mailed");
+    let code = app
+        .last_code("zoe@example.com")
+        .await
+        .expect("a code was mailed");
     fill(&b, "code", &code).await;
     click(&b, "submit").await;
     let q = arrive(b, &redirect).await;

@@ -17,6 +17,7 @@ mod federation_links;
 mod health;
 mod keys;
 mod kv;
+mod limits;
 mod mfa;
 mod mfa_core;
 mod migrations;

@@ -83,6 +83,7 @@ async fn sign_up_confirm_and_arrive_at_the_client() {
     assert!(!user.email_verified);
     let code = app
         .last_code("Carol@Example.com")
+        .await
         .expect("a code was mailed");
 
     let confirm_post = |extra: Vec<(&'static str, String)>| {
@@ -101,8 +102,8 @@ async fn sign_up_confirm_and_arrive_at_the_client() {
     assert!(res.text().await.unwrap().contains("wrong or has expired"));
     let res = confirm_post(vec![("resend", "1".into())]).await.unwrap();
     assert!(res.text().await.unwrap().contains("new code"));
-    let fresh = app.last_code("Carol@Example.com").unwrap();
-    assert_eq!(app.outbox.lock().unwrap().len(), 2);
+    let fresh = app.last_code("Carol@Example.com").await.unwrap();
+    assert_eq!(app.mails().await.len(), 2);
     let res = confirm_post(vec![("code", fresh)]).await.unwrap();
     let (landed, _) = app.follow(&browser, res).await;
     let tokens = c.exchange(&landed.code(), s.verifier).await.unwrap();
@@ -196,7 +197,7 @@ async fn an_unconfirmed_user_with_the_right_password_is_sent_to_confirm() {
             .await,
         Landed::Page { status: 401, .. }
     ));
-    assert!(app.last_code("dave@example.com").is_none());
+    assert!(app.last_code("dave@example.com").await.is_none());
     let browser = app.browser();
     let s = c.start();
     let res = browser.get(&s.url).send().await.unwrap();
@@ -217,7 +218,7 @@ async fn an_unconfirmed_user_with_the_right_password_is_sent_to_confirm() {
         .unwrap();
     let page = res.text().await.unwrap();
     assert!(page.contains("not confirmed yet"), "{page}");
-    let code = app.last_code("dave@example.com").unwrap();
+    let code = app.last_code("dave@example.com").await.unwrap();
     let form = [
         ("tx", hidden(&page, "tx")),
         ("csrf", hidden(&page, "csrf")),
@@ -315,7 +316,7 @@ async fn email_pools_sign_up_without_a_username_and_ask_for_required_attributes(
     )
     .await;
     assert_eq!(status, 200, "{confirm}");
-    let code = app.last_code("erin@example.com").unwrap();
+    let code = app.last_code("erin@example.com").await.unwrap();
     let res = browser
         .post(format!("{}/{}/confirm", app.base, app.pool.id))
         .form(&[

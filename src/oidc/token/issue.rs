@@ -156,7 +156,7 @@ pub fn user_tokens(
             access_token: &access,
             ttl_secs: id_ttl,
         };
-        let mut user_claims = claims::for_scopes(g.user, &scopes);
+        let mut user_claims = claims::for_scopes(g.user, &scopes, &g.client.settings);
         if !g.identities.is_empty() {
             user_claims.insert("identities".into(), identities_claim(tenant, g.identities));
         }

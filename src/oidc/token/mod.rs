@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::client_auth::authenticate;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use crate::model::pool::RateCategory;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 
@@ -36,6 +37,11 @@ pub async fn exchange(
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
+    let limits = &tenant.pool.settings.rate_limits;
+    let rated = crate::limits::rate(app, &tenant.pool.id, limits, RateCategory::Token).await?;
+    if let Err(l) = rated {
+        return Err(OAuthError::rate_limited(l.retry_after));
+    }
     let grant_type = params.require("grant_type")?;
     let client = authenticate(tenant, authorization, params)?;
     match grant_type {

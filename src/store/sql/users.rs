@@ -144,7 +144,7 @@ pub async fn find_enabled(
         .filter(|u| u.enabled))
 }
 
-/// Finds a user by normalized username, or by normalized email.
+/// Finds a user by normalized username, or by normalized email (the verified holder first).
 pub fn find_by_identifier(
     c: &mut DbConn,
     pool: &PoolId,
@@ -160,14 +160,32 @@ pub fn find_by_identifier(
         None => users::table
             .filter(users::pool_id.eq(pool.as_str()))
             .filter(users::email_norm.eq(norm))
+            .order((users::email_verified.desc(), users::created_at.asc()))
             .first::<UserRow>(c)
             .optional()?,
     };
     row.map(User::try_from).transpose()
 }
 
-/// Finds the user an identifier typed at sign-in names, under the pool's identifier setting:
-/// an email is an alias only once verified (or while the account awaits confirmation).
+/// The user whose verified email is `norm` (at most one: verified emails are unique).
+pub fn verified_email_holder(
+    c: &mut DbConn,
+    pool: &PoolId,
+    norm: &str,
+) -> Result<Option<User>, StoreError> {
+    users::table
+        .filter(users::pool_id.eq(pool.as_str()))
+        .filter(users::email_norm.eq(norm))
+        .filter(users::email_verified.eq(true))
+        .first::<UserRow>(c)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Finds the user an identifier typed at sign-in names, under the pool's identifier setting.
+/// An email names only the account that verified it (Cognito's alias rule): several
+/// UNCONFIRMED sign-ups may name an address, and none of them signs in by it.
 pub fn find_for_sign_in(
     c: &mut DbConn,
     pool: &PoolId,
@@ -181,31 +199,46 @@ pub fn find_for_sign_in(
             .first::<UserRow>(c)
             .optional()
     };
-    let by_email = |c: &mut DbConn, verified_only: bool| {
-        let q = users::table
-            .filter(users::pool_id.eq(pool.as_str()))
-            .filter(users::email_norm.eq(norm));
-        if verified_only {
-            q.filter(
-                users::email_verified
-                    .eq(true)
-                    .or(users::status.eq(UserStatus::Unconfirmed.as_str())),
-            )
-            .first::<UserRow>(c)
-            .optional()
-        } else {
-            q.first::<UserRow>(c).optional()
-        }
-    };
     let row = match mode {
         SignInIdentifier::Username => by_name(c)?,
-        SignInIdentifier::Email => by_email(c, false)?,
+        SignInIdentifier::Email => return verified_email_holder(c, pool, norm),
         SignInIdentifier::UsernameOrEmail => match by_name(c)? {
             Some(r) => Some(r),
-            None => by_email(c, true)?,
+            None => return verified_email_holder(c, pool, norm),
         },
     };
     row.map(User::try_from).transpose()
+}
+
+/// UNCONFIRMED users created before `before`, oldest first (at most `limit`).
+pub fn unconfirmed_before(
+    c: &mut DbConn,
+    pool: &PoolId,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<User>, StoreError> {
+    users::table
+        .filter(users::pool_id.eq(pool.as_str()))
+        .filter(users::status.eq(UserStatus::Unconfirmed.as_str()))
+        .filter(users::created_at.lt(before.naive_utc()))
+        .order(users::created_at.asc())
+        .limit(limit)
+        .load::<UserRow>(c)?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+}
+
+/// Deletes `sub` if it is still UNCONFIRMED (a confirmation racing the expiry wins).
+pub fn delete_unconfirmed(c: &mut DbConn, pool: &PoolId, sub: &Sub) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub.as_str()))
+            .filter(users::status.eq(UserStatus::Unconfirmed.as_str())),
+    )
+    .execute(c)?;
+    Ok(n > 0)
 }
 
 pub fn list(c: &mut DbConn, pool: &PoolId, limit: i64) -> Result<Vec<User>, StoreError> {
@@ -278,7 +311,8 @@ pub fn confirm(
         users::email_verified.eq(users::email.is_not_null()),
         users::updated_at.eq(now.naive_utc()),
     ))
-    .execute(c)?;
+    .execute(c)
+    .map_err(|e| StoreError::conflict_on_unique(e, "a user with that email"))?;
     Ok(n > 0)
 }
 

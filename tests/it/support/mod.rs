@@ -52,8 +52,15 @@ impl TestApp {
         Self::builder().build().await
     }
 
-    /// The last code mailed to `to` (6 digits), if any.
-    pub fn last_code(&self, to: &str) -> Option<String> {
+    /// Mail sent so far, once the work queued after the answers is done.
+    pub async fn mails(&self) -> Vec<tessera::mail::Sent> {
+        self.st.background.idle().await;
+        self.outbox.lock().unwrap().clone()
+    }
+
+    /// The last code mailed to `to` (6 digits), if any (after queued mail went out).
+    pub async fn last_code(&self, to: &str) -> Option<String> {
+        self.st.background.idle().await;
         let sent = self.outbox.lock().unwrap();
         let m = sent.iter().rev().find(|m| m.to == to)?;
         m.text
