@@ -57,9 +57,9 @@ def call(opener, url, data=None, headers=None):
     req = urllib.request.Request(url, data=body, headers=headers or {})
     try:
         with opener.open(req, timeout=30) as res:
-            return res.status, dict(res.headers), res.read().decode()
+            return res.status, res.headers, res.read().decode()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode()
+        return e.code, e.headers, e.read().decode()
 
 
 def hidden(page, name):
@@ -207,7 +207,8 @@ def main():
         subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="tessera-spray-")
     try:
-        env = dict(os.environ, TESSERA_DATA_DIR=tmp, TESSERA_BIND="127.0.0.1:0", TESSERA_LOG="warn",
+        env = dict(os.environ, TESSERA_DATA_DIR=tmp, DATABASE_URL=f"sqlite://{tmp}/tessera.db",
+                   REDIS_URL="memory://", TESSERA_BIND="127.0.0.1:0", TESSERA_LOG="warn",
                    TESSERA_TRUSTED_PROXIES="127.0.0.1/32")
         pool, client = setup(env)
         server = Server(env)
