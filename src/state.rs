@@ -97,8 +97,11 @@ impl AppState {
             .map_err(|e| Error::Startup(e.to_string()))?;
         let trusted_proxies = Arc::new(config.trusted_proxy_ranges().map_err(Error::Startup)?);
         let app = AppState {
-            hasher: PasswordHasherPool::new(config.password_hash_concurrency, deps.password_params)
-                .with_queue(config.password_hash_queue),
+            hasher: PasswordHasherPool::new(
+                config.password_hash_concurrency,
+                config.password_hash_queue,
+                deps.password_params,
+            ),
             config: Arc::new(config),
             sql,
             kv,

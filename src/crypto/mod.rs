@@ -1,6 +1,7 @@
 //! Cryptographic helpers: the master key that seals secrets at rest, hashing of high-entropy
 //! secrets, constant-time comparison, and password hashing (`password`).
 
+mod hash_workers;
 pub mod password;
 
 use std::io::Write;

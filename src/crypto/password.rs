@@ -1,11 +1,11 @@
-//! Password hashing with argon2id (OWASP parameters) on a bounded blocking pool.
+//! Password hashing with argon2id (OWASP parameters) on a fixed set of workers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Params};
+
+use super::hash_workers::HashWorkers;
 
 use crate::clock::Random;
 use crate::ids::Secret;
@@ -23,13 +23,11 @@ pub enum PasswordError {
     Busy,
 }
 
-/// Hashes and verifies passwords, at most `concurrency` at a time (each hash takes ~19 MiB).
+/// Hashes and verifies passwords on a fixed set of argon2 workers (see [`HashWorkers`]):
+/// memory is `concurrency x m_cost` (~19 MiB each) whatever the load.
 #[derive(Clone)]
 pub struct PasswordHasherPool {
-    permits: Arc<Semaphore>,
-    /// Jobs waiting for a slot, and how many may wait.
-    waiting: Arc<AtomicUsize>,
-    max_waiting: usize,
+    workers: HashWorkers,
     params: Params,
     /// A hash with the current parameters that no password matches: unknown users are
     /// verified against it so they cost the same time as wrong passwords.
@@ -39,7 +37,7 @@ pub struct PasswordHasherPool {
 impl std::fmt::Debug for PasswordHasherPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasherPool")
-            .field("available", &self.permits.available_permits())
+            .field("in_flight", &self.workers.in_flight())
             .finish()
     }
 }
@@ -49,30 +47,30 @@ pub fn default_params() -> Params {
     Params::new(19_456, 2, 1, None).unwrap_or_default()
 }
 
-fn argon2(params: Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
 impl PasswordHasherPool {
-    pub fn new(concurrency: usize, params: Params) -> Self {
+    /// `concurrency` workers; at most `queue` checks wait for one, beyond that
+    /// [`PasswordError::Busy`] at once.
+    pub fn new(concurrency: usize, queue: usize, params: Params) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            waiting: Arc::default(),
-            max_waiting: usize::MAX,
+            workers: HashWorkers::start(concurrency, queue, params.clone()),
             params,
             dummy: Arc::default(),
         }
     }
 
-    /// A PHC-format argon2id hash of `password`.
-    /// At most `max` jobs wait for a slot; more are refused with [`PasswordError::Busy`].
-    pub fn with_queue(self, max: usize) -> Self {
-        Self {
-            max_waiting: max,
-            ..self
-        }
+    /// Password checks queued or running.
+    pub fn in_flight(&self) -> usize {
+        self.workers.in_flight()
     }
 
+    /// Password checks waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.workers
+            .in_flight()
+            .saturating_sub(self.workers.running())
+    }
+
+    /// A PHC-format argon2id hash of `password`.
     pub async fn hash(
         &self,
         password: &Secret,
@@ -80,29 +78,14 @@ impl PasswordHasherPool {
     ) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
         random.fill(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
-        let (pw, params) = (password.clone(), self.params.clone());
-        self.blocking(move || {
-            argon2(params)
-                .hash_password(pw.expose().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| PasswordError::Hash(e.to_string()))
-        })
-        .await
+        self.workers.hash(password.clone(), salt).await
     }
 
     /// Verifies `password` against a stored PHC hash. A malformed hash verifies as false.
     pub async fn verify(&self, password: &Secret, hash: &str) -> Result<bool, PasswordError> {
-        let (pw, hash) = (password.clone(), hash.to_string());
-        self.blocking(move || {
-            let Ok(parsed) = PasswordHash::new(&hash) else {
-                return Ok(false);
-            };
-            Ok(Argon2::default()
-                .verify_password(pw.expose().as_bytes(), &parsed)
-                .is_ok())
-        })
-        .await
+        self.workers
+            .verify(password.clone(), hash.to_string())
+            .await
     }
 
     /// Verifies against `hash`, or, for an unknown user, against a dummy hash, so both take the
@@ -140,54 +123,6 @@ impl PasswordHasherPool {
             Err(_) => true,
         }
     }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
-    ) -> Result<T, PasswordError> {
-        // The permit moves into the blocking job: a cancelled request must not free its slot
-        // while the hash is still running.
-        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                // Reserve a place in the queue first (fetch_add), then decide.
-                let queued = Waiting::join(&self.waiting);
-                if queued.position > self.max_waiting {
-                    return Err(PasswordError::Busy);
-                }
-                Arc::clone(&self.permits)
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| PasswordError::Cancelled)?
-            }
-        };
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(|_| PasswordError::Cancelled)?
-    }
-}
-
-/// A place in the hashing queue, given up when dropped (also when the request is cancelled).
-struct Waiting<'a> {
-    count: &'a AtomicUsize,
-    /// 1 for the first in line.
-    position: usize,
-}
-
-impl<'a> Waiting<'a> {
-    fn join(count: &'a AtomicUsize) -> Self {
-        let position = count.fetch_add(1, Ordering::SeqCst) + 1;
-        Self { count, position }
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 fn random_token(random: &dyn Random) -> String {
@@ -203,10 +138,10 @@ mod tests {
 
     #[tokio::test]
     async fn hash_verify_and_rehash() {
-        let pool = PasswordHasherPool::new(1, Params::new(1024, 1, 1, None).unwrap());
+        let pool = PasswordHasherPool::new(1, 8, Params::new(1024, 1, 1, None).unwrap());
         let r = SeededRandom::new(b"s");
         let h = pool.hash(&Secret::new("correct horse"), &r).await.unwrap();
-        assert!(h.starts_with("$argon2id$"));
+        assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{h}");
         assert!(
             pool.verify(&Secret::new("correct horse"), &h)
                 .await
@@ -215,25 +150,62 @@ mod tests {
         assert!(!pool.verify(&Secret::new("wrong"), &h).await.unwrap());
         assert!(!pool.verify(&Secret::new("x"), "not a hash").await.unwrap());
         assert!(!pool.needs_rehash(&h));
-        assert!(PasswordHasherPool::new(1, default_params()).needs_rehash(&h));
+        assert!(PasswordHasherPool::new(1, 8, default_params()).needs_rehash(&h));
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_made_elsewhere_with_other_parameters() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        // A hash from the argon2 crate's own API, with more memory than the workers use.
+        let other = Params::new(4096, 2, 2, None).unwrap();
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let phc = argon2::Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, other)
+            .hash_password(b"pw from keycloak", &salt)
+            .unwrap()
+            .to_string();
+        let pool = PasswordHasherPool::new(1, 8, Params::new(1024, 1, 1, None).unwrap());
+        assert!(
+            pool.verify(&Secret::new("pw from keycloak"), &phc)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !pool
+                .verify(&Secret::new("pw from keycloak!"), &phc)
+                .await
+                .unwrap()
+        );
+        assert!(pool.needs_rehash(&phc));
+        // argon2i too (older imports).
+        let argon2i = argon2::Argon2::new(
+            Algorithm::Argon2i,
+            argon2::Version::V0x13,
+            Params::new(1024, 2, 1, None).unwrap(),
+        )
+        .hash_password(b"old", &salt)
+        .unwrap()
+        .to_string();
+        assert!(pool.verify(&Secret::new("old"), &argon2i).await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_is_refused_at_once() {
-        // One slot, no queue, and a hash slow enough to hold the slot while we ask again.
+        // One worker, room for one waiting job, and hashes slow enough to hold both.
         let slow = Params::new(64 * 1024, 3, 1, None).unwrap();
-        let pool = PasswordHasherPool::new(1, slow).with_queue(0);
-        let busy = pool.clone();
+        let pool = PasswordHasherPool::new(1, 1, slow);
+        let p = pool.clone();
         let first =
-            tokio::spawn(
-                async move { busy.hash(&Secret::new("x"), &SeededRandom::new(b"a")).await },
-            );
-        while pool.permits.available_permits() > 0 {
+            tokio::spawn(async move { p.hash(&Secret::new("x"), &SeededRandom::new(b"a")).await });
+        while pool.workers.running() == 0 {
             tokio::task::yield_now().await;
         }
+        // Polled once: it is queued (synchronously, in that poll), and its answer is not awaited.
+        let (pw, rng) = (Secret::new("y"), SeededRandom::new(b"b"));
+        let queued = pool.hash(&pw, &rng);
+        assert!(futures_util::FutureExt::now_or_never(queued).is_none());
+        assert_eq!(pool.queued(), 1);
         let refused = pool.verify(&Secret::new("x"), "$argon2id$...").await;
         assert!(matches!(refused, Err(PasswordError::Busy)), "{refused:?}");
         assert!(first.await.unwrap().is_ok());
-        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
     }
 }

@@ -1,34 +1,60 @@
 //! Discovery and JWKS handlers: served from the in-memory pool cache, never from SQL.
 
 use actix_web::http::header::{
-    ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, HeaderValue,
+    ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH,
 };
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{ApiError, PoolCtx};
+use crate::pools::StaticDoc;
 use crate::state::AppState;
 
 /// How long relying parties may cache discovery and JWKS. Key activation waits longer than
 /// this (`key_activation_delay_secs`), so a cached JWKS always knows the signer.
 const CACHE_SECONDS: &str = "public, max-age=300";
 
-fn cached_json(body: web::Bytes) -> HttpResponse {
-    let mut res = HttpResponse::Ok().body(body);
+/// Does `If-None-Match` name this entity tag (RFC 9110 §13.1.2: weak comparison, `*`)?
+fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+/// The stored bytes (or 304), cacheable and readable from any origin.
+fn cached_json(req: &HttpRequest, doc: StaticDoc) -> HttpResponse {
+    let fresh = not_modified(req, &doc.etag);
+    let mut res = if fresh {
+        HttpResponse::NotModified().finish()
+    } else {
+        HttpResponse::Ok().body(doc.body)
+    };
     let h = res.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if !fresh {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if let Ok(tag) = HeaderValue::from_str(&doc.etag) {
+        h.insert(ETAG, tag);
+    }
     h.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_SECONDS));
     // Public documents: browser apps (public PKCE clients) must be able to read them.
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     res
 }
 
-pub async fn openid_configuration(PoolCtx(tenant): PoolCtx) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(crate::oidc::discovery::cached(&tenant)))
+pub async fn openid_configuration(
+    req: HttpRequest,
+    PoolCtx(tenant): PoolCtx,
+) -> Result<HttpResponse, ApiError> {
+    Ok(cached_json(&req, crate::oidc::discovery::cached(&tenant)))
 }
 
 pub async fn jwks(
+    req: HttpRequest,
     app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(tenant.jwks(app.clock.now())))
+    Ok(cached_json(&req, tenant.jwks(app.clock.now())))
 }

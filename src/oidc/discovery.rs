@@ -4,10 +4,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::keys::KeyRing;
-use crate::pools::PoolRuntime;
+use crate::pools::{PoolRuntime, StaticDoc};
 
 /// The pool's discovery document, serialised once per loaded pool.
-pub fn cached(tenant: &PoolRuntime) -> Bytes {
+pub fn cached(tenant: &PoolRuntime) -> StaticDoc {
     tenant.discovery(|tenant| Bytes::from(document(&tenant.issuer, &tenant.keys).to_string()))
 }
 

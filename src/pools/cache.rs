@@ -15,10 +15,25 @@ use crate::store::sql::clients::Client;
 use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
 use crate::store::sql::pools::{self as pool_rows, Pool};
 
+/// A document served as stored bytes, with its entity tag (a digest of the bytes, quoted).
+#[derive(Debug, Clone)]
+pub struct StaticDoc {
+    pub body: Bytes,
+    pub etag: Arc<str>,
+}
+
+impl StaticDoc {
+    pub fn new(body: Bytes) -> Self {
+        let digest = crate::crypto::sha256_hex(&body);
+        let etag = format!("\"{}\"", &digest[..32]).into();
+        Self { body, etag }
+    }
+}
+
 /// JWKS bytes valid until the next key status change.
 #[derive(Debug, Clone)]
 struct JwksDoc {
-    body: Bytes,
+    doc: StaticDoc,
     until: Option<DateTime<Utc>>,
 }
 
@@ -29,7 +44,7 @@ pub struct PoolRuntime {
     pub issuer: String,
     pub keys: KeyRing,
     /// Filled on first use by the protocol layer, which owns the document's content.
-    discovery: OnceLock<Bytes>,
+    discovery: OnceLock<StaticDoc>,
     /// App clients by client_id (client changes bump the pool version, so this stays fresh).
     pub clients: HashMap<String, Arc<Client>>,
     /// Upstream identity providers by name (secrets still sealed).
@@ -40,26 +55,28 @@ pub struct PoolRuntime {
 impl PoolRuntime {
     /// The serialised discovery document, built by `build` the first time it is asked for
     /// (a reload replaces the whole runtime, so it never goes stale).
-    pub fn discovery(&self, build: impl FnOnce(&Self) -> Bytes) -> Bytes {
-        self.discovery.get_or_init(|| build(self)).clone()
+    pub fn discovery(&self, build: impl FnOnce(&Self) -> Bytes) -> StaticDoc {
+        self.discovery
+            .get_or_init(|| StaticDoc::new(build(self)))
+            .clone()
     }
 
     /// The JWKS document at `now`, recomputed in memory only when a key changed status.
-    pub fn jwks(&self, now: DateTime<Utc>) -> Bytes {
-        if let Ok(doc) = self.jwks.read()
-            && doc.until.is_none_or(|u| now < u)
+    pub fn jwks(&self, now: DateTime<Utc>) -> StaticDoc {
+        if let Ok(cached) = self.jwks.read()
+            && cached.until.is_none_or(|u| now < u)
         {
-            return doc.body.clone();
+            return cached.doc.clone();
         }
         let (value, until) = self.keys.jwks(now);
-        let body = Bytes::from(value.to_string());
-        if let Ok(mut doc) = self.jwks.write() {
-            *doc = JwksDoc {
-                body: body.clone(),
+        let doc = StaticDoc::new(Bytes::from(value.to_string()));
+        if let Ok(mut cached) = self.jwks.write() {
+            *cached = JwksDoc {
+                doc: doc.clone(),
                 until,
             };
         }
-        body
+        doc
     }
 }
 
@@ -135,7 +152,7 @@ impl PoolCache {
                 .collect(),
             providers,
             jwks: RwLock::new(JwksDoc {
-                body: Bytes::from(jwks.to_string()),
+                doc: StaticDoc::new(Bytes::from(jwks.to_string())),
                 until,
             }),
         });

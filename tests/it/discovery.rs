@@ -129,3 +129,42 @@ async fn every_pool_has_its_own_issuer_and_keys() {
         .unwrap();
     assert_eq!(d["issuer"], format!("{}/{}", app.base, other.id));
 }
+
+#[actix_web::test]
+async fn discovery_and_jwks_answer_304_to_a_matching_if_none_match() {
+    let app = TestApp::new().await;
+    for doc in ["openid-configuration", "jwks.json"] {
+        let url = format!("{}/.well-known/{doc}", app.issuer());
+        let first = app.http.get(&url).send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        let etag = first.headers()["etag"].to_str().unwrap().to_string();
+        assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+        let body = first.bytes().await.unwrap();
+        for presented in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"other\", {etag}"),
+        ] {
+            let again = app
+                .http
+                .get(&url)
+                .header("if-none-match", presented)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 304, "{doc}");
+            assert_eq!(again.headers()["etag"], etag.as_str());
+            assert!(again.headers().get("cache-control").is_some());
+            assert!(again.bytes().await.unwrap().is_empty());
+        }
+        let stale = app
+            .http
+            .get(&url)
+            .header("if-none-match", "\"stale\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 200);
+        assert_eq!(stale.bytes().await.unwrap(), body);
+    }
+}

@@ -104,7 +104,7 @@ async fn other_instances_pick_up_rotation_on_refresh() {
     assert_eq!(sibling.pools.refresh(&sibling).await.unwrap().reloaded, 1);
     let after = sibling.pools.get(app.pool.id.as_str()).unwrap();
     assert!(after.pool.version > before.pool.version);
-    let jwks: Value = serde_json::from_slice(&after.jwks(app.now())).unwrap();
+    let jwks: Value = serde_json::from_slice(&after.jwks(app.now()).body).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert_eq!(
         sibling.pools.refresh(&sibling).await.unwrap().reloaded,

@@ -1,0 +1,260 @@
+//! The argon2 workers: a fixed set of threads, each reusing one memory buffer for every hash
+//! it computes, fed by a bounded queue. Memory is `workers x m_cost` whatever the load (a
+//! blocking-pool thread per waiting request, each allocating its own buffer, grew to
+//! gigabytes), and a full queue answers at once instead of growing.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::oneshot;
+
+use super::password::PasswordError;
+use crate::ids::Secret;
+
+/// The largest argon2 memory a stored hash may ask for (256 MiB); a hash asking for more is
+/// refused rather than allowed to balloon a worker.
+const MAX_BLOCKS: usize = 256 * 1024;
+
+/// What a worker is asked to do.
+enum Job {
+    Hash {
+        password: Secret,
+        salt: [u8; 16],
+        reply: oneshot::Sender<Result<String, PasswordError>>,
+    },
+    Verify {
+        password: Secret,
+        hash: String,
+        reply: oneshot::Sender<Result<bool, PasswordError>>,
+    },
+}
+
+/// The queue in front of the workers.
+#[derive(Clone)]
+pub struct HashWorkers {
+    queue: SyncSender<Job>,
+    /// Jobs admitted at most: one per worker plus the queue.
+    capacity: usize,
+    /// Jobs queued or running, and running (for metrics and tests).
+    in_flight: Arc<AtomicUsize>,
+    running: Arc<AtomicUsize>,
+}
+
+impl HashWorkers {
+    /// Starts `workers` threads for `params`, with room for `queue` jobs waiting.
+    pub fn start(workers: usize, queue: usize, params: Params) -> Self {
+        let workers = workers.max(1);
+        let capacity = workers.saturating_add(queue);
+        // Admission is decided by `in_flight` (below), so the channel never fills.
+        let (tx, rx) = sync_channel::<Job>(capacity);
+        let rx = Arc::new(Mutex::new(rx));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
+        for n in 0..workers {
+            let (rx, params) = (rx.clone(), params.clone());
+            let counters = (in_flight.clone(), running.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                // argon2 keeps its state in the heap buffer; a small stack is plenty.
+                .stack_size(256 * 1024)
+                .spawn(move || work(&rx, &params, &counters.0, &counters.1));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Self {
+            queue: tx,
+            capacity,
+            in_flight,
+            running,
+        }
+    }
+
+    /// Jobs a worker is computing now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Jobs queued or running.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Admits `job` if fewer than `capacity` are in flight: the count is reserved first
+    /// (`fetch_add`), then decided, so a burst cannot slip past it.
+    fn submit(&self, job: Job) -> Result<(), PasswordError> {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Err(PasswordError::Busy);
+        }
+        match self.queue.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                Err(match e {
+                    TrySendError::Full(_) => PasswordError::Busy,
+                    TrySendError::Disconnected(_) => PasswordError::Cancelled,
+                })
+            }
+        }
+    }
+
+    pub async fn hash(&self, password: Secret, salt: [u8; 16]) -> Result<String, PasswordError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Hash {
+            password,
+            salt,
+            reply,
+        })?;
+        answer.await.map_err(|_| PasswordError::Cancelled)?
+    }
+
+    pub async fn verify(&self, password: Secret, hash: String) -> Result<bool, PasswordError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Verify {
+            password,
+            hash,
+            reply,
+        })?;
+        answer.await.map_err(|_| PasswordError::Cancelled)?
+    }
+}
+
+/// A worker: takes jobs until the queue closes, always into the same memory.
+fn work(
+    rx: &Mutex<Receiver<Job>>,
+    params: &Params,
+    in_flight: &AtomicUsize,
+    running: &AtomicUsize,
+) {
+    let mut memory = vec![Block::default(); params.block_count()];
+    loop {
+        let job = {
+            let Ok(rx) = rx.lock() else { return };
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        running.fetch_add(1, Ordering::SeqCst);
+        let answer = match job {
+            Job::Hash {
+                password,
+                salt,
+                reply,
+            } => Answer::Hash(reply, hash(&password, &salt, params, &mut memory)),
+            Job::Verify {
+                password,
+                hash,
+                reply,
+            } => Answer::Verify(reply, Ok(verify(&password, &hash, &mut memory))),
+        };
+        // A stored hash with more memory than ours grew the buffer for one job only.
+        if memory.len() > params.block_count() {
+            memory.truncate(params.block_count());
+            memory.shrink_to_fit();
+        }
+        // The slot is free before the answer goes out: whoever the answer wakes may submit
+        // the next job at once.
+        running.fetch_sub(1, Ordering::SeqCst);
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        match answer {
+            Answer::Hash(reply, r) => {
+                let _ = reply.send(r);
+            }
+            Answer::Verify(reply, r) => {
+                let _ = reply.send(r);
+            }
+        }
+    }
+}
+
+/// A computed answer, sent once the worker's slot is free.
+enum Answer {
+    Hash(
+        oneshot::Sender<Result<String, PasswordError>>,
+        Result<String, PasswordError>,
+    ),
+    Verify(
+        oneshot::Sender<Result<bool, PasswordError>>,
+        Result<bool, PasswordError>,
+    ),
+}
+
+/// A PHC-format argon2id hash of `password` with `salt`.
+fn hash(
+    password: &Secret,
+    salt: &[u8; 16],
+    params: &Params,
+    memory: &mut [Block],
+) -> Result<String, PasswordError> {
+    let err = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    argon
+        .hash_password_into_with_memory(password.expose().as_bytes(), salt, &mut out, memory)
+        .map_err(|e| err(&e))?;
+    let salt = SaltString::encode_b64(salt).map_err(|e| err(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| err(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Does `password` match the argon2 PHC `hash`? Anything malformed, or asking for more than
+/// [`MAX_BLOCKS`] of memory, does not.
+fn verify(password: &Secret, hash: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or_default();
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let needed = params.block_count();
+    if needed > MAX_BLOCKS {
+        tracing::warn!(
+            blocks = needed,
+            "a stored password hash asks for too much memory"
+        );
+        return false;
+    }
+    if memory.len() < needed {
+        memory.resize(needed, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    if argon
+        .hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt,
+            &mut out,
+            &mut memory[..],
+        )
+        .is_err()
+    {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(&out).is_ok_and(|o| o == expected)
+}
