@@ -1,4 +1,5 @@
-//! Injected time and randomness: the only places domain code may learn "now" or draw entropy.
+//! Injected time and randomness: the only places domain code may learn "now" or draw entropy;
+//! and the [`Observer`] hook through which lower layers report how long their work took.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -9,6 +10,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
 /// A source of the current time.
+/// Where lower layers (the stores, password hashing) report how long an operation took, and
+/// whether it failed. The metrics implement it; tools and tests that do not care leave it out.
+pub trait Observer: Send + Sync + 'static {
+    /// `what` is `sql`, `kv`, `hash` or `verify`.
+    fn observe(&self, what: &'static str, took: std::time::Duration, failed: bool);
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }

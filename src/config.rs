@@ -19,6 +19,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TESSERA_MASTER_KEY_FILE", "master_key_file"),
     ("TESSERA_LOG", "log"),
     ("TESSERA_LOG_FORMAT", "log_format"),
+    ("TESSERA_ACCESS_LOG", "access_log"),
+    ("TESSERA_METRICS_BIND", "metrics_bind"),
     ("TESSERA_REGION", "region"),
     ("TESSERA_KEY_ALGORITHM", "key_algorithm"),
     (
@@ -42,6 +44,16 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "password_hash_concurrency",
     ),
 ];
+
+/// Which requests get an access line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLog {
+    Off,
+    /// Only answers with status 500 and above (the default: a load test writes nothing).
+    Errors,
+    All,
+}
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +143,10 @@ pub struct Config {
     /// tracing filter, e.g. `info,tessera=debug`.
     pub log: String,
     pub log_format: LogFormat,
+    /// Access lines: `off`, `errors` (5xx only) or `all`.
+    pub access_log: AccessLog,
+    /// Where `/metrics` is served (not the public address); `off` serves none.
+    pub metrics_bind: String,
     /// Region part of new pool ids.
     pub region: String,
     pub key_algorithm: KeyAlgorithm,
@@ -174,6 +190,8 @@ impl Default for Config {
             master_key_file: None,
             log: "info".into(),
             log_format: LogFormat::Text,
+            access_log: AccessLog::Errors,
+            metrics_bind: "127.0.0.1:9464".into(),
             region: "local".into(),
             key_algorithm: KeyAlgorithm::RS256,
             key_activation_delay_secs: 600,
@@ -317,6 +335,8 @@ impl Config {
         }
         self.trusted_proxy_ranges()
             .map_err(|m| invalid("trusted_proxies", m))?;
+        self.metrics_addr()
+            .map_err(|m| invalid("metrics_bind", m))?;
         if !(1..=60).contains(&self.upstream_timeout_secs) {
             return Err(invalid("upstream_timeout_secs", "must be between 1 and 60"));
         }
@@ -337,6 +357,17 @@ impl Config {
                     .map_err(|_| format!("{s:?} is not an address or CIDR range"))
             })
             .collect()
+    }
+
+    /// The metrics listen address, or `None` for `off`.
+    pub fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        match self.metrics_bind.trim() {
+            "" | "off" => Ok(None),
+            a => a
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("metrics_bind {a:?} is not an address like 127.0.0.1:9464")),
+        }
     }
 
     /// The validated public base URL, without a trailing slash.

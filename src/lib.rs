@@ -17,6 +17,7 @@ pub mod keys;
 pub mod limits;
 pub mod login;
 pub mod mail;
+pub mod metrics;
 pub mod mfa;
 pub mod model;
 pub mod oidc;

@@ -159,6 +159,7 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
             p.id
         );
     }
+    let metrics = serve_metrics(&app)?;
     let refresher = tokio::spawn(refresh_caches(app.clone()));
     let housekeeper = tokio::spawn(crate::housekeeping::run_forever(app.clone()));
     let app_state = app.clone();
@@ -171,6 +172,9 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
         app.config.public_base()
     );
     let result = server.run().await;
+    if let Some(m) = metrics {
+        m.stop(true).await;
+    }
     refresher.abort();
     housekeeper.abort();
     // Mail queued by the last requests still goes out (bounded by the mailer's own timeout).
@@ -184,13 +188,43 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     result.map_err(|e| Error::Startup(format!("server error: {e}")))
 }
 
+/// Serves `/metrics` on `metrics_bind` (its own address, so it need not be public); `None`
+/// when it is `off`.
+fn serve_metrics(app: &AppState) -> Result<Option<actix_web::dev::ServerHandle>, Error> {
+    let Some(addr) = app.config.metrics_addr().map_err(Error::Startup)? else {
+        return Ok(None);
+    };
+    let cannot =
+        |e: std::io::Error| Error::Startup(format!("cannot listen on {addr} for metrics: {e}"));
+    let listener = std::net::TcpListener::bind(addr).map_err(cannot)?;
+    let bound = listener.local_addr().map_err(cannot)?;
+    let state = app.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/metrics", web::get().to(crate::http::metrics::metrics))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(cannot)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    println!("metrics on http://{bound}/metrics");
+    Ok(Some(handle))
+}
+
 /// Polls pool versions so changes made by the CLI or another instance reach this one.
 async fn refresh_caches(app: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(app.config.cache_refresh_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match app.pools.refresh(&app).await {
+        let refreshed = app.pools.refresh(&app).await;
+        app.metrics.cache_refresh(refreshed.is_ok());
+        match refreshed {
             Ok(r) if r.reloaded > 0 => tracing::info!(pools = r.reloaded, "reloaded changed pools"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pool cache refresh failed"),

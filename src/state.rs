@@ -11,6 +11,7 @@ use crate::crypto::password::{self, PasswordHasherPool};
 use crate::error::Error;
 use crate::federation::Federation;
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 use crate::pools::PoolCache;
 use crate::store::kv::Kv;
 use crate::store::sql::{MigrationReport, SqlStore};
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Work done after the answer (mail of the pages that must not reveal whether an account
     /// exists).
     pub background: Background,
+    /// Prometheus metrics of this application.
+    pub metrics: Metrics,
 }
 
 /// Background tasks at once; beyond, work is dropped (each is a mail at most).
@@ -69,11 +72,13 @@ impl AppState {
     /// Connects the stores, applies migrations, loads (or on a fresh database creates) the
     /// master key, and fills the pool cache.
     pub async fn open(config: Config, deps: Deps) -> Result<(Self, MigrationReport), Error> {
+        let metrics = Metrics::new();
         let sql = {
             let (url, size) = (config.database_url.clone(), config.sql_pool_size);
             tokio::task::spawn_blocking(move || SqlStore::connect(&url, size, CONNECT_TIMEOUT))
                 .await
                 .map_err(|_| Error::Startup("database connection task failed".into()))??
+                .with_observer(Arc::new(metrics.clone()))
         };
         let report = sql.migrate().await?;
         let master_key = load_master_key(&config, &sql, deps.random.as_ref()).await?;
@@ -92,7 +97,8 @@ impl AppState {
             deps.clock.clone(),
             CONNECT_TIMEOUT,
         )
-        .await?;
+        .await?
+        .with_observer(Arc::new(metrics.clone()));
         let federation = Federation::new(Duration::from_secs(config.upstream_timeout_secs))
             .map_err(|e| Error::Startup(e.to_string()))?;
         let trusted_proxies = Arc::new(config.trusted_proxy_ranges().map_err(Error::Startup)?);
@@ -101,7 +107,8 @@ impl AppState {
                 config.password_hash_concurrency,
                 config.password_hash_queue,
                 deps.password_params,
-            ),
+            )
+            .with_observer(Arc::new(metrics.clone())),
             config: Arc::new(config),
             sql,
             kv,
@@ -113,6 +120,7 @@ impl AppState {
             federation,
             trusted_proxies,
             background: Background::new(BACKGROUND_TASKS),
+            metrics,
         };
         let loaded = app.pools.refresh(&app).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master

@@ -493,20 +493,27 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
     }
 }
 
-fn init_logging(cfg: &Config, serving: bool) {
+/// Logs to stderr through a background thread (a slow terminal or pipe never holds up a
+/// request; under a flood, lines are dropped rather than queued without bound). The guard
+/// flushes what is left when dropped, at exit.
+fn init_logging(cfg: &Config, serving: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = if serving || std::env::var_os("TESSERA_LOG").is_some() {
         cfg.log.as_str()
     } else {
         "warn"
     };
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match cfg.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }
 
 /// Parses arguments, runs the command, and reports errors as one line on stderr.
@@ -523,7 +530,7 @@ pub async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Error> {
     let config = Config::load(cli.config.as_deref())?;
-    init_logging(&config, matches!(cli.command, Command::Serve));
+    let _log = init_logging(&config, matches!(cli.command, Command::Serve));
     match cli.command {
         Command::Serve => crate::server::serve(config).await,
         Command::Config => {

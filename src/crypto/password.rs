@@ -1,11 +1,13 @@
 //! Password hashing with argon2id (OWASP parameters) on a fixed set of workers.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Params};
 
 use super::hash_workers::HashWorkers;
+use crate::clock::Observer;
 
 use crate::clock::Random;
 use crate::ids::Secret;
@@ -28,6 +30,7 @@ pub enum PasswordError {
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     workers: HashWorkers,
+    observer: Option<Arc<dyn Observer>>,
     params: Params,
     /// A hash with the current parameters that no password matches: unknown users are
     /// verified against it so they cost the same time as wrong passwords.
@@ -53,9 +56,29 @@ impl PasswordHasherPool {
     pub fn new(concurrency: usize, queue: usize, params: Params) -> Self {
         Self {
             workers: HashWorkers::start(concurrency, queue, params.clone()),
+            observer: None,
             params,
             dummy: Arc::default(),
         }
+    }
+
+    /// Reports each hash's and check's time (queue wait included) to `observer`.
+    pub fn with_observer(self, observer: Arc<dyn Observer>) -> Self {
+        Self {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
+    fn observe<T>(&self, op: &'static str, started: Instant, r: &Result<T, PasswordError>) {
+        if let Some(o) = &self.observer {
+            o.observe(op, started.elapsed(), r.is_err());
+        }
+    }
+
+    /// Password checks being computed.
+    pub fn running(&self) -> usize {
+        self.workers.running()
     }
 
     /// Password checks queued or running.
@@ -78,14 +101,21 @@ impl PasswordHasherPool {
     ) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
         random.fill(&mut salt);
-        self.workers.hash(password.clone(), salt).await
+        let started = Instant::now();
+        let hashed = self.workers.hash(password.clone(), salt).await;
+        self.observe("hash", started, &hashed);
+        hashed
     }
 
     /// Verifies `password` against a stored PHC hash. A malformed hash verifies as false.
     pub async fn verify(&self, password: &Secret, hash: &str) -> Result<bool, PasswordError> {
-        self.workers
+        let started = Instant::now();
+        let checked = self
+            .workers
             .verify(password.clone(), hash.to_string())
-            .await
+            .await;
+        self.observe("verify", started, &checked);
+        checked
     }
 
     /// Verifies against `hash`, or, for an unknown user, against a dummy hash, so both take the

@@ -1,15 +1,18 @@
-//! One structured log line per request: request id, pool, method, path (never the query, which
-//! may carry codes or tokens), status, latency.
+//! Per request: a request id (echoed in `X-Request-Id`), the HTTP metrics, and, as
+//! `access_log` says, one structured line: pool, method, path (never the query, which may
+//! carry codes or tokens), status, latency.
 
 use std::time::Instant;
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{Error, web};
 
+use crate::config::AccessLog;
 use crate::ids::PoolId;
+use crate::state::AppState;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -28,35 +31,77 @@ fn request_id(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
+/// Counts every request in the metrics (by matched route, never the raw path) and writes an
+/// access line as `access_log` says: none, 5xx only (the default), or all.
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
+    let app = req
+        .app_data::<web::Data<AppState>>()
+        .map(|d| d.clone().into_inner());
     let id = request_id(&req);
-    let method = req.method().to_string();
-    let path = req.path().chars().take(256).collect::<String>();
+    let result = next.call(req).await;
+    let took = started.elapsed();
+    let (status, request) = match &result {
+        Ok(res) => (res.status().as_u16(), res.request().clone()),
+        Err(e) => {
+            let status = e.as_response_error().status_code().as_u16();
+            return log_failure(app.as_deref(), &id, status, took, result);
+        }
+    };
+    // `/{pool_id}/login` as `/:pool_id/login`: braces in label values trip some parsers.
+    let route = request
+        .match_pattern()
+        .map(|p| p.replace('{', ":").replace('}', ""));
+    let route = route.as_deref().unwrap_or("unmatched");
+    if let Some(app) = app.as_deref() {
+        app.metrics
+            .http(route, request.method().as_str(), status, took);
+        if wanted(app.config.access_log, status) {
+            access_line(&id, request.path(), request.method().as_str(), status, took);
+        }
+    }
+    let mut res = result?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    Ok(res)
+}
+
+fn wanted(setting: AccessLog, status: u16) -> bool {
+    match setting {
+        AccessLog::Off => false,
+        AccessLog::Errors => status >= 500,
+        AccessLog::All => true,
+    }
+}
+
+/// The path (never the query, which may carry codes or tokens), bounded.
+fn access_line(id: &str, path: &str, method: &str, status: u16, took: std::time::Duration) {
+    let path: String = path.chars().take(256).collect();
     let pool = path
         .split('/')
         .nth(1)
         .filter(|s| PoolId::is_well_formed(s))
-        .unwrap_or("-")
-        .to_string();
-    let result = next.call(req).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match result {
-        Ok(mut res) => {
-            let status = res.status().as_u16();
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                res.headers_mut().insert(REQUEST_ID.clone(), v);
-            }
-            tracing::info!(request_id = %id, pool = %pool, method = %method, path = %path, status, latency_ms, "request");
-            Ok(res)
-        }
-        Err(e) => {
-            let status = e.as_response_error().status_code().as_u16();
-            tracing::info!(request_id = %id, pool = %pool, method = %method, path = %path, status, latency_ms, "request");
-            Err(e)
+        .unwrap_or("-");
+    let latency_ms = took.as_secs_f64() * 1000.0;
+    tracing::info!(target: "access", request_id = %id, pool = %pool, method = %method, path = %path, status, latency_ms, "request");
+}
+
+fn log_failure<B>(
+    app: Option<&AppState>,
+    id: &str,
+    status: u16,
+    took: std::time::Duration,
+    result: Result<ServiceResponse<B>, Error>,
+) -> Result<ServiceResponse<B>, Error> {
+    if let Some(app) = app {
+        app.metrics.http("unmatched", "-", status, took);
+        if wanted(app.config.access_log, status) {
+            tracing::info!(target: "access", request_id = %id, status, "request failed");
         }
     }
+    result
 }

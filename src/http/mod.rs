@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod oauth;
 mod pool_ctx;
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::outcome::{Browser, Outcome, Transition};
 use super::tx::{self, Step};
 use crate::federation::identities;
+use crate::metrics::SignIn;
 use crate::oidc::authorize::{self, AuthRequest, deliver};
 use crate::oidc::code;
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -128,6 +129,7 @@ pub async fn complete_sign_in(
     let Some(tx) = tx::take(app, &tenant.pool.id, tx_id).await? else {
         return Ok(Outcome::expired().into());
     };
+    app.metrics.sign_in(SignIn::Success);
     let s = Session::new(sub, now.timestamp(), amr);
     // A new sign-in in this browser replaces its previous session.
     sessions::end(app, &tenant.pool.id, browser.session).await?;

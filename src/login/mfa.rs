@@ -9,6 +9,7 @@ use super::outcome::{Browser, LOCKED, Outcome, StepResult, Transition};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::signin::{Reserved, Throttle, Verdict};
 use crate::crypto::sha256_hex;
+use crate::metrics::SignIn;
 use crate::mfa::{self, MfaError, Verified};
 use crate::model::MfaMode;
 use crate::oidc::error::{ErrorCode, OAuthError};
@@ -51,6 +52,7 @@ pub async fn enter(
     if enrolled {
         let tx = tx.at(Step::NeedMfa { sub, identifier });
         tx::save(app, &tenant.pool.id, &tx).await?;
+        app.metrics.sign_in(SignIn::MfaRequired);
         return Ok(Outcome::Mfa { tx, error: None }.into());
     }
     if mode == MfaMode::Required || demanded {
@@ -219,10 +221,13 @@ pub async fn challenge(
             let done = complete_sign_in(app, tenant, &tx.id, &sub, amr(PWD_OTP), browser, now);
             Ok(done.await?.into())
         }
-        Ok(Verified::Invalid) => retry(
-            tx,
-            "That code is not right. Try the newest code from your app.",
-        ),
+        Ok(Verified::Invalid) => {
+            app.metrics.sign_in(SignIn::MfaFailed);
+            retry(
+                tx,
+                "That code is not right. Try the newest code from your app.",
+            )
+        }
         Err(e) if e.is_user_facing() => retry(tx, &e.to_string()),
         Err(e) => Err(OAuthError::server(e)),
     }

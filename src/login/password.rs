@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::outcome::{Browser, LOCKED, Outcome, StepResult, account_failure};
 use super::tx::{LoginTx, Step};
 use crate::accounts::signin::{self, Checked};
+use crate::metrics::SignIn;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::pools::PoolRuntime;
@@ -42,7 +43,13 @@ pub async fn submit(
             user,
             identifier: identifier.to_string(),
         }),
-        Checked::Failed => retry(tx, "Incorrect username or password."),
-        Checked::Locked => retry(tx, LOCKED),
+        Checked::Failed => {
+            app.metrics.sign_in(SignIn::WrongPassword);
+            retry(tx, "Incorrect username or password.")
+        }
+        Checked::Locked => {
+            app.metrics.sign_in(SignIn::Locked);
+            retry(tx, LOCKED)
+        }
     }
 }

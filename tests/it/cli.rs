@@ -646,6 +646,7 @@ fn serve_starts_answers_and_shuts_down_on_sigint() {
         .cmd()
         .args(["serve"])
         .env("TESSERA_BIND", "127.0.0.1:0")
+        .env("TESSERA_METRICS_BIND", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -657,13 +658,16 @@ fn serve_starts_answers_and_shuts_down_on_sigint() {
             let _ = tx.send(line);
         }
     });
-    let (mut pool, mut base) = (None, None);
+    let (mut pool, mut base, mut metrics) = (None, None, None);
     while base.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("serve printed nothing");
         if let Some(rest) = line.strip_prefix("pool default (") {
             pool = rest.split(')').next().map(str::to_string);
+        }
+        if let Some(rest) = line.strip_prefix("metrics on ") {
+            metrics = Some(rest.trim().to_string());
         }
         if let Some(rest) = line.strip_prefix("listening on ") {
             base = rest.split(' ').next().map(str::to_string);
@@ -692,6 +696,17 @@ fn serve_starts_answers_and_shuts_down_on_sigint() {
             .unwrap()
     });
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    // Metrics on their own address, and not on the public one.
+    let metrics = metrics.expect("the metrics address was printed");
+    assert!(!metrics.starts_with(&base), "{metrics} vs {base}");
+    let text = rt.block_on(async { reqwest::get(&metrics).await.unwrap().text().await.unwrap() });
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    assert!(scrape.samples.iter().any(|s| {
+        s.metric == "tessera_http_requests_total"
+            && s.labels.get("route") == Some("/:pool_id/.well-known/jwks.json")
+    }));
+    let public = rt.block_on(async { reqwest::get(format!("{base}/metrics")).await.unwrap() });
+    assert_eq!(public.status(), 404);
     assert!(
         Command::new("kill")
             .args(["-INT", &child.id().to_string()])

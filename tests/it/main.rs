@@ -18,6 +18,7 @@ mod health;
 mod keys;
 mod kv;
 mod limits;
+mod metrics;
 mod mfa;
 mod mfa_core;
 mod migrations;

@@ -44,7 +44,7 @@ pub async fn exchange(
     }
     let grant_type = params.require("grant_type")?;
     let client = authenticate(tenant, authorization, params)?;
-    match grant_type {
+    let issued = match grant_type {
         "client_credentials" => client_credentials::grant(app, tenant, &client, params, now),
         "authorization_code" => authorization_code::grant(app, tenant, &client, params, now).await,
         "refresh_token" => refresh::grant(app, tenant, &client, params, now).await,
@@ -52,5 +52,9 @@ pub async fn exchange(
             ErrorCode::UnsupportedGrantType,
             "unsupported grant_type",
         )),
+    };
+    if issued.is_ok() {
+        app.metrics.token(grant_type);
     }
+    issued
 }

@@ -13,7 +13,7 @@ pub use memory::MemoryKv;
 pub use redis_kv::RedisKv;
 
 use super::StoreError;
-use crate::clock::Clock;
+use crate::clock::{Clock, Observer};
 use crate::config::redact_url;
 
 /// The two implementations.
@@ -29,6 +29,7 @@ pub struct Kv {
     backend: Backend,
     prefix: Arc<str>,
     clock: Arc<dyn Clock>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for Kv {
@@ -85,7 +86,29 @@ impl Kv {
             backend,
             prefix: prefix.into(),
             clock,
+            observer: None,
         })
+    }
+
+    /// Reports each Redis operation's latency and failure to `observer` (the metrics).
+    pub fn with_observer(self, observer: Arc<dyn Observer>) -> Self {
+        Self {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let Some(o) = &self.observer else {
+            return op.await;
+        };
+        let started = std::time::Instant::now();
+        let result = op.await;
+        o.observe("kv", started.elapsed(), result.is_err());
+        result
     }
 
     fn key(&self, k: &str) -> String {
@@ -105,7 +128,7 @@ impl Kv {
                 m.put(k, v, self.now_ms());
                 Ok(())
             }
-            Backend::Redis(r) => r.put(&k, v, ttl).await,
+            Backend::Redis(r) => self.timed(r.put(&k, v, ttl)).await,
         }
     }
 
@@ -120,7 +143,7 @@ impl Kv {
         let v = seal(now + ttl, value);
         match &self.backend {
             Backend::Memory(m) => Ok(m.put_if_absent(k, v, now)),
-            Backend::Redis(r) => r.put_if_absent(&k, v, ttl, now).await,
+            Backend::Redis(r) => self.timed(r.put_if_absent(&k, v, ttl, now)).await,
         }
     }
 
@@ -128,7 +151,7 @@ impl Kv {
         let k = self.key(key);
         let raw = match &self.backend {
             Backend::Memory(m) => m.get(&k),
-            Backend::Redis(r) => r.get(&k).await?,
+            Backend::Redis(r) => self.timed(r.get(&k)).await?,
         };
         Ok(raw.and_then(|raw| unseal(raw, self.now_ms())))
     }
@@ -138,7 +161,7 @@ impl Kv {
         let k = self.key(key);
         let raw = match &self.backend {
             Backend::Memory(m) => m.take(&k),
-            Backend::Redis(r) => r.take(&k).await?,
+            Backend::Redis(r) => self.timed(r.take(&k)).await?,
         };
         Ok(raw.and_then(|raw| unseal(raw, self.now_ms())))
     }
@@ -149,7 +172,7 @@ impl Kv {
         let (k, ttl, now) = (self.key(key), ttl_ms(ttl), self.now_ms());
         match &self.backend {
             Backend::Memory(m) => Ok(m.incr(k, now, ttl)),
-            Backend::Redis(r) => r.incr(&k, now, ttl).await,
+            Backend::Redis(r) => self.timed(r.incr(&k, now, ttl)).await,
         }
     }
 
@@ -162,7 +185,7 @@ impl Kv {
                 m.release(&k, now);
                 Ok(())
             }
-            Backend::Redis(r) => r.release(&k, now).await,
+            Backend::Redis(r) => self.timed(r.release(&k, now)).await,
         }
     }
 
@@ -171,7 +194,7 @@ impl Kv {
         let (k, now) = (self.key(key), self.now_ms());
         match &self.backend {
             Backend::Memory(m) => Ok(m.count(&k, now)),
-            Backend::Redis(r) => r.count(&k, now).await,
+            Backend::Redis(r) => self.timed(r.count(&k, now)).await,
         }
     }
 
@@ -182,7 +205,7 @@ impl Kv {
                 m.delete(&k);
                 Ok(())
             }
-            Backend::Redis(r) => r.delete(&k).await,
+            Backend::Redis(r) => self.timed(r.delete(&k)).await,
         }
     }
 
@@ -190,7 +213,7 @@ impl Kv {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Memory(_) => Ok(()),
-            Backend::Redis(r) => r.ping().await,
+            Backend::Redis(r) => self.timed(r.ping()).await,
         }
     }
 

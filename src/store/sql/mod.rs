@@ -13,7 +13,8 @@ pub mod refresh_tokens;
 pub mod schema;
 pub mod users;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -22,7 +23,9 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 pub use migrate::MigrationReport;
 
 use super::StoreError;
+use crate::clock::Observer;
 use crate::config::redact_url;
+use tokio::sync::Semaphore;
 
 /// A connection to either backend; queries are written once against it.
 #[derive(diesel::MultiConnection)]
@@ -92,6 +95,10 @@ impl ManageConnection for Manager {
 pub struct SqlStore {
     pool: Pool<Manager>,
     backend: Backend,
+    /// One per connection: a query waits here (a future, no thread) rather than on a blocking
+    /// thread parked in the connection pool, so a burst cannot grow threads and memory.
+    slots: Arc<Semaphore>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -148,7 +155,20 @@ impl SqlStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot connect to {shown}: {}", one_line(&e)))
             })?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            slots: Arc::new(Semaphore::new(usize::try_from(size.max(1)).unwrap_or(1))),
+            observer: None,
+        })
+    }
+
+    /// Reports each operation's latency and failure to `observer` (the metrics).
+    pub fn with_observer(self, observer: Arc<dyn Observer>) -> Self {
+        Self {
+            observer: Some(observer),
+            ..self
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -167,13 +187,23 @@ impl SqlStore {
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let started = Instant::now();
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Cancelled)?;
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let mut conn = pool.conn()?;
             f(&mut conn)
         })
         .await
-        .map_err(|_| StoreError::Cancelled)?
+        .map_err(|_| StoreError::Cancelled)?;
+        if let Some(o) = &self.observer {
+            o.observe("sql", started.elapsed(), result.is_err());
+        }
+        result
     }
 
     /// Runs a closure inside one transaction.

@@ -1,0 +1,14 @@
+//! `GET /metrics`: the Prometheus text exposition, on its own listen address (`metrics_bind`).
+
+use actix_web::{HttpResponse, web};
+
+use crate::state::AppState;
+
+pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
+    let body = app
+        .metrics
+        .render(app.hasher.queued(), app.hasher.running());
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}

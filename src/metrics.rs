@@ -1,0 +1,224 @@
+//! Prometheus metrics: one registry per application (no globals, so tests each see their own),
+//! typed handles for what the server counts, and the text exposition of `/metrics` (served on
+//! its own listen address, `metrics_bind`, not the public one).
+
+use std::time::Duration;
+
+use crate::clock::Observer;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets in seconds, from a cache hit to a slow password hash.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// What a sign-in attempt came to.
+#[derive(Debug, Clone, Copy)]
+pub enum SignIn {
+    Success,
+    WrongPassword,
+    Locked,
+    /// The password was right; a second factor is asked for.
+    MfaRequired,
+    MfaFailed,
+}
+
+impl SignIn {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::WrongPassword => "wrong_password",
+            Self::Locked => "locked",
+            Self::MfaRequired => "mfa_required",
+            Self::MfaFailed => "mfa_failed",
+        }
+    }
+}
+
+/// The application's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_latency: HistogramVec,
+    sign_ins: IntCounterVec,
+    tokens: IntCounterVec,
+    hash_queue: IntGauge,
+    hash_running: IntGauge,
+    hash_latency: HistogramVec,
+    store_latency: HistogramVec,
+    store_errors: IntCounterVec,
+    cache_refreshes: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c =
+        IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable_metric());
+    let _ = r.register(Box::new(c.clone()));
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(BUCKETS.to_vec());
+    let h = HistogramVec::new(opts, labels).unwrap_or_else(|_| unreachable_metric());
+    let _ = r.register(Box::new(h.clone()));
+    h
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|_| unreachable_metric());
+    let _ = r.register(Box::new(g.clone()));
+    g
+}
+
+/// The names and labels below are constants that the crate accepts; this is never reached.
+#[allow(clippy::panic)]
+fn unreachable_metric() -> ! {
+    panic!("a metric definition was refused")
+}
+
+impl Observer for Metrics {
+    fn observe(&self, what: &'static str, took: Duration, failed: bool) {
+        match what {
+            "hash" | "verify" => self
+                .hash_latency
+                .with_label_values(&[what])
+                .observe(took.as_secs_f64()),
+            store => self.store(store, took, failed),
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new_custom(Some("tessera".into()), None).unwrap_or_default();
+        #[cfg(target_os = "linux")]
+        {
+            let _ = r.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
+        }
+        Self {
+            http_requests: counter(
+                &r,
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+                &["route", "method", "status"],
+            ),
+            http_latency: histogram(
+                &r,
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+                &["route"],
+            ),
+            sign_ins: counter(
+                &r,
+                "sign_ins_total",
+                "Password sign-in attempts by outcome",
+                &["outcome"],
+            ),
+            tokens: counter(
+                &r,
+                "tokens_issued_total",
+                "Token responses by grant type",
+                &["grant"],
+            ),
+            hash_queue: gauge(
+                &r,
+                "password_hash_queue",
+                "Password checks waiting for a worker",
+            ),
+            hash_running: gauge(
+                &r,
+                "password_hash_running",
+                "Password checks being computed",
+            ),
+            hash_latency: histogram(
+                &r,
+                "password_hash_duration_seconds",
+                "Password hash or check time, queue wait included",
+                &["op"],
+            ),
+            store_latency: histogram(
+                &r,
+                "store_operation_duration_seconds",
+                "KV and SQL operation latency",
+                &["store"],
+            ),
+            store_errors: counter(
+                &r,
+                "store_errors_total",
+                "KV and SQL operation errors",
+                &["store"],
+            ),
+            cache_refreshes: counter(
+                &r,
+                "pool_cache_refreshes_total",
+                "Pool cache refreshes by result",
+                &["result"],
+            ),
+            registry: r,
+        }
+    }
+
+    /// One HTTP request: `route` is the matched pattern (bounded), never the raw path.
+    pub fn http(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let status = status.to_string();
+        self.http_requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+        self.http_latency
+            .with_label_values(&[route])
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn sign_in(&self, outcome: SignIn) {
+        self.sign_ins.with_label_values(&[outcome.as_str()]).inc();
+    }
+
+    pub fn token(&self, grant: &str) {
+        self.tokens.with_label_values(&[grant]).inc();
+    }
+
+    /// A KV (`kv`) or SQL (`sql`) operation and whether it failed.
+    fn store(&self, store: &str, took: Duration, failed: bool) {
+        self.store_latency
+            .with_label_values(&[store])
+            .observe(took.as_secs_f64());
+        if failed {
+            self.store_errors.with_label_values(&[store]).inc();
+        }
+    }
+
+    pub fn cache_refresh(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.cache_refreshes.with_label_values(&[result]).inc();
+    }
+
+    /// The text exposition, with the hashing gauges read now.
+    pub fn render(&self, hash_queue: usize, hash_running: usize) -> String {
+        self.hash_queue
+            .set(i64::try_from(hash_queue).unwrap_or(i64::MAX));
+        self.hash_running
+            .set(i64::try_from(hash_running).unwrap_or(i64::MAX));
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
