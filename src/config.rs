@@ -168,7 +168,8 @@ pub struct Config {
     pub mail_from: String,
     /// How often each instance checks the database for changed pools and keys.
     pub cache_refresh_secs: u64,
-    /// Bound on concurrent argon2 hashes (each takes ~19 MiB).
+    /// Argon2 workers (each holds ~19 MiB for good); 0 means one per core this process may
+    /// run on (more than that adds memory, not throughput).
     pub password_hash_concurrency: usize,
     /// Password checks that may wait for a hashing slot; more are answered 503 at once.
     pub password_hash_queue: usize,
@@ -202,7 +203,7 @@ impl Default for Config {
             smtp: None,
             mail_from: "Tessera <no-reply@localhost>".into(),
             cache_refresh_secs: 5,
-            password_hash_concurrency: 2,
+            password_hash_concurrency: 0,
             password_hash_queue: 64,
             upstream_timeout_secs: 10,
             trusted_proxies: String::new(),
@@ -282,10 +283,10 @@ impl Config {
         if self.sql_pool_size == 0 || self.sql_pool_size > 1000 {
             return Err(invalid("sql_pool_size", "must be between 1 and 1000"));
         }
-        if self.password_hash_concurrency == 0 || self.password_hash_concurrency > 256 {
+        if self.password_hash_concurrency > 256 {
             return Err(invalid(
                 "password_hash_concurrency",
-                "must be between 1 and 256",
+                "must be between 0 (one per core) and 256",
             ));
         }
         if self.cache_refresh_secs == 0 {
@@ -357,6 +358,14 @@ impl Config {
                     .map_err(|_| format!("{s:?} is not an address or CIDR range"))
             })
             .collect()
+    }
+
+    /// How many argon2 workers to run: the setting, or one per usable core for 0.
+    pub fn hash_workers(&self) -> usize {
+        match self.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
     }
 
     /// The metrics listen address, or `None` for `off`.

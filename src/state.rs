@@ -104,7 +104,7 @@ impl AppState {
         let trusted_proxies = Arc::new(config.trusted_proxy_ranges().map_err(Error::Startup)?);
         let app = AppState {
             hasher: PasswordHasherPool::new(
-                config.password_hash_concurrency,
+                config.hash_workers(),
                 config.password_hash_queue,
                 deps.password_params,
             )

@@ -2,6 +2,8 @@
 //! `access_log` says, one structured line: pool, method, path (never the query, which may
 //! carry codes or tokens), status, latency.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -28,7 +30,16 @@ fn request_id(req: &ServiceRequest) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+        .unwrap_or_else(new_request_id)
+}
+
+/// A process-unique id without a system call per request: a random prefix drawn once, then
+/// a counter.
+fn new_request_id() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+    format!("{prefix}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Counts every request in the metrics (by matched route, never the raw path) and writes an

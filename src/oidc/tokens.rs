@@ -7,7 +7,7 @@ use josekit::jwt::{self, JwtPayload};
 use serde_json::{Map, Value, json};
 
 use super::error::{ErrorCode, OAuthError};
-use crate::pools::PoolRuntime;
+use crate::pools::{PoolRuntime, Verified};
 
 /// Signs `claims` with the pool's current key; `typ` is the JOSE header type.
 pub fn sign(
@@ -113,7 +113,12 @@ pub fn verify_access_token(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let (typ, claims) = verify_own(tenant, token, now).ok_or_else(invalid_token)?;
+    let checked = tenant
+        .verified(token, || {
+            verify_own(tenant, token, now).map(|(typ, claims)| Verified { typ, claims })
+        })
+        .ok_or_else(invalid_token)?;
+    let (typ, claims) = (&checked.typ, &checked.claims);
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -124,7 +129,7 @@ pub fn verify_access_token(
     {
         return Err(invalid_token());
     }
-    Ok(claims)
+    Ok(claims.clone())
 }
 
 /// Verifies an ID token we issued, accepting expired ones (an `id_token_hint` at logout is

@@ -2,7 +2,7 @@
 //! those endpoints never touch SQL. Reloaded by whoever changes a pool and by a poll of pool versions.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -50,9 +50,44 @@ pub struct PoolRuntime {
     /// Upstream identity providers by name (secrets still sealed).
     pub providers: Vec<ProviderRecord>,
     jwks: RwLock<JwksDoc>,
+    /// Access tokens whose signature and header were checked, by digest: their claims. Lives
+    /// as long as this runtime, so a key rotation or revocation (which reloads the pool)
+    /// forgets every entry; expiry is still checked on each use.
+    verified: Mutex<HashMap<[u8; 32], Arc<Verified>>>,
 }
 
+/// A checked token: its `typ` header and its claims.
+#[derive(Debug)]
+pub struct Verified {
+    pub typ: Option<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Tokens remembered per pool at most; when full, the memory starts over.
+const VERIFIED_CACHE: usize = 16_384;
+
 impl PoolRuntime {
+    /// The checked form of `token`: from memory, or from `check` (remembered when it passes).
+    pub fn verified(
+        &self,
+        token: &str,
+        check: impl FnOnce() -> Option<Verified>,
+    ) -> Option<Arc<Verified>> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(hit) = self.verified.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Some(hit);
+        }
+        let fresh = Arc::new(check()?);
+        if let Ok(mut m) = self.verified.lock() {
+            if m.len() >= VERIFIED_CACHE {
+                m.clear();
+            }
+            m.insert(key, fresh.clone());
+        }
+        Some(fresh)
+    }
+
     /// The serialised discovery document, built by `build` the first time it is asked for
     /// (a reload replaces the whole runtime, so it never goes stale).
     pub fn discovery(&self, build: impl FnOnce(&Self) -> Bytes) -> StaticDoc {
@@ -151,6 +186,7 @@ impl PoolCache {
                 .map(|c| (c.client_id.to_string(), Arc::new(c)))
                 .collect(),
             providers,
+            verified: Mutex::default(),
             jwks: RwLock::new(JwksDoc {
                 doc: StaticDoc::new(Bytes::from(jwks.to_string())),
                 until,

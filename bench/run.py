@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Tessera's benchmark: one command, loopback only, bounded in time.
+
+    python3 bench/run.py [--seconds 10] [--skip-pg] [--skip-peer]
+
+Builds the release binary and the bench examples, then measures, side by side in one run:
+
+  * Tessera on embedded defaults (SQLite + in-process KV) and on PostgreSQL + Redis (when
+    they answer on 127.0.0.1:5432 / 6379),
+  * a static actix-web handler (the ceiling for static documents),
+  * argon2id alone with Tessera's parameters on one core (the ceiling for sign-in),
+  * node-oidc-provider from npm (the peer), when Node.js and npm are installed;
+
+each server pinned to core 0 and the load generators to core 1 when there are two. Cases:
+discovery, JWKS, client_credentials (ES256), introspection, userinfo, refresh, and the full
+authorization code flow with a password sign-in at 8, 64 and 512 concurrent browsers. It prints
+one Markdown table (req/s, p50, p99, ratio to ceiling or peer) and each server's RSS idle and
+peak. Needs `wrk` (Debian: apt-get install wrk).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, "target", "release")
+TESSERA = os.path.join(RELEASE, "tessera")
+USERS = 64
+PASSWORD = "bench password 1"
+TWO_CORES = (os.cpu_count() or 1) >= 2
+SERVER_CPU = ["taskset", "-c", "0"] if TWO_CORES else []
+LOAD_CPU = ["taskset", "-c", "1"] if TWO_CORES else []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Proc:
+    """A server process with its RSS sampled while a case runs."""
+
+    def __init__(self, name, argv, env=None, ready=r"listening on (http://\S+)"):
+        self.name = name
+        self.proc = subprocess.Popen(SERVER_CPU + argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        self.base = None
+        for line in self.proc.stdout:
+            m = re.search(ready, line)
+            if m:
+                self.base = m.group(1)
+                break
+        if not self.base:
+            sys.exit(f"{name} did not start")
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        time.sleep(0.5)
+        self.idle = rss_mib(self.proc.pid)
+        self.peak = self.idle
+
+    def sample(self, until):
+        while not until.is_set():
+            self.peak = max(self.peak, rss_mib(self.proc.pid))
+            time.sleep(0.1)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def measured(server, run):
+    """Runs `run()` while sampling the server's RSS."""
+    done = threading.Event()
+    t = threading.Thread(target=server.sample, args=(done,), daemon=True)
+    t.start()
+    try:
+        return run()
+    finally:
+        done.set()
+        t.join()
+
+
+def wrk(url, seconds, conns=64, script=None, headers=()):
+    argv = LOAD_CPU + ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    for h in headers:
+        argv += ["-H", h]
+    if script:
+        argv += ["-s", script]
+    out = subprocess.run(argv + [url], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return 0.0
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": pct(50), "p99_ms": pct(99),
+            "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def post_script(tmp, body, headers=()):
+    path = os.path.join(tmp, f"post{abs(hash(body))}.lua")
+    lines = ['wrk.method = "POST"', f'wrk.body = "{body}"',
+             'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def loadgen(mode, issuer, client, conc, seconds):
+    argv = LOAD_CPU + [os.path.join(RELEASE, "examples", "loadgen"), mode, issuer, client,
+                       str(USERS), PASSWORD, str(conc), str(seconds)]
+    out = subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+    return out if mode == "token" else json.loads(out.splitlines()[-1])
+
+
+def cli(env, *args):
+    out = subprocess.run([TESSERA, "--json", *args], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"tessera {' '.join(args)}: {out.stderr}")
+    return json.loads(out.stdout) if out.stdout.strip().startswith("{") else out.stdout
+
+
+def tessera(name, tmp, database_url, redis_url):
+    env = dict(os.environ, TESSERA_DATA_DIR=os.path.join(tmp, name), DATABASE_URL=database_url,
+               REDIS_URL=redis_url, TESSERA_BIND="127.0.0.1:0", TESSERA_LOG="warn",
+               TESSERA_METRICS_BIND="off", TESSERA_KEY_ALGORITHM="ES256",
+               TESSERA_TRUSTED_PROXIES="127.0.0.1", TESSERA_KEY_ACTIVATION_DELAY_SECS="0")
+    pool = cli(env, "pool", "create", "--name", "bench")["id"]
+    # The benchmark measures capacity: the per-pool request rates are lifted.
+    cli(env, "pool", "update", pool, *sum((["--rate-limit", f"{c}=0"] for c in
+        ["user_creation", "sign_in", "account_recovery", "token"]), []))
+    worker = cli(env, "client", "create", "--pool", pool, "--name", "worker", "--grant",
+                 "client_credentials", "--scope", "api/read")
+    web = cli(env, "client", "create", "--pool", pool, "--name", "web", "--public",
+              "--first-party", "--redirect-uri", "http://127.0.0.1/cb")
+    for i in range(USERS):
+        cli(env, "user", "create", "--pool", pool, "--username", f"user{i}", "--password", PASSWORD)
+    server = Proc(name, [TESSERA, "serve"], env)
+    server.issuer = f"{server.base}/{pool}"
+    server.worker = (worker["client_id"], worker["client_secret"])
+    server.web = web["client_id"]
+    return server
+
+
+def peer(tmp, seconds):
+    if not (shutil.which("node") and shutil.which("npm")):
+        return None
+    cache = os.path.join(ROOT, "bench", ".peer")
+    if not os.path.exists(os.path.join(cache, "node_modules", "oidc-provider")):
+        os.makedirs(cache, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--silent", "--prefix", cache, "oidc-provider@9"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"(node-oidc-provider not installed: {r.stderr.strip()[:200]})")
+            return None
+    # ES modules resolve packages next to the importing file: run a copy from the cache.
+    shutil.copy(os.path.join(ROOT, "bench", "peer.mjs"), os.path.join(cache, "peer.mjs"))
+    port = free_port()
+    env = dict(os.environ, NODE_ENV="production")
+    return Proc("node-oidc-provider", ["node", os.path.join(cache, "peer.mjs"), str(port)], env)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--skip-pg", action="store_true")
+    ap.add_argument("--skip-peer", action="store_true")
+    a = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed (Debian: apt-get install wrk)")
+    subprocess.run(["cargo", "build", "--release", "--bins", "--examples"], cwd=ROOT, check=True)
+    tmp = tempfile.mkdtemp(prefix="tessera-bench-")
+    rows, servers = [], []
+    try:
+        argon = float(subprocess.run(SERVER_CPU + [os.path.join(RELEASE, "examples", "argon2_rate"),
+                                     str(a.seconds)], capture_output=True, text=True).stdout)
+        ceiling = Proc("static actix-web", [os.path.join(RELEASE, "examples", "ceiling"), "127.0.0.1:0", "1"])
+        servers.append(ceiling)
+        top = measured(ceiling, lambda: wrk(ceiling.base + "/", a.seconds))
+        rows.append(("static document", "actix-web ceiling", top, None))
+        targets = [tessera("embedded", tmp, f"sqlite://{tmp}/bench.db", "memory://")]
+        if not a.skip_pg:
+            try:
+                subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
+                                "DROP DATABASE IF EXISTS tessera_bench"], check=True, capture_output=True)
+                subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
+                                "CREATE DATABASE tessera_bench"], check=True, capture_output=True)
+                subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], check=True, capture_output=True)
+                targets.append(tessera("postgres+redis", tmp, "postgres://postgres@127.0.0.1:5432/tessera_bench",
+                                       "redis://127.0.0.1:6379/7"))
+            except (subprocess.CalledProcessError, FileNotFoundError) as e:
+                print(f"(PostgreSQL + Redis skipped: {e})")
+        servers += targets
+        peer_proc = None if a.skip_peer else peer(tmp, a.seconds)
+        if peer_proc:
+            servers.append(peer_proc)
+        peer_rows = peer_cases(peer_proc, tmp, a.seconds) if peer_proc else {}
+        for t in targets:
+            rows += tessera_cases(t, tmp, a.seconds, top, argon, peer_rows)
+        for name, r in peer_rows.items():
+            rows.append((name, "node-oidc-provider", r, None))
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nargon2id alone (m=19456, t=2, p=1) on one core: {argon:.1f} hashes/s")
+    print("| case | server | req/s | p50 ms | p99 ms | errors | ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    for case, server, r, ratio in rows:
+        print(f"| {case} | {server} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{r.get('errors', 0)} | {ratio or ''} |")
+    print("\n| server | RSS idle MiB | RSS peak MiB |")
+    print("| --- | ---: | ---: |")
+    for s in servers:
+        print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} |")
+
+
+def peer_cases(p, tmp, seconds):
+    basic = "Basic " + __import__("base64").b64encode(b"bench:bench-secret").decode()
+    cc = post_script(tmp, "grant_type=client_credentials", [("Authorization", basic)])
+    out = {"client_credentials": measured(p, lambda: wrk(p.base + "/token", seconds, script=cc))}
+    req = urllib.request.Request(p.base + "/token", data=b"grant_type=client_credentials",
+                                 headers={"Authorization": basic})
+    token = json.load(urllib.request.urlopen(req))["access_token"]
+    intro = post_script(tmp, f"token={token}", [("Authorization", basic)])
+    out["introspection"] = measured(p, lambda: wrk(p.base + "/token/introspection", seconds, script=intro))
+    return out
+
+
+def ratio(r, base, label):
+    return f"{r['rps'] / base['rps']:.2f}x {label}" if base and base["rps"] else None
+
+
+def tessera_cases(t, tmp, seconds, top, argon, peer_rows):
+    rows = []
+    well_known = t.issuer + "/.well-known/"
+    for case, url in [("discovery", well_known + "openid-configuration"), ("JWKS", well_known + "jwks.json")]:
+        r = measured(t, lambda: wrk(url, seconds))
+        rows.append((case, f"tessera {t.name}", r, ratio(r, top, "ceiling")))
+    cid, secret = t.worker
+    basic = "Basic " + __import__("base64").b64encode(f"{cid}:{secret}".encode()).decode()
+    cc = post_script(tmp, "grant_type=client_credentials&scope=api/read", [("Authorization", basic)])
+    r = measured(t, lambda: wrk(t.issuer + "/oauth2/token", seconds, script=cc))
+    rows.append(("client_credentials", f"tessera {t.name}", r, ratio(r, peer_rows.get("client_credentials"), "peer")))
+    req = urllib.request.Request(t.issuer + "/oauth2/token", data=b"grant_type=client_credentials&scope=api/read",
+                                 headers={"Authorization": basic})
+    token = json.load(urllib.request.urlopen(req))["access_token"]
+    intro = post_script(tmp, f"token={token}", [("Authorization", basic)])
+    r = measured(t, lambda: wrk(t.issuer + "/oauth2/introspect", seconds, script=intro))
+    rows.append(("introspection", f"tessera {t.name}", r, ratio(r, peer_rows.get("introspection"), "peer")))
+    user_token = loadgen("token", t.issuer, t.web, 1, 1)
+    r = measured(t, lambda: wrk(t.issuer + "/oauth2/userInfo", seconds,
+                                headers=[f"Authorization: Bearer {user_token}"]))
+    rows.append(("userinfo", f"tessera {t.name}", r, None))
+    r = measured(t, lambda: loadgen("refresh", t.issuer, t.web, 32, seconds))
+    rows.append(("refresh (rotation)", f"tessera {t.name}", r, None))
+    for conc in (8, 64, 512):
+        r = measured(t, lambda: loadgen("signin", t.issuer, t.web, conc, seconds))
+        rows.append((f"sign-in flow, {conc} browsers", f"tessera {t.name}", r,
+                     f"{r['rps'] / argon:.2f}x argon2" if argon else None))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+//! The benchmark's hashing ceiling: argon2id with Tessera's parameters (OWASP: 19 MiB, t=2,
+//! p=1) on one thread, reusing its memory, for SECONDS; prints hashes per second.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let params = Params::new(19_456, 2, 1, None).unwrap();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut memory = vec![Block::default(); params.block_count()];
+    let mut out = [0u8; 32];
+    let (start, mut n) = (Instant::now(), 0u64);
+    while start.elapsed() < Duration::from_secs(secs) {
+        argon
+            .hash_password_into_with_memory(
+                b"correct horse",
+                b"0123456789abcdef",
+                &mut out,
+                &mut memory,
+            )
+            .unwrap();
+        n += 1;
+    }
+    println!("{:.1}", n as f64 / start.elapsed().as_secs_f64());
+}

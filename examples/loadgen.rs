@@ -1,0 +1,284 @@
+//! A closed-loop load generator for the flows `wrk` cannot script: a full password sign-in
+//! (authorize, sign-in form, code, token exchange) and refresh-token rotation. `bench/run.py`
+//! drives it; it prints one JSON line: requests, errors, req/s, p50 and p99 in ms.
+//!
+//! ```text
+//! loadgen signin  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
+//! loadgen refresh ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
+//! loadgen token   ISSUER CLIENT_ID USERS PASSWORD 1 1     (prints one access token)
+//! ```
+//! Users are `user0`..`user{USERS-1}`, all with PASSWORD; the client is public, redirect URI
+//! `http://127.0.0.1/cb`, first party (no consent page).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const REDIRECT: &str = "http://127.0.0.1/cb";
+/// The S256 challenge of the verifier below.
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ0Bc7dddBjftJeZ4CVP-mJ0Bc7ddd";
+
+struct Target {
+    issuer: String,
+    client: String,
+    users: usize,
+    password: String,
+}
+
+fn hidden(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    page[start..].split('"').next().map(str::to_string)
+}
+
+fn challenge() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER))
+}
+
+/// The cookies a response sets, as a `Cookie` header value (merged into `jar`).
+fn keep_cookies(jar: &mut Vec<(String, String)>, res: &reqwest::Response) {
+    for v in res.headers().get_all("set-cookie") {
+        let Some((name, value)) = v
+            .to_str()
+            .ok()
+            .and_then(|c| c.split(';').next())
+            .and_then(|c| c.split_once('='))
+        else {
+            continue;
+        };
+        jar.retain(|(n, _)| n != name);
+        jar.push((name.to_string(), value.to_string()));
+    }
+}
+
+fn cookie_header(jar: &[(String, String)]) -> String {
+    jar.iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One full sign-in as a fresh browser (its own cookies, and its own address behind the
+/// trusted proxy the benchmark configures), over the task's shared connection; the token
+/// response at the end.
+async fn sign_in_tokens(
+    http: &reqwest::Client,
+    t: &Target,
+    user: usize,
+) -> Result<serde_json::Value, String> {
+    let ip = format!(
+        "10.{}.{}.{}",
+        (user >> 16) & 255,
+        (user >> 8) & 255,
+        user & 255
+    );
+    let authorize = format!(
+        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
+        t.issuer,
+        t.client,
+        urlencode(REDIRECT),
+        challenge()
+    );
+    let mut jar = Vec::new();
+    let res = http
+        .get(&authorize)
+        .header("x-forwarded-for", &ip)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    keep_cookies(&mut jar, &res);
+    let origin = t
+        .issuer
+        .rsplit_once('/')
+        .map(|(o, _)| o)
+        .unwrap_or(&t.issuer);
+    let login = res
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| format!("authorize answered {}", res.status()))?
+        .to_string();
+    let page = http
+        .get(format!("{origin}{login}"))
+        .header("x-forwarded-for", &ip)
+        .header("cookie", cookie_header(&jar))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let form = [
+        ("tx", hidden(&page, "tx").ok_or("no tx")?),
+        ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
+        ("username", format!("user{user}")),
+        ("password", t.password.clone()),
+    ];
+    let res = http
+        .post(format!("{}/login", t.issuer))
+        .header("x-forwarded-for", &ip)
+        .header("cookie", cookie_header(&jar))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let to = res
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| format!("sign-in answered {}", res.status()))?;
+    let code = url_param(to, "code").ok_or("no code")?;
+    let tokens: serde_json::Value = http
+        .post(format!("{}/oauth2/token", t.issuer))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", t.client.as_str()),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(tokens)
+}
+
+/// One full sign-in; its refresh token.
+async fn sign_in(http: &reqwest::Client, t: &Target, user: usize) -> Result<String, String> {
+    let tokens = sign_in_tokens(http, t, user).await?;
+    tokens["refresh_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no refresh token: {tokens}"))
+}
+
+async fn refresh(http: &reqwest::Client, t: &Target, token: &str) -> Result<String, String> {
+    let tokens: serde_json::Value = http
+        .post(format!("{}/oauth2/token", t.issuer))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", t.client.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    tokens["refresh_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no refresh token: {tokens}"))
+}
+
+/// One client per load task: a kept-alive connection, no cookie store (each flow keeps its
+/// own cookies), redirects not followed.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn url_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, mode, issuer, client, users, password, conc, secs] = args.as_slice() else {
+        eprintln!(
+            "usage: loadgen signin|refresh ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS"
+        );
+        std::process::exit(2);
+    };
+    let t = Arc::new(Target {
+        issuer: issuer.clone(),
+        client: client.clone(),
+        users: users.parse().expect("USERS"),
+        password: password.clone(),
+    });
+    let (conc, secs): (usize, u64) = (
+        conc.parse().expect("CONCURRENCY"),
+        secs.parse().expect("SECONDS"),
+    );
+    if mode == "token" {
+        // One sign-in; print its access token (for the userinfo case).
+        let http = http_client();
+        let tokens = sign_in_tokens(&http, &t, 0).await.expect("a sign-in");
+        println!("{}", tokens["access_token"].as_str().unwrap_or_default());
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for n in 0..conc {
+        let (t, errors, mode) = (t.clone(), errors.clone(), mode.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = http_client();
+            let mut latencies = Vec::new();
+            let mut user = n;
+            // Refresh needs one sign-in first (not timed).
+            let mut token = if mode == "refresh" {
+                sign_in(&http, &t, n % t.users).await.ok()
+            } else {
+                None
+            };
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let ok = match (mode.as_str(), &token) {
+                    ("refresh", Some(rt)) => match refresh(&http, &t, rt).await {
+                        Ok(next) => {
+                            token = Some(next);
+                            true
+                        }
+                        Err(_) => false,
+                    },
+                    _ => sign_in(&http, &t, user % t.users).await.is_ok(),
+                };
+                if ok {
+                    latencies.push(started.elapsed());
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                user += conc;
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a load task"));
+    }
+    let took = started.elapsed().as_secs_f64().max(secs as f64);
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{{\"requests\":{},\"errors\":{},\"rps\":{:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
+        all.len(),
+        errors.load(Ordering::Relaxed),
+        all.len() as f64 / took,
+        pct(0.5),
+        pct(0.99)
+    );
+}
