@@ -125,6 +125,16 @@ async fn sign_in_tokens(
         .send()
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(wait) = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        // Shed (503) or limited (429): a browser's user tries again after the pause asked.
+        tokio::time::sleep(Duration::from_secs(wait.min(5))).await;
+        return Err(format!("sign-in answered {}", res.status()));
+    }
     let to = res
         .headers()
         .get("location")
