@@ -251,6 +251,41 @@ fn attribute_list(list: Option<&Vec<String>>) -> Result<Option<Vec<String>>, Cli
     Ok(Some(out))
 }
 
+/// A client with a write list must be able to write what its pool's sign-up requires
+/// (Cognito refuses such a client too): otherwise its users could never sign up.
+async fn check_writable(
+    app: &AppState,
+    pool: &PoolId,
+    settings: &ClientSettings,
+) -> Result<(), ClientError> {
+    if settings.write_attributes.is_none() {
+        return Ok(());
+    }
+    let p = pool.clone();
+    let Some(found) = app
+        .sql
+        .run(move |c| crate::store::sql::pools::find(c, &p))
+        .await?
+    else {
+        return Ok(());
+    };
+    let required = std::iter::once("email").chain(
+        found
+            .settings
+            .required_attributes
+            .iter()
+            .map(String::as_str),
+    );
+    for name in required {
+        if !settings.may_write(name) {
+            return Err(invalid(format!(
+                "the write attributes must include {name}: the pool's sign-up requires it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Each of a client's identity providers is `COGNITO` or a provider of the pool.
 async fn check_providers(
     app: &AppState,
@@ -284,6 +319,7 @@ pub async fn create(
     let spec = normalize(spec)?;
     let settings = settings_of(&spec)?;
     check_providers(app, pool, &settings.identity_providers).await?;
+    check_writable(app, pool, &settings).await?;
     let secret = (!spec.public).then(|| Secret::new(app.random.token(32)));
     let client = Client {
         pool_id: pool.clone(),
@@ -378,6 +414,7 @@ pub async fn update(
     let spec = normalize(spec)?;
     let settings = settings_of(&spec)?;
     check_providers(app, pool, &settings.identity_providers).await?;
+    check_writable(app, pool, &settings).await?;
     let client = Client {
         name: spec.name,
         redirect_uris: spec.redirect_uris,

@@ -88,6 +88,21 @@ fn read_form(tenant: &PoolRuntime, form: &Params, ask_username: bool) -> SignUpF
     read
 }
 
+/// The first attribute of the form that the transaction's client may not write (Cognito's
+/// WriteAttributes), if any.
+fn unwritable(
+    tenant: &PoolRuntime,
+    tx: &LoginTx,
+    values: &BTreeMap<String, String>,
+) -> Option<String> {
+    let client = tenant.clients.get(&tx.request.as_ref()?.client_id)?;
+    values
+        .keys()
+        .filter(|k| k.as_str() != "username")
+        .find(|k| !client.settings.may_write(k))
+        .cloned()
+}
+
 /// "X is required." for the first empty required field.
 fn required_message(name: &str) -> String {
     let label = match name {
@@ -130,6 +145,15 @@ pub async fn submit(
     };
     if let Some(name) = missing {
         return retry(tx, required_message(&name));
+    }
+    if let Some(name) = unwritable(tenant, &tx, &values) {
+        // The pool came to require what this client may not write (its write list predates
+        // the requirement): the operator must widen the list.
+        let name = attributes::label(&name).to_string();
+        return Ok(Outcome::Page(format!(
+            "This application may not set \"{name}\", which sign-up requires; ask its administrator."
+        ))
+        .into());
     }
     let budget = match limits::reserve(app, &budgets(tenant, browser, values.get("email"))).await? {
         Ok(reserved) => reserved,

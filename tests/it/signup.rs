@@ -507,3 +507,52 @@ async fn bad_sign_up_input_gets_a_message_on_the_page() {
         assert!(body.contains(expected), "{expected}: {body}");
     }
 }
+
+#[actix_web::test]
+async fn a_client_write_list_must_cover_what_sign_up_requires() {
+    let mut app = TestApp::new().await;
+    app.settings(|s| s.required_attributes = vec!["given_name".into()])
+        .await;
+    let narrow = tessera::clients::ClientSpec {
+        write_attributes: Some(vec!["email".into()]),
+        ..spec("narrow")
+    };
+    let refused = tessera::clients::create(&app.st, &app.pool.id, narrow, app.now()).await;
+    let e = refused.unwrap_err().to_string();
+    assert!(e.contains("given_name"), "{e}");
+    let fitting = tessera::clients::ClientSpec {
+        write_attributes: Some(vec!["email".into(), "given_name".into()]),
+        ..spec("fitting")
+    };
+    let c = app.oidc_client(fitting).await;
+    // The pool later requires more than the client may write: sign-up through it says so.
+    app.settings(|s| s.required_attributes = vec!["given_name".into(), "family_name".into()])
+        .await;
+    let browser = app.browser();
+    let page = open_signup(&app, &browser, &c.start().url).await;
+    let res = browser
+        .post(format!("{}/signup", app.issuer()))
+        .form(&[
+            ("tx", hidden(&page, "tx")),
+            ("csrf", hidden(&page, "csrf")),
+            ("username", "erin".to_string()),
+            ("email", "erin@example.com".to_string()),
+            ("given_name", "Erin".to_string()),
+            ("family_name", "Doe".to_string()),
+            ("password", "long enough pw".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("may not set") && body.contains("Family name"),
+        "{body}"
+    );
+    assert!(
+        tessera::accounts::find(&app.st, &app.pool.id, "erin")
+            .await
+            .is_err()
+    );
+}
