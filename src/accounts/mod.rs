@@ -121,14 +121,17 @@ pub struct NewUserSpec {
     pub self_signup: bool,
 }
 
-/// Creates a user (admin path: email counts as verified, status CONFIRMED unless temporary).
-pub async fn create(
-    app: &AppState,
-    pool: &Pool,
-    spec: NewUserSpec,
-    now: DateTime<Utc>,
-) -> Result<User, AccountError> {
-    let sub = Sub::new(app.random.uuid_v7(now));
+/// Every check [`create`] makes before it hashes the password and writes (formats, the pool's
+/// schema and password policy; not uniqueness): a sign-up that will not create an account
+/// must fail these exactly as one that would, or the difference tells what exists.
+pub fn check_new(pool: &Pool, spec: &NewUserSpec) -> Result<(), AccountError> {
+    let placeholder = Sub::new(uuid::Uuid::nil());
+    checked(pool, spec.clone(), &placeholder).map(|_| ())
+}
+
+/// `spec` checked and, for email-as-username pools, with the email as its sign-in name and
+/// `sub` as its username.
+fn checked(pool: &Pool, spec: NewUserSpec, sub: &Sub) -> Result<NewUserSpec, AccountError> {
     let mut spec = spec;
     if pool.settings.sign_in_identifier == SignInIdentifier::Email {
         // Email-as-username: the email signs in, the stored username is the sub.
@@ -145,9 +148,21 @@ pub async fn create(
     if let Some(e) = &spec.email {
         check_email(e)?;
     }
-    let mut attributes = spec.attributes;
-    check_attributes(pool, &attributes)?;
+    check_attributes(pool, &spec.attributes)?;
     policy::check(&pool.settings.password_policy, &spec.password).map_err(AccountError::Policy)?;
+    Ok(spec)
+}
+
+/// Creates a user (admin path: email counts as verified, status CONFIRMED unless temporary).
+pub async fn create(
+    app: &AppState,
+    pool: &Pool,
+    spec: NewUserSpec,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    let sub = Sub::new(app.random.uuid_v7(now));
+    let spec = checked(pool, spec, &sub)?;
+    let mut attributes = spec.attributes;
     let phone_number = attributes.remove("phone_number");
     let hash = app.hasher.hash(&spec.password, app.random.as_ref()).await?;
     let new = NewUser {

@@ -147,54 +147,65 @@ pub async fn submit(
         return retry(tx, required_message(&name));
     }
     if let Some(name) = unwritable(tenant, &tx, &values) {
-        // The pool came to require what this client may not write (its write list predates
-        // the requirement): the operator must widen the list.
-        let name = attributes::label(&name).to_string();
-        return Ok(Outcome::Page(format!(
-            "This application may not set \"{name}\", which sign-up requires; ask its administrator."
-        ))
-        .into());
+        return Ok(unwritable_page(&name).into());
     }
     let budget = match limits::reserve(app, &budgets(tenant, browser, values.get("email"))).await? {
         Ok(reserved) => reserved,
-        Err(l) => {
-            let message =
-                "Too many sign-ups from here or to this address. Please try again later.".into();
-            let retry_after = l.retry_after;
-            return Ok(Outcome::TooMany {
-                message,
-                retry_after,
-            }
-            .into());
-        }
+        Err(l) => return Ok(over_budget(l).into()),
     };
-    let password = Secret::new(form.get("password").unwrap_or_default());
-    let email = values.get("email").cloned();
-    if let Some(owner) = verified_holder(app, tenant, email.as_deref()).await? {
-        return email_taken(app, tenant, tx, &password, &owner, browser, now).await;
-    }
     let spec = NewUserSpec {
         username: match ask_username {
             true => values.get("username").cloned().unwrap_or_default(),
             false => String::new(),
         },
-        email,
-        password,
+        email: values.get("email").cloned(),
+        password: Secret::new(form.get("password").unwrap_or_default()),
         attributes,
         temporary_password: false,
         self_signup: true,
     };
+    // The same checks, with the same answers, whether or not the email is taken.
+    let prepared = match accounts::check_new(&tenant.pool, &spec) {
+        Ok(()) => verified_holder(app, tenant, spec.email.as_deref()).await,
+        Err(e) => Err(e.into()),
+    };
+    let taken = match prepared {
+        Ok(taken) => taken,
+        Err(e) => {
+            budget.give_back(app).await?;
+            return match e {
+                Refused::Message(msg) => retry(tx, msg),
+                Refused::Fault(e) => Err(e),
+            };
+        }
+    };
+    if let Some(owner) = taken {
+        return email_taken(app, tenant, tx, &spec.password, &owner, browser, now).await;
+    }
     let user = match accounts::create(app, &tenant.pool, spec, now).await {
         Ok(u) => u,
         Err(e) => {
             // Nothing was created or mailed: the attempt does not count.
             budget.give_back(app).await?;
-            match user_message(&e) {
-                Some(msg) => return retry(tx, msg),
-                None => return Err(account_failure(e)),
-            }
+            return match Refused::from(e) {
+                Refused::Message(msg) => retry(tx, msg),
+                Refused::Fault(e) => Err(e),
+            };
         }
     };
+    created(app, tenant, tx, &user, browser, now).await
+}
+
+/// A sign-up made an account: audit it, and on to the confirmation step (the code is mailed
+/// after the answer).
+async fn created(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    tx: LoginTx,
+    user: &User,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<StepResult, OAuthError> {
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         ip: browser.ip,
@@ -212,21 +223,52 @@ pub async fn submit(
     .into())
 }
 
+/// The pool came to require what this client may not write (its write list predates the
+/// requirement): the operator must widen the list.
+fn unwritable_page(name: &str) -> Outcome {
+    let name = attributes::label(name);
+    Outcome::Page(format!(
+        "This application may not set \"{name}\", which sign-up requires; ask its administrator."
+    ))
+}
+
+fn over_budget(l: limits::Limited) -> Outcome {
+    Outcome::TooMany {
+        message: "Too many sign-ups from here or to this address. Please try again later.".into(),
+        retry_after: l.retry_after,
+    }
+}
+
+/// Why a sign-up stops before anything is created: a message for the form, or a fault.
+enum Refused {
+    Message(String),
+    Fault(OAuthError),
+}
+
+impl From<accounts::AccountError> for Refused {
+    fn from(e: accounts::AccountError) -> Self {
+        match user_message(&e) {
+            Some(msg) => Self::Message(msg),
+            None => Self::Fault(account_failure(e)),
+        }
+    }
+}
+
 /// The account that holds `email` as verified, if any.
 async fn verified_holder(
     app: &AppState,
     tenant: &PoolRuntime,
     email: Option<&str>,
-) -> Result<Option<User>, OAuthError> {
+) -> Result<Option<User>, Refused> {
     let Some(email) = email else { return Ok(None) };
     let (pool, norm) = (
         tenant.pool.id.clone(),
         accounts::normalize_identifier(email),
     );
-    Ok(app
-        .sql
+    app.sql
         .run(move |c| crate::store::sql::users::verified_email_holder(c, &pool, &norm))
-        .await?)
+        .await
+        .map_err(|e| Refused::Fault(e.into()))
 }
 
 /// A sign-up named an email a confirmed account holds. The visitor sees exactly what a new

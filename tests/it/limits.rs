@@ -155,6 +155,27 @@ async fn sign_up_with_a_taken_email_looks_like_any_sign_up_and_tells_the_owner()
     app.user("alice", "alice@example.com").await;
     let c = app.oidc_client(spec("web")).await;
     let url = c.start().url;
+    // A form that fails a check fails it the same way whether or not the email is taken
+    // (else a too-short password would tell which addresses have accounts).
+    let mut refusals = Vec::new();
+    for email in ["alice@example.com", "other@example.com"] {
+        let (browser, page) = at_form(&app, &url, "signup").await;
+        let fields = [
+            ("username", "probe"),
+            ("email", email),
+            ("password", "short"),
+        ];
+        let res = post(&app, &browser, "signup", &page, &fields).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        let neutral = body
+            .replace(&hidden(&body, "tx"), "TX")
+            .replace(&hidden(&body, "csrf"), "CSRF")
+            .replace(email, "EMAIL");
+        refusals.push((status, neutral));
+    }
+    assert_eq!(refusals[0].0, 400);
+    assert_eq!(refusals[0], refusals[1], "a policy failure reveals nothing");
     let mut answers = Vec::new();
     for (name, email) in [
         ("mallory", "alice@example.com"),
