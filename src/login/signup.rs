@@ -213,7 +213,7 @@ async fn created(
     };
     audit::record(app, &tenant.pool.id, audit::Kind::SignedUp, ctx, now).await;
     let email = user.email.clone().unwrap_or_default();
-    let tx = at_confirmation(app, tenant, tx, user.sub.as_str(), &email).await?;
+    let tx = at_confirmation(app, tenant, tx, (user.sub.as_str(), &email), false).await?;
     mail_code_later(app, tenant, user.sub.as_str(), &email, now);
     Ok(Outcome::Confirm {
         tx,
@@ -301,7 +301,7 @@ async fn email_taken(
     let email = owner.email.clone().unwrap_or_default();
     // A confirmation step no code can pass: the sub is new and no code was issued for it.
     let decoy = app.random.uuid_v7(now).to_string();
-    let tx = at_confirmation(app, tenant, tx, &decoy, &email).await?;
+    let tx = at_confirmation(app, tenant, tx, (&decoy, &email), true).await?;
     let (app2, pool_name, to) = (app.clone(), tenant.pool.name.clone(), email.clone());
     let link = format!("{}/account", tenant.issuer);
     app.background.spawn("sign-up notice", async move {
@@ -352,17 +352,19 @@ fn budgets(tenant: &PoolRuntime, browser: &Browser<'_>, email: Option<&String>) 
     budgets
 }
 
-/// Moves `tx` to the confirmation step for the account `sub` at `email`.
+/// Moves `tx` to the confirmation step for the account `sub` at `email` (or for no account,
+/// when `decoy`).
 async fn at_confirmation(
     app: &AppState,
     tenant: &PoolRuntime,
     tx: LoginTx,
-    sub: &str,
-    email: &str,
+    (sub, email): (&str, &str),
+    decoy: bool,
 ) -> Result<LoginTx, OAuthError> {
     let tx = tx.at(Step::NeedConfirmation {
         sub: sub.to_string(),
         email: email.to_string(),
+        decoy,
     });
     tx::save(app, &tenant.pool.id, &tx).await?;
     Ok(tx)
@@ -412,7 +414,7 @@ pub async fn resume_confirmation(
         ));
     }
     let email = user.email.clone().unwrap_or_default();
-    let tx = at_confirmation(app, tenant, tx, user.sub.as_str(), &email).await?;
+    let tx = at_confirmation(app, tenant, tx, (user.sub.as_str(), &email), false).await?;
     mail_code_later(app, tenant, user.sub.as_str(), &email, now);
     let notice = "Your email address is not confirmed yet; we sent you a new code.".to_string();
     Ok(Outcome::Confirm {
@@ -427,8 +429,8 @@ pub async fn resume_confirmation(
 async fn resend(
     app: &AppState,
     tenant: &PoolRuntime,
-    sub: &str,
-    email: &str,
+    (sub, email): (&str, &str),
+    decoy: bool,
     now: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
     let sent = app
@@ -438,7 +440,9 @@ async fn resend(
     if sent > MAX_RESENDS {
         return Ok("Too many codes were sent. Wait a few minutes before asking again.".into());
     }
-    mail_code_later(app, tenant, sub, email, now);
+    if !decoy {
+        mail_code_later(app, tenant, sub, email, now);
+    }
     Ok("A new code is on its way.".into())
 }
 
@@ -454,11 +458,11 @@ pub async fn confirm(
     form: &Params,
     now: DateTime<Utc>,
 ) -> Result<StepResult, OAuthError> {
-    let Step::NeedConfirmation { sub, email } = tx.step.clone() else {
+    let Step::NeedConfirmation { sub, email, decoy } = tx.step.clone() else {
         return Ok(Outcome::expired().into());
     };
     let notice = if form.get("resend").is_some() {
-        resend(app, tenant, &sub, &email, now).await?
+        resend(app, tenant, (&sub, &email), decoy, now).await?
     } else {
         let code = form.get("code").unwrap_or_default();
         let pool = &tenant.pool.id;

@@ -28,8 +28,14 @@ pub enum Step {
     NeedPassword,
     /// Forgot password: waiting for the emailed code and a new password.
     NeedResetCode { identifier: String },
-    /// Signed up; waiting for the emailed code.
-    NeedConfirmation { sub: String, email: String },
+    /// Signed up; waiting for the emailed code. A `decoy` step stands in for a sign-up that
+    /// named a taken email: it looks the same, and no code exists for it or is ever sent.
+    NeedConfirmation {
+        sub: String,
+        email: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        decoy: bool,
+    },
     /// The password was right but is temporary (FORCE_CHANGE_PASSWORD): a new one is due.
     NeedNewPassword { sub: String },
     /// The password was right; waiting for a TOTP or recovery code. `identifier` is what the

@@ -227,6 +227,10 @@ async fn sign_up_with_a_taken_email_looks_like_any_sign_up_and_tells_the_owner()
     }
     let res = post(&app, browser, "confirm", page, &[("resend", "1")]).await;
     assert!(res.text().await.unwrap().contains("new code is on its way"));
+    // ...and nothing is mailed for it: the owner got the one notice, no code.
+    let mails = app.mails().await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(app.last_code("alice@example.com").await.is_none());
 }
 
 #[actix_web::test]
