@@ -31,6 +31,8 @@ import threading
 import time
 import urllib.request
 
+from common import rss_mib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
 TESSERA = os.path.join(RELEASE, "tessera")
@@ -47,15 +49,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def rss_mib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 class Proc:

@@ -62,10 +62,8 @@ async fn over_rate(
 ) -> Result<Option<Outcome>, OAuthError> {
     let settings = &tenant.pool.settings;
     let rated = limits::rate(app, &tenant.pool.id, &settings.rate_limits, category).await?;
-    Ok(rated.err().map(|l| Outcome::TooMany {
-        message: "Too many people are doing this right now. Please try again in a moment.".into(),
-        retry_after: l.retry_after,
-    }))
+    let busy = "Too many people are doing this right now. Please try again in a moment.";
+    Ok(rated.err().map(|l| Outcome::limited(busy, l)))
 }
 
 /// New sign-in transactions per client address in [`ANON_WINDOW`]: an anonymous GET of the
@@ -100,14 +98,9 @@ pub async fn authorize(
                 let key = format!("{}:authz-ip:{ip}", tenant.pool.id);
                 let budget = [Budget::new(key, TX_PER_ADDRESS, ANON_WINDOW)];
                 if let Err(l) = limits::reserve(app, &budget).await? {
-                    let message = "Too many sign-ins were started from your network. \
-                                   Please try again later."
-                        .into();
-                    let retry_after = l.retry_after;
-                    return Ok(Outcome::TooMany {
-                        message,
-                        retry_after,
-                    });
+                    let why = "Too many sign-ins were started from your network. \
+                               Please try again later.";
+                    return Ok(Outcome::limited(why, l));
                 }
             }
             let (pool, binding) = (&tenant.pool.id, browser.binding_hash());

@@ -5,6 +5,7 @@
 use crate::accounts::AccountError;
 use crate::crypto::password::PasswordError;
 use crate::crypto::{MasterKey, ct_eq, sha256_hex};
+use crate::limits::Limited;
 use crate::mfa::Enrollment;
 use crate::oidc::authorize::{AuthorizeError, Delivery};
 use crate::oidc::error::OAuthError;
@@ -102,6 +103,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The 429 page for a limit that was reached: `message`, and `Retry-After` from `l`.
+    pub fn limited(message: &str, l: Limited) -> Self {
+        Self::TooMany {
+            message: message.into(),
+            retry_after: l.retry_after,
+        }
+    }
+
     /// The page for a form that is stale, used, or from another browser.
     pub fn expired() -> Self {
         Self::Page(EXPIRED.into())

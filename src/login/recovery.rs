@@ -175,13 +175,9 @@ pub async fn forgot(
         let key = format!("{}:forgot-ip:{ip}", pool.id);
         let budget = [Budget::new(key, FORGOTS_PER_ADDRESS, RESET_TTL)];
         if let Err(l) = limits::reserve(app, &budget).await? {
-            return Ok(Outcome::TooMany {
-                message:
-                    "Too many password resets were asked from your network. Please try again later."
-                        .into(),
-                retry_after: l.retry_after,
-            }
-            .into());
+            let why =
+                "Too many password resets were asked from your network. Please try again later.";
+            return Ok(Outcome::limited(why, l).into());
         }
     }
     // Per identifier, silently: over the budget the answer is the same but nothing is sent.

@@ -233,10 +233,8 @@ fn unwritable_page(name: &str) -> Outcome {
 }
 
 fn over_budget(l: limits::Limited) -> Outcome {
-    Outcome::TooMany {
-        message: "Too many sign-ups from here or to this address. Please try again later.".into(),
-        retry_after: l.retry_after,
-    }
+    let why = "Too many sign-ups from here or to this address. Please try again later.";
+    Outcome::limited(why, l)
 }
 
 /// Why a sign-up stops before anything is created: a message for the form, or a fault.
