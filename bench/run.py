@@ -13,7 +13,10 @@ Builds the release binary and the bench examples, then measures, side by side in
 
 each server pinned to core 0 and the load generators to core 1 when there are two. Cases:
 discovery, JWKS, client_credentials (ES256), introspection, userinfo, refresh, and the full
-authorization code flow with a password sign-in at 8, 64 and 512 concurrent browsers. It prints
+authorization code flow with a password sign-in at 8, 64 and 512 concurrent browsers. On
+PostgreSQL it then imports --big-users users (default 1,000,000) with `tessera user import`
+(rows/s), measures the sign-in flow again against the large pool (p99 against the same with
+the small one), and times `user list` pages at the start and at the end of the pool. It prints
 one Markdown table (req/s, p50, p99, ratio to ceiling or peer) and each server's RSS idle and
 peak. Needs `wrk` (Debian: apt-get install wrk).
 """
@@ -157,6 +160,7 @@ def tessera(name, tmp, database_url, redis_url):
     for i in range(USERS):
         cli(env, "user", "create", "--pool", pool, "--username", f"user{i}", "--password", PASSWORD)
     server = Proc(name, [TESSERA, "serve"], env)
+    server.env, server.pool = env, pool
     server.issuer = f"{server.base}/{pool}"
     server.worker = (worker["client_id"], worker["client_secret"])
     server.web = web["client_id"]
@@ -186,6 +190,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--skip-pg", action="store_true")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--big-users", type=int, default=1_000_000,
+                    help="users imported for the large-pool cases on PostgreSQL (0 skips them)")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed (Debian: apt-get install wrk)")
@@ -218,6 +224,8 @@ def main():
         peer_rows = peer_cases(peer_proc, tmp, a.seconds) if peer_proc else {}
         for t in targets:
             rows += tessera_cases(t, tmp, a.seconds, top, argon, peer_rows)
+        if a.big_users and len(targets) > 1:
+            rows += big_pool_cases(targets[1], tmp, a.seconds, a.big_users, rows)
         for name, r in peer_rows.items():
             rows.append((name, "node-oidc-provider", r, None))
     finally:
@@ -234,6 +242,35 @@ def main():
     print("| --- | ---: | ---: |")
     for s in servers:
         print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} |")
+
+
+def big_pool_cases(t, tmp, seconds, n, rows):
+    """Imports `n` users into the PostgreSQL pool, then measures what a large pool costs."""
+    path = os.path.join(tmp, "users.csv")
+    with open(path, "w") as f:
+        f.write("cognito:username,email,email_verified,given_name,cognito:mfa_enabled\n")
+        f.writelines(f"big{i:07d},big{i:07d}@example.com,TRUE,Big {i},FALSE\n" for i in range(n))
+    started = time.monotonic()
+    done = cli(t.env, "user", "import", "--pool", t.pool, path)
+    took = time.monotonic() - started
+    added = done["imported"]["added"]
+    out = [(f"user import, {added:,} users (check + insert)", "tessera postgres+redis",
+            {"rps": added / took, "p50_ms": 0, "p99_ms": 0}, None)]
+    small = next(r for c, s, r, _ in rows if c == "sign-in flow, 64 browsers" and s.endswith(t.name))
+    r = measured(t, lambda: loadgen("signin", t.issuer, t.web, 64, seconds))
+    out.append((f"sign-in flow, 64 browsers, {added:,} more users", f"tessera {t.name}", r,
+                f"p99 {r['p99_ms'] / small['p99_ms']:.2f}x the small pool"))
+    for label, after in [("first page", None), ("last page", f"big{n - 101:07d}")]:
+        args = ["user", "list", "--pool", t.pool, "--limit", "100"] + (["--after", after] if after else [])
+        times = []
+        for _ in range(5):
+            s0 = time.monotonic()
+            cli(t.env, *args)
+            times.append((time.monotonic() - s0) * 1000)
+        times.sort()
+        out.append((f"user list, 100 users, {label} (whole CLI run)", f"tessera {t.name}",
+                    {"rps": 1000 / times[2], "p50_ms": times[2], "p99_ms": times[-1]}, None))
+    return out
 
 
 def peer_cases(p, tmp, seconds):

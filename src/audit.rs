@@ -40,6 +40,8 @@ pub enum Kind {
     FederatedUserCreated,
     IdentityLinked,
     IdentityUnlinked,
+    /// Users arrived in bulk (`user import`); the detail says how many.
+    UsersImported,
 }
 
 impl Kind {
@@ -70,6 +72,7 @@ impl Kind {
             Self::FederatedUserCreated => "federated_user_created",
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
+            Self::UsersImported => "users_imported",
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum Error {
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
+    Transfer(#[from] crate::accounts::transfer::TransferError),
+    #[error(transparent)]
     Mfa(#[from] crate::mfa::MfaError),
     #[error(transparent)]
     Federation(crate::federation::FederationError),

@@ -5,6 +5,7 @@ pub mod expiry;
 pub mod groups;
 pub mod policy;
 pub mod signin;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 
@@ -173,6 +174,7 @@ pub async fn create(
         email_verified: spec.email.is_some() && !spec.self_signup,
         email: spec.email,
         phone_number,
+        phone_number_verified: false,
         status: match (spec.self_signup, spec.temporary_password) {
             (true, _) => UserStatus::Unconfirmed,
             (false, true) => UserStatus::ForceChangePassword,
@@ -206,9 +208,19 @@ pub async fn find(app: &AppState, pool: &PoolId, who: &str) -> Result<User, Acco
     found.ok_or_else(|| AccountError::NotFound(who.to_string()))
 }
 
-pub async fn list(app: &AppState, pool: &PoolId, limit: i64) -> Result<Vec<User>, AccountError> {
+/// One page of the pool's users in username order, after the cursor `after` (the `next` of
+/// the page before).
+pub async fn page(
+    app: &AppState,
+    pool: &PoolId,
+    after: Option<String>,
+    limit: i64,
+) -> Result<user_rows::Page, AccountError> {
     let p = pool.clone();
-    Ok(app.sql.run(move |c| user_rows::list(c, &p, limit)).await?)
+    Ok(app
+        .sql
+        .run(move |c| user_rows::page(c, &p, after.as_deref(), limit))
+        .await?)
 }
 
 pub async fn set_enabled(

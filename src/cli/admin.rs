@@ -393,7 +393,24 @@ async fn user_cmd(
             let u = accounts::create(app, &p, spec, now).await?;
             emit(json, &u, || describe_user(&u))
         }
-        UserCmd::List { pool: p, limit } => list_users(app, &p.pool, limit, json).await,
+        UserCmd::List {
+            pool: p,
+            limit,
+            after,
+        } => list_users(app, &p.pool, limit, after, json).await,
+        UserCmd::Import {
+            pool: p,
+            file,
+            dry_run,
+        } => super::transfer::import(app, &p.pool, file, dry_run, json, now).await,
+        UserCmd::Export {
+            pool: p,
+            output,
+            with_password_hashes,
+        } => super::transfer::export(app, &p.pool, output, with_password_hashes, json).await,
+        UserCmd::CsvHeader { pool: p, extended } => {
+            super::transfer::csv_header(app, &p.pool, extended, json).await
+        }
         UserCmd::Show { pool: p, user } => show_user(app, &p.pool, &user, json).await,
         UserCmd::Disable { pool: p, user } => {
             set_user_enabled(app, &p.pool, &user, false, json, now).await
@@ -502,11 +519,20 @@ async fn link_user(
     )
 }
 
-async fn list_users(app: &AppState, id_or_name: &str, limit: i64, json: bool) -> Result<(), Error> {
+async fn list_users(
+    app: &AppState,
+    id_or_name: &str,
+    limit: i64,
+    after: Option<String>,
+    json: bool,
+) -> Result<(), Error> {
     let p = pool(app, id_or_name).await?;
-    let list = accounts::list(app, &p.id, limit.clamp(1, 10_000)).await?;
-    emit(json, &list, || {
-        list.iter()
+    let page = accounts::page(app, &p.id, after, limit.clamp(1, 10_000)).await?;
+    let value = serde_json::json!({ "users": page.users, "next": page.next });
+    emit(json, &value, || {
+        let mut lines: Vec<String> = page
+            .users
+            .iter()
             .map(|u| {
                 format!(
                     "{}\t{}\t{}\t{}",
@@ -516,8 +542,11 @@ async fn list_users(app: &AppState, id_or_name: &str, limit: i64, json: bool) ->
                     if u.enabled { "enabled" } else { "disabled" }
                 )
             })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        if let Some(next) = &page.next {
+            lines.push(format!("next: {next}"));
+        }
+        lines.join("\n")
     })
 }
 

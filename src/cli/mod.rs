@@ -3,6 +3,7 @@
 
 mod admin;
 mod idp;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -378,11 +379,47 @@ pub enum UserCmd {
         #[arg(long)]
         temporary_password: bool,
     },
+    /// List users in username order, a page at a time (`--after` the cursor a page ends with).
     List {
         #[command(flatten)]
         pool: PoolArg,
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Start after this cursor (printed as `next:` after a full page).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Import users from Cognito's user-import CSV (see `csv-header`). The whole file is
+    /// checked first; one bad line and nothing is written. Users without a
+    /// `tessera:password_hash` arrive RESET_REQUIRED, as in Cognito; running it again adds
+    /// only who is missing.
+    Import {
+        #[command(flatten)]
+        pool: PoolArg,
+        file: std::path::PathBuf,
+        /// Check the file against the pool and say what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export users as an import CSV (to standard output, or `--output FILE`). Federated-only
+    /// and unconfirmed users are left out.
+    Export {
+        #[command(flatten)]
+        pool: PoolArg,
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        /// Add `tessera:sub` and `tessera:password_hash`, so users keep their subject and
+        /// password in another Tessera. The file then holds password hashes: keep it secret.
+        #[arg(long)]
+        with_password_hashes: bool,
+    },
+    /// Print the CSV header `import` takes for this pool (Cognito's GetCSVHeader).
+    CsvHeader {
+        #[command(flatten)]
+        pool: PoolArg,
+        /// Add the `tessera:sub` and `tessera:password_hash` columns.
+        #[arg(long)]
+        extended: bool,
     },
     /// Show a user (by sub, username or email).
     Show {

@@ -14,9 +14,9 @@ use tokio::sync::oneshot;
 use super::password::PasswordError;
 use crate::ids::Secret;
 
-/// The largest argon2 memory a stored hash may ask for (256 MiB); a hash asking for more is
-/// refused rather than allowed to balloon a worker.
-const MAX_BLOCKS: usize = 256 * 1024;
+/// The largest argon2 memory a stored hash may ask for; a hash asking for more is refused
+/// rather than allowed to balloon a worker.
+const MAX_BLOCKS: usize = super::schemes::MAX_ARGON2_BLOCKS;
 
 /// What a worker is asked to do.
 enum Job {
@@ -208,9 +208,14 @@ fn hash(
     Ok(phc.to_string())
 }
 
-/// Does `password` match the argon2 PHC `hash`? Anything malformed, or asking for more than
-/// [`MAX_BLOCKS`] of memory, does not.
+/// Does `password` match the stored `hash`? argon2 runs in the worker's memory; imported
+/// bcrypt, PBKDF2 and scrypt hashes (see [`super::schemes`]) are checked here too, so they
+/// share the workers' bound. Anything malformed, or asking for more than [`MAX_BLOCKS`] of
+/// memory, does not match.
 fn verify(password: &Secret, hash: &str, memory: &mut Vec<Block>) -> bool {
+    if super::schemes::scheme(hash) != Some(super::schemes::Scheme::Argon2) {
+        return super::schemes::verify_other(password, hash);
+    }
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };

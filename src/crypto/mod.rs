@@ -1,8 +1,10 @@
 //! Cryptographic helpers: the master key that seals secrets at rest, hashing of high-entropy
-//! secrets, constant-time comparison, and password hashing (`password`).
+//! secrets, constant-time comparison, password hashing (`password`) and the hash schemes an
+//! import brings (`schemes`).
 
 mod hash_workers;
 pub mod password;
+pub mod schemes;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

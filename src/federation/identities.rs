@@ -173,6 +173,7 @@ async fn create_user(
         email_verified: email.is_some() && upstream.email_verified,
         email,
         phone_number: attributes.remove("phone_number"),
+        phone_number_verified: false,
         status: UserStatus::ExternalProvider,
         password_hash: None,
         attributes,

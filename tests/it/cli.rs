@@ -251,7 +251,7 @@ fn admin_commands_with_json_output() {
     ]);
     assert_eq!(temp["status"], "FORCE_CHANGE_PASSWORD");
     assert_eq!(
-        cli.ok(&["user", "list", "--pool", "acme", "--json"])
+        cli.ok(&["user", "list", "--pool", "acme", "--json"])["users"]
             .as_array()
             .unwrap()
             .len(),

@@ -112,9 +112,10 @@ pub(crate) async fn id_claims(
 }
 
 pub(crate) async fn user_count(app: &TestApp) -> usize {
-    tessera::accounts::list(&app.st, &app.pool.id, 1000)
+    tessera::accounts::page(&app.st, &app.pool.id, None, 1000)
         .await
         .unwrap()
+        .users
         .len()
 }
 

@@ -26,3 +26,4 @@ mod recovery;
 mod signup;
 mod support;
 mod token_lifecycle;
+mod transfer;

@@ -131,6 +131,21 @@ pub fn use_recovery_code(
 }
 
 /// Deletes the factor and every recovery code of a user; true if anything was there.
+/// Which of `subs` hold a TOTP factor.
+pub fn with_factor(
+    c: &mut DbConn,
+    pool: &PoolId,
+    subs: &[String],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    Ok(totp::table
+        .filter(totp::pool_id.eq(pool.as_str()))
+        .filter(totp::sub.eq_any(subs))
+        .select(totp::sub)
+        .load::<String>(c)?
+        .into_iter()
+        .collect())
+}
+
 pub fn delete_for_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<bool, StoreError> {
     let codes = diesel::delete(
         rc::table

@@ -1,6 +1,6 @@
 //! User rows: identifiers are unique per pool on their normalized form.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -61,6 +61,7 @@ pub struct NewUser {
     pub email_norm: Option<String>,
     pub email_verified: bool,
     pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
     pub status: UserStatus,
     pub password_hash: Option<String>,
     pub attributes: BTreeMap<String, String>,
@@ -90,13 +91,8 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-pub fn insert(
-    c: &mut DbConn,
-    pool: &PoolId,
-    u: NewUser,
-    now: DateTime<Utc>,
-) -> Result<User, StoreError> {
-    let row = UserRow {
+fn new_row(pool: &PoolId, u: NewUser, now: DateTime<Utc>) -> Result<UserRow, StoreError> {
+    Ok(UserRow {
         pool_id: pool.to_string(),
         sub: u.sub.into_inner(),
         username: u.username,
@@ -105,19 +101,147 @@ pub fn insert(
         email_norm: u.email_norm,
         email_verified: u.email_verified,
         phone_number: u.phone_number,
-        phone_number_verified: false,
+        phone_number_verified: u.phone_number_verified,
         status: u.status.as_str().to_string(),
         enabled: true,
         password_hash: u.password_hash,
         attributes: to_json(&u.attributes)?,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
-    };
+    })
+}
+
+pub fn insert(
+    c: &mut DbConn,
+    pool: &PoolId,
+    u: NewUser,
+    now: DateTime<Utc>,
+) -> Result<User, StoreError> {
+    let row = new_row(pool, u, now)?;
     diesel::insert_into(users::table)
         .values(&row)
         .execute(c)
         .map_err(|e| StoreError::conflict_on_unique(e, "a user with that username or email"))?;
     row.try_into()
+}
+
+/// Inserts a batch in one statement, skipping every user whose sub, username or verified
+/// email is already taken (so running an import again adds nothing); returns how many rows
+/// were added.
+pub fn insert_many(
+    c: &mut DbConn,
+    pool: &PoolId,
+    batch: Vec<NewUser>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let rows = batch
+        .into_iter()
+        .map(|u| new_row(pool, u, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match c {
+        DbConn::Pg(pg) => diesel::insert_into(users::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .execute(pg)?,
+        // SQLite takes no multi-row ON CONFLICT from diesel; one prepared statement per row
+        // in one transaction is as fast there.
+        DbConn::Sqlite(lite) => lite.transaction(|t| {
+            rows.iter().try_fold(0, |n, r| {
+                diesel::insert_or_ignore_into(users::table)
+                    .values(r)
+                    .execute(t)
+                    .map(|k| n + k)
+            })
+        })?,
+    })
+}
+
+/// What of a batch about to be imported already exists in a pool.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Normalized usernames in use -> the sub of each.
+    pub usernames: HashMap<String, String>,
+    /// Normalized verified emails -> the normalized username holding each.
+    pub emails: HashMap<String, String>,
+    /// Subs in use -> the normalized username of each.
+    pub subs: HashMap<String, String>,
+}
+
+/// Which of these normalized usernames, normalized emails (verified ones) and subs exist.
+pub fn taken(
+    c: &mut DbConn,
+    pool: &PoolId,
+    usernames: &[String],
+    emails: &[String],
+    subs: &[String],
+) -> Result<Taken, StoreError> {
+    let of_pool = || users::table.filter(users::pool_id.eq(pool.as_str()));
+    let mut taken = Taken::default();
+    if !usernames.is_empty() {
+        taken.usernames = of_pool()
+            .filter(users::username_norm.eq_any(usernames))
+            .select((users::username_norm, users::sub))
+            .load::<(String, String)>(c)?
+            .into_iter()
+            .collect();
+    }
+    if !emails.is_empty() {
+        taken.emails = of_pool()
+            .filter(users::email_verified.eq(true))
+            .filter(users::email_norm.eq_any(emails))
+            .select((users::email_norm.assume_not_null(), users::username_norm))
+            .load::<(String, String)>(c)?
+            .into_iter()
+            .collect();
+    }
+    if !subs.is_empty() {
+        taken.subs = of_pool()
+            .filter(users::sub.eq_any(subs))
+            .select((users::sub, users::username_norm))
+            .load::<(String, String)>(c)?
+            .into_iter()
+            .collect();
+    }
+    Ok(taken)
+}
+
+/// A page of users and where the next one starts (`None` on the last page).
+#[derive(Debug)]
+pub struct Page {
+    pub users: Vec<User>,
+    pub next: Option<String>,
+}
+
+/// One page of a pool's users in normalized-username order, starting after the cursor
+/// `after`: each page is a range scan of the username index, as fast at the millionth user as
+/// at the first (no OFFSET).
+pub fn page(
+    c: &mut DbConn,
+    pool: &PoolId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Page, StoreError> {
+    let mut q = users::table
+        .filter(users::pool_id.eq(pool.as_str()))
+        .order(users::username_norm.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(users::username_norm.gt(after.to_string()));
+    }
+    let rows = q.load::<UserRow>(c)?;
+    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
+    let next = rows
+        .last()
+        .filter(|_| full)
+        .map(|r| r.username_norm.clone());
+    Ok(Page {
+        users: rows
+            .into_iter()
+            .map(User::try_from)
+            .collect::<Result<_, _>>()?,
+        next,
+    })
 }
 
 pub fn find(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Option<User>, StoreError> {
@@ -239,17 +363,6 @@ pub fn delete_unconfirmed(c: &mut DbConn, pool: &PoolId, sub: &Sub) -> Result<bo
     )
     .execute(c)?;
     Ok(n > 0)
-}
-
-pub fn list(c: &mut DbConn, pool: &PoolId, limit: i64) -> Result<Vec<User>, StoreError> {
-    users::table
-        .filter(users::pool_id.eq(pool.as_str()))
-        .order(users::created_at.asc())
-        .limit(limit)
-        .load::<UserRow>(c)?
-        .into_iter()
-        .map(User::try_from)
-        .collect()
 }
 
 pub fn set_enabled(
