@@ -18,6 +18,7 @@ use crate::ids::{PoolId, Sub};
 use crate::model::{SignInIdentifier, UserStatus, attributes};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::sql::Backend;
 use crate::store::sql::mfa;
 use crate::store::sql::pools::Pool;
 use crate::store::sql::users::{self as user_rows, NewUser, Taken, User};
@@ -333,8 +334,11 @@ struct Check {
     stats: Checked,
     errors: Vec<LineError>,
     more: u64,
-    /// Keys seen earlier in the file -> the line, for duplicates within it.
-    seen: HashMap<String, u64>,
+    /// Keys seen earlier in the file (128-bit digests: a million users' strings would take
+    /// hundreds of MiB) -> the line, for duplicates within it.
+    seen: HashMap<[u32; 4], u32>,
+    /// By row: already in the pool (the import skips it).
+    present: Vec<bool>,
 }
 
 impl Check {
@@ -349,12 +353,12 @@ impl Check {
     /// A username, verified email or sub met before in the file?
     fn duplicate(&mut self, line: u64, p: &Parsed) -> Option<String> {
         let u = &p.user;
-        let mut keys = vec![("username", format!("u:{}", u.username_norm))];
+        let mut keys = vec![("username", digest('u', &u.username_norm))];
         if let (true, Some(e)) = (u.email_verified, &u.email_norm) {
-            keys.push(("verified email", format!("e:{e}")));
+            keys.push(("verified email", digest('e', e)));
         }
         if p.sub_given {
-            keys.push((SUB_COLUMN, format!("s:{}", u.sub)));
+            keys.push((SUB_COLUMN, digest('s', u.sub.as_str())));
         }
         for (what, key) in &keys {
             if let Some(first) = self.seen.get(key) {
@@ -362,14 +366,34 @@ impl Check {
             }
         }
         for (_, key) in keys {
-            self.seen.insert(key, line);
+            self.seen
+                .insert(key, u32::try_from(line).unwrap_or(u32::MAX));
         }
         None
     }
 }
 
+/// A 128-bit digest of a key of kind `kind` (a collision among a file's keys is ~2^-88),
+/// as 4-byte words so a map entry with its line takes 20 bytes.
+fn digest(kind: char, key: &str) -> [u32; 4] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update([kind as u8]);
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    let word = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+    [word(0), word(4), word(8), word(12)]
+}
+
 fn reader<R: Read>(input: R) -> csv::Reader<R> {
     csv::ReaderBuilder::new().flexible(true).from_reader(input)
+}
+
+/// A file that passed [`check`]: what it would do, and which rows are already in the pool.
+#[derive(Debug)]
+pub struct Plan {
+    pub checked: Checked,
+    present: Vec<bool>,
 }
 
 /// Checks a whole file against `pool` and what it already holds, writing nothing.
@@ -380,14 +404,15 @@ pub async fn check<R: Read>(
     input: R,
     progress: &mut dyn FnMut(u64),
     now: DateTime<Utc>,
-) -> Result<Checked, TransferError> {
+) -> Result<Plan, TransferError> {
     let mut rd = reader(input);
     let cols = columns(pool, &header_of(&mut rd)?)?;
     let mut check = Check::default();
-    let mut batch: Vec<(u64, Parsed)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(u64, usize, Parsed)> = Vec::with_capacity(BATCH);
     let mut rec = csv::StringRecord::new();
     loop {
         let line = rd.position().line();
+        let row = check.present.len();
         match rd.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
@@ -401,10 +426,11 @@ pub async fn check<R: Read>(
         }
         let line = rec.position().map_or(line, |p| p.line());
         check.stats.rows += 1;
+        check.present.push(false);
         match fields(&cols, &rec).and_then(|f| parse(app, pool, f, now)) {
             Ok(p) => match check.duplicate(line, &p) {
                 Some(m) => check.fail(line, m),
-                None => batch.push((line, p)),
+                None => batch.push((line, row, p)),
             },
             Err(m) => check.fail(line, m),
         }
@@ -422,7 +448,10 @@ pub async fn check<R: Read>(
             more: check.more,
         });
     }
-    Ok(check.stats)
+    Ok(Plan {
+        checked: check.stats,
+        present: check.present,
+    })
 }
 
 fn header_of<R: Read>(rd: &mut csv::Reader<R>) -> Result<csv::StringRecord, TransferError> {
@@ -449,7 +478,7 @@ async fn against_pool(
     app: &AppState,
     id: &PoolId,
     pool: &Pool,
-    batch: Vec<(u64, Parsed)>,
+    batch: Vec<(u64, usize, Parsed)>,
     check: &mut Check,
 ) -> Result<(), TransferError> {
     if batch.is_empty() {
@@ -457,17 +486,17 @@ async fn against_pool(
     }
     let names: Vec<String> = batch
         .iter()
-        .map(|(_, p)| p.user.username_norm.clone())
+        .map(|(_, _, p)| p.user.username_norm.clone())
         .collect();
     let emails: Vec<String> = batch
         .iter()
-        .filter(|(_, p)| p.user.email_verified)
-        .filter_map(|(_, p)| p.user.email_norm.clone())
+        .filter(|(_, _, p)| p.user.email_verified)
+        .filter_map(|(_, _, p)| p.user.email_norm.clone())
         .collect();
     let subs: Vec<String> = batch
         .iter()
-        .filter(|(_, p)| p.sub_given)
-        .map(|(_, p)| p.user.sub.to_string())
+        .filter(|(_, _, p)| p.sub_given)
+        .map(|(_, _, p)| p.user.sub.to_string())
         .collect();
     let p = id.clone();
     let taken = app
@@ -475,12 +504,17 @@ async fn against_pool(
         .run(move |c| user_rows::taken(c, &p, &names, &emails, &subs))
         .await?;
     let by_email = pool.settings.sign_in_identifier == SignInIdentifier::Email;
-    for (line, parsed) in batch {
+    for (line, row, parsed) in batch {
         if parsed.mfa {
             check.stats.mfa_dropped += 1;
         }
         match classify(&taken, &parsed, by_email) {
-            Ok(true) => check.stats.present += 1,
+            Ok(true) => {
+                check.stats.present += 1;
+                if let Some(p) = check.present.get_mut(row) {
+                    *p = true;
+                }
+            }
             Ok(false) => check.stats.new += 1,
             Err(m) => check.fail(line, m),
         }
@@ -524,47 +558,59 @@ pub struct Imported {
     pub skipped: u64,
 }
 
-/// Imports a file that [`check`] passed: batches of one INSERT each, skipping whoever exists.
+/// Imports a file that [`check`] passed: batches of one INSERT each (several at once on
+/// PostgreSQL), leaving out the rows the check found in the pool. A batch that meets a user
+/// created since the check is retried skipping whoever exists.
 pub async fn import<R: Read>(
     app: &AppState,
     pool: &Pool,
+    plan: &Plan,
     input: R,
     progress: &mut dyn FnMut(u64),
     now: DateTime<Utc>,
 ) -> Result<Imported, TransferError> {
     let mut rd = reader(input);
     let cols = columns(pool, &header_of(&mut rd)?)?;
+    let streams = match app.sql.backend() {
+        Backend::Postgres => INSERT_STREAMS,
+        Backend::Sqlite => 1,
+    };
     let mut done = Imported::default();
+    let mut running = tokio::task::JoinSet::new();
     let mut batch: Vec<NewUser> = Vec::with_capacity(BATCH);
     let mut rec = csv::StringRecord::new();
+    let mut row = 0usize;
     loop {
         let line = rd.position().line();
+        let changed = |message: String, done: &Imported| TransferError::Changed {
+            line,
+            message,
+            imported: done.added,
+        };
         let more = rd
             .read_record(&mut rec)
-            .map_err(|e| TransferError::Changed {
-                line,
-                message: csv_message(&e),
-                imported: done.added,
-            })?;
-        if more {
+            .map_err(|e| changed(csv_message(&e), &done))?;
+        if more && plan.present.get(row).copied().unwrap_or(false) {
+            done.skipped += 1;
+        } else if more {
             let parsed = fields(&cols, &rec).and_then(|f| parse(app, pool, f, now));
-            batch.push(
-                parsed
-                    .map_err(|message| TransferError::Changed {
-                        line,
-                        message,
-                        imported: done.added,
-                    })?
-                    .user,
-            );
+            batch.push(parsed.map_err(|m| changed(m, &done))?.user);
         }
+        row += 1;
         if batch.len() >= BATCH || (!more && !batch.is_empty()) {
-            insert(app, &pool.id, std::mem::take(&mut batch), &mut done, now).await?;
+            let (app, id, rows) = (app.clone(), pool.id.clone(), std::mem::take(&mut batch));
+            running.spawn(async move { insert(&app, &id, rows, now).await });
+            while running.len() >= streams {
+                settle(running.join_next().await, &mut done)?;
+            }
             progress(rd.position().byte());
         }
         if !more {
             break;
         }
+    }
+    while !running.is_empty() {
+        settle(running.join_next().await, &mut done)?;
     }
     let detail = format!("{} added, {} already present", done.added, done.skipped);
     let ctx = audit::Context {
@@ -575,23 +621,48 @@ pub async fn import<R: Read>(
     Ok(done)
 }
 
+/// Batches written at once on PostgreSQL: index upkeep is the cost, and it spreads over cores.
+const INSERT_STREAMS: usize = 3;
+
+/// Adds a finished batch's counts (added, skipped as existing) to `done`.
+fn settle(
+    joined: Option<Result<Result<(u64, u64), StoreError>, tokio::task::JoinError>>,
+    done: &mut Imported,
+) -> Result<(), TransferError> {
+    match joined {
+        None => Ok(()),
+        Some(Ok(counts)) => {
+            let (added, skipped) = counts?;
+            done.added += added;
+            done.skipped += skipped;
+            Ok(())
+        }
+        Some(Err(e)) => Err(TransferError::Store(StoreError::Unavailable(format!(
+            "an import batch stopped: {e}"
+        )))),
+    }
+}
+
+/// Writes one batch: a plain INSERT, or, if someone in it exists by now, one that skips them.
 async fn insert(
     app: &AppState,
     pool: &PoolId,
     batch: Vec<NewUser>,
-    done: &mut Imported,
     now: DateTime<Utc>,
-) -> Result<(), TransferError> {
+) -> Result<(u64, u64), StoreError> {
     let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-    let p = pool.clone();
-    let added = app
-        .sql
-        .run(move |c| user_rows::insert_many(c, &p, batch, now))
-        .await?;
+    let batch = std::sync::Arc::new(batch);
+    let attempt = |skip_existing: bool| {
+        let (p, rows) = (pool.clone(), batch.clone());
+        app.sql
+            .run(move |c| user_rows::insert_many(c, &p, &rows, skip_existing, now))
+    };
+    let added = match attempt(false).await {
+        Err(StoreError::Conflict(_)) => attempt(true).await?,
+        other => other?,
+    };
     let added = u64::try_from(added).unwrap_or(u64::MAX);
-    done.added += added;
-    done.skipped += n.saturating_sub(added);
-    Ok(())
+    Ok((added, n.saturating_sub(added)))
 }
 
 /// What an export wrote.

@@ -64,15 +64,17 @@ pub async fn import(
     )
     .await;
     checking.finish_and_clear();
-    let checked = checked?;
+    let plan = checked?;
     let imported = if dry_run {
         None
     } else {
         let importing = bar(&file, "importing", json);
+        let input = open(&file)?;
         let done = transfer::import(
             app,
             &p,
-            open(&file)?,
+            &plan,
+            input,
             &mut |b| importing.set_position(b),
             now,
         )
@@ -81,7 +83,7 @@ pub async fn import(
         Some(done?)
     };
     let report = ImportReport {
-        checked,
+        checked: plan.checked,
         imported,
         seconds: started.elapsed().as_secs_f64(),
     };

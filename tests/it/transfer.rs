@@ -70,8 +70,8 @@ fn foreign_hashes(password: &str) -> Vec<(&'static str, String)> {
 
 async fn run_import(app: &TestApp, csv: &str) -> Result<transfer::Imported, TransferError> {
     let now = app.now();
-    transfer::check(&app.st, &app.pool, csv.as_bytes(), &mut |_| {}, now).await?;
-    transfer::import(&app.st, &app.pool, csv.as_bytes(), &mut |_| {}, now).await
+    let plan = transfer::check(&app.st, &app.pool, csv.as_bytes(), &mut |_| {}, now).await?;
+    transfer::import(&app.st, &app.pool, &plan, csv.as_bytes(), &mut |_| {}, now).await
 }
 
 #[actix_web::test]
@@ -379,4 +379,28 @@ async fn an_imported_user_keeps_working_after_an_admin_change() {
     app.sign_in(&app.browser(), &s.url, "moved", "a brand new password")
         .await
         .code();
+}
+
+#[actix_web::test]
+async fn a_user_created_between_check_and_import_is_skipped_not_duplicated() {
+    let app = TestApp::new().await;
+    let csv = format!(
+        "{HEADER}\nann,ann@example.com,TRUE,,FALSE,,,\nben,ben@example.com,TRUE,,FALSE,,,\n"
+    );
+    let now = app.now();
+    let plan = transfer::check(&app.st, &app.pool, csv.as_bytes(), &mut |_| {}, now)
+        .await
+        .unwrap();
+    assert_eq!(plan.checked.new, 2);
+    app.user("ben", "ben.elsewhere@example.com").await;
+    let done = transfer::import(&app.st, &app.pool, &plan, csv.as_bytes(), &mut |_| {}, now)
+        .await
+        .unwrap();
+    assert_eq!((done.added, done.skipped), (1, 1));
+    let ben = accounts::find(&app.st, &app.pool.id, "ben").await.unwrap();
+    assert_eq!(ben.email.as_deref(), Some("ben.elsewhere@example.com"));
+    let page = accounts::page(&app.st, &app.pool.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.users.len(), 2);
 }

@@ -13,7 +13,7 @@ use crate::model::UserStatus;
 use crate::store::StoreError;
 
 #[derive(Queryable, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 struct UserRow {
     pool_id: String,
     sub: String,
@@ -91,20 +91,20 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-fn new_row(pool: &PoolId, u: NewUser, now: DateTime<Utc>) -> Result<UserRow, StoreError> {
+fn new_row(pool: &PoolId, u: &NewUser, now: DateTime<Utc>) -> Result<UserRow, StoreError> {
     Ok(UserRow {
         pool_id: pool.to_string(),
-        sub: u.sub.into_inner(),
-        username: u.username,
-        username_norm: u.username_norm,
-        email: u.email,
-        email_norm: u.email_norm,
+        sub: u.sub.to_string(),
+        username: u.username.clone(),
+        username_norm: u.username_norm.clone(),
+        email: u.email.clone(),
+        email_norm: u.email_norm.clone(),
         email_verified: u.email_verified,
-        phone_number: u.phone_number,
+        phone_number: u.phone_number.clone(),
         phone_number_verified: u.phone_number_verified,
         status: u.status.as_str().to_string(),
         enabled: true,
-        password_hash: u.password_hash,
+        password_hash: u.password_hash.clone(),
         attributes: to_json(&u.attributes)?,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
@@ -117,7 +117,7 @@ pub fn insert(
     u: NewUser,
     now: DateTime<Utc>,
 ) -> Result<User, StoreError> {
-    let row = new_row(pool, u, now)?;
+    let row = new_row(pool, &u, now)?;
     diesel::insert_into(users::table)
         .values(&row)
         .execute(c)
@@ -125,34 +125,47 @@ pub fn insert(
     row.try_into()
 }
 
-/// Inserts a batch in one statement, skipping every user whose sub, username or verified
-/// email is already taken (so running an import again adds nothing); returns how many rows
-/// were added.
+/// Inserts a batch in one statement and returns how many rows were added. With
+/// `skip_existing`, a user whose sub, username or verified email is taken is skipped (ON
+/// CONFLICT DO NOTHING, which costs PostgreSQL a speculative insert per row); without, such a
+/// row fails the whole batch with [`StoreError::Conflict`].
 pub fn insert_many(
     c: &mut DbConn,
     pool: &PoolId,
-    batch: Vec<NewUser>,
+    batch: &[NewUser],
+    skip_existing: bool,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     let rows = batch
-        .into_iter()
+        .iter()
         .map(|u| new_row(pool, u, now))
         .collect::<Result<Vec<_>, _>>()?;
+    let conflict = |e| StoreError::conflict_on_unique(e, "a user with that username or email");
     Ok(match c {
-        DbConn::Pg(pg) => diesel::insert_into(users::table)
+        DbConn::Pg(pg) if skip_existing => diesel::insert_into(users::table)
             .values(&rows)
             .on_conflict_do_nothing()
             .execute(pg)?,
+        // COPY: no statement to parse with 15 parameters a row.
+        DbConn::Pg(pg) => diesel::copy_from(users::table)
+            .from_insertable(&rows)
+            .execute(pg)
+            .map_err(conflict)?,
         // SQLite takes no multi-row ON CONFLICT from diesel; one prepared statement per row
         // in one transaction is as fast there.
-        DbConn::Sqlite(lite) => lite.transaction(|t| {
-            rows.iter().try_fold(0, |n, r| {
-                diesel::insert_or_ignore_into(users::table)
-                    .values(r)
-                    .execute(t)
-                    .map(|k| n + k)
+        DbConn::Sqlite(lite) => lite
+            .transaction(|t| {
+                rows.iter().try_fold(0, |n, r| {
+                    let q = diesel::insert_or_ignore_into(users::table).values(r);
+                    let k = if skip_existing {
+                        q.execute(t)?
+                    } else {
+                        diesel::insert_into(users::table).values(r).execute(t)?
+                    };
+                    Ok::<_, diesel::result::Error>(n + k)
+                })
             })
-        })?,
+            .map_err(conflict)?,
     })
 }
 
