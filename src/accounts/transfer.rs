@@ -624,9 +624,12 @@ pub async fn import<R: Read>(
 /// Batches written at once on PostgreSQL: index upkeep is the cost, and it spreads over cores.
 const INSERT_STREAMS: usize = 3;
 
-/// Adds a finished batch's counts (added, skipped as existing) to `done`.
+/// A batch's counts: added, and skipped as existing.
+type BatchCounts = Result<(u64, u64), StoreError>;
+
+/// Adds a finished batch's counts to `done`.
 fn settle(
-    joined: Option<Result<Result<(u64, u64), StoreError>, tokio::task::JoinError>>,
+    joined: Option<Result<BatchCounts, tokio::task::JoinError>>,
     done: &mut Imported,
 ) -> Result<(), TransferError> {
     match joined {
