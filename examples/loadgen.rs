@@ -88,7 +88,7 @@ async fn sign_in_tokens(
         .header("x-forwarded-for", &ip)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{e:?}"))?;
     keep_cookies(&mut jar, &res);
     let origin = t
         .issuer
@@ -193,6 +193,9 @@ async fn refresh(http: &reqwest::Client, t: &Target, token: &str) -> Result<Stri
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // Below the server's keep-alive (actix: 5 s): a browser pausing for Retry-After must
+        // not reuse a connection the server is closing.
+        .pool_idle_timeout(Duration::from_secs(4))
         .build()
         .expect("an HTTP client")
 }
@@ -244,6 +247,7 @@ async fn main() {
             let http = http_client();
             let mut latencies = Vec::new();
             let mut user = n;
+            let mut first_error = None;
             // Refresh needs one sign-in first (not timed).
             let mut token = if mode == "refresh" {
                 sign_in(&http, &t, n % t.users).await.ok()
@@ -260,7 +264,17 @@ async fn main() {
                         }
                         Err(_) => false,
                     },
-                    _ => sign_in(&http, &t, user % t.users).await.is_ok(),
+                    _ => match sign_in(&http, &t, user % t.users).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            // The first failure of each task, so a run that fails says why.
+                            if first_error.is_none() {
+                                eprintln!("loadgen: {e}");
+                                first_error = Some(());
+                            }
+                            false
+                        }
+                    },
                 };
                 if ok {
                     latencies.push(started.elapsed());

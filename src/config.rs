@@ -40,6 +40,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TESSERA_TRUSTED_PROXIES", "trusted_proxies"),
     ("TESSERA_PASSWORD_HASH_QUEUE", "password_hash_queue"),
     (
+        "TESSERA_PASSWORD_HASH_MAX_WAIT_MS",
+        "password_hash_max_wait_ms",
+    ),
+    (
         "TESSERA_PASSWORD_HASH_CONCURRENCY",
         "password_hash_concurrency",
     ),
@@ -173,6 +177,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Password checks that may wait for a hashing slot; more are answered 503 at once.
     pub password_hash_queue: usize,
+    /// Nor may a check wait longer than this (by the measured hashing time): beyond it, 503
+    /// with a `Retry-After` of the expected wait, so a flood backs off instead of churning.
+    pub password_hash_max_wait_ms: u64,
     /// Total time an upstream identity provider has to answer one call.
     pub upstream_timeout_secs: u64,
     /// Comma-separated CIDR ranges of reverse proxies whose `Forwarded` / `X-Forwarded-For`
@@ -204,7 +211,8 @@ impl Default for Config {
             mail_from: "Tessera <no-reply@localhost>".into(),
             cache_refresh_secs: 5,
             password_hash_concurrency: 0,
-            password_hash_queue: 64,
+            password_hash_queue: 1024,
+            password_hash_max_wait_ms: 3000,
             upstream_timeout_secs: 10,
             trusted_proxies: String::new(),
         }

@@ -108,6 +108,7 @@ impl AppState {
                 config.password_hash_queue,
                 deps.password_params,
             )
+            .with_max_wait(Duration::from_millis(config.password_hash_max_wait_ms))
             .with_observer(Arc::new(metrics.clone())),
             config: Arc::new(config),
             sql,

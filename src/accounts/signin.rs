@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AccountError, normalize_identifier, policy::MAX_PASSWORD_LEN};
 use crate::audit;
+use crate::crypto::password::PasswordError;
 use crate::crypto::sha256_hex;
 use crate::ids::{PoolId, Secret};
 use crate::state::AppState;
@@ -197,6 +198,11 @@ pub async fn check_password(
     ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Checked, AccountError> {
+    // Shed before any store work when the check could not be admitted anyway: under a flood
+    // a refused attempt must cost next to nothing, or refusals eat the hashing core.
+    if let Some(retry_after) = app.hasher.saturated() {
+        return Err(PasswordError::Busy { retry_after }.into());
+    }
     let norm = normalize_identifier(identifier);
     let throttle = Throttle::new(&pool.id, identifier, ip);
     let malformed = norm.is_empty()

@@ -3,9 +3,10 @@
 //! blocking-pool thread per waiting request, each allocating its own buffer, grew to
 //! gigabytes), and a full queue answers at once instead of growing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -13,10 +14,6 @@ use tokio::sync::oneshot;
 
 use super::password::PasswordError;
 use crate::ids::Secret;
-
-/// The largest argon2 memory a stored hash may ask for; a hash asking for more is refused
-/// rather than allowed to balloon a worker.
-const MAX_BLOCKS: usize = super::schemes::MAX_ARGON2_BLOCKS;
 
 /// What a worker is asked to do.
 enum Job {
@@ -41,6 +38,11 @@ pub struct HashWorkers {
     /// Jobs queued or running, and running (for metrics and tests).
     in_flight: Arc<AtomicUsize>,
     running: Arc<AtomicUsize>,
+    workers: usize,
+    /// A job's compute time, smoothed (nanoseconds; 0 until the first job).
+    job_ns: Arc<AtomicU64>,
+    /// A job that would wait longer than this for a worker is refused at once.
+    max_wait: Duration,
 }
 
 impl HashWorkers {
@@ -53,14 +55,19 @@ impl HashWorkers {
         let rx = Arc::new(Mutex::new(rx));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let running = Arc::new(AtomicUsize::new(0));
+        let job_ns = Arc::new(AtomicU64::new(0));
         for n in 0..workers {
             let (rx, params) = (rx.clone(), params.clone());
-            let counters = (in_flight.clone(), running.clone());
+            let counters = Counters {
+                in_flight: in_flight.clone(),
+                running: running.clone(),
+                job_ns: job_ns.clone(),
+            };
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 // argon2 keeps its state in the heap buffer; a small stack is plenty.
                 .stack_size(256 * 1024)
-                .spawn(move || work(&rx, &params, &counters.0, &counters.1));
+                .spawn(move || work(&rx, &params, &counters));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
@@ -70,7 +77,35 @@ impl HashWorkers {
             capacity,
             in_flight,
             running,
+            workers,
+            job_ns,
+            max_wait: Duration::MAX,
         }
+    }
+
+    /// Refuses jobs that would wait longer than `max_wait` for a worker (by the smoothed
+    /// job time), besides the count bound.
+    pub fn with_max_wait(self, max_wait: Duration) -> Self {
+        Self { max_wait, ..self }
+    }
+
+    /// How long a job admitted behind `ahead` others would wait for a worker.
+    fn expected_wait(&self, ahead: usize) -> Duration {
+        let queued = ahead.saturating_add(1).saturating_sub(self.workers) as u64;
+        let ns = self.job_ns.load(Ordering::Relaxed);
+        Duration::from_nanos(ns.saturating_mul(queued) / self.workers.max(1) as u64)
+    }
+
+    /// `Some(seconds to wait)` if a job submitted now would be refused: a cheap look before
+    /// any work that only a password check would follow (the admission itself is `submit`).
+    pub fn saturated(&self) -> Option<u64> {
+        self.refusal(self.in_flight())
+    }
+
+    fn refusal(&self, ahead: usize) -> Option<u64> {
+        let wait = self.expected_wait(ahead);
+        let full = ahead >= self.capacity || (ahead >= self.workers && wait > self.max_wait);
+        full.then(|| wait.as_secs().saturating_add(1).clamp(1, 30))
     }
 
     /// Jobs a worker is computing now.
@@ -83,19 +118,21 @@ impl HashWorkers {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Admits `job` if fewer than `capacity` are in flight: the count is reserved first
-    /// (`fetch_add`), then decided, so a burst cannot slip past it.
+    /// Admits `job` if fewer than `capacity` are in flight and it would not wait longer than
+    /// `max_wait`: the count is reserved first (`fetch_add`), then decided, so a burst cannot
+    /// slip past it.
     fn submit(&self, job: Job) -> Result<(), PasswordError> {
-        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+        let ahead = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if let Some(retry_after) = self.refusal(ahead) {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            return Err(PasswordError::Busy);
+            return Err(PasswordError::Busy { retry_after });
         }
         match self.queue.try_send(job) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.in_flight.fetch_sub(1, Ordering::Relaxed);
                 Err(match e {
-                    TrySendError::Full(_) => PasswordError::Busy,
+                    TrySendError::Full(_) => PasswordError::Busy { retry_after: 1 },
                     TrySendError::Disconnected(_) => PasswordError::Cancelled,
                 })
             }
@@ -123,13 +160,20 @@ impl HashWorkers {
     }
 }
 
+/// The counters a worker keeps up to date.
+struct Counters {
+    in_flight: Arc<AtomicUsize>,
+    running: Arc<AtomicUsize>,
+    job_ns: Arc<AtomicU64>,
+}
+
 /// A worker: takes jobs until the queue closes, always into the same memory.
-fn work(
-    rx: &Mutex<Receiver<Job>>,
-    params: &Params,
-    in_flight: &AtomicUsize,
-    running: &AtomicUsize,
-) {
+fn work(rx: &Mutex<Receiver<Job>>, params: &Params, counters: &Counters) {
+    let Counters {
+        in_flight,
+        running,
+        job_ns,
+    } = counters;
     let mut memory = vec![Block::default(); params.block_count()];
     loop {
         let job = {
@@ -140,6 +184,7 @@ fn work(
             }
         };
         running.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
         let answer = match job {
             Job::Hash {
                 password,
@@ -157,6 +202,15 @@ fn work(
             memory.truncate(params.block_count());
             memory.shrink_to_fit();
         }
+        // Smoothed over about eight jobs (a lost update between workers is harmless).
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let prev = job_ns.load(Ordering::Relaxed);
+        let next = if prev == 0 {
+            took
+        } else {
+            prev - prev / 8 + took / 8
+        };
+        job_ns.store(next, Ordering::Relaxed);
         // The slot is free before the answer goes out: whoever the answer wakes may submit
         // the next job at once.
         running.fetch_sub(1, Ordering::SeqCst);
@@ -210,8 +264,8 @@ fn hash(
 
 /// Does `password` match the stored `hash`? argon2 runs in the worker's memory; imported
 /// bcrypt, PBKDF2 and scrypt hashes (see [`super::schemes`]) are checked here too, so they
-/// share the workers' bound. Anything malformed, or asking for more than [`MAX_BLOCKS`] of
-/// memory, does not match.
+/// share the workers' bound. Anything malformed, or costing more than
+/// `schemes::argon2_within_bounds` allows, does not match.
 fn verify(password: &Secret, hash: &str, memory: &mut Vec<Block>) -> bool {
     if super::schemes::scheme(hash) != Some(super::schemes::Scheme::Argon2) {
         return super::schemes::verify_other(password, hash);
@@ -236,14 +290,11 @@ fn verify(password: &Secret, hash: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
         return false;
     };
-    let needed = params.block_count();
-    if needed > MAX_BLOCKS {
-        tracing::warn!(
-            blocks = needed,
-            "a stored password hash asks for too much memory"
-        );
+    if let Err(e) = super::schemes::argon2_within_bounds(&params) {
+        tracing::warn!(error = %e, "a stored password hash asks for too much");
         return false;
     }
+    let needed = params.block_count();
     if memory.len() < needed {
         memory.resize(needed, Block::default());
     }

@@ -22,7 +22,7 @@ pub enum PasswordError {
     /// Every hashing slot is busy and the queue is full: shed the load (503), do not queue
     /// without bound.
     #[error("too many password checks at once")]
-    Busy,
+    Busy { retry_after: u64 },
 }
 
 /// Hashes and verifies passwords on a fixed set of argon2 workers (see [`HashWorkers`]):
@@ -60,6 +60,21 @@ impl PasswordHasherPool {
             params,
             dummy: Arc::default(),
         }
+    }
+
+    /// Refuses checks that would wait longer than `max_wait` for a worker: under a flood the
+    /// rest are told at once when to come back, instead of queueing into a timeout.
+    pub fn with_max_wait(self, max_wait: std::time::Duration) -> Self {
+        Self {
+            workers: self.workers.with_max_wait(max_wait),
+            ..self
+        }
+    }
+
+    /// `Some(seconds)` when a password check submitted now would be refused (see
+    /// [`HashWorkers::saturated`]); callers look before doing the work that leads to one.
+    pub fn saturated(&self) -> Option<u64> {
+        self.workers.saturated()
     }
 
     /// Reports each hash's and check's time (queue wait included) to `observer`.
@@ -235,7 +250,36 @@ mod tests {
         assert!(futures_util::FutureExt::now_or_never(queued).is_none());
         assert_eq!(pool.queued(), 1);
         let refused = pool.verify(&Secret::new("x"), "$argon2id$...").await;
-        assert!(matches!(refused, Err(PasswordError::Busy)), "{refused:?}");
+        assert!(
+            matches!(refused, Err(PasswordError::Busy { .. })),
+            "{refused:?}"
+        );
         assert!(first.await.unwrap().is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_check_that_would_wait_too_long_is_refused_with_the_wait() {
+        let slow = Params::new(32 * 1024, 2, 1, None).unwrap();
+        let pool = PasswordHasherPool::new(1, 100, slow)
+            .with_max_wait(std::time::Duration::from_millis(1));
+        let rng = SeededRandom::new(b"w");
+        // Until a job has been timed, only the count bounds the queue.
+        assert_eq!(pool.saturated(), None);
+        pool.hash(&Secret::new("first"), &rng).await.unwrap();
+        let p = pool.clone();
+        let running =
+            tokio::spawn(async move { p.hash(&Secret::new("x"), &SeededRandom::new(b"a")).await });
+        while pool.running() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // One running: a second job would wait a whole job (more than 1 ms).
+        assert_eq!(pool.saturated(), Some(1));
+        let refused = pool.verify(&Secret::new("x"), "$argon2id$...").await;
+        assert!(
+            matches!(refused, Err(PasswordError::Busy { retry_after: 1 })),
+            "{refused:?}"
+        );
+        assert!(running.await.unwrap().is_ok());
+        assert_eq!(pool.saturated(), None, "idle again");
     }
 }

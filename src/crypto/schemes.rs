@@ -10,6 +10,22 @@ use crate::ids::Secret;
 
 /// The largest argon2 memory a stored hash may ask for, in 1 KiB blocks (256 MiB).
 pub const MAX_ARGON2_BLOCKS: usize = 256 * 1024;
+/// The most argon2 work (blocks x passes: 1 GiB of block passes, about a second) and lanes a
+/// stored hash may ask for, so one row cannot pin a hashing worker.
+const MAX_ARGON2_WORK: u64 = 1 << 20;
+const MAX_ARGON2_LANES: u32 = 16;
+
+/// Are these argon2 parameters within what a stored hash may cost?
+pub fn argon2_within_bounds(p: &argon2::Params) -> Result<(), String> {
+    let work = (p.block_count() as u64).saturating_mul(u64::from(p.t_cost()));
+    if p.block_count() > MAX_ARGON2_BLOCKS {
+        return Err("argon2 memory above 256 MiB".into());
+    }
+    if work > MAX_ARGON2_WORK || p.p_cost() > MAX_ARGON2_LANES {
+        return Err("argon2 passes x memory above 1 GiB, or more than 16 lanes".into());
+    }
+    Ok(())
+}
 /// The largest scrypt memory (`128 * r * 2^ln` bytes) a stored hash may ask for: 64 MiB.
 const MAX_SCRYPT_BYTES: u64 = 64 << 20;
 /// The most scrypt lanes, PBKDF2 rounds and bcrypt cost a stored hash may ask for: enough for
@@ -102,9 +118,7 @@ fn check_phc(hash: &str) -> Result<(), String> {
         "argon2id" | "argon2i" => {
             let p = argon2::Params::try_from(&parsed)
                 .map_err(|e| format!("bad argon2 parameters: {e}"))?;
-            if p.block_count() > MAX_ARGON2_BLOCKS {
-                return Err("argon2 memory above 256 MiB".into());
-            }
+            argon2_within_bounds(&p)?;
         }
         "pbkdf2-sha256" | "pbkdf2-sha512" => {
             let rounds = param("i").ok_or("pbkdf2 needs i=ROUNDS")?;
@@ -242,5 +256,9 @@ mod tests {
         }
         let big = "$argon2id$v=19$m=1048576,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         assert!(importable(big).unwrap_err().contains("256 MiB"));
+        let slow = big.replacen("m=1048576,t=1", "m=65536,t=100", 1);
+        assert!(importable(&slow).unwrap_err().contains("1 GiB"), "{slow}");
+        let ok = big.replacen("m=1048576,t=1", "m=19456,t=2", 1);
+        assert!(importable(&ok).is_ok());
     }
 }

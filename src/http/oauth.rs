@@ -36,6 +36,9 @@ impl ResponseError for OAuthResponse {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable if self.0.overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::TemporarilyUnavailable if self.0.retry_after.is_some() => {
                 StatusCode::TOO_MANY_REQUESTS
             }

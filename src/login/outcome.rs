@@ -198,7 +198,9 @@ pub fn user_message(e: &AccountError) -> Option<String> {
 /// An account error no page text covers: overload (503, retry shortly) or a server fault.
 pub fn account_failure(e: AccountError) -> OAuthError {
     match e {
-        AccountError::Password(PasswordError::Busy) => OAuthError::busy(),
+        AccountError::Password(PasswordError::Busy { retry_after }) => {
+            OAuthError::busy(retry_after)
+        }
         other => OAuthError::server(other),
     }
 }

@@ -78,8 +78,10 @@ pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
     pub detail: Option<String>,
-    /// Set on a rate limit (429): how many seconds to wait.
+    /// Set on a rate limit (429) or a shed request (503): how many seconds to wait.
     pub retry_after: Option<u64>,
+    /// The server shed the request (503), as opposed to the client going over a limit (429).
+    pub overloaded: bool,
 }
 
 impl OAuthError {
@@ -101,6 +103,7 @@ impl OAuthError {
             description,
             detail: None,
             retry_after: None,
+            overloaded: false,
         }
     }
 
@@ -126,11 +129,15 @@ impl OAuthError {
 
     /// A failure on our side; the cause is logged, the client learns nothing more.
     /// Too much work at once: the request is shed, to be retried in a moment.
-    pub fn busy() -> Self {
-        Self::new(
-            ErrorCode::TemporarilyUnavailable,
-            "the server is busy; try again in a moment",
-        )
+    pub fn busy(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            overloaded: true,
+            ..Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the server is busy; try again in a moment",
+            )
+        }
     }
 
     /// A rate limit was reached: 429 with `Retry-After: secs`.

@@ -36,7 +36,7 @@ pub fn failure(e: &OAuthError) -> HttpResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is having trouble. Please try again later.",
         ),
-        ErrorCode::TemporarilyUnavailable if e.retry_after.is_some() => too_many(
+        ErrorCode::TemporarilyUnavailable if !e.overloaded && e.retry_after.is_some() => too_many(
             "Too many requests are arriving right now. Please try again in a moment.",
             e.retry_after.unwrap_or(1),
         ),
@@ -46,7 +46,7 @@ pub fn failure(e: &OAuthError) -> HttpResponse {
                 "Many people are signing in right now. Please try again in a moment.",
             );
             res.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(RETRY_AFTER, HeaderValue::from(e.retry_after.unwrap_or(1)));
             res
         }
         _ => error_page(StatusCode::BAD_REQUEST, &e.description),
