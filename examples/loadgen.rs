@@ -195,7 +195,7 @@ fn http_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         // Below the server's keep-alive (actix: 5 s): a browser pausing for Retry-After must
         // not reuse a connection the server is closing.
-        .pool_idle_timeout(Duration::from_secs(4))
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("an HTTP client")
 }
