@@ -35,6 +35,13 @@ macro_rules! id_type {
                 &self.0
             }
         }
+
+        /// Maps keyed by the id are looked up by `&str` without building one.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

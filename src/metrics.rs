@@ -177,9 +177,10 @@ impl Metrics {
 
     /// One HTTP request: `route` is the matched pattern (bounded), never the raw path.
     pub fn http(&self, route: &str, method: &str, status: u16, took: Duration) {
-        let status = status.to_string();
+        let mut digits = [0u8; 3];
+        let status = status_label(status, &mut digits);
         self.http_requests
-            .with_label_values(&[route, method, status.as_str()])
+            .with_label_values(&[route, method, status])
             .inc();
         self.http_latency
             .with_label_values(&[route])
@@ -220,5 +221,17 @@ impl Metrics {
             tracing::warn!(error = %e, "metrics encoding failed");
         }
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The status code as a label without allocating (HTTP codes have three digits).
+fn status_label(status: u16, buf: &mut [u8; 3]) -> &str {
+    if (100..1000).contains(&status) {
+        buf[0] = b'0' + (status / 100) as u8;
+        buf[1] = b'0' + (status / 10 % 10) as u8;
+        buf[2] = b'0' + (status % 10) as u8;
+        std::str::from_utf8(buf).unwrap_or("other")
+    } else {
+        "other"
     }
 }

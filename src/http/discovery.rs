@@ -25,7 +25,7 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
 
 /// The stored bytes (or 304), cacheable and readable from any origin.
 fn cached_json(req: &HttpRequest, doc: StaticDoc) -> HttpResponse {
-    let fresh = not_modified(req, &doc.etag);
+    let fresh = not_modified(req, doc.etag_str());
     let mut res = if fresh {
         HttpResponse::NotModified().finish()
     } else {
@@ -35,7 +35,7 @@ fn cached_json(req: &HttpRequest, doc: StaticDoc) -> HttpResponse {
     if !fresh {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    if let Ok(tag) = HeaderValue::from_str(&doc.etag) {
+    if let Ok(tag) = HeaderValue::from_maybe_shared(doc.etag.clone()) {
         h.insert(ETAG, tag);
     }
     h.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_SECONDS));

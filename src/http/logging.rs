@@ -19,27 +19,37 @@ use crate::state::AppState;
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A client-supplied request id is kept only if short and plain; otherwise we make one.
-fn request_id(req: &ServiceRequest) -> String {
+fn request_id(req: &ServiceRequest) -> HeaderValue {
     req.headers()
         .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            let b = v.as_bytes();
+            !b.is_empty()
+                && b.len() <= 64
+                && b.iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         })
-        .map(str::to_string)
+        .cloned()
         .unwrap_or_else(new_request_id)
 }
 
-/// A process-unique id without a system call per request: a random prefix drawn once, then
-/// a counter.
-fn new_request_id() -> String {
-    static PREFIX: OnceLock<String> = OnceLock::new();
+/// A process-unique id without a system call or a format per request: a random prefix drawn
+/// once, then a counter in hex.
+fn new_request_id() -> HeaderValue {
+    static PREFIX: OnceLock<[u8; 12]> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
-    format!("{prefix}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    let prefix = PREFIX.get_or_init(|| {
+        let mut p = [b'0'; 12];
+        p.copy_from_slice(&uuid::Uuid::new_v4().simple().to_string().as_bytes()[..12]);
+        p
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut id = [0u8; 20];
+    id[..12].copy_from_slice(prefix);
+    for (i, slot) in id[12..].iter_mut().enumerate() {
+        *slot = b"0123456789abcdef"[((n >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// Counts every request in the metrics (by matched route, never the raw path) and writes an
@@ -59,25 +69,33 @@ pub async fn log_request(
         Ok(res) => (res.status().as_u16(), res.request().clone()),
         Err(e) => {
             let status = e.as_response_error().status_code().as_u16();
-            return log_failure(app.as_deref(), &id, status, took, result);
+            return log_failure(
+                app.as_deref(),
+                id.to_str().unwrap_or("-"),
+                status,
+                took,
+                result,
+            );
         }
     };
     // `/{pool_id}/login` as `/:pool_id/login`: braces in label values trip some parsers.
-    let route = request
-        .match_pattern()
-        .map(|p| p.replace('{', ":").replace('}', ""));
+    let route = request.match_pattern().map(|p| {
+        p.chars()
+            .filter(|&c| c != '}')
+            .map(|c| if c == '{' { ':' } else { c })
+            .collect::<String>()
+    });
     let route = route.as_deref().unwrap_or("unmatched");
     if let Some(app) = app.as_deref() {
         app.metrics
             .http(route, request.method().as_str(), status, took);
         if wanted(app.config.access_log, status) {
-            access_line(&id, request.path(), request.method().as_str(), status, took);
+            let id = id.to_str().unwrap_or("-");
+            access_line(id, request.path(), request.method().as_str(), status, took);
         }
     }
     let mut res = result?;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID.clone(), v);
-    }
+    res.headers_mut().insert(REQUEST_ID.clone(), id);
     Ok(res)
 }
 

@@ -19,14 +19,20 @@ use crate::store::sql::pools::{self as pool_rows, Pool};
 #[derive(Debug, Clone)]
 pub struct StaticDoc {
     pub body: Bytes,
-    pub etag: Arc<str>,
+    /// The quoted entity tag, as bytes a response header can share without a copy.
+    pub etag: Bytes,
 }
 
 impl StaticDoc {
     pub fn new(body: Bytes) -> Self {
         let digest = crate::crypto::sha256_hex(&body);
-        let etag = format!("\"{}\"", &digest[..32]).into();
+        let etag = Bytes::from(format!("\"{}\"", &digest[..32]));
         Self { body, etag }
+    }
+
+    /// The entity tag as text (hex digits in quotes).
+    pub fn etag_str(&self) -> &str {
+        std::str::from_utf8(&self.etag).unwrap_or_default()
     }
 }
 
@@ -123,7 +129,7 @@ pub struct PoolCache {
 
 impl PoolCache {
     pub fn get(&self, id: &str) -> Option<Arc<PoolRuntime>> {
-        self.map.read().ok()?.get(&PoolId::new(id)).cloned()
+        self.map.read().ok()?.get(id).cloned()
     }
 
     pub fn ids(&self) -> Vec<PoolId> {
