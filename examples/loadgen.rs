@@ -188,8 +188,10 @@ async fn refresh(http: &reqwest::Client, t: &Target, token: &str) -> Result<Stri
         .ok_or_else(|| format!("no refresh token: {tokens}"))
 }
 
-/// One client per load task: a kept-alive connection, no cookie store (each flow keeps its
-/// own cookies), redirects not followed.
+/// The load's HTTP client: kept-alive connections, no cookie store (each flow keeps its own
+/// cookies), redirects not followed. Built once and shared: building one loads the system's
+/// CA certificates (tens of milliseconds), and 512 of them on the load core delayed the first
+/// requests past the server's 5 s request timeout.
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -241,10 +243,11 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    let shared = http_client();
     for n in 0..conc {
         let (t, errors, mode) = (t.clone(), errors.clone(), mode.clone());
+        let http = shared.clone();
         tasks.push(tokio::spawn(async move {
-            let http = http_client();
             let mut latencies = Vec::new();
             let mut user = n;
             let mut first_error = None;
