@@ -69,10 +69,23 @@ class Proc:
                 break
         if not self.base:
             sys.exit(f"{name} did not start")
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.lines = []
+        threading.Thread(target=lambda: [self.lines.append(line) for line in self.proc.stdout],
+                         daemon=True).start()
         time.sleep(0.5)
         self.idle = rss_mib(self.proc.pid)
         self.peak = self.idle
+
+    def printed(self, pattern, wait=5.0):
+        """The first group of `pattern` in a line the server printed after it started."""
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            for line in list(self.lines):
+                m = re.search(pattern, line)
+                if m:
+                    return m.group(1)
+            time.sleep(0.1)
+        return None
 
     def sample(self, until):
         while not until.is_set():
@@ -282,6 +295,10 @@ def peer_cases(p, tmp, seconds):
     token = json.load(urllib.request.urlopen(req))["access_token"]
     intro = post_script(tmp, f"token={token}", [("Authorization", basic)])
     out["introspection"] = measured(p, lambda: wrk(p.base + "/token/introspection", seconds, script=intro))
+    user_token = p.printed(r"userinfo token (\S+)")
+    if user_token:
+        out["userinfo"] = measured(p, lambda: wrk(p.base + "/me", seconds,
+                                                  headers=[f"Authorization: Bearer {user_token}"]))
     return out
 
 
@@ -309,7 +326,7 @@ def tessera_cases(t, tmp, seconds, top, argon, peer_rows):
     user_token = loadgen("token", t.issuer, t.web, 1, 1)
     r = measured(t, lambda: wrk(t.issuer + "/oauth2/userInfo", seconds,
                                 headers=[f"Authorization: Bearer {user_token}"]))
-    rows.append(("userinfo", f"tessera {t.name}", r, None))
+    rows.append(("userinfo", f"tessera {t.name}", r, ratio(r, peer_rows.get("userinfo"), "peer")))
     r = measured(t, lambda: loadgen("refresh", t.issuer, t.web, 32, seconds))
     rows.append(("refresh (rotation)", f"tessera {t.name}", r, None))
     for conc in (8, 64, 512):

@@ -259,25 +259,32 @@ async fn main() {
             };
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let ok = match (mode.as_str(), &token) {
-                    ("refresh", Some(rt)) => match refresh(&http, &t, rt).await {
-                        Ok(next) => {
-                            token = Some(next);
-                            true
+                // Like wrk: what has not finished by the deadline is not counted (waiting for
+                // in-flight flows would add their queueing time to the window).
+                let step = async {
+                    match (mode.as_str(), &token) {
+                        ("refresh", Some(rt)) => refresh(&http, &t, rt).await.map(Some),
+                        _ => sign_in(&http, &t, user % t.users).await.map(|_| None),
+                    }
+                };
+                let Ok(outcome) = tokio::time::timeout_at(deadline.into(), step).await else {
+                    break;
+                };
+                let ok = match outcome {
+                    Ok(next) => {
+                        if next.is_some() {
+                            token = next;
                         }
-                        Err(_) => false,
-                    },
-                    _ => match sign_in(&http, &t, user % t.users).await {
-                        Ok(_) => true,
-                        Err(e) => {
-                            // The first failure of each task, so a run that fails says why.
-                            if first_error.is_none() {
-                                eprintln!("loadgen: {e}");
-                                first_error = Some(());
-                            }
-                            false
+                        true
+                    }
+                    Err(e) => {
+                        // The first failure of each task, so a run that fails says why.
+                        if first_error.is_none() {
+                            eprintln!("loadgen: {e}");
+                            first_error = Some(());
                         }
-                    },
+                        false
+                    }
                 };
                 if ok {
                     latencies.push(started.elapsed());
@@ -289,12 +296,11 @@ async fn main() {
             latencies
         }));
     }
-    let started = Instant::now();
     let mut all = Vec::new();
     for task in tasks {
         all.extend(task.await.expect("a load task"));
     }
-    let took = started.elapsed().as_secs_f64().max(secs as f64);
+    let took = (secs as f64).max(0.001);
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))

@@ -137,7 +137,7 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Base URL clients see; issuers are `{public_url}/{pool_id}`. Default `http://{bind}`.
     pub public_url: Option<String>,
-    /// `sqlite://PATH` or `postgres://...`.
+    /// `sqlite://PATH` or `postgres://...`; default `sqlite://{data_dir}/tessera.db`.
     pub database_url: String,
     /// `memory://` or `redis://...` / `rediss://...`.
     pub redis_url: String,
@@ -192,7 +192,8 @@ impl Default for Config {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
-            database_url: "sqlite://./data/tessera.db".into(),
+            // Empty: `sqlite://{data_dir}/tessera.db`, resolved when loaded.
+            database_url: String::new(),
             redis_url: "memory://".into(),
             data_dir: PathBuf::from("./data"),
             master_key_file: None,
@@ -267,7 +268,11 @@ impl Config {
             let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
             fig = fig.merge(Serialized::global(&key, value));
         }
-        let cfg: Config = fig.extract().map_err(Box::new)?;
+        let mut cfg: Config = fig.extract().map_err(Box::new)?;
+        if cfg.database_url.is_empty() {
+            // The embedded database lives with the rest of the data (master key, outbox).
+            cfg.database_url = format!("sqlite://{}", cfg.data_dir.join("tessera.db").display());
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -411,6 +416,14 @@ impl Config {
     }
 
     /// `{public_url}` as a string without a trailing slash.
+    /// Is the public URL https (then every answer carries HSTS)? Cheap: read per request.
+    pub fn is_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .and_then(|u| u.get(..8))
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    }
+
     pub fn public_base(&self) -> String {
         self.public_url()
             .map(|u| u.as_str().trim_end_matches('/').to_string())

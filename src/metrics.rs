@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::clock::Observer;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, from a cache hit to a slow password hash.
@@ -37,6 +38,33 @@ impl SignIn {
     }
 }
 
+/// The two well-known documents, whose series are resolved once (the hottest static paths).
+#[derive(Debug, Clone, Copy)]
+pub enum WellKnown {
+    Discovery,
+    Jwks,
+}
+
+impl WellKnown {
+    const ALL: [Self; 2] = [Self::Discovery, Self::Jwks];
+
+    /// The route label, as the route table names the resource.
+    pub fn route(self) -> &'static str {
+        match self {
+            Self::Discovery => "/:pool_id/.well-known/openid-configuration",
+            Self::Jwks => "/:pool_id/.well-known/jwks.json",
+        }
+    }
+}
+
+/// A well-known document's series: answered (200), not modified (304), latency.
+#[derive(Clone)]
+struct DocSeries {
+    ok: IntCounter,
+    not_modified: IntCounter,
+    latency: Histogram,
+}
+
 /// The application's metrics.
 #[derive(Clone)]
 pub struct Metrics {
@@ -51,6 +79,8 @@ pub struct Metrics {
     store_latency: HistogramVec,
     store_errors: IntCounterVec,
     cache_refreshes: IntCounterVec,
+    /// Indexed by `WellKnown as usize`.
+    well_known: Vec<DocSeries>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,19 +142,30 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ));
         }
+        let http_requests = counter(
+            &r,
+            "http_requests_total",
+            "HTTP requests by route, method and status",
+            &["route", "method", "status"],
+        );
+        let http_latency = histogram(
+            &r,
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            &["route"],
+        );
+        let well_known = WellKnown::ALL
+            .iter()
+            .map(|doc| DocSeries {
+                ok: http_requests.with_label_values(&[doc.route(), "GET", "200"]),
+                not_modified: http_requests.with_label_values(&[doc.route(), "GET", "304"]),
+                latency: http_latency.with_label_values(&[doc.route()]),
+            })
+            .collect();
         Self {
-            http_requests: counter(
-                &r,
-                "http_requests_total",
-                "HTTP requests by route, method and status",
-                &["route", "method", "status"],
-            ),
-            http_latency: histogram(
-                &r,
-                "http_request_duration_seconds",
-                "HTTP request latency by route",
-                &["route"],
-            ),
+            http_requests,
+            http_latency,
+            well_known,
             sign_ins: counter(
                 &r,
                 "sign_ins_total",
@@ -185,6 +226,21 @@ impl Metrics {
         self.http_latency
             .with_label_values(&[route])
             .observe(took.as_secs_f64());
+    }
+
+    /// A well-known document answered by the edge (200 or 304), on series resolved at start.
+    pub fn static_doc(&self, doc: WellKnown, status: u16, took: Duration) {
+        let Some(series) = self.well_known.get(doc as usize) else {
+            return;
+        };
+        match status {
+            304 => series.not_modified.inc(),
+            200 => series.ok.inc(),
+            other => {
+                return self.http(doc.route(), "GET", other, took);
+            }
+        }
+        series.latency.observe(took.as_secs_f64());
     }
 
     pub fn sign_in(&self, outcome: SignIn) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpServer, Scope, middleware, web};
+use actix_web::{App, HttpServer, Resource, Scope, web};
 
 use crate::config::{Config, redact_url};
 use crate::error::Error;
@@ -28,14 +28,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    // Served over https (the public URL says so): browsers must never use plain http again.
-    let https = state.config.public_base().starts_with("https://");
-    let hsts = middleware::DefaultHeaders::new().add((
-        "Strict-Transport-Security",
-        "max-age=63072000; includeSubDomains",
-    ));
     App::new()
-        .wrap(middleware::Condition::new(https, hsts))
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(
@@ -50,83 +43,107 @@ pub fn build_app(
         )
         .app_data(web::QueryConfig::default().error_handler(api_error::query_error))
         .app_data(web::PathConfig::default().error_handler(api_error::path_error))
-        .wrap(actix_web::middleware::from_fn(logging::log_request))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
+        .wrap(logging::Edge)
+        .service(resource("/healthz", "/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz", "/readyz").route(web::get().to(health::readyz)))
         .service(pool_scope())
         .default_service(web::to(api_error::not_found))
 }
 
-/// Everything under a pool's issuer, `/{pool_id}/...`.
+/// Everything under a pool's issuer, `/{pool_id}/...`: one named resource per path (the name is
+/// the route label of the metrics, read back without building a string), and a method the path
+/// does not take is 405.
 fn pool_scope() -> Scope {
+    let get = web::get;
+    let post = web::post;
     let scope = web::scope("/{pool_id}")
-        .route(
-            "/.well-known/openid-configuration",
-            web::get().to(discovery::openid_configuration),
+        .service(
+            resource(
+                "/.well-known/openid-configuration",
+                "/:pool_id/.well-known/openid-configuration",
+            )
+            .route(get().to(discovery::openid_configuration)),
         )
-        .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
-        .route("/oauth2/token", web::post().to(oauth::token_endpoint))
-        .route(
-            "/oauth2/introspect",
-            web::post().to(oauth::introspect_endpoint),
+        .service(
+            resource("/.well-known/jwks.json", "/:pool_id/.well-known/jwks.json")
+                .route(get().to(discovery::jwks)),
         )
-        .route("/oauth2/revoke", web::post().to(oauth::revoke_endpoint))
-        .route("/oauth2/userInfo", web::get().to(oauth::userinfo_endpoint))
-        .route("/oauth2/userInfo", web::post().to(oauth::userinfo_endpoint))
-        .route("/oauth2/authorize", web::get().to(ui::authorize))
-        .route("/oauth2/authorize", web::post().to(ui::authorize))
-        .route("/signup", web::get().to(ui::signup_page))
-        .route("/forgotPassword", web::get().to(ui::forgot_page))
-        .route("/account", web::get().to(ui::account))
-        .route("/account", web::post().to(ui::account))
-        .route("/logout", web::get().to(ui::logout))
-        .route("/logout", web::post().to(ui::logout))
-        .route("/oauth2/idpresponse", web::get().to(ui::idp_response));
-    let scope = HOSTED_FORMS.iter().fold(scope, |scope, &(path, form)| {
-        scope
-            .route(path, web::post().to(ui::form_handler(form)))
-            .route(path, web::get().to(ui::tx_page))
-    });
-    // Anything else on a known path is 405 (an unknown path falls through to 404).
-    KNOWN_PATHS.iter().fold(scope, |scope, path| {
-        scope.route(path, web::route().to(api_error::method_not_allowed))
-    })
+        .service(
+            resource("/oauth2/token", "/:pool_id/oauth2/token")
+                .route(post().to(oauth::token_endpoint)),
+        )
+        .service(
+            resource("/oauth2/introspect", "/:pool_id/oauth2/introspect")
+                .route(post().to(oauth::introspect_endpoint)),
+        )
+        .service(
+            resource("/oauth2/revoke", "/:pool_id/oauth2/revoke")
+                .route(post().to(oauth::revoke_endpoint)),
+        )
+        .service(
+            resource("/oauth2/userInfo", "/:pool_id/oauth2/userInfo")
+                .route(get().to(oauth::userinfo_endpoint))
+                .route(post().to(oauth::userinfo_endpoint)),
+        )
+        .service(
+            resource("/oauth2/authorize", "/:pool_id/oauth2/authorize")
+                .route(get().to(ui::authorize))
+                .route(post().to(ui::authorize)),
+        )
+        .service(
+            resource("/account", "/:pool_id/account")
+                .route(get().to(ui::account))
+                .route(post().to(ui::account)),
+        )
+        .service(
+            resource("/logout", "/:pool_id/logout")
+                .route(get().to(ui::logout))
+                .route(post().to(ui::logout)),
+        )
+        .service(
+            resource("/oauth2/idpresponse", "/:pool_id/oauth2/idpresponse")
+                .route(get().to(ui::idp_response)),
+        );
+    HOSTED_FORMS
+        .iter()
+        .fold(scope, |scope, &(path, label, form)| {
+            let page = match form {
+                Form::SignUp => get().to(ui::signup_page),
+                Form::Forgot => get().to(ui::forgot_page),
+                _ => get().to(ui::tx_page),
+            };
+            scope.service(
+                resource(path, label)
+                    .route(post().to(ui::form_handler(form)))
+                    .route(page),
+            )
+        })
 }
 
-/// The hosted forms: each path shows its transaction's page on GET and answers one step on
-/// POST (`/signup` and `/forgotPassword` have their own GET pages, registered first).
-const HOSTED_FORMS: &[(&str, Form)] = &[
-    ("/login", Form::Password),
-    ("/newPassword", Form::NewPassword),
-    ("/signup", Form::SignUp),
-    ("/confirm", Form::Confirm),
-    ("/forgotPassword", Form::Forgot),
-    ("/confirmForgotPassword", Form::Reset),
-    ("/mfa", Form::Mfa),
-    ("/mfaSetup", Form::MfaSetup),
-    ("/consent", Form::Consent),
-    ("/federate", Form::Federate),
-];
+/// A resource named by its route label; other methods are 405.
+fn resource(path: &str, label: &str) -> Resource {
+    web::resource(path)
+        .name(label)
+        .default_service(web::to(api_error::method_not_allowed))
+}
 
-const KNOWN_PATHS: &[&str] = &[
-    "/oauth2/token",
-    "/oauth2/introspect",
-    "/oauth2/revoke",
-    "/oauth2/userInfo",
-    "/oauth2/authorize",
-    "/login",
-    "/newPassword",
-    "/signup",
-    "/forgotPassword",
-    "/confirmForgotPassword",
-    "/confirm",
-    "/consent",
-    "/account",
-    "/mfa",
-    "/mfaSetup",
-    "/logout",
-    "/federate",
-    "/oauth2/idpresponse",
+/// The hosted forms: each path shows a page on GET (its transaction's, or the sign-up and
+/// forgot-password start pages) and answers one step on POST.
+const HOSTED_FORMS: &[(&str, &str, Form)] = &[
+    ("/login", "/:pool_id/login", Form::Password),
+    ("/newPassword", "/:pool_id/newPassword", Form::NewPassword),
+    ("/signup", "/:pool_id/signup", Form::SignUp),
+    ("/confirm", "/:pool_id/confirm", Form::Confirm),
+    ("/forgotPassword", "/:pool_id/forgotPassword", Form::Forgot),
+    (
+        "/confirmForgotPassword",
+        "/:pool_id/confirmForgotPassword",
+        Form::Reset,
+    ),
+    ("/mfa", "/:pool_id/mfa", Form::Mfa),
+    ("/mfaSetup", "/:pool_id/mfaSetup", Form::MfaSetup),
+    ("/consent", "/:pool_id/consent", Form::Consent),
+    ("/federate", "/:pool_id/federate", Form::Federate),
 ];
 
 /// Starts the server and returns when it has shut down.

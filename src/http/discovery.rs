@@ -1,11 +1,14 @@
-//! Discovery and JWKS handlers: served from the in-memory pool cache, never from SQL.
+//! Discovery and JWKS: served from the pool cache's pre-serialised bytes (never from SQL), with
+//! ETag, `Cache-Control` and 304 on `If-None-Match`.
 
+use actix_web::http::Method;
 use actix_web::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH,
 };
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{ApiError, PoolCtx};
+use crate::metrics::WellKnown;
 use crate::pools::StaticDoc;
 use crate::state::AppState;
 
@@ -42,6 +45,26 @@ fn cached_json(req: &HttpRequest, doc: StaticDoc) -> HttpResponse {
     // Public documents: browser apps (public PKCE clients) must be able to read them.
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     res
+}
+
+/// `GET /{pool_id}/.well-known/{openid-configuration,jwks.json}` of a known pool, answered by
+/// the edge before routing; `None` for anything else (the route table then answers it).
+pub fn well_known(app: &AppState, req: &HttpRequest) -> Option<(WellKnown, HttpResponse)> {
+    if req.method() != Method::GET {
+        return None;
+    }
+    let (pool, path) = req.path().strip_prefix('/')?.split_once('/')?;
+    let which = match path {
+        ".well-known/openid-configuration" => WellKnown::Discovery,
+        ".well-known/jwks.json" => WellKnown::Jwks,
+        _ => return None,
+    };
+    let tenant = app.pools.get(pool)?;
+    let doc = match which {
+        WellKnown::Discovery => crate::oidc::discovery::cached(&tenant),
+        WellKnown::Jwks => tenant.jwks(app.clock.now()),
+    };
+    Some((which, cached_json(req, doc)))
 }
 
 pub async fn openid_configuration(

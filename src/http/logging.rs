@@ -1,22 +1,25 @@
-//! Per request: a request id (echoed in `X-Request-Id`), the HTTP metrics, and, as
-//! `access_log` says, one structured line: pool, method, path (never the query, which may
-//! carry codes or tokens), status, latency.
+//! The edge middleware, per request: a request id (echoed in `X-Request-Id`), HSTS, the HTTP
+//! metrics, and, as `access_log` says, one structured line: pool, method, path (never the
+//! query, which may carry codes or tokens), status, latency.
 
-use std::sync::OnceLock;
+use std::future::{Ready, ready};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, STRICT_TRANSPORT_SECURITY};
 use actix_web::{Error, web};
+use futures_util::future::Either;
 
 use crate::config::AccessLog;
 use crate::ids::PoolId;
 use crate::state::AppState;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
 
 /// A client-supplied request id is kept only if short and plain; otherwise we make one.
 fn request_id(req: &ServiceRequest) -> HeaderValue {
@@ -52,51 +55,117 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// Counts every request in the metrics (by matched route, never the raw path) and writes an
+/// The edge middleware: request id, HSTS, metrics and access line for every request, and the
+/// two well-known documents answered before routing (the hottest static paths: a pool lookup
+/// instead of the route table, the extractors and a boxed future).
+pub struct Edge;
+
+impl<S, B> Transform<S, ServiceRequest> for Edge
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = EdgeService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(EdgeService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+pub struct EdgeService<S> {
+    service: Rc<S>,
+}
+
+type Answer<B> = Result<ServiceResponse<EitherBody<B>>, Error>;
+type Boxed<B> = std::pin::Pin<Box<dyn std::future::Future<Output = Answer<B>>>>;
+
+impl<S, B> Service<ServiceRequest> for EdgeService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = Either<Ready<Answer<B>>, Boxed<B>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let app = req
+            .app_data::<web::Data<AppState>>()
+            .map(|d| d.clone().into_inner());
+        let id = request_id(&req);
+        if let Some(app) = app.as_deref()
+            && let Some((doc, res)) = super::discovery::well_known(app, req.request())
+        {
+            let status = res.status().as_u16();
+            app.metrics.static_doc(doc, status, started.elapsed());
+            if wanted(app.config.access_log, status) {
+                let method = req.method().as_str();
+                access_line(id_str(&id), req.path(), method, status, started.elapsed());
+            }
+            let mut res = req.into_response(res).map_into_right_body();
+            finish(Some(app), res.headers_mut(), id);
+            return Either::Left(ready(Ok(res)));
+        }
+        let service = Rc::clone(&self.service);
+        Either::Right(Box::pin(async move {
+            let result = service.call(req).await;
+            logged(app, id, started, result).map(ServiceResponse::map_into_left_body)
+        }))
+    }
+}
+
+fn id_str(id: &HeaderValue) -> &str {
+    id.to_str().unwrap_or("-")
+}
+
+/// Counts a routed request in the metrics (by matched route, never the raw path) and writes an
 /// access line as `access_log` says: none, 5xx only (the default), or all.
-pub async fn log_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let app = req
-        .app_data::<web::Data<AppState>>()
-        .map(|d| d.clone().into_inner());
-    let id = request_id(&req);
-    let result = next.call(req).await;
+fn logged<B>(
+    app: Option<Arc<AppState>>,
+    id: HeaderValue,
+    started: Instant,
+    result: Result<ServiceResponse<B>, Error>,
+) -> Result<ServiceResponse<B>, Error> {
     let took = started.elapsed();
     let (status, request) = match &result {
-        Ok(res) => (res.status().as_u16(), res.request().clone()),
+        Ok(res) => (res.status().as_u16(), res.request()),
         Err(e) => {
             let status = e.as_response_error().status_code().as_u16();
-            return log_failure(
-                app.as_deref(),
-                id.to_str().unwrap_or("-"),
-                status,
-                took,
-                result,
-            );
+            return log_failure(app.as_deref(), id_str(&id), status, took, result);
         }
     };
-    // `/{pool_id}/login` as `/:pool_id/login`: braces in label values trip some parsers.
-    let route = request.match_pattern().map(|p| {
-        p.chars()
-            .filter(|&c| c != '}')
-            .map(|c| if c == '{' { ':' } else { c })
-            .collect::<String>()
-    });
-    let route = route.as_deref().unwrap_or("unmatched");
+    // Every resource is named by its route label (`/:pool_id/login`), read without building
+    // a string; the default service (404) has none.
+    let route = request.match_name().unwrap_or("unmatched");
     if let Some(app) = app.as_deref() {
         app.metrics
             .http(route, request.method().as_str(), status, took);
         if wanted(app.config.access_log, status) {
-            let id = id.to_str().unwrap_or("-");
-            access_line(id, request.path(), request.method().as_str(), status, took);
+            let method = request.method().as_str();
+            access_line(id_str(&id), request.path(), method, status, took);
         }
     }
     let mut res = result?;
-    res.headers_mut().insert(REQUEST_ID.clone(), id);
+    finish(app.as_deref(), res.headers_mut(), id);
     Ok(res)
+}
+
+/// Headers every answer carries: the request id, and HSTS when served over https (the public
+/// URL says so: browsers must never use plain http again).
+fn finish(app: Option<&AppState>, headers: &mut HeaderMap, id: HeaderValue) {
+    headers.insert(REQUEST_ID.clone(), id);
+    if app.is_some_and(|a| a.config.is_https()) {
+        headers.insert(STRICT_TRANSPORT_SECURITY, HSTS.clone());
+    }
 }
 
 fn wanted(setting: AccessLog, status: u16) -> bool {
