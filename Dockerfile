@@ -2,6 +2,8 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
+COPY build.rs ./
 COPY src src
 COPY migrations migrations
 COPY templates templates
