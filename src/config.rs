@@ -28,6 +28,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "key_activation_delay_secs",
     ),
     ("TESSERA_MAX_TOKEN_LIFETIME_SECS", "max_token_lifetime_secs"),
+    ("TESSERA_AUDIT_RETENTION_DAYS", "audit_retention_days"),
     ("TESSERA_SQL_POOL_SIZE", "sql_pool_size"),
     ("TESSERA_SMTP_URL", "smtp_url"),
     ("TESSERA_MAIL_FROM", "mail_from"),
@@ -158,6 +159,8 @@ pub struct Config {
     pub key_activation_delay_secs: u64,
     /// Longest lifetime of any signed token; a retired key stays in JWKS this long.
     pub max_token_lifetime_secs: u64,
+    /// Audit events older than this many days are deleted by housekeeping; 0 keeps them.
+    pub audit_retention_days: u64,
     pub sql_pool_size: u32,
     /// Seconds during which a just-rotated refresh token may be presented again (two tabs
     /// refreshing at once) and get a fresh pair instead of revoking its family. 0 = off.
@@ -205,6 +208,7 @@ impl Default for Config {
             key_algorithm: KeyAlgorithm::RS256,
             key_activation_delay_secs: 600,
             max_token_lifetime_secs: 86_400,
+            audit_retention_days: 90,
             sql_pool_size: 8,
             refresh_reuse_grace_secs: 0,
             smtp_url: None,
@@ -310,6 +314,12 @@ impl Config {
             return Err(invalid(
                 "max_token_lifetime_secs",
                 "must be between 300 and 31536000",
+            ));
+        }
+        if self.audit_retention_days > 100 * 365 {
+            return Err(invalid(
+                "audit_retention_days",
+                "must be at most 36500 (0 keeps events forever)",
             ));
         }
         if self.key_activation_delay_secs > YEAR {

@@ -79,6 +79,8 @@ pub struct Metrics {
     store_latency: HistogramVec,
     store_errors: IntCounterVec,
     cache_refreshes: IntCounterVec,
+    housekeeping_runs: IntCounter,
+    housekeeping_removed: IntCounterVec,
     /// Indexed by `WellKnown as usize`.
     well_known: Vec<DocSeries>,
 }
@@ -212,6 +214,18 @@ impl Metrics {
                 "Pool cache refreshes by result",
                 &["result"],
             ),
+            housekeeping_runs: {
+                let c = IntCounter::new("housekeeping_runs_total", "Housekeeping runs done")
+                    .unwrap_or_else(|_| unreachable_metric());
+                let _ = r.register(Box::new(c.clone()));
+                c
+            },
+            housekeeping_removed: counter(
+                &r,
+                "housekeeping_removed_total",
+                "Rows removed by housekeeping, by kind",
+                &["what"],
+            ),
             registry: r,
         }
     }
@@ -258,6 +272,16 @@ impl Metrics {
             .observe(took.as_secs_f64());
         if failed {
             self.store_errors.with_label_values(&[store]).inc();
+        }
+    }
+
+    /// One housekeeping run and what it removed, by kind.
+    pub fn housekeeping(&self, removed: &[(&str, usize)]) {
+        self.housekeeping_runs.inc();
+        for (what, n) in removed {
+            self.housekeeping_removed
+                .with_label_values(&[what])
+                .inc_by(u64::try_from(*n).unwrap_or(u64::MAX));
         }
     }
 

@@ -176,6 +176,15 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
             p.id
         );
     }
+    let delay = app.config.key_activation_delay_secs;
+    if delay < discovery::CACHE_SECONDS {
+        // A new key must be in every cached JWKS before it signs: the cache lifetime follows.
+        tracing::warn!(
+            key_activation_delay_secs = delay,
+            "key activation delay below the JWKS cache lifetime ({} s): JWKS max-age lowered to {delay} s",
+            discovery::CACHE_SECONDS
+        );
+    }
     let metrics = serve_metrics(&app)?;
     let refresher = tokio::spawn(refresh_caches(app.clone()));
     let housekeeper = tokio::spawn(crate::housekeeping::run_forever(app.clone()));

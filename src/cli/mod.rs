@@ -285,6 +285,9 @@ pub struct ClientUpdate {
     pub first_party: Option<bool>,
     #[arg(long, value_name = "BOOL")]
     pub require_mfa: Option<bool>,
+    /// A resource server of the pool: may introspect every client's access tokens.
+    #[arg(long, value_name = "BOOL")]
+    pub introspect_any: Option<bool>,
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,
     #[arg(long, value_name = "SECS")]
@@ -327,6 +330,10 @@ pub struct ClientCreate {
     /// Every sign-in for this client needs a second factor (the pool must offer MFA).
     #[arg(long)]
     pub require_mfa: bool,
+    /// A resource server of the pool: may introspect every client's access tokens (others
+    /// see only tokens issued to themselves).
+    #[arg(long)]
+    pub introspect_any: bool,
     /// Access token lifetime in seconds (300..86400, default 3600).
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,

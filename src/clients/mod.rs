@@ -30,6 +30,8 @@ pub struct ClientSpec {
     pub pkce_optional: bool,
     /// Sign-ins for this client need MFA.
     pub require_mfa: bool,
+    /// A resource server of the pool: may introspect every client's access tokens.
+    pub introspect_any: bool,
     /// Token lifetimes in seconds; `None` keeps the defaults (1 h, 1 h, 30 days).
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
@@ -219,6 +221,7 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         )?,
         require_pkce: !spec.pkce_optional,
         require_mfa: spec.require_mfa,
+        introspect_any: spec.introspect_any,
         identity_providers: match spec.identity_providers.is_empty() {
             true => d.identity_providers,
             false => spec.identity_providers.clone(),
@@ -359,6 +362,7 @@ pub struct ClientChanges {
     pub identity_providers: Vec<String>,
     pub first_party: Option<bool>,
     pub require_mfa: Option<bool>,
+    pub introspect_any: Option<bool>,
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
     pub refresh_token_ttl: Option<u64>,
@@ -394,6 +398,7 @@ pub async fn update(
         first_party: changes.first_party.unwrap_or(current.first_party),
         pkce_optional: !s.require_pkce,
         require_mfa: changes.require_mfa.unwrap_or(s.require_mfa),
+        introspect_any: changes.introspect_any.unwrap_or(s.introspect_any),
         access_token_ttl: Some(changes.access_token_ttl.unwrap_or(s.access_token_ttl)),
         id_token_ttl: Some(changes.id_token_ttl.unwrap_or(s.id_token_ttl)),
         refresh_token_ttl: Some(changes.refresh_token_ttl.unwrap_or(s.refresh_token_ttl)),

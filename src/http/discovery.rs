@@ -12,9 +12,20 @@ use crate::metrics::WellKnown;
 use crate::pools::StaticDoc;
 use crate::state::AppState;
 
-/// How long relying parties may cache discovery and JWKS. Key activation waits longer than
-/// this (`key_activation_delay_secs`), so a cached JWKS always knows the signer.
-const CACHE_SECONDS: &str = "public, max-age=300";
+/// How long relying parties may cache discovery and JWKS.
+pub const CACHE_SECONDS: u64 = 300;
+const CACHE_CONTROL_VALUE: &str = "public, max-age=300";
+
+/// JWKS may be cached no longer than a new key waits before it signs
+/// (`key_activation_delay_secs`), so a cached JWKS always knows the signer.
+fn jwks_cache_control(app: &AppState) -> HeaderValue {
+    match app.config.key_activation_delay_secs {
+        d if d >= CACHE_SECONDS => HeaderValue::from_static(CACHE_CONTROL_VALUE),
+        0 => HeaderValue::from_static("no-cache"),
+        d => HeaderValue::from_str(&format!("public, max-age={d}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
+    }
+}
 
 /// Does `If-None-Match` name this entity tag (RFC 9110 §13.1.2: weak comparison, `*`)?
 fn not_modified(req: &HttpRequest, etag: &str) -> bool {
@@ -27,7 +38,7 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
 }
 
 /// The stored bytes (or 304), cacheable and readable from any origin.
-fn cached_json(req: &HttpRequest, doc: StaticDoc) -> HttpResponse {
+fn cached_json(req: &HttpRequest, doc: StaticDoc, cache_control: HeaderValue) -> HttpResponse {
     let fresh = not_modified(req, doc.etag_str());
     let mut res = if fresh {
         HttpResponse::NotModified().finish()
@@ -41,7 +52,7 @@ fn cached_json(req: &HttpRequest, doc: StaticDoc) -> HttpResponse {
     if let Ok(tag) = HeaderValue::from_maybe_shared(doc.etag.clone()) {
         h.insert(ETAG, tag);
     }
-    h.insert(CACHE_CONTROL, HeaderValue::from_static(CACHE_SECONDS));
+    h.insert(CACHE_CONTROL, cache_control);
     // Public documents: browser apps (public PKCE clients) must be able to read them.
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     res
@@ -60,18 +71,27 @@ pub fn well_known(app: &AppState, req: &HttpRequest) -> Option<(WellKnown, HttpR
         _ => return None,
     };
     let tenant = app.pools.get(pool)?;
-    let doc = match which {
-        WellKnown::Discovery => crate::oidc::discovery::cached(&tenant),
-        WellKnown::Jwks => tenant.jwks(app.clock.now()),
+    let res = match which {
+        WellKnown::Discovery => cached_json(
+            req,
+            crate::oidc::discovery::cached(&tenant),
+            HeaderValue::from_static(CACHE_CONTROL_VALUE),
+        ),
+        WellKnown::Jwks => cached_json(req, tenant.jwks(app.clock.now()), jwks_cache_control(app)),
     };
-    Some((which, cached_json(req, doc)))
+    Some((which, res))
 }
 
 pub async fn openid_configuration(
     req: HttpRequest,
     PoolCtx(tenant): PoolCtx,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(&req, crate::oidc::discovery::cached(&tenant)))
+    let cache_control = HeaderValue::from_static(CACHE_CONTROL_VALUE);
+    Ok(cached_json(
+        &req,
+        crate::oidc::discovery::cached(&tenant),
+        cache_control,
+    ))
 }
 
 pub async fn jwks(
@@ -79,5 +99,6 @@ pub async fn jwks(
     app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(cached_json(&req, tenant.jwks(app.clock.now())))
+    let doc = tenant.jwks(app.clock.now());
+    Ok(cached_json(&req, doc, jwks_cache_control(&app)))
 }

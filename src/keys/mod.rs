@@ -147,6 +147,35 @@ pub async fn list(
     Ok(lifecycle(&stored, now, retention))
 }
 
+/// Deletes the pool's expired keys (no longer published: every token they signed has
+/// expired); returns how many.
+pub async fn delete_expired(
+    app: &AppState,
+    pool: &PoolId,
+    now: DateTime<Utc>,
+) -> Result<usize, KeyError> {
+    let kids: Vec<String> = list(app, pool, now)
+        .await?
+        .into_iter()
+        .filter(|i| i.status == KeyStatus::Expired)
+        .map(|i| i.kid.to_string())
+        .collect();
+    if kids.is_empty() {
+        return Ok(0);
+    }
+    let p = pool.clone();
+    let n = app
+        .sql
+        .transaction(move |c| {
+            let n = key_rows::delete(c, &p, &kids)?;
+            crate::store::sql::pools::bump_version(c, &p, now)?;
+            Ok(n)
+        })
+        .await?;
+    app.pools.reload_after_change(app, pool).await;
+    Ok(n)
+}
+
 pub(crate) fn secs(s: u64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
 }

@@ -34,6 +34,9 @@ pub struct ClientSettings {
     /// WriteAttributes); `None` is what the pool lets users write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_attributes: Option<Vec<String>>,
+    /// A resource server of the pool: may introspect every client's access tokens (others
+    /// see only tokens issued to themselves).
+    pub introspect_any: bool,
 }
 
 /// The name of the pool's own sign-in among a client's identity providers.
@@ -71,6 +74,7 @@ impl Default for ClientSettings {
             identity_providers: vec![COGNITO.to_string()],
             read_attributes: None,
             write_attributes: None,
+            introspect_any: false,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::crypto::sha256_hex;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 use crate::store::sql::refresh_tokens::{self, RefreshToken};
+use crate::store::sql::users;
 
 fn revoked_key(tenant: &PoolRuntime, jti: &str) -> String {
     format!("{}:revoked-at:{jti}", tenant.pool.id)
@@ -89,10 +90,29 @@ pub async fn introspect(
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<Value, OAuthError> {
-    confidential(tenant, authorization, params)?;
+    let caller = confidential(tenant, authorization, params)?;
     let token = params.require("token")?;
+    let inactive = || Ok(json!({ "active": false }));
     match active_access_token(app, tenant, token, now).await {
         Ok(claims) => {
+            let client_id = claims
+                .get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let sub = claims.get("sub").and_then(Value::as_str);
+            // RFC 7662 §4: a client learns only about its own tokens, unless it is one of
+            // the pool's resource servers. The answer agrees with userinfo: the token's
+            // client and user (if any) must still exist, the user enabled.
+            if !visible_to(&caller, client_id) || !tenant.clients.contains_key(client_id) {
+                return inactive();
+            }
+            if let Some(sub) = sub.filter(|s| *s != client_id)
+                && users::find_enabled(&app.sql, &tenant.pool.id, sub)
+                    .await?
+                    .is_none()
+            {
+                return inactive();
+            }
             let mut out = Map::new();
             out.insert("active".into(), json!(true));
             out.insert("token_type".into(), json!("Bearer"));
@@ -119,10 +139,21 @@ pub async fn introspect(
         Err(_) => {}
     }
     match refresh_row(app, tenant, token).await? {
-        Some(r) if r.revoked_at.is_none() && r.used_at.is_none() && r.expires_at > now => {
+        Some(r)
+            if r.revoked_at.is_none()
+                && r.used_at.is_none()
+                && r.expires_at > now
+                // Another client's refresh token is never shown, resource server or not.
+                && r.client_id == caller.client.client_id.as_str()
+                && tenant.clients.contains_key(r.client_id.as_str())
+                && users::find_enabled(&app.sql, &tenant.pool.id, &r.sub)
+                    .await?
+                    .is_some() =>
+        {
+            // RFC 7662 §2.2: token_type is an RFC 6749 §7.1 access token type; a refresh
+            // token has none, so the member is left out.
             Ok(json!({
                 "active": true,
-                "token_type": "refresh_token",
                 "scope": r.scope,
                 "client_id": r.client_id,
                 "sub": r.sub,
@@ -131,8 +162,13 @@ pub async fn introspect(
                 "iss": tenant.issuer,
             }))
         }
-        _ => Ok(json!({ "active": false })),
+        _ => inactive(),
     }
+}
+
+/// May `caller` learn about a token issued to `client_id`?
+fn visible_to(caller: &AuthenticatedClient, client_id: &str) -> bool {
+    caller.client.settings.introspect_any || caller.client.client_id.as_str() == client_id
 }
 
 /// RFC 7009 §2: revokes a token of the authenticated client. Unknown tokens and other

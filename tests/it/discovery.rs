@@ -168,3 +168,28 @@ async fn discovery_and_jwks_answer_304_to_a_matching_if_none_match() {
         assert_eq!(stale.bytes().await.unwrap(), body);
     }
 }
+
+/// A new key is published `key_activation_delay_secs` before it signs: a relying party may cache
+/// JWKS no longer than that, or it would meet a signer it does not know.
+#[actix_web::test]
+async fn jwks_cache_lifetime_never_exceeds_the_key_activation_delay() {
+    for (delay, jwks) in [
+        (600, "public, max-age=300"),
+        (120, "public, max-age=120"),
+        (0, "no-cache"),
+    ] {
+        let app = TestApp::builder()
+            .config(move |c| c.key_activation_delay_secs = delay)
+            .build()
+            .await;
+        let get = |doc: &str| {
+            app.http
+                .get(format!("{}/.well-known/{doc}", app.issuer()))
+                .send()
+        };
+        let res = get("jwks.json").await.unwrap();
+        assert_eq!(res.headers()["cache-control"], jwks, "delay {delay}");
+        let res = get("openid-configuration").await.unwrap();
+        assert_eq!(res.headers()["cache-control"], "public, max-age=300");
+    }
+}

@@ -341,7 +341,8 @@ async fn an_unconfirmed_sign_up_neither_squats_the_address_nor_lasts() {
     // A week after it was made, the squatter's account is gone (the victim's stays).
     app.clock
         .advance(TimeDelta::days(5) + TimeDelta::minutes(1));
-    assert_eq!(tessera::housekeeping::run_once(&app.st).await, 1);
+    let swept = tessera::housekeeping::run_once(&app.st).await.unwrap();
+    assert_eq!(swept.unconfirmed_users, 1);
     assert!(
         tessera::accounts::find(&app.st, &app.pool.id, "squatter")
             .await
@@ -352,7 +353,8 @@ async fn an_unconfirmed_sign_up_neither_squats_the_address_nor_lasts() {
         .unwrap();
     assert_eq!(victim.status, tessera::model::UserStatus::Confirmed);
     assert_eq!(events(&app, "unconfirmed_expired").await, 1);
-    assert_eq!(tessera::housekeeping::run_once(&app.st).await, 0);
+    let swept = tessera::housekeeping::run_once(&app.st).await.unwrap();
+    assert_eq!(swept.unconfirmed_users, 0);
 }
 
 #[actix_web::test]

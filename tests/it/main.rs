@@ -15,6 +15,8 @@ mod discovery;
 mod federation;
 mod federation_links;
 mod health;
+mod housekeeping;
+mod introspection;
 mod keys;
 mod kv;
 mod limits;

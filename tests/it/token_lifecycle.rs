@@ -45,9 +45,13 @@ async fn expired_codes_and_tokens() {
     app.clock.advance(TimeDelta::seconds(3600));
     let res = app.http.get(&url).bearer_auth(&at).send().await.unwrap();
     assert_eq!(res.status(), 401);
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap();
     assert_eq!(
-        res.headers()["www-authenticate"],
-        "Bearer error=\"invalid_token\""
+        challenge,
+        format!(
+            "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"the access token is invalid or expired\"",
+            app.issuer()
+        )
     );
 }
 
@@ -118,6 +122,8 @@ async fn revoking_a_refresh_token_revokes_its_family_and_disabled_users_cannot_r
         )
         .await;
     assert_eq!(b["active"], true);
+    // RFC 7662: token_type holds an access token type; a refresh token has none.
+    assert!(b.get("token_type").is_none(), "{b}");
     assert_eq!(
         app.post_form(
             "/oauth2/revoke",
@@ -190,7 +196,15 @@ async fn userinfo_input_and_revoked_tokens() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "form body on POST");
-    for auth in ["", "Bearer", "Basic abc", "Bearer garbage"] {
+    // RFC 6750 §3.1: no token, no error code (the realm only); a malformed request is
+    // invalid_request (400); a bad token is invalid_token (401).
+    let realm = format!("Bearer realm=\"{}\"", app.issuer());
+    for (auth, status, error) in [
+        ("", 401, None),
+        ("Basic abc", 401, None),
+        ("Bearer", 400, Some("invalid_request")),
+        ("Bearer garbage", 401, Some("invalid_token")),
+    ] {
         let res = app
             .http
             .get(&url)
@@ -198,14 +212,22 @@ async fn userinfo_input_and_revoked_tokens() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 401, "{auth:?}");
-        assert!(
-            res.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .starts_with("Bearer")
-        );
+        assert_eq!(res.status(), status, "{auth:?}");
+        let challenge = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        match error {
+            None => assert_eq!(challenge, realm, "{auth:?}"),
+            Some(code) => assert!(
+                challenge.starts_with(&format!("{realm}, error=\"{code}\", error_description=\"")),
+                "{auth:?}: {challenge}"
+            ),
+        }
     }
+    let res = app.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"].to_str().unwrap(), realm);
     assert_eq!(app.http.get(&url).send().await.unwrap().status(), 401);
     app.post_form("/oauth2/revoke", Some(&basic(&c)), &format!("token={at}"))
         .await;

@@ -48,3 +48,17 @@ pub fn list(
         .limit(limit)
         .load::<AuditEvent>(c)?)
 }
+
+/// Deletes the pool's events older than `before` (the retention).
+pub fn delete_before(
+    c: &mut DbConn,
+    pool: &PoolId,
+    before: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        ev::table
+            .filter(ev::pool_id.eq(pool.as_str()))
+            .filter(ev::at.lt(before)),
+    )
+    .execute(c)?)
+}

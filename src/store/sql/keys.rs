@@ -85,3 +85,13 @@ pub fn any_exist(c: &mut DbConn) -> Result<bool, StoreError> {
         .optional()?
         .is_some())
 }
+
+/// Deletes the pool's keys named in `kids` (expired ones: no longer published).
+pub fn delete(c: &mut DbConn, pool: &PoolId, kids: &[String]) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        signing_keys::table
+            .filter(signing_keys::pool_id.eq(pool.as_str()))
+            .filter(signing_keys::kid.eq_any(kids)),
+    )
+    .execute(c)?)
+}

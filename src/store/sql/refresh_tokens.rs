@@ -144,3 +144,18 @@ pub fn revoke_user(
     .set(tenant::revoked_at.eq(Some(now.naive_utc())))
     .execute(c)?)
 }
+
+/// Deletes the pool's refresh tokens that expired before `before`, used and revoked ones
+/// included: past its expiry a token is refused whatever its row says.
+pub fn delete_expired(
+    c: &mut DbConn,
+    pool: &PoolId,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        tenant::table
+            .filter(tenant::pool_id.eq(pool.as_str()))
+            .filter(tenant::expires_at.lt(before.naive_utc())),
+    )
+    .execute(c)?)
+}

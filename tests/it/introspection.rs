@@ -1,0 +1,83 @@
+//! Introspection agrees with userinfo (a disabled user's or a deleted client's token is
+//! inactive) and shows a client only its own tokens, unless it is a resource server.
+
+use openidconnect::OAuth2TokenResponse;
+use tessera::clients::ClientSpec;
+
+use crate::support::TestApp;
+use crate::support::rp::{PASSWORD, basic, spec};
+
+async fn active(app: &TestApp, auth: &str, token: &str) -> bool {
+    let (status, _, b) = app
+        .post_form("/oauth2/introspect", Some(auth), &format!("token={token}"))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    b["active"].as_bool().unwrap()
+}
+
+#[actix_web::test]
+async fn introspection_shows_own_tokens_of_live_users_and_clients_only() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let web = app.oidc_client(spec("web")).await;
+    let other = app.oidc_client(spec("other")).await;
+    let rs = app
+        .oidc_client(ClientSpec {
+            introspect_any: true,
+            ..spec("api")
+        })
+        .await;
+    let s = web.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let t = web.exchange(&code, s.verifier).await.unwrap();
+    let at = t.access_token().secret().clone();
+    let rt = t.refresh_token().unwrap().secret().clone();
+    let (web_auth, other_auth, rs_auth) = (basic(&web), basic(&other), basic(&rs));
+
+    assert!(active(&app, &web_auth, &at).await);
+    assert!(active(&app, &web_auth, &rt).await);
+    assert!(
+        !active(&app, &other_auth, &at).await,
+        "another client's access token"
+    );
+    assert!(
+        !active(&app, &other_auth, &rt).await,
+        "another client's refresh token"
+    );
+    assert!(
+        active(&app, &rs_auth, &at).await,
+        "a resource server sees access tokens"
+    );
+    assert!(
+        !active(&app, &rs_auth, &rt).await,
+        "but never another's refresh token"
+    );
+
+    // Disabled: inactive, as userinfo refuses it.
+    tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", false, app.now())
+        .await
+        .unwrap();
+    assert!(!active(&app, &web_auth, &at).await);
+    assert!(!active(&app, &rs_auth, &at).await);
+    let userinfo = app
+        .http
+        .get(format!("{}/oauth2/userInfo", app.issuer()))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401);
+    tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", true, app.now())
+        .await
+        .unwrap();
+    assert!(active(&app, &rs_auth, &at).await);
+
+    // The token's client deleted: inactive for the resource server too.
+    tessera::clients::delete(&app.st, &app.pool.id, &web.id, app.now())
+        .await
+        .unwrap();
+    assert!(!active(&app, &rs_auth, &at).await);
+}
