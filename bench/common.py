@@ -1,4 +1,7 @@
-"""What the bench scripts share: resident memory of a process, read from /proc."""
+"""What the bench scripts share: resident memory and CPU time of a process, read from /proc."""
+
+import os
+import time
 
 
 def rss_mib(pid):
@@ -11,3 +14,24 @@ def rss_mib(pid):
     except OSError:
         pass
     return 0.0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of `pid` so far, in seconds (0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def settle(pids, busy=0.05, step=0.5, limit=60):
+    """Waits until none of `pids` uses more than `busy` of a core (a server still working off
+    the previous case's queue would slow the next measurement), at most `limit` seconds."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        before = [cpu_seconds(p) for p in pids]
+        time.sleep(step)
+        if all(cpu_seconds(p) - b <= busy * step for p, b in zip(pids, before)):
+            return

@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.request
 
-from common import rss_mib
+from common import rss_mib, settle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
@@ -100,8 +100,17 @@ class Proc:
             self.proc.kill()
 
 
+SERVERS = []
+
+
+def quiet():
+    """Every server idle (no backlog of the previous case) before the next measurement."""
+    settle([s.proc.pid for s in SERVERS if s.proc.poll() is None])
+
+
 def measured(server, run):
-    """Runs `run()` while sampling the server's RSS."""
+    """Runs `run()` on quiet servers while sampling this one's RSS."""
+    quiet()
     done = threading.Event()
     t = threading.Thread(target=server.sample, args=(done,), daemon=True)
     t.start()
@@ -210,7 +219,7 @@ def main():
         sys.exit("wrk is needed (Debian: apt-get install wrk)")
     subprocess.run(["cargo", "build", "--release", "--bins", "--examples"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="tessera-bench-")
-    rows, servers = [], []
+    rows, servers = [], SERVERS
     try:
         argon = argon2_rate(a.seconds)
         ceiling = Proc("static actix-web", [os.path.join(RELEASE, "examples", "ceiling"), "127.0.0.1:0", "1"])
@@ -315,6 +324,7 @@ def ratio(r, base, label):
 
 def argon2_rate(seconds):
     """argon2id alone, Tessera's parameters, on the server's core: hashes per second."""
+    quiet()
     out = subprocess.run(SERVER_CPU + [os.path.join(RELEASE, "examples", "argon2_rate"), str(seconds)],
                          capture_output=True, text=True).stdout
     return float(out)
