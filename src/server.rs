@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpServer, Resource, Scope, web};
+use actix_web::http::Method;
+use actix_web::{App, HttpServer, Resource, Scope, middleware, web};
 
 use crate::config::{Config, redact_url};
 use crate::error::Error;
-use crate::http::{MAX_BODY, discovery, error as api_error, health, logging, oauth};
+use crate::http::{MAX_BODY, cors, discovery, error as api_error, health, logging, oauth};
 use crate::login::Form;
 use crate::pools;
 use crate::state::{AppState, Deps};
@@ -69,7 +70,7 @@ fn pool_scope() -> Scope {
                 .route(get().to(discovery::jwks)),
         )
         .service(
-            resource("/oauth2/token", "/:pool_id/oauth2/token")
+            browser_callable("/oauth2/token", "/:pool_id/oauth2/token")
                 .route(post().to(oauth::token_endpoint)),
         )
         .service(
@@ -77,11 +78,11 @@ fn pool_scope() -> Scope {
                 .route(post().to(oauth::introspect_endpoint)),
         )
         .service(
-            resource("/oauth2/revoke", "/:pool_id/oauth2/revoke")
+            browser_callable("/oauth2/revoke", "/:pool_id/oauth2/revoke")
                 .route(post().to(oauth::revoke_endpoint)),
         )
         .service(
-            resource("/oauth2/userInfo", "/:pool_id/oauth2/userInfo")
+            browser_callable("/oauth2/userInfo", "/:pool_id/oauth2/userInfo")
                 .route(get().to(oauth::userinfo_endpoint))
                 .route(post().to(oauth::userinfo_endpoint)),
         )
@@ -118,6 +119,25 @@ fn pool_scope() -> Scope {
                     .route(page),
             )
         })
+}
+
+/// An endpoint browser apps call (CORS): answers preflights, and allowed origins get
+/// `Access-Control-Allow-Origin` on its answers.
+fn browser_callable(
+    path: &str,
+    label: &str,
+) -> Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    resource(path, label)
+        .route(web::route().method(Method::OPTIONS).to(cors::preflight))
+        .wrap(middleware::from_fn(cors::answer))
 }
 
 /// A resource named by its route label; other methods are 405.

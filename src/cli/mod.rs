@@ -288,6 +288,10 @@ pub struct ClientUpdate {
     /// A resource server of the pool: may introspect every client's access tokens.
     #[arg(long, value_name = "BOOL")]
     pub introspect_any: Option<bool>,
+    /// Browser origins allowed besides the redirect URIs' (repeatable; replaces the list;
+    /// `--allowed-origin ''` alone clears it).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,
     #[arg(long, value_name = "SECS")]
@@ -334,6 +338,10 @@ pub struct ClientCreate {
     /// see only tokens issued to themselves).
     #[arg(long)]
     pub introspect_any: bool,
+    /// A browser origin (`https://app.example`) that may call token, userinfo and revocation
+    /// besides those of the redirect URIs (repeatable).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     /// Access token lifetime in seconds (300..86400, default 3600).
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,

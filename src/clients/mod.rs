@@ -32,6 +32,8 @@ pub struct ClientSpec {
     pub require_mfa: bool,
     /// A resource server of the pool: may introspect every client's access tokens.
     pub introspect_any: bool,
+    /// Browser origins allowed besides those of the redirect URIs (CORS).
+    pub allowed_origins: Vec<String>,
     /// Token lifetimes in seconds; `None` keeps the defaults (1 h, 1 h, 30 days).
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
@@ -222,6 +224,7 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         require_pkce: !spec.pkce_optional,
         require_mfa: spec.require_mfa,
         introspect_any: spec.introspect_any,
+        allowed_origins: origin_list(&spec.allowed_origins)?,
         identity_providers: match spec.identity_providers.is_empty() {
             true => d.identity_providers,
             false => spec.identity_providers.clone(),
@@ -229,6 +232,33 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         read_attributes: attribute_list(spec.read_attributes.as_ref())?,
         write_attributes: attribute_list(spec.write_attributes.as_ref())?,
     })
+}
+
+/// Allowed origins: each `http(s)://host[:port]` and nothing more, kept in the serialised
+/// form browsers send (`Origin`), sorted, unique.
+fn origin_list(list: &[String]) -> Result<Vec<String>, ClientError> {
+    let mut out = Vec::with_capacity(list.len());
+    for given in list {
+        let bad = || {
+            invalid(format!(
+                "allowed origin {given:?} must be scheme://host[:port]"
+            ))
+        };
+        let url = url::Url::parse(given).map_err(|_| bad())?;
+        let origin = url.origin();
+        let o = origin.ascii_serialization();
+        let lower = given.to_ascii_lowercase();
+        if !matches!(url.scheme(), "http" | "https")
+            || !origin.is_tuple()
+            || (lower != o && lower != format!("{o}/"))
+        {
+            return Err(bad());
+        }
+        out.push(o);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// A read or write list: standard attribute names, `email`, or `custom:NAME`; sorted, unique.
@@ -363,6 +393,8 @@ pub struct ClientChanges {
     pub first_party: Option<bool>,
     pub require_mfa: Option<bool>,
     pub introspect_any: Option<bool>,
+    /// `Some(list)` replaces the allowed origins (an empty list: none beyond the redirect URIs).
+    pub allowed_origins: Option<Vec<String>>,
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
     pub refresh_token_ttl: Option<u64>,
@@ -399,6 +431,9 @@ pub async fn update(
         pkce_optional: !s.require_pkce,
         require_mfa: changes.require_mfa.unwrap_or(s.require_mfa),
         introspect_any: changes.introspect_any.unwrap_or(s.introspect_any),
+        allowed_origins: changes
+            .allowed_origins
+            .unwrap_or_else(|| s.allowed_origins.clone()),
         access_token_ttl: Some(changes.access_token_ttl.unwrap_or(s.access_token_ttl)),
         id_token_ttl: Some(changes.id_token_ttl.unwrap_or(s.id_token_ttl)),
         refresh_token_ttl: Some(changes.refresh_token_ttl.unwrap_or(s.refresh_token_ttl)),

@@ -4,6 +4,7 @@
 
 mod body;
 pub mod client_ip;
+pub mod cors;
 pub mod discovery;
 pub mod error;
 pub mod form;

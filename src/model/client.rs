@@ -37,6 +37,17 @@ pub struct ClientSettings {
     /// A resource server of the pool: may introspect every client's access tokens (others
     /// see only tokens issued to themselves).
     pub introspect_any: bool,
+    /// Browser origins beyond those of the redirect URIs that may call token, userinfo and
+    /// revocation (CORS), as `scheme://host[:port]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+}
+
+/// The browser origin (`scheme://host[:port]`) of a URL, if it has one.
+pub fn origin_of(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// The name of the pool's own sign-in among a client's identity providers.
@@ -75,6 +86,7 @@ impl Default for ClientSettings {
             read_attributes: None,
             write_attributes: None,
             introspect_any: false,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Per-instance cache of each pool's record, key ring, clients, discovery and JWKS documents, so
 //! those endpoints never touch SQL. Reloaded by whoever changes a pool and by a poll of pool versions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::PoolError;
 use crate::ids::PoolId;
 use crate::keys::{self, KeyRing};
+use crate::model::client::origin_of;
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
 use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
@@ -56,6 +57,9 @@ pub struct PoolRuntime {
     pub clients: HashMap<String, Arc<Client>>,
     /// Upstream identity providers by name (secrets still sealed).
     pub providers: Vec<ProviderRecord>,
+    /// Browser origins that may call token, userinfo and revocation (CORS): those of every
+    /// client's redirect URIs and its allowed origins.
+    origins: HashSet<String>,
     jwks: RwLock<JwksDoc>,
     /// Access tokens whose signature and header were checked, by keyed hash: their claims. Lives
     /// as long as this runtime, so a key rotation or revocation (which reloads the pool)
@@ -97,6 +101,11 @@ impl PoolRuntime {
             m.insert(key, fresh.clone());
         }
         Some(fresh)
+    }
+
+    /// May a page of `origin` call this pool's token, userinfo and revocation endpoints?
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.origins.contains(origin)
     }
 
     /// The serialised discovery document, built by `build` the first time it is asked for
@@ -187,10 +196,18 @@ impl PoolCache {
         let issuer = format!("{}/{}", app.config.public_base(), pool.id);
         let now = app.clock.now();
         let (jwks, until) = ring.jwks(now);
+        let origins = clients
+            .iter()
+            .flat_map(|c| {
+                let redirects = c.redirect_uris.iter().filter_map(|u| origin_of(u));
+                redirects.chain(c.settings.allowed_origins.iter().cloned())
+            })
+            .collect();
         self.insert(PoolRuntime {
             pool,
             issuer,
             keys: ring,
+            origins,
             discovery: OnceLock::new(),
             clients: clients
                 .into_iter()
