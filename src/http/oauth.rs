@@ -181,17 +181,15 @@ fn bearer(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, OAuthError> 
         Some(v) => {
             let malformed = || OAuthError::invalid_request("malformed Authorization header");
             let v = v.to_str().map_err(|_| malformed())?;
-            match v.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    let token = token.trim();
-                    if token.is_empty() {
-                        return Err(malformed());
-                    }
-                    Some(token.to_string())
-                }
+            let (scheme, token) = v.trim().split_once(' ').unwrap_or((v.trim(), ""));
+            let token = token.trim();
+            if !scheme.eq_ignore_ascii_case("bearer") {
                 // Another scheme (Basic...) carries no bearer token.
-                _ if !v.trim().eq_ignore_ascii_case("bearer") => None,
-                _ => return Err(malformed()),
+                None
+            } else if token.is_empty() {
+                return Err(malformed());
+            } else {
+                Some(token.to_string())
             }
         }
         None => None,

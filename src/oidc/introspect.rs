@@ -138,32 +138,32 @@ pub async fn introspect(
         Err(e) if e.code == ErrorCode::ServerError => return Err(e),
         Err(_) => {}
     }
-    match refresh_row(app, tenant, token).await? {
-        Some(r)
-            if r.revoked_at.is_none()
-                && r.used_at.is_none()
-                && r.expires_at > now
-                // Another client's refresh token is never shown, resource server or not.
-                && r.client_id == caller.client.client_id.as_str()
-                && tenant.clients.contains_key(r.client_id.as_str())
-                && users::find_enabled(&app.sql, &tenant.pool.id, &r.sub)
-                    .await?
-                    .is_some() =>
-        {
-            // RFC 7662 §2.2: token_type is an RFC 6749 §7.1 access token type; a refresh
-            // token has none, so the member is left out.
-            Ok(json!({
-                "active": true,
-                "scope": r.scope,
-                "client_id": r.client_id,
-                "sub": r.sub,
-                "exp": r.expires_at.timestamp(),
-                "iat": r.issued_at.timestamp(),
-                "iss": tenant.issuer,
-            }))
-        }
-        _ => inactive(),
+    let Some(r) = refresh_row(app, tenant, token).await? else {
+        return inactive();
+    };
+    let live = r.revoked_at.is_none() && r.used_at.is_none() && r.expires_at > now;
+    // Another client's refresh token is never shown, resource server or not.
+    let own = r.client_id == caller.client.client_id.as_str()
+        && tenant.clients.contains_key(r.client_id.as_str());
+    if !live
+        || !own
+        || users::find_enabled(&app.sql, &tenant.pool.id, &r.sub)
+            .await?
+            .is_none()
+    {
+        return inactive();
     }
+    // RFC 7662 §2.2: token_type is an RFC 6749 §7.1 access token type; a refresh token has
+    // none, so the member is left out.
+    Ok(json!({
+        "active": true,
+        "scope": r.scope,
+        "client_id": r.client_id,
+        "sub": r.sub,
+        "exp": r.expires_at.timestamp(),
+        "iat": r.issued_at.timestamp(),
+        "iss": tenant.issuer,
+    }))
 }
 
 /// May `caller` learn about a token issued to `client_id`?
