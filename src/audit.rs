@@ -42,6 +42,8 @@ pub enum Kind {
     IdentityUnlinked,
     /// Users arrived in bulk (`user import`); the detail says how many.
     UsersImported,
+    /// A signing key was revoked (`keys revoke`); the detail names it and its replacement.
+    KeyRevoked,
 }
 
 impl Kind {
@@ -73,6 +75,7 @@ impl Kind {
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
             Self::UsersImported => "users_imported",
+            Self::KeyRevoked => "key_revoked",
         }
     }
 }

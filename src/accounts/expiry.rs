@@ -41,6 +41,7 @@ pub async fn expire_unconfirmed(
             {
                 continue;
             }
+            app.pools.users_changed(&pool.id);
             deleted += 1;
             let ctx = audit::Context {
                 sub: Some(user.sub.as_str()),

@@ -243,6 +243,7 @@ pub async fn set_enabled(
             Ok(())
         })
         .await?;
+    app.pools.users_changed(pool);
     if !enabled {
         crate::sessions::end_all(app, pool, user.sub.as_str(), now).await?;
     }
@@ -290,6 +291,7 @@ pub async fn set_password(
             Ok(())
         })
         .await?;
+    app.pools.users_changed(&pool.id);
     crate::sessions::end_all(app, &pool.id, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
@@ -312,6 +314,7 @@ pub async fn confirm(
     app.sql
         .run(move |c| user_rows::confirm(c, &p, &sub, now))
         .await?;
+    app.pools.users_changed(pool);
     audit::record(
         app,
         pool,
@@ -413,6 +416,7 @@ pub async fn update_attributes(
             user_rows::set_attributes(c, &p, &sub, &attrs, ph.as_deref(), phone_changed, now)
         })
         .await?;
+    app.pools.users_changed(&pool.id);
     let detail = changed.join(" ");
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
@@ -450,6 +454,7 @@ pub async fn set_email(
     app.sql
         .run(move |c| user_rows::set_email(c, &p, &sub, &e, &norm, verified, now))
         .await?;
+    app.pools.users_changed(pool);
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         ip,
@@ -481,6 +486,7 @@ pub async fn require_reset(
             Ok(())
         })
         .await?;
+    app.pools.users_changed(pool);
     crate::sessions::end_all(app, pool, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
@@ -508,6 +514,7 @@ pub async fn delete(
             user_rows::delete(c, &p, &sub)
         })
         .await?;
+    app.pools.users_changed(pool);
     audit::record(
         app,
         pool,

@@ -744,6 +744,14 @@ async fn keys_cmd(
                 )
             })
         }
+        KeysCmd::Revoke { pool: p, kid } => {
+            let p = pool(app, &p.pool).await?;
+            let r = keys::revoke(app, &p.id, &kid, now).await?;
+            emit(json, &r, || match &r.replaced_by {
+                Some(k) => format!("key {} revoked; new key {} signs from now", r.kid, k.kid),
+                None => format!("key {} revoked", r.kid),
+            })
+        }
     }
 }
 

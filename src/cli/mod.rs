@@ -531,6 +531,14 @@ pub enum KeysCmd {
         #[arg(long)]
         now: bool,
     },
+    /// Revoke a leaked key: gone from the JWKS at once, every token it signed refused; when it
+    /// was signing, a new key signs from now.
+    Revoke {
+        #[command(flatten)]
+        pool: PoolArg,
+        /// The key id (`kid`), as `keys list` shows it.
+        kid: String,
+    },
 }
 
 /// Writes to standard output; a reader that went away (broken pipe) ends output quietly.

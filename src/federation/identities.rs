@@ -140,6 +140,7 @@ async fn refresh_attributes(
     app.sql
         .run(move |c| users::set_attributes(c, &pid, &sub, &m, p.as_deref(), phone_changed, now))
         .await?;
+    app.pools.users_changed(&pool.id);
     Ok(User {
         attributes: merged,
         phone_number: phone,

@@ -27,6 +27,8 @@ pub enum KeyError {
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the pool has no key {0}")]
+    NotFound(String),
 }
 
 /// Where a key is in its life, at a given instant.
@@ -133,6 +135,64 @@ pub async fn rotate(
         .into_iter()
         .find(|i| i.kid == key.kid)
         .ok_or_else(|| KeyError::Store(StoreError::Corrupt("rotated key vanished".into())))
+}
+
+/// What `keys revoke` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked {
+    pub kid: Kid,
+    /// The key that signs from now on, when the revoked one was the signer.
+    pub replaced_by: Option<KeyInfo>,
+}
+
+/// Revokes a key (its private half leaked): deleted, so it leaves the JWKS and every token it
+/// signed is refused from now on (this instance at once, the others at their next refresh).
+/// When it was the signer, a new key signs from `now` (a retired key never signs again).
+pub async fn revoke(
+    app: &AppState,
+    pool: &PoolId,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<Revoked, KeyError> {
+    let infos = list(app, pool, now).await?;
+    let Some(info) = infos.iter().find(|i| i.kid.as_str() == kid) else {
+        return Err(KeyError::NotFound(kid.to_string()));
+    };
+    let replacement = match info.status {
+        KeyStatus::Active => Some(generate(app, pool, app.config.key_algorithm, now, now)?),
+        _ => None,
+    };
+    let (p, r, gone) = (pool.clone(), replacement.clone(), vec![kid.to_string()]);
+    app.sql
+        .transaction(move |c| {
+            if let Some(k) = &r {
+                key_rows::insert(c, k)?;
+            }
+            key_rows::delete(c, &p, &gone)?;
+            crate::store::sql::pools::bump_version(c, &p, now)
+        })
+        .await?;
+    app.pools.reload_after_change(app, pool).await;
+    let replaced_by = match replacement {
+        Some(k) => list(app, pool, now)
+            .await?
+            .into_iter()
+            .find(|i| i.kid == k.kid),
+        None => None,
+    };
+    let detail = match &replaced_by {
+        Some(k) => format!("key {kid} revoked; {} signs from now", k.kid),
+        None => format!("key {kid} revoked"),
+    };
+    let ctx = crate::audit::Context {
+        detail: &detail,
+        ..Default::default()
+    };
+    crate::audit::record(app, pool, crate::audit::Kind::KeyRevoked, ctx, now).await;
+    Ok(Revoked {
+        kid: info.kid.clone(),
+        replaced_by,
+    })
 }
 
 /// Every key of the pool with its status at `now`.

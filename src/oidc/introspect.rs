@@ -2,6 +2,7 @@
 //! one's `jti` stays in the KV store until it would have expired anyway. Refresh tokens are
 //! rows: revoking one revokes its family.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use crate::crypto::sha256_hex;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 use crate::store::sql::refresh_tokens::{self, RefreshToken};
-use crate::store::sql::users;
+use crate::store::sql::users::{self, User};
 
 fn revoked_key(tenant: &PoolRuntime, jti: &str) -> String {
     format!("{}:revoked-at:{jti}", tenant.pool.id)
@@ -51,6 +52,17 @@ pub async fn active_access_token(
         ));
     }
     Ok(claims)
+}
+
+/// The enabled user `sub` of this pool, as userinfo and introspection see it: remembered by
+/// the pool's runtime until a write to its users.
+pub async fn enabled_user(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    sub: &str,
+) -> Result<Option<Arc<User>>, OAuthError> {
+    let load = users::find_enabled(&app.sql, &tenant.pool.id, sub);
+    Ok(tenant.enabled_user(sub, load).await?)
 }
 
 async fn refresh_row(
@@ -107,9 +119,7 @@ pub async fn introspect(
                 return inactive();
             }
             if let Some(sub) = sub.filter(|s| *s != client_id)
-                && users::find_enabled(&app.sql, &tenant.pool.id, sub)
-                    .await?
-                    .is_none()
+                && enabled_user(app, tenant, sub).await?.is_none()
             {
                 return inactive();
             }
@@ -145,12 +155,7 @@ pub async fn introspect(
     // Another client's refresh token is never shown, resource server or not.
     let own = r.client_id == caller.client.client_id.as_str()
         && tenant.clients.contains_key(r.client_id.as_str());
-    if !live
-        || !own
-        || users::find_enabled(&app.sql, &tenant.pool.id, &r.sub)
-            .await?
-            .is_none()
-    {
+    if !live || !own || enabled_user(app, tenant, &r.sub).await?.is_none() {
         return inactive();
     }
     // RFC 7662 §2.2: token_type is an RFC 6749 §7.1 access token type; a refresh token has

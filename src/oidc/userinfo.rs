@@ -5,10 +5,9 @@ use serde_json::{Map, Value};
 
 use super::claims;
 use super::error::{ErrorCode, OAuthError};
-use super::introspect::active_access_token;
+use super::introspect::{active_access_token, enabled_user};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
-use crate::store::sql::users;
 
 pub async fn userinfo(
     app: &AppState,
@@ -34,11 +33,9 @@ pub async fn userinfo(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let user = users::find_enabled(&app.sql, &tenant.pool.id, &sub)
-        .await?
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the token's user no longer exists or is disabled")
-        })?;
+    let user = enabled_user(app, tenant, &sub).await?.ok_or_else(|| {
+        OAuthError::invalid_token("the token's user no longer exists or is disabled")
+    })?;
     let client_id = token_claims
         .get("client_id")
         .and_then(Value::as_str)

@@ -16,6 +16,7 @@ use crate::state::AppState;
 use crate::store::sql::clients::Client;
 use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
 use crate::store::sql::pools::{self as pool_rows, Pool};
+use crate::store::sql::users::User;
 
 /// A document served as stored bytes, with its entity tag (a digest of the bytes, quoted).
 #[derive(Debug, Clone)]
@@ -69,7 +70,30 @@ pub struct PoolRuntime {
     /// aim a forged token at a remembered one (2^128 guesses), and ten times cheaper than
     /// SHA-256 over an 800-byte JWT where the CPU has no SHA instructions.
     verified_keys: (RandomState, RandomState),
+    /// Enabled users read by userinfo and introspection, by sub. Dropped whole by any write
+    /// to the pool's users: at once on this instance ([`PoolCache::users_changed`]), within
+    /// one refresh period on the others (the pool's users version).
+    users: Mutex<UserCache>,
 }
+
+#[derive(Debug, Default)]
+struct UserCache {
+    /// The pool's users version these entries are at least as new as.
+    version: i64,
+    /// Bumped by every drop, so a read that raced a write is not remembered.
+    generation: u64,
+    by_sub: HashMap<String, Arc<User>>,
+}
+
+impl UserCache {
+    fn drop_all(&mut self) {
+        self.by_sub.clear();
+        self.generation += 1;
+    }
+}
+
+/// Users remembered per pool at most; when full, the memory starts over.
+const USER_CACHE: usize = 16_384;
 
 /// A checked token: its `typ` header and its claims.
 #[derive(Debug)]
@@ -101,6 +125,51 @@ impl PoolRuntime {
             m.insert(key, fresh.clone());
         }
         Some(fresh)
+    }
+
+    /// The enabled user `sub`: from memory, or read with `load` (remembered when found). A
+    /// disabled or missing user is never remembered.
+    pub async fn enabled_user<F, E>(&self, sub: &str, load: F) -> Result<Option<Arc<User>>, E>
+    where
+        F: Future<Output = Result<Option<User>, E>>,
+    {
+        let generation = match self.users.lock() {
+            Ok(cache) => match cache.by_sub.get(sub) {
+                Some(hit) => return Ok(Some(hit.clone())),
+                None => cache.generation,
+            },
+            Err(_) => u64::MAX,
+        };
+        let Some(user) = load.await? else {
+            return Ok(None);
+        };
+        let user = Arc::new(user);
+        if let Ok(mut cache) = self.users.lock()
+            && cache.generation == generation
+        {
+            if cache.by_sub.len() >= USER_CACHE {
+                cache.by_sub.clear();
+            }
+            cache.by_sub.insert(sub.to_string(), user.clone());
+        }
+        Ok(Some(user))
+    }
+
+    /// Drops every remembered user (this instance changed one).
+    fn users_changed(&self) {
+        if let Ok(mut cache) = self.users.lock() {
+            cache.drop_all();
+        }
+    }
+
+    /// Drops every remembered user when the stored users version moved past what they are.
+    fn users_at(&self, version: i64) {
+        if let Ok(mut cache) = self.users.lock()
+            && cache.version != version
+        {
+            cache.drop_all();
+            cache.version = version;
+        }
     }
 
     /// May a page of `origin` call this pool's token, userinfo and revocation endpoints?
@@ -194,6 +263,7 @@ impl PoolCache {
             keys::secs(app.config.max_token_lifetime_secs),
         )?;
         let issuer = format!("{}/{}", app.config.public_base(), pool.id);
+        let users_version = pool.users_version;
         let now = app.clock.now();
         let (jwks, until) = ring.jwks(now);
         let origins = clients
@@ -216,12 +286,24 @@ impl PoolCache {
             providers,
             verified: Mutex::default(),
             verified_keys: (RandomState::new(), RandomState::new()),
+            users: Mutex::new(UserCache {
+                version: users_version,
+                ..UserCache::default()
+            }),
             jwks: RwLock::new(JwksDoc {
                 doc: StaticDoc::new(Bytes::from(jwks.to_string())),
                 until,
             }),
         });
         Ok(())
+    }
+
+    /// Drops the users cached for `id` after this instance changed one of them (the others
+    /// see the pool's users version move at their next refresh).
+    pub fn users_changed(&self, id: &PoolId) {
+        if let Some(tenant) = self.get(id.as_str()) {
+            tenant.users_changed();
+        }
     }
 
     /// Reloads after a change this instance made. The change is already committed, so a failed
@@ -241,11 +323,12 @@ impl PoolCache {
             pools: versions.len(),
             ..RefreshReport::default()
         };
-        for (id, version) in &versions {
-            let stale = self
-                .get(id.as_str())
-                .is_none_or(|tenant| tenant.pool.version != *version);
-            if stale {
+        for (id, version, users_version) in &versions {
+            let cached = self.get(id.as_str());
+            if let Some(tenant) = &cached {
+                tenant.users_at(*users_version);
+            }
+            if cached.is_none_or(|tenant| tenant.pool.version != *version) {
                 match self.reload(app, id).await {
                     Ok(()) => report.reloaded += 1,
                     Err(e) => {
@@ -256,7 +339,7 @@ impl PoolCache {
             }
         }
         for id in self.ids() {
-            if !versions.iter().any(|(v, _)| *v == id) {
+            if !versions.iter().any(|(v, _, _)| *v == id) {
                 self.remove(&id);
             }
         }

@@ -2,6 +2,7 @@
 //! inactive) and shows a client only its own tokens, unless it is a resource server.
 
 use openidconnect::OAuth2TokenResponse;
+use tessera::accounts::Writer;
 use tessera::clients::ClientSpec;
 
 use crate::support::TestApp;
@@ -80,4 +81,61 @@ async fn introspection_shows_own_tokens_of_live_users_and_clients_only() {
         .await
         .unwrap();
     assert!(!active(&app, &rs_auth, &at).await);
+}
+
+/// Userinfo and introspection remember the users they read; any change to a user reaches them
+/// at once on the instance that made it and at the next refresh on the others.
+#[actix_web::test]
+async fn remembered_users_follow_every_change() {
+    let app = TestApp::new().await;
+    app.user("bob", "bob@example.com").await;
+    let web = app.oidc_client(spec("web")).await;
+    let s = web.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "bob", PASSWORD)
+        .await
+        .code();
+    let t = web.exchange(&code, s.verifier).await.unwrap();
+    let at = t.access_token().secret().clone();
+    let sibling = app.sibling().await;
+    let claims_at = |st: &tessera::state::AppState| {
+        let (st, at, now) = (st.clone(), at.clone(), app.now());
+        let id = app.pool.id.clone();
+        async move {
+            let tenant = st.pools.get(id.as_str()).unwrap();
+            tessera::oidc::userinfo::userinfo(&st, &tenant, &at, now).await
+        }
+    };
+    assert_eq!(claims_at(&app.st).await.unwrap()["given_name"], "Al");
+    assert_eq!(claims_at(&sibling).await.unwrap()["given_name"], "Al");
+
+    // A change on this instance: seen here at once, by the sibling after its refresh.
+    let attrs = [("given_name".to_string(), Some("Robert".to_string()))].into();
+    tessera::accounts::update_attributes(
+        &app.st,
+        &app.pool,
+        "bob",
+        attrs,
+        Writer::Admin,
+        app.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(claims_at(&app.st).await.unwrap()["given_name"], "Robert");
+    assert_eq!(
+        claims_at(&sibling).await.unwrap()["given_name"],
+        "Al",
+        "remembered until the sibling's refresh"
+    );
+    let report = sibling.pools.refresh(&sibling).await.unwrap();
+    assert_eq!(report.reloaded, 0, "a user change reloads no pool");
+    assert_eq!(claims_at(&sibling).await.unwrap()["given_name"], "Robert");
+
+    // Disabled on the sibling: refused there at once, here after the refresh.
+    tessera::accounts::set_enabled(&sibling, &app.pool.id, "bob", false, app.now())
+        .await
+        .unwrap();
+    assert!(claims_at(&sibling).await.is_err());
+    app.st.pools.refresh(&app.st).await.unwrap();
+    assert!(claims_at(&app.st).await.is_err());
 }

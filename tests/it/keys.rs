@@ -159,3 +159,86 @@ async fn a_public_key_planted_in_the_database_is_not_published() {
         .unwrap();
     assert_eq!(before, after, "JWKS is derived from the sealed private key");
 }
+
+/// A leaked key: out of the JWKS at once, its tokens refused by userinfo and introspection
+/// (here and, after a refresh, on other instances), a new signer, an audit event.
+#[actix_web::test]
+async fn a_revoked_key_is_unpublished_and_its_tokens_refused() {
+    use crate::support::rp::{PASSWORD, basic, spec};
+    use openidconnect::OAuth2TokenResponse;
+
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let web = app.oidc_client(spec("web")).await;
+    let s = web.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let at = web
+        .exchange(&code, s.verifier)
+        .await
+        .unwrap()
+        .access_token()
+        .secret()
+        .clone();
+    let userinfo = |token: String| {
+        let req = app.http.get(format!("{}/oauth2/userInfo", app.issuer()));
+        async move { req.bearer_auth(token).send().await.unwrap().status() }
+    };
+    let (app, auth) = (&app, basic(&web));
+    let introspected = |token: String| {
+        let auth = auth.clone();
+        async move {
+            let body = format!("token={token}");
+            let (status, _, b) = app
+                .post_form("/oauth2/introspect", Some(&auth), &body)
+                .await;
+            assert_eq!(status, 200, "{b}");
+            b["active"].as_bool().unwrap()
+        }
+    };
+    assert_eq!(userinfo(at.clone()).await, 200);
+    assert!(introspected(at.clone()).await);
+    let sibling = app.sibling().await;
+
+    let leaked = signer(app);
+    let revoked = keys::revoke(&app.st, &app.pool.id, &leaked, app.now())
+        .await
+        .unwrap();
+    let new = revoked.replaced_by.expect("the signer is replaced");
+    assert_eq!(new.status, KeyStatus::Active);
+    assert_eq!(signer(app), new.kid.to_string());
+    assert_eq!(kids(app).await, vec![new.kid.to_string()], "unpublished");
+    assert_eq!(userinfo(at.clone()).await, 401, "its token is refused");
+    assert!(!introspected(at.clone()).await);
+
+    // Another instance forgets it at its next refresh.
+    sibling.pools.refresh(&sibling).await.unwrap();
+    let tenant = sibling.pools.get(app.pool.id.as_str()).unwrap();
+    assert!(
+        tessera::oidc::userinfo::userinfo(&sibling, &tenant, &at, app.now())
+            .await
+            .is_err()
+    );
+
+    let events = tessera::audit::list(&app.st, &app.pool.id, None, 5)
+        .await
+        .unwrap();
+    let event = events.iter().find(|e| e.kind == "key_revoked").unwrap();
+    assert!(event.detail.contains(&leaked), "{}", event.detail);
+
+    // A key that never signed is dropped without a replacement; an unknown kid is an error.
+    let pending = keys::rotate(&app.st, &app.pool.id, app.now(), false)
+        .await
+        .unwrap();
+    let r = keys::revoke(&app.st, &app.pool.id, pending.kid.as_str(), app.now())
+        .await
+        .unwrap();
+    assert!(r.replaced_by.is_none());
+    assert_eq!(signer(app), new.kid.to_string());
+    assert!(matches!(
+        keys::revoke(&app.st, &app.pool.id, "nope", app.now()).await,
+        Err(keys::KeyError::NotFound(_))
+    ));
+}

@@ -18,6 +18,7 @@ struct PoolRow {
     version: i64,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    users_version: i64,
 }
 
 /// A user pool as stored.
@@ -30,6 +31,8 @@ pub struct Pool {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped on every write to the pool's users; caches of users compare it.
+    pub users_version: i64,
 }
 
 impl TryFrom<PoolRow> for Pool {
@@ -42,6 +45,7 @@ impl TryFrom<PoolRow> for Pool {
             version: r.version,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
+            users_version: r.users_version,
         })
     }
 }
@@ -60,6 +64,7 @@ pub fn insert(
         version: 1,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
+        users_version: 0,
     };
     diesel::insert_into(pools::table)
         .values(&row)
@@ -96,13 +101,22 @@ pub fn list(c: &mut DbConn) -> Result<Vec<Pool>, StoreError> {
 }
 
 /// `(id, version)` of every pool: the cheap query each instance polls to refresh its caches.
-pub fn versions(c: &mut DbConn) -> Result<Vec<(PoolId, i64)>, StoreError> {
+/// Every pool's id, version and users version: what the caches compare.
+pub fn versions(c: &mut DbConn) -> Result<Vec<(PoolId, i64, i64)>, StoreError> {
     Ok(pools::table
-        .select((pools::id, pools::version))
-        .load::<(String, i64)>(c)?
+        .select((pools::id, pools::version, pools::users_version))
+        .load::<(String, i64, i64)>(c)?
         .into_iter()
-        .map(|(id, v)| (PoolId::new(id), v))
+        .map(|(id, v, u)| (PoolId::new(id), v, u))
         .collect())
+}
+
+/// Marks the pool's users changed so every instance drops the users it cached.
+pub fn bump_users_version(c: &mut DbConn, id: &PoolId) -> Result<(), StoreError> {
+    diesel::update(pools::table.filter(pools::id.eq(id.as_str())))
+        .set(pools::users_version.eq(pools::users_version + 1))
+        .execute(c)?;
+    Ok(())
 }
 
 /// Marks the pool changed so every instance reloads it.

@@ -8,6 +8,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        users_version -> BigInt,
     }
 }
 

@@ -375,7 +375,7 @@ pub fn delete_unconfirmed(c: &mut DbConn, pool: &PoolId, sub: &Sub) -> Result<bo
             .filter(users::status.eq(UserStatus::Unconfirmed.as_str())),
     )
     .execute(c)?;
-    Ok(n > 0)
+    changed(c, pool, n)
 }
 
 pub fn set_enabled(
@@ -395,7 +395,7 @@ pub fn set_enabled(
         users::updated_at.eq(now.naive_utc()),
     ))
     .execute(c)?;
-    Ok(n > 0)
+    changed(c, pool, n)
 }
 
 pub fn set_password(
@@ -417,7 +417,7 @@ pub fn set_password(
         users::updated_at.eq(now.naive_utc()),
     ))
     .execute(c)?;
-    Ok(n > 0)
+    changed(c, pool, n)
 }
 
 /// CONFIRMED, and the email (if any) verified.
@@ -439,7 +439,7 @@ pub fn confirm(
     ))
     .execute(c)
     .map_err(|e| StoreError::conflict_on_unique(e, "a user with that email"))?;
-    Ok(n > 0)
+    changed(c, pool, n)
 }
 
 /// Replaces the attribute map and the phone number (unverified again when it changed).
@@ -473,7 +473,7 @@ pub fn set_attributes(
             ))
             .execute(c)?
     };
-    Ok(n > 0)
+    changed(c, pool, n)
 }
 
 /// Sets the email (normalized form alongside); unique per pool.
@@ -499,7 +499,7 @@ pub fn set_email(
     ))
     .execute(c)
     .map_err(|e| StoreError::conflict_on_unique(e, "a user with that email"))?;
-    Ok(n > 0)
+    changed(c, pool, n)
 }
 
 pub fn set_status(
@@ -519,7 +519,7 @@ pub fn set_status(
         users::updated_at.eq(now.naive_utc()),
     ))
     .execute(c)?;
-    Ok(n > 0)
+    changed(c, pool, n)
 }
 
 pub fn delete(c: &mut DbConn, pool: &PoolId, sub: &Sub) -> Result<bool, StoreError> {
@@ -529,5 +529,14 @@ pub fn delete(c: &mut DbConn, pool: &PoolId, sub: &Sub) -> Result<bool, StoreErr
             .filter(users::sub.eq(sub.as_str())),
     )
     .execute(c)?;
+    changed(c, pool, n)
+}
+
+/// After a write of `n` rows to `pool`'s users: when any changed, bumps the pool's users
+/// version (instances drop the users they cached) and says so.
+fn changed(c: &mut DbConn, pool: &PoolId, n: usize) -> Result<bool, StoreError> {
+    if n > 0 {
+        super::pools::bump_users_version(c, pool)?;
+    }
     Ok(n > 0)
 }
