@@ -268,6 +268,12 @@ fn admin_commands_with_json_output() {
         .map(|k| k["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["active", "pending"]);
+    let active = listed[0]["kid"].as_str().unwrap();
+    let revoked = cli.ok(&["keys", "revoke", "--pool", "acme", active, "--json"]);
+    assert_eq!(revoked["kid"], active);
+    assert_eq!(revoked["replaced_by"]["status"], "active");
+    let listed = cli.ok(&["keys", "list", "--pool", "acme", "--json"]);
+    assert!(listed.as_array().unwrap().iter().all(|k| k["kid"] != active));
 
     cli.ok(&[
         "group",
@@ -488,6 +494,7 @@ fn bad_input_gets_a_message_and_non_zero_exit() {
             "no password",
         ),
         (&["keys", "rotate", "--pool", "nope"], "no pool"),
+        (&["keys", "revoke", "--pool", "acme", "nope"], "no key nope"),
     ];
     for (args, expected) in cases {
         let err = cli.fails(args, &[]);
