@@ -214,7 +214,11 @@ def main():
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--big-users", type=int, default=1_000_000,
                     help="users imported for the large-pool cases on PostgreSQL (0 skips them)")
+    ap.add_argument("--cases", default="",
+                    help="run only the cases whose name matches this regular expression")
     a = ap.parse_args()
+    global WANTED
+    WANTED = re.compile(a.cases) if a.cases else None
     if not shutil.which("wrk"):
         sys.exit("wrk is needed (Debian: apt-get install wrk)")
     subprocess.run(["cargo", "build", "--release", "--bins", "--examples"], cwd=ROOT, check=True)
@@ -250,7 +254,7 @@ def main():
 
         for t in targets:
             rows += tessera_cases(t, tmp, a.seconds, ceiling_now, peer_rows)
-        if a.big_users and len(targets) > 1:
+        if a.big_users and len(targets) > 1 and wanted("large pool"):
             rows += big_pool_cases(targets[1], tmp, a.seconds, a.big_users, rows)
         for name, r in peer_rows.items():
             rows.append((name, "node-oidc-provider", r, None))
@@ -330,31 +334,47 @@ def argon2_rate(seconds):
     return float(out)
 
 
+WANTED = None
+
+
+def wanted(case):
+    """Is `case` selected by --cases (every case when it is not given)?"""
+    return WANTED is None or WANTED.search(case) is not None
+
+
 def tessera_cases(t, tmp, seconds, ceiling_now, peer_rows):
     rows = []
     well_known = t.issuer + "/.well-known/"
     for case, url in [("discovery", well_known + "openid-configuration"), ("JWKS", well_known + "jwks.json")]:
+        if not wanted(case):
+            continue
         top = ceiling_now()
         r = measured(t, lambda: wrk(url, seconds))
         rows.append((case, f"tessera {t.name}", r, ratio(r, top, f"ceiling ({top['rps']:.0f}/s just before)")))
     cid, secret = t.worker
     basic = "Basic " + __import__("base64").b64encode(f"{cid}:{secret}".encode()).decode()
     cc = post_script(tmp, "grant_type=client_credentials&scope=api/read", [("Authorization", basic)])
-    r = measured(t, lambda: wrk(t.issuer + "/oauth2/token", seconds, script=cc))
-    rows.append(("client_credentials", f"tessera {t.name}", r, ratio(r, peer_rows.get("client_credentials"), "peer")))
+    if wanted("client_credentials"):
+        r = measured(t, lambda: wrk(t.issuer + "/oauth2/token", seconds, script=cc))
+        rows.append(("client_credentials", f"tessera {t.name}", r, ratio(r, peer_rows.get("client_credentials"), "peer")))
     req = urllib.request.Request(t.issuer + "/oauth2/token", data=b"grant_type=client_credentials&scope=api/read",
                                  headers={"Authorization": basic})
     token = json.load(urllib.request.urlopen(req))["access_token"]
     intro = post_script(tmp, f"token={token}", [("Authorization", basic)])
-    r = measured(t, lambda: wrk(t.issuer + "/oauth2/introspect", seconds, script=intro))
-    rows.append(("introspection", f"tessera {t.name}", r, ratio(r, peer_rows.get("introspection"), "peer")))
+    if wanted("introspection"):
+        r = measured(t, lambda: wrk(t.issuer + "/oauth2/introspect", seconds, script=intro))
+        rows.append(("introspection", f"tessera {t.name}", r, ratio(r, peer_rows.get("introspection"), "peer")))
     user_token = loadgen("token", t.issuer, t.web, 1, 1)
-    r = measured(t, lambda: wrk(t.issuer + "/oauth2/userInfo", seconds,
-                                headers=[f"Authorization: Bearer {user_token}"]))
-    rows.append(("userinfo", f"tessera {t.name}", r, ratio(r, peer_rows.get("userinfo"), "peer")))
-    r = measured(t, lambda: loadgen("refresh", t.issuer, t.web, 32, seconds))
-    rows.append(("refresh (rotation)", f"tessera {t.name}", r, None))
+    if wanted("userinfo"):
+        r = measured(t, lambda: wrk(t.issuer + "/oauth2/userInfo", seconds,
+                                    headers=[f"Authorization: Bearer {user_token}"]))
+        rows.append(("userinfo", f"tessera {t.name}", r, ratio(r, peer_rows.get("userinfo"), "peer")))
+    if wanted("refresh (rotation)"):
+        r = measured(t, lambda: loadgen("refresh", t.issuer, t.web, 32, seconds))
+        rows.append(("refresh (rotation)", f"tessera {t.name}", r, None))
     for conc in (8, 64, 512):
+        if not wanted(f"sign-in flow, {conc} browsers"):
+            continue
         argon = argon2_rate(max(3, seconds // 2))
         r = measured(t, lambda: loadgen("signin", t.issuer, t.web, conc, seconds))
         rows.append((f"sign-in flow, {conc} browsers", f"tessera {t.name}", r,
