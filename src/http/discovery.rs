@@ -74,7 +74,7 @@ pub fn well_known(app: &AppState, req: &HttpRequest) -> Option<(WellKnown, HttpR
     let res = match which {
         WellKnown::Discovery => cached_json(
             req,
-            crate::oidc::discovery::cached(&tenant),
+            crate::oidc::discovery::cached(&tenant, app.clock.now()),
             HeaderValue::from_static(CACHE_CONTROL_VALUE),
         ),
         WellKnown::Jwks => cached_json(req, tenant.jwks(app.clock.now()), jwks_cache_control(app)),
@@ -84,12 +84,13 @@ pub fn well_known(app: &AppState, req: &HttpRequest) -> Option<(WellKnown, HttpR
 
 pub async fn openid_configuration(
     req: HttpRequest,
+    app: web::Data<AppState>,
     PoolCtx(tenant): PoolCtx,
 ) -> Result<HttpResponse, ApiError> {
     let cache_control = HeaderValue::from_static(CACHE_CONTROL_VALUE);
     Ok(cached_json(
         &req,
-        crate::oidc::discovery::cached(&tenant),
+        crate::oidc::discovery::cached(&tenant, app.clock.now()),
         cache_control,
     ))
 }

@@ -7,7 +7,7 @@ use josekit::jwk::Jwk;
 use josekit::jws::{JwsSigner, JwsVerifier};
 use serde_json::Value;
 
-use super::{KeyError, KeyStatus, lifecycle};
+use super::{KeyError, KeyInfo, KeyStatus, lifecycle};
 use crate::ids::Kid;
 use crate::store::sql::keys::StoredKey;
 
@@ -159,14 +159,17 @@ impl KeyRing {
 
     /// The JWKS document at `now` and the instant until which it stays the same.
     pub fn jwks(&self, now: DateTime<Utc>) -> (Value, Option<DateTime<Utc>>) {
-        let infos = lifecycle(&self.stored, now, self.retention);
-        let keys: Vec<Value> = infos
-            .iter()
-            .zip(&self.live)
-            .filter(|(i, _)| i.published)
+        let keys: Vec<Value> = self
+            .published_at(now)
             .map(|(_, l)| l.public.clone())
             .collect();
-        let next_change = infos
+        (serde_json::json!({ "keys": keys }), self.next_change(now))
+    }
+
+    /// The next instant after `now` at which a key changes status (none: never, as things
+    /// stand).
+    pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        lifecycle(&self.stored, now, self.retention)
             .iter()
             .flat_map(|i| match i.status {
                 KeyStatus::Pending => Some(i.active_from),
@@ -174,25 +177,28 @@ impl KeyRing {
                 _ => None,
             })
             // A pending key retires its predecessor when it activates, so its activation counts too.
-            .min();
-        (serde_json::json!({ "keys": keys }), next_change)
+            .min()
     }
 
-    /// Algorithms of the published keys (for discovery).
-    pub fn algorithms(&self) -> Vec<String> {
-        let mut algs: Vec<String> = self.stored.iter().map(|k| k.alg.clone()).collect();
+    /// Algorithms of the keys published at `now` (for discovery): an expired key's is not.
+    pub fn algorithms(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut algs: Vec<String> = self.published_at(now).map(|(i, _)| i.alg.clone()).collect();
         algs.sort();
         algs.dedup();
         algs
     }
 
+    fn published_at(&self, now: DateTime<Utc>) -> impl Iterator<Item = (KeyInfo, &LiveKey)> {
+        lifecycle(&self.stored, now, self.retention)
+            .into_iter()
+            .zip(&self.live)
+            .filter(|(i, _)| i.published)
+    }
+
     /// The key `kid` if it is published at `now` (verification of our own tokens).
     pub fn published(&self, kid: &str, now: DateTime<Utc>) -> Option<&LiveKey> {
-        let infos = lifecycle(&self.stored, now, self.retention);
-        infos
-            .iter()
-            .zip(&self.live)
-            .find(|(i, l)| i.published && l.kid.as_str() == kid)
+        self.published_at(now)
+            .find(|(_, l)| l.kid.as_str() == kid)
             .map(|(_, l)| l)
     }
 }

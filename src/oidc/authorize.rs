@@ -22,7 +22,8 @@ pub enum ResponseMode {
     FormPost,
 }
 
-/// `prompt` values (OIDC Core §3.1.2.1); `select_account` is accepted and means nothing here.
+/// `prompt` values (OIDC Core §3.1.2.1); `select_account` is read as `login`: the sign-in
+/// page is where a user picks another account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompt {
     pub none: bool,
@@ -347,9 +348,8 @@ fn requested_prompt(p: &Params) -> Result<Prompt, OAuthError> {
         for v in raw.split(' ').filter(|s| !s.is_empty()) {
             match v {
                 "none" => prompt.none = true,
-                "login" => prompt.login = true,
+                "login" | "select_account" => prompt.login = true,
                 "consent" => prompt.consent = true,
-                "select_account" => {}
                 _ => return Err(OAuthError::invalid_request("unsupported prompt value")),
             }
         }

@@ -1,19 +1,22 @@
 //! OpenID Provider Metadata (OIDC Discovery 1.0 §3) for one pool: only what really works.
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::keys::KeyRing;
 use crate::pools::{PoolRuntime, StaticDoc};
 
-/// The pool's discovery document, serialised once per loaded pool.
-pub fn cached(tenant: &PoolRuntime) -> StaticDoc {
-    tenant.discovery(|tenant| Bytes::from(document(&tenant.issuer, &tenant.keys).to_string()))
+/// The pool's discovery document at `now`, serialised again only when a key changes status.
+pub fn cached(tenant: &PoolRuntime, now: DateTime<Utc>) -> StaticDoc {
+    tenant.discovery(now, |tenant, now| {
+        Bytes::from(document(&tenant.issuer, &tenant.keys, now).to_string())
+    })
 }
 
-/// The discovery document of the pool whose issuer is `issuer`.
-pub fn document(issuer: &str, keys: &KeyRing) -> Value {
-    let mut algs = keys.algorithms();
+/// The discovery document at `now` of the pool whose issuer is `issuer`.
+pub fn document(issuer: &str, keys: &KeyRing, now: DateTime<Utc>) -> Value {
+    let mut algs = keys.algorithms(now);
     if algs.is_empty() {
         algs.push("RS256".into());
     }
@@ -47,7 +50,9 @@ pub fn document(issuer: &str, keys: &KeyRing) -> Value {
             super::authorize::ACR_MFA,
             super::authorize::ACR_FEDERATED,
         ],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        // select_account is accepted and treated as login (as Keycloak does): the sign-in page
+        // is where another account is chosen; it is not advertised as an account chooser.
+        "prompt_values_supported": ["none", "login", "consent"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -39,9 +39,10 @@ impl StaticDoc {
     }
 }
 
-/// JWKS bytes valid until the next key status change.
+/// Document bytes valid until the next key status change (JWKS and discovery both list what
+/// the keys are at an instant).
 #[derive(Debug, Clone)]
-struct JwksDoc {
+struct KeyedDoc {
     doc: StaticDoc,
     until: Option<DateTime<Utc>>,
 }
@@ -53,7 +54,7 @@ pub struct PoolRuntime {
     pub issuer: String,
     pub keys: KeyRing,
     /// Filled on first use by the protocol layer, which owns the document's content.
-    discovery: OnceLock<StaticDoc>,
+    discovery: RwLock<Option<KeyedDoc>>,
     /// App clients by client_id (client changes bump the pool version, so this stays fresh).
     pub clients: HashMap<String, Arc<Client>>,
     /// Upstream identity providers by name (secrets still sealed).
@@ -61,7 +62,7 @@ pub struct PoolRuntime {
     /// Browser origins that may call token, userinfo and revocation (CORS): those of every
     /// client's redirect URIs and its allowed origins.
     origins: HashSet<String>,
-    jwks: RwLock<JwksDoc>,
+    jwks: RwLock<KeyedDoc>,
     /// Access tokens whose signature and header were checked, by keyed hash: their claims. Lives
     /// as long as this runtime, so a key rotation or revocation (which reloads the pool)
     /// forgets every entry; expiry is still checked on each use.
@@ -177,12 +178,27 @@ impl PoolRuntime {
         self.origins.contains(origin)
     }
 
-    /// The serialised discovery document, built by `build` the first time it is asked for
-    /// (a reload replaces the whole runtime, so it never goes stale).
-    pub fn discovery(&self, build: impl FnOnce(&Self) -> Bytes) -> StaticDoc {
-        self.discovery
-            .get_or_init(|| StaticDoc::new(build(self)))
-            .clone()
+    /// The serialised discovery document at `now`, built by `build` when first asked for and
+    /// again when a key changes status (a reload replaces the whole runtime).
+    pub fn discovery(
+        &self,
+        now: DateTime<Utc>,
+        build: impl FnOnce(&Self, DateTime<Utc>) -> Bytes,
+    ) -> StaticDoc {
+        if let Ok(cached) = self.discovery.read()
+            && let Some(d) = cached.as_ref()
+            && d.until.is_none_or(|u| now < u)
+        {
+            return d.doc.clone();
+        }
+        let doc = StaticDoc::new(build(self, now));
+        if let Ok(mut cached) = self.discovery.write() {
+            *cached = Some(KeyedDoc {
+                doc: doc.clone(),
+                until: self.keys.next_change(now),
+            });
+        }
+        doc
     }
 
     /// The JWKS document at `now`, recomputed in memory only when a key changed status.
@@ -195,7 +211,7 @@ impl PoolRuntime {
         let (value, until) = self.keys.jwks(now);
         let doc = StaticDoc::new(Bytes::from(value.to_string()));
         if let Ok(mut cached) = self.jwks.write() {
-            *cached = JwksDoc {
+            *cached = KeyedDoc {
                 doc: doc.clone(),
                 until,
             };
@@ -278,7 +294,7 @@ impl PoolCache {
             issuer,
             keys: ring,
             origins,
-            discovery: OnceLock::new(),
+            discovery: RwLock::new(None),
             clients: clients
                 .into_iter()
                 .map(|c| (c.client_id.to_string(), Arc::new(c)))
@@ -290,7 +306,7 @@ impl PoolCache {
                 version: users_version,
                 ..UserCache::default()
             }),
-            jwks: RwLock::new(JwksDoc {
+            jwks: RwLock::new(KeyedDoc {
                 doc: StaticDoc::new(Bytes::from(jwks.to_string())),
                 until,
             }),

@@ -273,7 +273,13 @@ fn admin_commands_with_json_output() {
     assert_eq!(revoked["kid"], active);
     assert_eq!(revoked["replaced_by"]["status"], "active");
     let listed = cli.ok(&["keys", "list", "--pool", "acme", "--json"]);
-    assert!(listed.as_array().unwrap().iter().all(|k| k["kid"] != active));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kid"] != active)
+    );
 
     cli.ok(&[
         "group",

@@ -551,12 +551,14 @@ async fn prompt_login_and_max_age_force_a_new_sign_in() {
         .code();
     let on_page =
         |l: &Landed| matches!(l, Landed::Page { body, .. } if body.contains("name=\"password\""));
-    let res = browser
-        .get(format!("{}&prompt=login", c.start().url))
-        .send()
-        .await
-        .unwrap();
-    assert!(on_page(&app.follow(&browser, res).await.0));
+    for prompt in ["login", "select_account"] {
+        let res = browser
+            .get(format!("{}&prompt={prompt}", c.start().url))
+            .send()
+            .await
+            .unwrap();
+        assert!(on_page(&app.follow(&browser, res).await.0), "{prompt}");
+    }
     let res = browser
         .get(format!("{}&max_age=60", c.start().url))
         .send()

@@ -193,3 +193,61 @@ async fn jwks_cache_lifetime_never_exceeds_the_key_activation_delay() {
         assert_eq!(res.headers()["cache-control"], "public, max-age=300");
     }
 }
+
+async fn algs(app: &TestApp) -> Value {
+    let path = format!("/{}/.well-known/openid-configuration", app.pool.id);
+    let doc: Value = app.get(&path).await.json().await.unwrap();
+    doc["id_token_signing_alg_values_supported"].clone()
+}
+
+/// Discovery lists the algorithms of published keys only (an expired key's leaves with it,
+/// without a restart), and no prompt value it does not act on.
+#[actix_web::test]
+async fn discovery_follows_the_keys_and_says_only_what_is_true() {
+    let app = TestApp::builder()
+        .config(|c| {
+            c.key_algorithm = tessera::config::KeyAlgorithm::ES256;
+            c.key_activation_delay_secs = 0;
+            c.max_token_lifetime_secs = 3600;
+        })
+        .build()
+        .await;
+    assert_eq!(algs(&app).await, serde_json::json!(["ES256"]));
+    // The pool moves to RS256: both published while ES256 tokens may live, then RS256 alone.
+    let k = tessera::keys::generate(
+        &app.st,
+        &app.pool.id,
+        tessera::config::KeyAlgorithm::RS256,
+        app.now(),
+        app.now(),
+    )
+    .unwrap();
+    let id = app.pool.id.clone();
+    let now = app.now();
+    app.st
+        .sql
+        .run(move |c| {
+            tessera::store::sql::keys::insert(c, &k)?;
+            tessera::store::sql::pools::bump_version(c, &id, now)
+        })
+        .await
+        .unwrap();
+    app.st.pools.refresh(&app.st).await.unwrap();
+    assert_eq!(algs(&app).await, serde_json::json!(["ES256", "RS256"]));
+    app.clock.advance(chrono::TimeDelta::seconds(3600));
+    assert_eq!(algs(&app).await, serde_json::json!(["RS256"]));
+
+    let doc: Value = app
+        .get(&format!(
+            "/{}/.well-known/openid-configuration",
+            app.pool.id
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["prompt_values_supported"],
+        serde_json::json!(["none", "login", "consent"])
+    );
+}
