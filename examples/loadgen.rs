@@ -76,7 +76,7 @@ async fn sign_in_tokens(
         user & 255
     );
     let authorize = format!(
-        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
+        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
         t.issuer,
         t.client,
         urlencode(REDIRECT),

@@ -288,6 +288,9 @@ pub struct ClientUpdate {
     /// A resource server of the pool: may introspect every client's access tokens.
     #[arg(long, value_name = "BOOL")]
     pub introspect_any: Option<bool>,
+    /// A refresh token with every code exchange, offline_access or not (Cognito's way).
+    #[arg(long, value_name = "BOOL")]
+    pub always_refresh_token: Option<bool>,
     /// Browser origins allowed besides the redirect URIs' (repeatable; replaces the list;
     /// `--allowed-origin ''` alone clears it).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
@@ -338,6 +341,10 @@ pub struct ClientCreate {
     /// see only tokens issued to themselves).
     #[arg(long)]
     pub introspect_any: bool,
+    /// Issue a refresh token with every code exchange, as Cognito does; without this, only
+    /// when the `offline_access` scope is granted (OIDC Core §11).
+    #[arg(long)]
+    pub always_refresh_token: bool,
     /// A browser origin (`https://app.example`) that may call token, userinfo and revocation
     /// besides those of the redirect URIs (repeatable).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]

@@ -32,6 +32,8 @@ pub struct ClientSpec {
     pub require_mfa: bool,
     /// A resource server of the pool: may introspect every client's access tokens.
     pub introspect_any: bool,
+    /// A refresh token with every code exchange, `offline_access` or not (as Cognito does).
+    pub always_refresh_token: bool,
     /// Browser origins allowed besides those of the redirect URIs (CORS).
     pub allowed_origins: Vec<String>,
     /// Token lifetimes in seconds; `None` keeps the defaults (1 h, 1 h, 30 days).
@@ -224,6 +226,7 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         require_pkce: !spec.pkce_optional,
         require_mfa: spec.require_mfa,
         introspect_any: spec.introspect_any,
+        always_refresh_token: spec.always_refresh_token,
         allowed_origins: origin_list(&spec.allowed_origins)?,
         identity_providers: match spec.identity_providers.is_empty() {
             true => d.identity_providers,
@@ -393,6 +396,7 @@ pub struct ClientChanges {
     pub first_party: Option<bool>,
     pub require_mfa: Option<bool>,
     pub introspect_any: Option<bool>,
+    pub always_refresh_token: Option<bool>,
     /// `Some(list)` replaces the allowed origins (an empty list: none beyond the redirect URIs).
     pub allowed_origins: Option<Vec<String>>,
     pub access_token_ttl: Option<u64>,
@@ -431,6 +435,9 @@ pub async fn update(
         pkce_optional: !s.require_pkce,
         require_mfa: changes.require_mfa.unwrap_or(s.require_mfa),
         introspect_any: changes.introspect_any.unwrap_or(s.introspect_any),
+        always_refresh_token: changes
+            .always_refresh_token
+            .unwrap_or(s.always_refresh_token),
         allowed_origins: changes
             .allowed_origins
             .unwrap_or_else(|| s.allowed_origins.clone()),

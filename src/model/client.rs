@@ -37,6 +37,10 @@ pub struct ClientSettings {
     /// A resource server of the pool: may introspect every client's access tokens (others
     /// see only tokens issued to themselves).
     pub introspect_any: bool,
+    /// Cognito's behaviour: a refresh token with every code exchange. Otherwise (OIDC Core
+    /// §11) one only when the `offline_access` scope was granted. Clients stored before this
+    /// setting existed read it as on, so they keep what they had.
+    pub always_refresh_token: bool,
     /// Browser origins beyond those of the redirect URIs that may call token, userinfo and
     /// revocation (CORS), as `scheme://host[:port]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,7 +90,20 @@ impl Default for ClientSettings {
             read_attributes: None,
             write_attributes: None,
             introspect_any: false,
+            always_refresh_token: true,
             allowed_origins: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_stored_before_always_refresh_token_keep_their_refresh_tokens() {
+        let old: ClientSettings = serde_json::from_str(r#"{"access_token_ttl": 600}"#).unwrap();
+        assert!(old.always_refresh_token);
+        assert_eq!(old.access_token_ttl, 600);
     }
 }

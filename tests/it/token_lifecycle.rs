@@ -508,9 +508,46 @@ async fn a_narrowing_refresh_keeps_the_refresh_token_scope() {
         .await;
     assert_eq!(st, 200);
     assert_eq!(
-        full["scope"], "openid email profile",
+        full["scope"], "openid email profile offline_access",
         "RFC 6749 §6: the refresh token keeps its scope"
     );
+}
+
+/// OIDC Core §11: a refresh token only when offline_access was granted, unless the client is
+/// set up the Cognito way (`--always-refresh-token`).
+#[actix_web::test]
+async fn refresh_tokens_come_with_offline_access_or_the_cognito_setting() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let plain = app.oidc_client(spec("plain")).await;
+    let cognito = app
+        .oidc_client(tessera::clients::ClientSpec {
+            always_refresh_token: true,
+            ..spec("cognito")
+        })
+        .await;
+    for (c, expected) in [(&plain, false), (&cognito, true)] {
+        let s = c.start();
+        // The same request without offline_access.
+        let url = s
+            .url
+            .replace("+offline_access", "")
+            .replace("%20offline_access", "");
+        assert_ne!(url, s.url);
+        let code = app
+            .sign_in(&app.browser(), &url, "alice", PASSWORD)
+            .await
+            .code();
+        let t = c.exchange(&code, s.verifier).await.unwrap();
+        assert_eq!(t.refresh_token().is_some(), expected);
+        let offline = c.start();
+        let code = app
+            .sign_in(&app.browser(), &offline.url, "alice", PASSWORD)
+            .await
+            .code();
+        let t = c.exchange(&code, offline.verifier).await.unwrap();
+        assert!(t.refresh_token().is_some(), "offline_access granted");
+    }
 }
 
 #[actix_web::test]

@@ -164,26 +164,31 @@ pub fn user_tokens(
     } else {
         None
     };
-    let (refresh_token, refresh) = if g.client.grant_types.contains(&GrantType::RefreshToken) {
-        let token = app.random.token(32);
-        let (family_id, expires_at) = g.family;
-        let row = RefreshToken {
-            token_hash: sha256_hex(token.as_bytes()),
-            family_id,
-            sub: g.user.sub.to_string(),
-            client_id: g.client.client_id.to_string(),
-            scope: g.refresh_scope.to_string(),
-            auth_time: g.auth_time,
-            amr: g.amr.to_vec(),
-            issued_at: now,
-            expires_at,
-            used_at: None,
-            revoked_at: None,
+    // OIDC Core §11: a refresh token when offline_access was granted, or always for a client
+    // set up the Cognito way.
+    let offline = g.client.settings.always_refresh_token
+        || g.refresh_scope.split(' ').any(|s| s == "offline_access");
+    let (refresh_token, refresh) =
+        if offline && g.client.grant_types.contains(&GrantType::RefreshToken) {
+            let token = app.random.token(32);
+            let (family_id, expires_at) = g.family;
+            let row = RefreshToken {
+                token_hash: sha256_hex(token.as_bytes()),
+                family_id,
+                sub: g.user.sub.to_string(),
+                client_id: g.client.client_id.to_string(),
+                scope: g.refresh_scope.to_string(),
+                auth_time: g.auth_time,
+                amr: g.amr.to_vec(),
+                issued_at: now,
+                expires_at,
+                used_at: None,
+                revoked_at: None,
+            };
+            (Some(token), Some(row))
+        } else {
+            (None, None)
         };
-        (Some(token), Some(row))
-    } else {
-        (None, None)
-    };
     Ok(Issued {
         response: TokenResponse {
             access_token: access,

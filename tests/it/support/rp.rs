@@ -212,7 +212,8 @@ impl TestApp {
 }
 
 impl OidcClient {
-    /// An authorization URL with state, nonce and PKCE, scopes `openid email profile`.
+    /// An authorization URL with state, nonce and PKCE, scopes `openid email profile
+    /// offline_access` (a refresh token comes only with the last, OIDC Core §11).
     pub fn start(&self) -> Started {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = self
@@ -224,6 +225,7 @@ impl OidcClient {
             )
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("offline_access".into()))
             .set_pkce_challenge(challenge)
             .url();
         Started {
