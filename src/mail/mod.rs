@@ -1,6 +1,7 @@
-//! Email delivery: SMTP through lettre when configured; otherwise every message goes to the
-//! log and to `{data_dir}/outbox/` (one file each) so a developer can read codes; tests read an
-//! in-memory outbox.
+//! Email delivery: SMTP through lettre when configured; otherwise every message goes to
+//! `{data_dir}/outbox/` (one file each, its path logged) so a developer can read codes; tests
+//! read an in-memory outbox. Log lines say where a message went, never what it says, and mask
+//! the address.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -200,39 +201,68 @@ impl Mailer {
             subject: subject.to_string(),
             text: text.clone(),
         };
-        match &self.transport {
+        let result = match &self.transport {
             Transport::Memory(store) => {
                 store.lock().unwrap_or_else(|e| e.into_inner()).push(sent);
-                Ok(())
+                Ok("the in-memory outbox".to_string())
             }
-            Transport::Files(dir) => {
-                tracing::info!(to = %to, subject = %subject, "mail written to the outbox (no SMTP configured)");
-                write_outbox(dir, &sent, now).await
-            }
-            Transport::Smtp(smtp) => {
-                let to: Mailbox = to
-                    .parse()
-                    .map_err(|e| MailError::Delivery(format!("recipient: {e}")))?;
-                let msg = Message::builder()
-                    .from(self.from.clone())
-                    .to(to)
-                    .subject(subject)
-                    .multipart(MultiPart::alternative_plain_html(text, html))
-                    .map_err(|e| MailError::Delivery(e.to_string()))?;
-                smtp.send(msg)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| MailError::Delivery(e.to_string()))
+            Transport::Files(dir) => write_outbox(dir, &sent, now)
+                .await
+                .map(|path| path.display().to_string()),
+            Transport::Smtp(smtp) => self.by_smtp(smtp, to, subject, text, html).await,
+        };
+        let to = masked(to);
+        match &result {
+            Ok(place) => tracing::info!(to = %to, subject = %subject, "mail delivered to {place}"),
+            Err(e) => {
+                tracing::warn!(to = %to, subject = %subject, error = %e, "mail not delivered")
             }
         }
+        result.map(|_| ())
+    }
+
+    async fn by_smtp(
+        &self,
+        smtp: &AsyncSmtpTransport<Tokio1Executor>,
+        to: &str,
+        subject: &str,
+        text: String,
+        html: String,
+    ) -> Result<String, MailError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| MailError::Delivery(format!("recipient: {e}")))?;
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| MailError::Delivery(e.to_string()))?;
+        smtp.send(msg)
+            .await
+            .map(|_| "the SMTP server".to_string())
+            .map_err(|e| MailError::Delivery(e.to_string()))
     }
 }
 
+/// An address as logs show it: the first character of the local part and the domain
+/// (`a***@example.com`), so a log reader can tell messages apart but not harvest addresses.
+pub fn masked(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_string(),
+    }
+}
+
+/// Writes one message as a file; returns its path.
 async fn write_outbox(
     dir: &std::path::Path,
     sent: &Sent,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), MailError> {
+) -> Result<PathBuf, MailError> {
     let dir = dir.to_path_buf();
     let sent = sent.clone();
     tokio::task::spawn_blocking(move || {
@@ -247,9 +277,81 @@ async fn write_outbox(
             "To: {}\nSubject: {}\n\n{}",
             sent.to, sent.subject, sent.text
         );
-        std::fs::write(dir.join(name), body)
+        let path = dir.join(name);
+        std::fs::write(&path, body)
+            .map(|()| path)
             .map_err(|e| MailError::Delivery(format!("outbox: {e}")))
     })
     .await
     .map_err(|_| MailError::Delivery("outbox task failed".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::{Mailer, masked};
+
+    /// Log output captured in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_names_the_outbox_file_never_the_code_or_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::new(None, "Tessera <no-reply@localhost>", dir.path().into()).unwrap();
+        let logs = Captured::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            runtime.block_on(mailer.send_code(
+                "alice@example.com",
+                "Your code",
+                "Here it is.",
+                "731904",
+                "1 hour",
+                chrono::Utc::now(),
+            ))
+        })
+        .unwrap();
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(std::fs::read_to_string(&file).unwrap().contains("731904"));
+        let line = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(line.contains(&file.display().to_string()), "{line}");
+        assert!(line.contains("a***@example.com"), "{line}");
+        assert!(
+            !line.contains("731904") && !line.contains("alice@"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn logged_addresses_are_masked() {
+        assert_eq!(masked("alice@example.com"), "a***@example.com");
+        assert_eq!(masked("\u{e9}t\u{e9}@example.com"), "\u{e9}***@example.com");
+        assert_eq!(masked("@example.com"), "***@example.com");
+        assert_eq!(masked("nobody"), "***");
+    }
 }
