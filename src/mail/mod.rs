@@ -327,7 +327,7 @@ mod tests {
                 "Here it is.",
                 "731904",
                 "1 hour",
-                chrono::Utc::now(),
+                chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             ))
         })
         .unwrap();
