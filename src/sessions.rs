@@ -25,6 +25,28 @@ pub struct Session {
     /// The user's session generation when it started (see [`end_all`]); set by [`start`].
     #[serde(default)]
     pub generation: String,
+    /// The public session id (OIDC `sid` in ID and logout tokens); set by [`start`]. Not the
+    /// cookie value, which stays a secret of the browser.
+    #[serde(default)]
+    pub sid: String,
+}
+
+/// What the `sid` index keeps: whose session it is, where it is, and which clients with a
+/// back-channel logout URI received tokens in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SidEntry {
+    sub: String,
+    key: String,
+    clients: Vec<String>,
+}
+
+/// A session that was just ended, for back-channel logout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub sub: String,
+    pub sid: String,
+    /// Clients to tell (those recorded by [`joined`]).
+    pub clients: Vec<String>,
 }
 
 impl Session {
@@ -34,6 +56,7 @@ impl Session {
             auth_time,
             amr,
             generation: String::new(),
+            sid: String::new(),
         }
     }
 }
@@ -47,19 +70,87 @@ fn cookie_id(cookie: Option<&str>) -> Option<&str> {
     cookie.filter(|c| !c.is_empty() && c.len() <= 128)
 }
 
-/// Starts a session in the user's current generation and returns the cookie value.
-pub async fn start(app: &AppState, pool: &PoolId, s: &Session) -> Result<String, StoreError> {
+fn sid_key(pool: &PoolId, sid: &str) -> String {
+    format!("{pool}:sid:{sid}")
+}
+
+fn to_bytes(v: &impl Serialize) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Starts a session in the user's current generation with a new `sid`; returns the cookie
+/// value and the session as stored.
+pub async fn start(
+    app: &AppState,
+    pool: &PoolId,
+    s: &Session,
+) -> Result<(String, Session), StoreError> {
     let id = app.random.token(32);
     let current = app.kv.get(&epoch_key(pool, &s.sub)).await?;
     let s = Session {
         generation: String::from_utf8(current.unwrap_or_default()).unwrap_or_default(),
+        sid: app.random.token(16),
         ..s.clone()
     };
-    let body = serde_json::to_vec(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let key = session_key(pool, &id);
+    let entry = SidEntry {
+        sub: s.sub.clone(),
+        key: key.clone(),
+        clients: Vec::new(),
+    };
     app.kv
-        .put(&session_key(pool, &id), &body, SESSION_TTL)
+        .put(&sid_key(pool, &s.sid), &to_bytes(&entry)?, SESSION_TTL)
         .await?;
-    Ok(id)
+    app.kv.put(&key, &to_bytes(&s)?, SESSION_TTL).await?;
+    Ok((id, s))
+}
+
+/// Records that `client_id` received tokens in session `sid`, so its back-channel logout
+/// URI is told when the session ends.
+pub async fn joined(
+    app: &AppState,
+    pool: &PoolId,
+    sid: &str,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    let key = sid_key(pool, sid);
+    let Some(raw) = app.kv.get(&key).await? else {
+        return Ok(());
+    };
+    let mut entry: SidEntry = serde_json::from_slice(&raw).unwrap_or_default();
+    if entry.key.is_empty() || entry.clients.iter().any(|c| c == client_id) {
+        return Ok(());
+    }
+    entry.clients.push(client_id.to_string());
+    app.kv.put(&key, &to_bytes(&entry)?, SESSION_TTL).await
+}
+
+/// Ends the session whose `sid` is given (wherever its browser is); what ended, if any.
+pub async fn end_sid(
+    app: &AppState,
+    pool: &PoolId,
+    sid: &str,
+) -> Result<Option<Ended>, StoreError> {
+    if sid.is_empty() || sid.len() > 64 {
+        return Ok(None);
+    }
+    let key = sid_key(pool, sid);
+    let Some(raw) = app.kv.get(&key).await? else {
+        return Ok(None);
+    };
+    app.kv.delete(&key).await?;
+    let Ok(entry) = serde_json::from_slice::<SidEntry>(&raw) else {
+        return Ok(None);
+    };
+    if app.kv.get(&entry.key).await?.is_none() {
+        return Ok(None);
+    }
+    app.kv.delete(&entry.key).await?;
+    Ok(Some(Ended {
+        sub: entry.sub,
+        sid: sid.to_string(),
+        clients: entry.clients,
+    }))
 }
 
 /// The stored session behind a cookie value, if any (whether its user may still use it is
@@ -76,12 +167,28 @@ pub async fn find(
     Ok(raw.and_then(|r| serde_json::from_slice(&r).ok()))
 }
 
-/// Ends the session behind a cookie value.
-pub async fn end(app: &AppState, pool: &PoolId, cookie: Option<&str>) -> Result<(), StoreError> {
-    match cookie_id(cookie) {
-        Some(id) => app.kv.delete(&session_key(pool, id)).await,
-        None => Ok(()),
+/// Ends the session behind a cookie value; what ended, if any.
+pub async fn end(
+    app: &AppState,
+    pool: &PoolId,
+    cookie: Option<&str>,
+) -> Result<Option<Ended>, StoreError> {
+    let Some(s) = find(app, pool, cookie).await? else {
+        return Ok(None);
+    };
+    if !s.sid.is_empty()
+        && let Some(ended) = end_sid(app, pool, &s.sid).await?
+    {
+        return Ok(Some(ended));
     }
+    if let Some(id) = cookie_id(cookie) {
+        app.kv.delete(&session_key(pool, id)).await?;
+    }
+    Ok(Some(Ended {
+        sub: s.sub,
+        sid: s.sid,
+        clients: Vec::new(),
+    }))
 }
 
 /// The browser's usable session: one whose user is gone, disabled, or had every session

@@ -291,6 +291,9 @@ pub struct ClientUpdate {
     /// A refresh token with every code exchange, offline_access or not (Cognito's way).
     #[arg(long, value_name = "BOOL")]
     pub always_refresh_token: Option<bool>,
+    /// OIDC Back-Channel Logout URI (`''` removes it).
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
     /// Browser origins allowed besides the redirect URIs' (repeatable; replaces the list;
     /// `--allowed-origin ''` alone clears it).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
@@ -345,6 +348,10 @@ pub struct ClientCreate {
     /// when the `offline_access` scope is granted (OIDC Core §11).
     #[arg(long)]
     pub always_refresh_token: bool,
+    /// OIDC Back-Channel Logout: a logout token is POSTed here when a session in which this
+    /// client received tokens ends.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
     /// A browser origin (`https://app.example`) that may call token, userinfo and revocation
     /// besides those of the redirect URIs (repeatable).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]

@@ -34,6 +34,8 @@ pub struct ClientSpec {
     pub introspect_any: bool,
     /// A refresh token with every code exchange, `offline_access` or not (as Cognito does).
     pub always_refresh_token: bool,
+    /// OIDC Back-Channel Logout: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
     /// Browser origins allowed besides those of the redirect URIs (CORS).
     pub allowed_origins: Vec<String>,
     /// Token lifetimes in seconds; `None` keeps the defaults (1 h, 1 h, 30 days).
@@ -114,6 +116,24 @@ pub fn check_redirect_uri(raw: &str) -> Result<(), ClientError> {
         s => Err(invalid(format!(
             "redirect URI {raw:?}: custom scheme {s:?} must be a reverse domain name (e.g. com.example.app)"
         ))),
+    }
+}
+
+/// OIDC Back-Channel Logout §2.2: an absolute http(s) URL without a fragment; https unless
+/// on loopback.
+fn backchannel_uri(raw: Option<&str>) -> Result<Option<String>, ClientError> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = |why: &str| invalid(format!("back-channel logout URI {raw:?}: {why}"));
+    let u = Url::parse(raw).map_err(|e| bad(&format!("not an absolute URL: {e}")))?;
+    if raw.len() > 2048 || u.fragment().is_some() {
+        return Err(bad("at most 2048 characters and no fragment"));
+    }
+    match u.scheme() {
+        "https" => Ok(Some(raw.to_string())),
+        "http" if redirect::is_loopback(&u) => Ok(Some(raw.to_string())),
+        _ => Err(bad("https is required (http only on loopback)")),
     }
 }
 
@@ -227,6 +247,7 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         require_mfa: spec.require_mfa,
         introspect_any: spec.introspect_any,
         always_refresh_token: spec.always_refresh_token,
+        backchannel_logout_uri: backchannel_uri(spec.backchannel_logout_uri.as_deref())?,
         allowed_origins: origin_list(&spec.allowed_origins)?,
         identity_providers: match spec.identity_providers.is_empty() {
             true => d.identity_providers,
@@ -397,6 +418,8 @@ pub struct ClientChanges {
     pub require_mfa: Option<bool>,
     pub introspect_any: Option<bool>,
     pub always_refresh_token: Option<bool>,
+    /// `Some(uri)` sets the back-channel logout URI (an empty one removes it).
+    pub backchannel_logout_uri: Option<String>,
     /// `Some(list)` replaces the allowed origins (an empty list: none beyond the redirect URIs).
     pub allowed_origins: Option<Vec<String>>,
     pub access_token_ttl: Option<u64>,
@@ -438,6 +461,10 @@ pub async fn update(
         always_refresh_token: changes
             .always_refresh_token
             .unwrap_or(s.always_refresh_token),
+        backchannel_logout_uri: match changes.backchannel_logout_uri {
+            Some(u) => Some(u).filter(|u| !u.is_empty()),
+            None => s.backchannel_logout_uri.clone(),
+        },
         allowed_origins: changes
             .allowed_origins
             .unwrap_or_else(|| s.allowed_origins.clone()),

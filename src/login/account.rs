@@ -529,7 +529,7 @@ async fn change_password(
     // Every session ended with the old password; this browser keeps going with a new one.
     sessions::end(app, &tenant.pool.id, browser.session).await?;
     let s = Session::new(&sub, now.timestamp(), state.session.amr.clone());
-    let cookie = sessions::start(app, &tenant.pool.id, &s).await?;
+    let (cookie, s) = sessions::start(app, &tenant.pool.id, &s).await?;
     state.session = s;
     state.notice = Some("Your password was changed. Your other sessions were signed out.".into());
     Ok(AccountOutcome::ShowWithNewSession(Box::new(state), cookie))

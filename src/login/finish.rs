@@ -83,6 +83,13 @@ pub async fn issue_code(
     s: &Session,
 ) -> Result<Outcome, OAuthError> {
     let code = code::issue(app, tenant, req, s).await?;
+    let backchannel = tenant
+        .clients
+        .get(&req.client_id)
+        .is_some_and(|c| c.settings.backchannel_logout_uri.is_some());
+    if backchannel && !s.sid.is_empty() {
+        sessions::joined(app, &tenant.pool.id, &s.sid, &req.client_id).await?;
+    }
     Ok(Outcome::Deliver(deliver(
         tenant,
         &req.redirect_uri,
@@ -133,7 +140,7 @@ pub async fn complete_sign_in(
     let s = Session::new(sub, now.timestamp(), amr);
     // A new sign-in in this browser replaces its previous session.
     sessions::end(app, &tenant.pool.id, browser.session).await?;
-    let cookie = sessions::start(app, &tenant.pool.id, &s).await?;
+    let (cookie, s) = sessions::start(app, &tenant.pool.id, &s).await?;
     if let Some(link) = tx.link.as_ref().filter(|l| l.sub == sub) {
         // The owner of the account proved it: the upstream identity that led here joins it.
         let pool = &tenant.pool.id;

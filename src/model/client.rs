@@ -41,6 +41,10 @@ pub struct ClientSettings {
     /// §11) one only when the `offline_access` scope was granted. Clients stored before this
     /// setting existed read it as on, so they keep what they had.
     pub always_refresh_token: bool,
+    /// OIDC Back-Channel Logout 1.0: where a logout token is POSTed when a session in which
+    /// this client received tokens ends (https, or http on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
     /// Browser origins beyond those of the redirect URIs that may call token, userinfo and
     /// revocation (CORS), as `scheme://host[:port]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -91,6 +95,7 @@ impl Default for ClientSettings {
             write_attributes: None,
             introspect_any: false,
             always_refresh_token: true,
+            backchannel_logout_uri: None,
             allowed_origins: Vec::new(),
         }
     }

@@ -27,6 +27,9 @@ pub struct CodeGrant {
     pub sub: String,
     pub auth_time: i64,
     pub amr: Vec<String>,
+    /// The SSO session the code was issued in (OIDC `sid`).
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// What the first redemption issued, kept so a replay can revoke it.
@@ -66,6 +69,7 @@ pub async fn issue(
         sub: s.sub.clone(),
         auth_time: s.auth_time,
         amr: s.amr.clone(),
+        sid: Some(s.sid.clone()).filter(|sid| !sid.is_empty()),
     };
     let body = serde_json::to_vec(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     app.kv

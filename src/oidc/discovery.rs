@@ -56,5 +56,7 @@ pub fn document(issuer: &str, keys: &KeyRing, now: DateTime<Utc>) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
 }

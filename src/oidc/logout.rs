@@ -38,6 +38,15 @@ pub fn needs_confirmation(
     !cognito
 }
 
+/// The `sid` of a valid `id_token_hint` of this pool: the session the relying party means.
+pub fn hinted_sid(tenant: &PoolRuntime, p: &Params, now: DateTime<Utc>) -> Option<String> {
+    let claims = verify_id_token_hint(tenant, p.get("id_token_hint")?, now)?;
+    claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// The parameters to carry through the confirmation form.
 pub fn carried(p: &Params) -> Vec<(String, String)> {
     [

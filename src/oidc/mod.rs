@@ -1,6 +1,7 @@
 //! OpenID Connect provider: protocol rules with no HTTP types in them.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod code;

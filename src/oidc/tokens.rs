@@ -160,6 +160,8 @@ pub struct IdClaims<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a [String],
+    /// The SSO session (OIDC Front-/Back-Channel Logout `sid`).
+    pub sid: Option<&'a str>,
     pub access_token: &'a str,
     pub ttl_secs: i64,
 }
@@ -192,6 +194,9 @@ pub fn id_token(
     }
     if let Some(n) = c.nonce {
         user_claims.insert("nonce".into(), json!(n));
+    }
+    if let Some(sid) = c.sid {
+        user_claims.insert("sid".into(), json!(sid));
     }
     sign(tenant, "JWT", user_claims, now)
 }

@@ -10,6 +10,7 @@ use super::views::{LoggedOutPage, LogoutConfirmPage, error_page, page};
 use crate::http::form::query_or_form;
 use crate::http::{Body, PoolCtx};
 use crate::login::outcome::{form_token, form_token_ok};
+use crate::oidc::backchannel;
 use crate::oidc::error::OAuthError;
 use crate::oidc::logout::{self, AfterLogout};
 use crate::oidc::params::Params;
@@ -54,8 +55,22 @@ pub async fn logout(
     {
         return confirm_page(&app, &tenant, &params, &mut cookies);
     }
-    if let Err(e) = sessions::end(&app, pool, cookies.session.as_deref()).await {
-        return failure(&OAuthError::server(e));
+    // The session the id_token_hint names ends exactly (wherever its browser is), and so does
+    // this browser's; each client that received tokens in them is told (back-channel).
+    let hinted = logout::hinted_sid(&tenant, &params, now);
+    let mut ended = Vec::new();
+    if let Some(sid) = hinted.as_deref() {
+        match sessions::end_sid(&app, pool, sid).await {
+            Ok(e) => ended.extend(e),
+            Err(e) => return failure(&OAuthError::server(e)),
+        }
+    }
+    match sessions::end(&app, pool, cookies.session.as_deref()).await {
+        Ok(e) => ended.extend(e),
+        Err(e) => return failure(&OAuthError::server(e)),
+    }
+    for e in &ended {
+        backchannel::notify(&app, &tenant, e, now);
     }
     let mut res = match logout::after_logout(&tenant, &params, now) {
         AfterLogout::Redirect(url) => redirect(&url),

@@ -21,6 +21,7 @@ mod introspection;
 mod keys;
 mod kv;
 mod limits;
+mod logout;
 mod metrics;
 mod mfa;
 mod mfa_core;

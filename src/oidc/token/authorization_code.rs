@@ -193,6 +193,7 @@ async fn issue_tokens(
             nonce: grant.nonce.as_deref(),
             auth_time: grant.auth_time,
             amr: &grant.amr,
+            sid: grant.sid.as_deref(),
             family,
         },
         now,

@@ -36,6 +36,8 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a [String],
+    /// The SSO session the sign-in belongs to (OIDC `sid`).
+    pub sid: Option<&'a str>,
     /// The refresh family and its absolute expiry (see [`new_family`]).
     pub family: (String, DateTime<Utc>),
 }
@@ -153,6 +155,7 @@ pub fn user_tokens(
             nonce: g.nonce,
             auth_time: g.auth_time,
             amr: g.amr,
+            sid: g.sid,
             access_token: &access,
             ttl_secs: id_ttl,
         };
@@ -184,6 +187,7 @@ pub fn user_tokens(
                 expires_at,
                 used_at: None,
                 revoked_at: None,
+                sid: g.sid.map(str::to_string),
             };
             (Some(token), Some(row))
         } else {

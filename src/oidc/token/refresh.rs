@@ -115,6 +115,7 @@ async fn issue_tokens(
             nonce: None,
             auth_time: presented.auth_time,
             amr: &presented.amr,
+            sid: presented.sid.as_deref(),
             family: (presented.family_id.clone(), presented.expires_at),
         },
         now,

@@ -24,6 +24,7 @@ struct Row {
     expires_at: NaiveDateTime,
     used_at: Option<NaiveDateTime>,
     revoked_at: Option<NaiveDateTime>,
+    sid: Option<String>,
 }
 
 /// A refresh token record.
@@ -40,6 +41,8 @@ pub struct RefreshToken {
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The SSO session the family started in (OIDC `sid`), when known.
+    pub sid: Option<String>,
 }
 
 impl TryFrom<Row> for RefreshToken {
@@ -57,6 +60,7 @@ impl TryFrom<Row> for RefreshToken {
             expires_at: r.expires_at.and_utc(),
             used_at: r.used_at.map(|t| t.and_utc()),
             revoked_at: r.revoked_at.map(|t| t.and_utc()),
+            sid: r.sid,
         })
     }
 }
@@ -75,6 +79,7 @@ pub fn insert(c: &mut DbConn, pool: &PoolId, t: &RefreshToken) -> Result<(), Sto
         expires_at: t.expires_at.naive_utc(),
         used_at: None,
         revoked_at: None,
+        sid: t.sid.clone(),
     };
     diesel::insert_into(tenant::table).values(&row).execute(c)?;
     Ok(())
