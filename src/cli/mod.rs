@@ -2,6 +2,7 @@
 //! users and keys (same binary, same database, no server needed; `--json` for scripts).
 
 mod admin;
+mod clients;
 mod idp;
 mod transfer;
 
