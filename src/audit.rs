@@ -44,6 +44,8 @@ pub enum Kind {
     UsersImported,
     /// A signing key was revoked (`keys revoke`); the detail names it and its replacement.
     KeyRevoked,
+    /// A user (or an operator) took back what they allowed an application.
+    ConsentRevoked,
 }
 
 impl Kind {
@@ -76,6 +78,7 @@ impl Kind {
             Self::IdentityUnlinked => "identity_unlinked",
             Self::UsersImported => "users_imported",
             Self::KeyRevoked => "key_revoked",
+            Self::ConsentRevoked => "consent_revoked",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Users of a pool: identifiers, statuses, password policy, and administration.
 
 pub mod codes;
+pub mod consents;
 pub mod expiry;
 pub mod groups;
 pub mod policy;

@@ -338,7 +338,53 @@ async fn user_cmd(
             user,
             provider,
         } => link_user(app, &p.pool, &user, &provider, None, json, now).await,
+        UserCmd::Consents {
+            pool: p,
+            user,
+            revoke,
+        } => consents(app, &p.pool, &user, revoke, json, now).await,
     }
+}
+
+/// Lists a user's consents, or takes one back.
+async fn consents(
+    app: &AppState,
+    id_or_name: &str,
+    user: &str,
+    revoke: Option<String>,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let p = pool(app, id_or_name).await?;
+    let u = accounts::find(app, &p.id, user).await?;
+    let sub = u.sub.as_str();
+    if let Some(client_id) = revoke {
+        let revoked = accounts::consents::revoke(app, &p.id, sub, &client_id, None, now).await?;
+        if !revoked {
+            return Err(Error::Usage(format!(
+                "{} has not allowed {client_id}",
+                u.username
+            )));
+        }
+        let done = serde_json::json!({ "sub": sub, "revoked": client_id });
+        return emit(json, &done, || {
+            format!("{client_id} no longer has {}'s consent", u.username)
+        });
+    }
+    let list = accounts::consents::list(app, &p.id, sub).await?;
+    emit(json, &list, || {
+        let lines: Vec<String> = list
+            .iter()
+            .map(|g| {
+                let name = g.client_name.as_deref().unwrap_or("(deleted)");
+                format!("{}\t{name}\t{}", g.client_id, g.scopes.join(" "))
+            })
+            .collect();
+        match lines.is_empty() {
+            true => format!("{} has allowed no application", u.username),
+            false => lines.join("\n"),
+        }
+    })
 }
 
 /// A user with the upstream identities linked to them.

@@ -530,6 +530,15 @@ pub enum UserCmd {
         #[arg(long)]
         provider: String,
     },
+    /// The applications a user allowed; `--revoke CLIENT_ID` takes one back (its refresh
+    /// tokens for the user are revoked; it asks again at the next sign-in).
+    Consents {
+        #[command(flatten)]
+        pool: PoolArg,
+        user: String,
+        #[arg(long, value_name = "CLIENT_ID")]
+        revoke: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

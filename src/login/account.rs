@@ -2,6 +2,7 @@
 //! to the new address; the old one stays until it is confirmed), change the password (current
 //! one required, counted toward the sign-in lockout).
 
+use crate::accounts::consents::{self, Granted};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -50,6 +51,8 @@ pub struct AccountState {
     pub recovery_codes_left: i64,
     /// Linked upstream identities and the providers that could be connected.
     pub connections: Connections,
+    /// The applications the user allowed.
+    pub consents: Vec<Granted>,
 }
 
 /// What a request to the account page leads to.
@@ -143,6 +146,9 @@ async fn state_for(
         recovery_codes: Vec::new(),
         recovery_codes_left,
         connections: connections::of(app, tenant, &user).await?,
+        consents: consents::list(app, &tenant.pool.id, user.sub.as_str())
+            .await
+            .map_err(OAuthError::server)?,
         user,
     }))
 }
@@ -216,6 +222,20 @@ pub async fn act(
             let done = connections::disconnect(app, tenant, user, provider, browser, now).await?;
             state.connections = connections::of(app, tenant, user).await?;
             done
+        }
+        "revoke_consent" => {
+            let client_id = form.get("client_id").unwrap_or_default();
+            let (pool, sub) = (&tenant.pool.id, state.user.sub.as_str());
+            let revoked = consents::revoke(app, pool, sub, client_id, browser.ip, now)
+                .await
+                .map_err(OAuthError::server)?;
+            state.consents = consents::list(app, pool, sub)
+                .await
+                .map_err(OAuthError::server)?;
+            match revoked {
+                true => Ok("The application's access was removed; it will ask again.".into()),
+                false => Err("That application had no access.".into()),
+            }
         }
         "mfa_begin" | "mfa_confirm" | "mfa_disable" => {
             mfa_action(app, tenant, form, &mut state, browser, now).await?

@@ -79,6 +79,14 @@ fn render(
             .iter()
             .map(String::as_str)
             .collect(),
+        consents: state
+            .consents
+            .iter()
+            .map(|g| {
+                let name = g.client_name.as_deref().unwrap_or("A deleted application");
+                (g.client_id.as_str(), name, g.scopes.join(", "))
+            })
+            .collect(),
     };
     page(form_status(state.error.is_some()), &view)
 }

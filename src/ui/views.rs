@@ -121,6 +121,8 @@ pub struct AccountPage<'a> {
     pub linked: Vec<&'a str>,
     /// The pool's providers not linked yet (can be connected).
     pub available: Vec<&'a str>,
+    /// Applications the user allowed: (client id, name, scopes).
+    pub consents: Vec<(&'a str, &'a str, String)>,
 }
 
 #[derive(Template)]

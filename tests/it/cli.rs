@@ -238,6 +238,17 @@ fn admin_commands_with_json_output() {
         cli.ok(&["user", "enable", "--pool", "acme", "alice", "--json"])["enabled"],
         true
     );
+    assert_eq!(
+        cli.ok(&["user", "consents", "--pool", "acme", "alice", "--json"]),
+        serde_json::json!([])
+    );
+    let e = cli.fails(
+        &[
+            "user", "consents", "--pool", "acme", "alice", "--revoke", "x",
+        ],
+        &[],
+    );
+    assert!(e.contains("has not allowed x"), "{e}");
     let temp = cli.ok(&[
         "user",
         "set-password",

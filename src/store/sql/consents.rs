@@ -69,3 +69,47 @@ pub fn save(
         other => other,
     }
 }
+
+/// One remembered consent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Consent {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every consent `sub` gave, by client id.
+pub fn list(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<Consent>, StoreError> {
+    consents::table
+        .filter(consents::pool_id.eq(pool.as_str()))
+        .filter(consents::sub.eq(sub))
+        .order(consents::client_id.asc())
+        .select((consents::client_id, consents::scopes, consents::updated_at))
+        .load::<(String, String, chrono::NaiveDateTime)>(c)?
+        .into_iter()
+        .map(|(client_id, scopes, at)| {
+            Ok(Consent {
+                client_id,
+                scopes: from_json(&scopes, "consent scopes")?,
+                updated_at: at.and_utc(),
+            })
+        })
+        .collect()
+}
+
+/// Forgets what `sub` allowed `client_id`; whether there was anything.
+pub fn delete(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &str,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        consents::table
+            .filter(consents::pool_id.eq(pool.as_str()))
+            .filter(consents::sub.eq(sub))
+            .filter(consents::client_id.eq(client_id)),
+    )
+    .execute(c)?;
+    Ok(n > 0)
+}

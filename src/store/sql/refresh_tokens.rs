@@ -150,6 +150,25 @@ pub fn revoke_user(
     .execute(c)?)
 }
 
+/// Revokes every live refresh token of `sub` issued to `client_id` (a consent taken back).
+pub fn revoke_user_client(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &str,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        tenant::table
+            .filter(tenant::pool_id.eq(pool.as_str()))
+            .filter(tenant::sub.eq(sub))
+            .filter(tenant::client_id.eq(client_id))
+            .filter(tenant::revoked_at.is_null()),
+    )
+    .set(tenant::revoked_at.eq(Some(now.naive_utc())))
+    .execute(c)?)
+}
+
 /// Deletes the pool's refresh tokens that expired before `before`, used and revoked ones
 /// included: past its expiry a token is refused whatever its row says.
 pub fn delete_expired(
