@@ -15,6 +15,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TESSERA_PUBLIC_URL", "public_url"),
     ("DATABASE_URL", "database_url"),
     ("REDIS_URL", "redis_url"),
+    ("TESSERA_REDIS_CA_FILE", "redis_ca_file"),
     ("TESSERA_DATA_DIR", "data_dir"),
     ("TESSERA_MASTER_KEY_FILE", "master_key_file"),
     ("TESSERA_LOG", "log"),
@@ -142,6 +143,8 @@ pub struct Config {
     pub database_url: String,
     /// `memory://` or `redis://...` / `rediss://...`.
     pub redis_url: String,
+    /// PEM certificates trusted for `rediss://` besides the system's (a private CA).
+    pub redis_ca_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     /// Default `{data_dir}/master.key`.
     pub master_key_file: Option<PathBuf>,
@@ -198,6 +201,7 @@ impl Default for Config {
             // Empty: `sqlite://{data_dir}/tessera.db`, resolved when loaded.
             database_url: String::new(),
             redis_url: "memory://".into(),
+            redis_ca_file: None,
             data_dir: PathBuf::from("./data"),
             master_key_file: None,
             log: "info".into(),

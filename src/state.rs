@@ -91,8 +91,16 @@ impl AppState {
             )
             .map_err(|e| Error::Startup(e.to_string()))?,
         };
-        let kv = Kv::connect(
+        let ca =
+            match &config.redis_ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    Error::Startup(format!("redis_ca_file {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+        let kv = Kv::connect_trusting(
             &config.redis_url,
+            ca,
             &deps.kv_prefix,
             deps.clock.clone(),
             CONNECT_TIMEOUT,

@@ -1,4 +1,5 @@
-//! One KV suite run against the in-process store and, when configured, Redis: same semantics.
+//! One KV suite run against the in-process store and, when configured, Redis (plain and over
+//! TLS, `rediss://`): same semantics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,19 @@ use crate::support::{backends, unique_name};
 
 async fn stores() -> Vec<(Kv, Arc<FakeClock>)> {
     let mut out = Vec::new();
-    for url in ["memory://".to_string(), backends::redis_url()] {
+    let plain = [
+        ("memory://".to_string(), None),
+        (backends::redis_url(), None),
+    ];
+    let tls = backends::rediss().map(|(url, ca)| (url, Some(ca)));
+    for (url, ca) in plain.into_iter().chain(tls) {
         if url == "memory://" && !out.is_empty() {
             continue;
         }
         let clock = Arc::new(FakeClock::new(SystemClock.now()));
-        let kv = Kv::connect(
+        let kv = Kv::connect_trusting(
             &url,
+            ca,
             &format!("{}:", unique_name("kv")),
             clock.clone(),
             Duration::from_secs(5),
@@ -33,6 +40,19 @@ async fn stores() -> Vec<(Kv, Arc<FakeClock>)> {
 }
 
 const MIN: Duration = Duration::from_secs(60);
+
+/// `rediss://` verifies the server: without its CA the connection is refused.
+#[actix_web::test]
+async fn rediss_needs_a_trusted_certificate() {
+    let Some((url, _)) = backends::rediss() else {
+        return println!("rediss: TEST_REDISS_URL not set, skipped");
+    };
+    let clock = Arc::new(FakeClock::new(SystemClock.now()));
+    let e = Kv::connect(&url, "x:", clock, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot connect"), "{e}");
+}
 
 #[actix_web::test]
 async fn put_get_overwrite_delete() {

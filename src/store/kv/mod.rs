@@ -74,10 +74,21 @@ impl Kv {
         clock: Arc<dyn Clock>,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::connect_trusting(url, None, prefix, clock, timeout).await
+    }
+
+    /// As [`Kv::connect`]; a `rediss://` server's certificate may also chain to `ca_pem`.
+    pub async fn connect_trusting(
+        url: &str,
+        ca_pem: Option<Vec<u8>>,
+        prefix: &str,
+        clock: Arc<dyn Clock>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let backend = if url == "memory://" {
             Backend::Memory(MemoryKv::default())
         } else {
-            let kv = RedisKv::connect(url, timeout).await.map_err(|e| {
+            let kv = RedisKv::connect(url, ca_pem, timeout).await.map_err(|e| {
                 StoreError::Kv(format!("cannot connect to {}: {e}", redact_url(url)))
             })?;
             Backend::Redis(kv)

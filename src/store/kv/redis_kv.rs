@@ -61,8 +61,24 @@ fn kv_err(e: redis::RedisError) -> StoreError {
 }
 
 impl RedisKv {
-    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    /// Connects to `url`; over TLS (`rediss://`) the server's certificate must chain to the
+    /// system's roots or to `ca_pem`.
+    pub async fn connect(
+        url: &str,
+        ca_pem: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let client = match ca_pem {
+            Some(root_cert) => {
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url, certs)
+            }
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| e.to_string())?;
         let cfg = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))

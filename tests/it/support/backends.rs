@@ -35,6 +35,28 @@ pub fn redis_url() -> String {
     }
 }
 
+/// TEST_REDISS_URL (a Redis that speaks only TLS, e.g. `rediss://127.0.0.1:6390`) with the CA
+/// that signed its certificate (PEM file TEST_REDISS_CA), or None; under
+/// TESSERA_REQUIRE_SERVICES=1 their absence fails the run.
+pub fn rediss() -> Option<(String, Vec<u8>)> {
+    let url = std::env::var("TEST_REDISS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let ca = std::env::var("TEST_REDISS_CA")
+        .ok()
+        .filter(|u| !u.is_empty());
+    match (url, ca) {
+        (Some(url), Some(ca)) => {
+            let pem = std::fs::read(&ca).unwrap_or_else(|e| panic!("TEST_REDISS_CA {ca}: {e}"));
+            Some((url, pem))
+        }
+        _ if required() => {
+            panic!("TESSERA_REQUIRE_SERVICES=1 but TEST_REDISS_URL or TEST_REDISS_CA is not set")
+        }
+        _ => None,
+    }
+}
+
 /// One test's SQL database: a temporary SQLite file, or a fresh PostgreSQL schema dropped at the end.
 pub struct SqlBackend {
     pub url: String,
