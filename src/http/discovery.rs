@@ -28,18 +28,18 @@ fn jwks_cache_control(app: &AppState) -> HeaderValue {
 }
 
 /// Does `If-None-Match` name this entity tag (RFC 9110 §13.1.2: weak comparison, `*`)?
-fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+fn not_modified(req: &HttpRequest, etag: &[u8]) -> bool {
     req.headers()
         .get_all(IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim())
-        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).as_bytes() == etag)
 }
 
 /// The stored bytes (or 304), cacheable and readable from any origin.
 fn cached_json(req: &HttpRequest, doc: StaticDoc, cache_control: HeaderValue) -> HttpResponse {
-    let fresh = not_modified(req, doc.etag_str());
+    let fresh = not_modified(req, &doc.etag);
     let mut res = if fresh {
         HttpResponse::NotModified().finish()
     } else {
@@ -64,11 +64,15 @@ pub fn well_known(app: &AppState, req: &HttpRequest) -> Option<(WellKnown, HttpR
     if req.method() != Method::GET {
         return None;
     }
-    let (pool, path) = req.path().strip_prefix('/')?.split_once('/')?;
-    let which = match path {
-        ".well-known/openid-configuration" => WellKnown::Discovery,
-        ".well-known/jwks.json" => WellKnown::Jwks,
-        _ => return None,
+    // Suffix first: two short compares instead of a search for '/' (this runs per request).
+    // A "pool" with a '/' in it is no pool id, and the lookup below misses.
+    let path = req.path().strip_prefix('/')?;
+    let (pool, which) = if let Some(p) = path.strip_suffix("/.well-known/jwks.json") {
+        (p, WellKnown::Jwks)
+    } else if let Some(p) = path.strip_suffix("/.well-known/openid-configuration") {
+        (p, WellKnown::Discovery)
+    } else {
+        return None;
     };
     let tenant = app.pools.get(pool)?;
     let res = match which {
