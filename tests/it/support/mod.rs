@@ -7,6 +7,7 @@ pub mod rp;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::HttpServer;
 use chrono::{DateTime, Utc};
@@ -18,6 +19,9 @@ use tessera::{AppState, Deps};
 pub use backends::{SqlBackend, unique_name};
 
 /// An app under test with its own stores, clock and HTTP address.
+/// How long test clients keep an idle connection: well under the test server's keep-alive.
+pub const CLIENT_IDLE: Duration = Duration::from_secs(30);
+
 pub struct TestApp {
     pub st: AppState,
     pub clock: Arc<FakeClock>,
@@ -183,7 +187,10 @@ impl TestAppBuilder {
             .await
             .unwrap();
         let app_state = st.clone();
+        // Test clients drop idle connections long before the server closes them (a request on
+        // a connection the server is closing fails with IncompleteMessage under heavy load).
         let server = HttpServer::new(move || tessera::build_app(app_state.clone()))
+            .keep_alive(Duration::from_secs(75))
             .workers(1)
             .disable_signals()
             .shutdown_timeout(0)
@@ -199,6 +206,7 @@ impl TestAppBuilder {
             pool,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(CLIENT_IDLE)
                 .build()
                 .unwrap(),
             kv_prefix: prefix,

@@ -108,6 +108,7 @@ impl TestApp {
             .unwrap();
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .pool_idle_timeout(crate::support::CLIENT_IDLE)
             .build()
             .unwrap();
         let meta =
@@ -135,6 +136,7 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(crate::support::CLIENT_IDLE)
             .build()
             .unwrap()
     }
