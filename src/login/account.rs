@@ -2,7 +2,6 @@
 //! to the new address; the old one stays until it is confirmed), change the password (current
 //! one required, counted toward the sign-in lockout).
 
-use crate::accounts::consents::{self, Granted};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use super::finish::live_session;
 use super::outcome::{Browser, LOCKED, account_failure, form_token, form_token_ok, user_message};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
+use crate::accounts::consents::{self, Granted};
 use crate::accounts::signin::{self, Checked, Throttle, Verdict};
 use crate::accounts::{self, AccountError};
 use crate::audit;
