@@ -29,6 +29,8 @@ pub enum Error {
     #[error(transparent)]
     Mfa(#[from] crate::mfa::MfaError),
     #[error(transparent)]
+    AccessKey(#[from] crate::cognito::access_keys::AccessKeyError),
+    #[error(transparent)]
     Federation(crate::federation::FederationError),
     #[error("{0}")]
     Startup(String),

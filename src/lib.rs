@@ -6,6 +6,7 @@ pub mod background;
 pub mod cli;
 pub mod clients;
 pub mod clock;
+pub mod cognito;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -45,6 +45,8 @@ pub fn build_app(
         .app_data(web::QueryConfig::default().error_handler(api_error::query_error))
         .app_data(web::PathConfig::default().error_handler(api_error::path_error))
         .wrap(logging::Edge)
+        // The Cognito user-pool API (AWS JSON 1.1) at the root, as an SDK's endpoint URL.
+        .service(resource("/", "/").route(web::post().to(crate::http::cognito::endpoint)))
         .service(resource("/healthz", "/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "/readyz").route(web::get().to(health::readyz)))
         .service(pool_scope())

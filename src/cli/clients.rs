@@ -1,10 +1,12 @@
-//! `tessera client ...`: register, change, list and delete a pool's app clients.
+//! `tessera client ...`: register, change, list and delete a pool's app clients; and
+//! `tessera access-key ...`, the credentials API clients sign with.
 
 use chrono::{DateTime, Utc};
 
 use super::admin::{emit, pool};
-use super::{ClientCmd, ClientCreate};
+use super::{AccessKeyCmd, ClientCmd, ClientCreate};
 use crate::clients::{self, ClientChanges, ClientSpec};
+use crate::cognito::access_keys;
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -38,6 +40,7 @@ pub(super) async fn run(
                 always_refresh_token: u.always_refresh_token,
                 backchannel_logout_uri: u.backchannel_logout_uri,
                 allowed_origins: list_arg(u.allowed_origins),
+                explicit_auth_flows: list_arg(u.auth_flows),
                 access_token_ttl: u.access_token_ttl,
                 id_token_ttl: u.id_token_ttl,
                 refresh_token_ttl: u.refresh_token_ttl,
@@ -46,6 +49,21 @@ pub(super) async fn run(
             };
             let c = clients::update(app, &p.id, &u.client_id, changes, now).await?;
             emit(json, &c, || format!("updated client {}", c.client_id))
+        }
+        ClientCmd::RotateSecret { pool: p, client_id } => {
+            let p = pool(app, &p.pool).await?;
+            let rotated = clients::rotate_secret(app, &p.id, &client_id, now).await?;
+            emit(json, &rotated, || {
+                format!(
+                    "client_id:     {}\nclient_secret: {}\n(the secret is shown only now; the old one no longer works)",
+                    rotated.client.client_id,
+                    rotated
+                        .client_secret
+                        .as_ref()
+                        .map(|s| s.expose())
+                        .unwrap_or_default()
+                )
+            })
         }
         ClientCmd::Delete { pool: p, client_id } => {
             let p = pool(app, &p.pool).await?;
@@ -84,6 +102,7 @@ async fn create_client(
         always_refresh_token: create.always_refresh_token,
         backchannel_logout_uri: create.backchannel_logout_uri,
         allowed_origins: create.allowed_origins,
+        explicit_auth_flows: create.auth_flows,
         access_token_ttl: create.access_token_ttl,
         id_token_ttl: create.id_token_ttl,
         refresh_token_ttl: create.refresh_token_ttl,
@@ -125,4 +144,46 @@ async fn list_clients(app: &AppState, id_or_name: &str, json: bool) -> Result<()
             .collect::<Vec<_>>()
             .join("\n")
     })
+}
+
+pub(super) async fn access_keys(
+    app: &AppState,
+    cmd: AccessKeyCmd,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    match cmd {
+        AccessKeyCmd::Create { description } => {
+            let k = access_keys::create(app, &description, now).await?;
+            emit(json, &k, || {
+                format!(
+                    "access_key_id:     {}\nsecret_access_key: {}\n(the secret is shown only now; store it safely)",
+                    k.key.access_key_id,
+                    k.secret_access_key.expose()
+                )
+            })
+        }
+        AccessKeyCmd::List => {
+            let list = access_keys::list(app).await?;
+            emit(json, &list, || {
+                list.iter()
+                    .map(|k| {
+                        let used = k
+                            .last_used_at
+                            .map_or("never used".to_string(), |t| format!("last used {t}"));
+                        format!("{}\t{}\t{used}", k.access_key_id, k.description)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AccessKeyCmd::Delete { access_key_id } => {
+            access_keys::delete(app, &access_key_id).await?;
+            emit(
+                json,
+                &serde_json::json!({ "deleted": access_key_id }),
+                || format!("deleted access key {access_key_id}"),
+            )
+        }
+    }
 }

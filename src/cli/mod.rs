@@ -58,6 +58,9 @@ pub enum Command {
     /// Manage upstream identity providers (Google, Facebook, Amazon, OpenID).
     #[command(subcommand)]
     Idp(idp::IdpCmd),
+    /// Manage access keys for the Cognito API's signed operations (SigV4).
+    #[command(subcommand)]
+    AccessKey(AccessKeyCmd),
     /// Show the audit trail, newest first.
     Events {
         #[command(flatten)]
@@ -263,6 +266,26 @@ pub enum ClientCmd {
     },
     /// Change a client: list options given replace the whole list; the id and secret stay.
     Update(ClientUpdate),
+    /// Give a confidential client a new secret (printed only now; the old one stops working).
+    RotateSecret {
+        #[command(flatten)]
+        pool: PoolArg,
+        client_id: String,
+    },
+}
+
+/// `tessera access-key ...`: keys for the Cognito API's signed (admin) operations.
+#[derive(Debug, Subcommand)]
+pub enum AccessKeyCmd {
+    /// Create a key; prints its id and secret (the secret only now).
+    Create {
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    List,
+    Delete {
+        access_key_id: String,
+    },
 }
 
 // `client update`: what to change.
@@ -299,6 +322,9 @@ pub struct ClientUpdate {
     /// `--allowed-origin ''` alone clears it).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// Cognito API sign-in flows (repeatable; replaces the list).
+    #[arg(long = "auth-flow", value_name = "FLOW")]
+    pub auth_flows: Vec<String>,
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,
     #[arg(long, value_name = "SECS")]
@@ -357,6 +383,11 @@ pub struct ClientCreate {
     /// besides those of the redirect URIs (repeatable).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// A Cognito API sign-in flow this client may use (repeatable): ALLOW_USER_SRP_AUTH,
+    /// ALLOW_USER_PASSWORD_AUTH, ALLOW_ADMIN_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH
+    /// (default: SRP and refresh, as Cognito).
+    #[arg(long = "auth-flow", value_name = "FLOW")]
+    pub auth_flows: Vec<String>,
     /// Access token lifetime in seconds (300..86400, default 3600).
     #[arg(long, value_name = "SECS")]
     pub access_token_ttl: Option<u64>,

@@ -38,6 +38,9 @@ pub struct ClientSpec {
     pub backchannel_logout_uri: Option<String>,
     /// Browser origins allowed besides those of the redirect URIs (CORS).
     pub allowed_origins: Vec<String>,
+    /// Cognito API sign-in flows (`ALLOW_USER_PASSWORD_AUTH`...); empty: Cognito's default
+    /// (SRP and refresh).
+    pub explicit_auth_flows: Vec<String>,
     /// Token lifetimes in seconds; `None` keeps the defaults (1 h, 1 h, 30 days).
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
@@ -249,6 +252,7 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         always_refresh_token: spec.always_refresh_token,
         backchannel_logout_uri: backchannel_uri(spec.backchannel_logout_uri.as_deref())?,
         allowed_origins: origin_list(&spec.allowed_origins)?,
+        explicit_auth_flows: auth_flows(&spec.explicit_auth_flows, d.explicit_auth_flows)?,
         identity_providers: match spec.identity_providers.is_empty() {
             true => d.identity_providers,
             false => spec.identity_providers.clone(),
@@ -256,6 +260,32 @@ fn settings_of(spec: &ClientSpec) -> Result<ClientSettings, ClientError> {
         read_attributes: attribute_list(spec.read_attributes.as_ref())?,
         write_attributes: attribute_list(spec.write_attributes.as_ref())?,
     })
+}
+
+/// ExplicitAuthFlows: known names only (a legacy name without `ALLOW_` is accepted), sorted,
+/// unique; none given is the default.
+fn auth_flows(given: &[String], default: Vec<String>) -> Result<Vec<String>, ClientError> {
+    if given.is_empty() {
+        return Ok(default);
+    }
+    let mut out = Vec::new();
+    for f in given {
+        let name = if f.starts_with("ALLOW_") {
+            f.clone()
+        } else {
+            format!("ALLOW_{f}")
+        };
+        if !crate::model::client::AUTH_FLOWS.contains(&name.as_str()) {
+            return Err(invalid(format!(
+                "unknown auth flow {f:?} (one of {})",
+                crate::model::client::AUTH_FLOWS.join(", ")
+            )));
+        }
+        out.push(name);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Allowed origins: each `http(s)://host[:port]` and nothing more, kept in the serialised
@@ -366,7 +396,78 @@ async fn check_providers(
 
 const CLIENT_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
-/// Registers a client; a confidential client gets a 256-bit secret, stored as its SHA-256.
+/// Client secrets: 52 characters of this alphabet (~268 bits), matching the Cognito service
+/// model's `[\w+]+` so AWS SDKs accept them.
+const SECRET_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+const SECRET_LEN: usize = 52;
+
+/// A new secret for `client_id`: the plain value (shown once), its hash and sealed form.
+fn new_secret(
+    app: &AppState,
+    pool: &PoolId,
+    client_id: &ClientId,
+) -> Result<(Secret, String, String), ClientError> {
+    let secret = Secret::new(app.random.string_from(SECRET_ALPHABET, SECRET_LEN));
+    let sealed = app
+        .master_key
+        .seal(
+            secret.expose().as_bytes(),
+            &client_rows::secret_context(pool, client_id),
+            app.random.as_ref(),
+        )
+        .map_err(|e| ClientError::Store(StoreError::Corrupt(e.to_string())))?;
+    let hash = sha256_hex(secret.expose().as_bytes());
+    Ok((secret, hash, sealed))
+}
+
+/// The plain secret of a confidential client, if it was kept sealed (clients created before
+/// secrets were sealed have only the hash until rotated).
+pub fn plain_secret(app: &AppState, client: &Client) -> Option<Secret> {
+    let sealed = client.secret_sealed.as_deref()?;
+    let context = client_rows::secret_context(&client.pool_id, &client.client_id);
+    let plain = app.master_key.unseal(sealed, &context).ok()?;
+    String::from_utf8(plain).ok().map(Secret::new)
+}
+
+/// Gives a confidential client a new secret (the old one stops working at once).
+pub async fn rotate_secret(
+    app: &AppState,
+    pool: &PoolId,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<CreatedClient, ClientError> {
+    let client = find(app, pool, client_id).await?;
+    if client.is_public() {
+        return Err(ClientError::Invalid(
+            "a public client has no secret to rotate".into(),
+        ));
+    }
+    let (secret, hash, sealed) = new_secret(app, pool, &client.client_id)?;
+    let (p, id, h, s) = (
+        pool.clone(),
+        client.client_id.clone(),
+        hash.clone(),
+        sealed.clone(),
+    );
+    app.sql
+        .transaction(move |c| {
+            client_rows::set_secret(c, &p, &id, &h, &s, now)?;
+            crate::store::sql::pools::bump_version(c, &p, now)
+        })
+        .await?;
+    app.pools.reload_after_change(app, pool).await;
+    Ok(CreatedClient {
+        client: Client {
+            secret_hash: Some(hash),
+            secret_sealed: Some(sealed),
+            updated_at: now,
+            ..client
+        },
+        client_secret: Some(secret),
+    })
+}
+
+/// Registers a client; a confidential client gets a secret, stored hashed and sealed.
 pub async fn create(
     app: &AppState,
     pool: &PoolId,
@@ -377,12 +478,19 @@ pub async fn create(
     let settings = settings_of(&spec)?;
     check_providers(app, pool, &settings.identity_providers).await?;
     check_writable(app, pool, &settings).await?;
-    let secret = (!spec.public).then(|| Secret::new(app.random.token(32)));
+    let client_id = ClientId::new(app.random.string_from(CLIENT_ID_ALPHABET, 26));
+    let (secret, secret_hash, secret_sealed) = if spec.public {
+        (None, None, None)
+    } else {
+        let (s, h, sealed) = new_secret(app, pool, &client_id)?;
+        (Some(s), Some(h), Some(sealed))
+    };
     let client = Client {
         pool_id: pool.clone(),
-        client_id: ClientId::new(app.random.string_from(CLIENT_ID_ALPHABET, 26)),
+        client_id,
         name: spec.name,
-        secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose().as_bytes())),
+        secret_hash,
+        secret_sealed,
         redirect_uris: spec.redirect_uris,
         logout_uris: spec.logout_uris,
         grant_types: spec.grant_types,
@@ -422,6 +530,8 @@ pub struct ClientChanges {
     pub backchannel_logout_uri: Option<String>,
     /// `Some(list)` replaces the allowed origins (an empty list: none beyond the redirect URIs).
     pub allowed_origins: Option<Vec<String>>,
+    /// `Some(list)` replaces the Cognito API sign-in flows.
+    pub explicit_auth_flows: Option<Vec<String>>,
     pub access_token_ttl: Option<u64>,
     pub id_token_ttl: Option<u64>,
     pub refresh_token_ttl: Option<u64>,
@@ -468,6 +578,9 @@ pub async fn update(
         allowed_origins: changes
             .allowed_origins
             .unwrap_or_else(|| s.allowed_origins.clone()),
+        explicit_auth_flows: changes
+            .explicit_auth_flows
+            .unwrap_or_else(|| s.explicit_auth_flows.clone()),
         access_token_ttl: Some(changes.access_token_ttl.unwrap_or(s.access_token_ttl)),
         id_token_ttl: Some(changes.id_token_ttl.unwrap_or(s.id_token_ttl)),
         refresh_token_ttl: Some(changes.refresh_token_ttl.unwrap_or(s.refresh_token_ttl)),

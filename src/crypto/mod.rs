@@ -5,6 +5,8 @@
 mod hash_workers;
 pub mod password;
 pub mod schemes;
+pub mod sigv4;
+pub mod srp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

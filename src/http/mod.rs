@@ -4,6 +4,7 @@
 
 mod body;
 pub mod client_ip;
+pub mod cognito;
 pub mod cors;
 pub mod discovery;
 pub mod error;

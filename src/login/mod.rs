@@ -19,8 +19,8 @@ mod mfa;
 mod new_password;
 pub mod outcome;
 mod password;
-mod recovery;
-mod signup;
+pub(crate) mod recovery;
+pub(crate) mod signup;
 pub mod tx;
 
 pub use journey::Form;

@@ -49,7 +49,19 @@ pub struct ClientSettings {
     /// revocation (CORS), as `scheme://host[:port]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// The Cognito API sign-in flows this client may use (Cognito's ExplicitAuthFlows:
+    /// `ALLOW_USER_SRP_AUTH`, `ALLOW_USER_PASSWORD_AUTH`, `ALLOW_ADMIN_USER_PASSWORD_AUTH`,
+    /// `ALLOW_REFRESH_TOKEN_AUTH`). Cognito's default: SRP and refresh.
+    pub explicit_auth_flows: Vec<String>,
 }
+
+/// The ExplicitAuthFlows values Tessera implements.
+pub const AUTH_FLOWS: &[&str] = &[
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+];
 
 /// The browser origin (`scheme://host[:port]`) of a URL, if it has one.
 pub fn origin_of(uri: &str) -> Option<String> {
@@ -76,6 +88,11 @@ impl ClientSettings {
             .is_none_or(|list| list.iter().any(|a| a == name))
     }
 
+    /// May this client use the Cognito API sign-in flow `flow` (e.g. `ALLOW_USER_SRP_AUTH`)?
+    pub fn allows_flow(&self, flow: &str) -> bool {
+        self.explicit_auth_flows.iter().any(|f| f == flow)
+    }
+
     /// May this client's users sign in with `provider` (`COGNITO` for the password form)?
     pub fn allows(&self, provider: &str) -> bool {
         self.identity_providers.iter().any(|p| p == provider)
@@ -97,6 +114,10 @@ impl Default for ClientSettings {
             always_refresh_token: true,
             backchannel_logout_uri: None,
             allowed_origins: Vec::new(),
+            explicit_auth_flows: vec![
+                "ALLOW_USER_SRP_AUTH".to_string(),
+                "ALLOW_REFRESH_TOKEN_AUTH".to_string(),
+            ],
         }
     }
 }

@@ -54,6 +54,12 @@ pub async fn active_access_token(
     Ok(claims)
 }
 
+/// Was the access token with these claims issued before its user's last global sign-out?
+pub fn signed_out(user: &User, claims: &Map<String, Value>) -> bool {
+    let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+    user.tokens_revoked_at.is_some_and(|t| iat <= t.timestamp())
+}
+
 /// The enabled user `sub` of this pool, as userinfo and introspection see it: remembered by
 /// the pool's runtime until a write to its users.
 pub async fn enabled_user(
@@ -119,7 +125,9 @@ pub async fn introspect(
                 return inactive();
             }
             if let Some(sub) = sub.filter(|s| *s != client_id)
-                && enabled_user(app, tenant, sub).await?.is_none()
+                && enabled_user(app, tenant, sub)
+                    .await?
+                    .is_none_or(|u| signed_out(&u, &claims))
             {
                 return inactive();
             }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::claims;
 use super::error::{ErrorCode, OAuthError};
-use super::introspect::{active_access_token, enabled_user};
+use super::introspect::{active_access_token, enabled_user, signed_out};
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 
@@ -36,6 +36,11 @@ pub async fn userinfo(
     let user = enabled_user(app, tenant, &sub).await?.ok_or_else(|| {
         OAuthError::invalid_token("the token's user no longer exists or is disabled")
     })?;
+    if signed_out(&user, &token_claims) {
+        return Err(OAuthError::invalid_token(
+            "the access token was revoked by a global sign-out",
+        ));
+    }
     let client_id = token_claims
         .get("client_id")
         .and_then(Value::as_str)

@@ -229,6 +229,17 @@ impl PoolCache {
         self.map.read().ok()?.get(id).cloned()
     }
 
+    /// The pool that has the client `client_id` (client ids are unique across pools), with
+    /// the client.
+    pub fn by_client(&self, client_id: &str) -> Option<(Arc<PoolRuntime>, Arc<Client>)> {
+        let map = self.map.read().ok()?;
+        map.values().find_map(|t| {
+            t.clients
+                .get(client_id)
+                .map(|c| (Arc::clone(t), Arc::clone(c)))
+        })
+    }
+
     pub fn ids(&self) -> Vec<PoolId> {
         self.map
             .read()

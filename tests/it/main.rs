@@ -11,6 +11,7 @@ mod cli;
 mod cli_users;
 mod client_credentials;
 mod code_flow;
+mod cognito_api;
 mod consents;
 mod cors;
 mod discovery;

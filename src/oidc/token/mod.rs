@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod direct;
 mod issue;
 pub mod refresh;
 

@@ -23,11 +23,24 @@ pub async fn grant(
     params: &Params,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = &auth.client;
+    let token = params.require("refresh_token")?;
+    redeem(app, tenant, &auth.client, token, params.get("scope"), now).await
+}
+
+/// Rotates `token` of `client` into a new token set (`scope` may narrow the granted one):
+/// the grant above, and the Cognito API's `REFRESH_TOKEN_AUTH`.
+pub async fn redeem(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    client: &Client,
+    token: &str,
+    scope: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
     check_grant_allowed(client)?;
-    let hash = sha256_hex(params.require("refresh_token")?.as_bytes());
+    let hash = sha256_hex(token.as_bytes());
     let presented = find_live_token(app, tenant, client, &hash, now).await?;
-    let scope = narrowed_scope(&presented, params)?;
+    let scope = narrowed_scope(&presented, scope)?;
     let issued = issue_tokens(app, tenant, client, &presented, &scope, now).await?;
     if !rotate(app, tenant, hash, presented.family_id, issued.refresh, now).await? {
         tracing::warn!(pool = %tenant.pool.id, client_id = %client.client_id, "refresh token reused; family revoked");
@@ -75,9 +88,9 @@ async fn find_live_token(
 }
 
 /// Checks that a requested `scope` only narrows the granted one; returns the scope to issue.
-fn narrowed_scope(presented: &RefreshToken, params: &Params) -> Result<String, OAuthError> {
+fn narrowed_scope(presented: &RefreshToken, asked: Option<&str>) -> Result<String, OAuthError> {
     let granted: Vec<&str> = presented.scope.split(' ').collect();
-    match params.get("scope") {
+    match asked {
         None => Ok(presented.scope.clone()),
         Some(s) => {
             let asked: Vec<&str> = s.split(' ').filter(|x| !x.is_empty()).collect();

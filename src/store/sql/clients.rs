@@ -1,4 +1,5 @@
-//! App client rows: insert, find, list, delete. Secrets are only ever stored hashed.
+//! App client rows: insert, find, list, delete. A secret is stored hashed (the OAuth check)
+//! and sealed with the master key (SECRET_HASH and DescribeUserPoolClient need it in plain).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -24,6 +25,7 @@ struct ClientRow {
     settings: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    secret_sealed: Option<String>,
 }
 
 /// An app client (relying party) as stored. `secret_hash` is `None` for public clients.
@@ -34,6 +36,10 @@ pub struct Client {
     pub name: String,
     #[serde(skip)]
     pub secret_hash: Option<String>,
+    /// The secret sealed with the master key (context [`secret_context`]); `None` for public
+    /// clients and for secrets created before it was kept (rotate to get one).
+    #[serde(skip)]
+    pub secret_sealed: Option<String>,
     pub redirect_uris: Vec<String>,
     pub logout_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
@@ -50,6 +56,11 @@ impl Client {
     }
 }
 
+/// What a client's sealed secret is bound to: it cannot be moved to another client.
+pub fn secret_context(pool: &PoolId, client_id: &ClientId) -> String {
+    format!("client-secret/{pool}/{client_id}")
+}
+
 impl TryFrom<ClientRow> for Client {
     type Error = StoreError;
     fn try_from(r: ClientRow) -> Result<Self, StoreError> {
@@ -58,6 +69,7 @@ impl TryFrom<ClientRow> for Client {
             client_id: ClientId::new(r.client_id),
             name: r.name,
             secret_hash: r.secret_hash,
+            secret_sealed: r.secret_sealed,
             redirect_uris: from_json(&r.redirect_uris, "redirect_uris")?,
             logout_uris: from_json(&r.logout_uris, "logout_uris")?,
             grant_types: from_json(&r.grant_types, "grant_types")?,
@@ -84,6 +96,7 @@ pub fn insert(c: &mut DbConn, cl: &Client) -> Result<(), StoreError> {
         settings: to_json(&cl.settings)?,
         created_at: cl.created_at.naive_utc(),
         updated_at: cl.updated_at.naive_utc(),
+        secret_sealed: cl.secret_sealed.clone(),
     };
     diesel::insert_into(app_clients::table)
         .values(&row)
@@ -142,4 +155,27 @@ pub fn delete(c: &mut DbConn, pool: &PoolId, id: &ClientId) -> Result<bool, Stor
     )
     .execute(c)?;
     Ok(n > 0)
+}
+
+/// Replaces a client's secret (hash and sealed form); returns whether the client exists.
+pub fn set_secret(
+    c: &mut DbConn,
+    pool: &PoolId,
+    id: &ClientId,
+    hash: &str,
+    sealed: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        app_clients::table
+            .filter(app_clients::pool_id.eq(pool.as_str()))
+            .filter(app_clients::client_id.eq(id.as_str())),
+    )
+    .set((
+        app_clients::secret_hash.eq(hash),
+        app_clients::secret_sealed.eq(sealed),
+        app_clients::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(c)?;
+    Ok(n == 1)
 }

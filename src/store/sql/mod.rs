@@ -1,5 +1,6 @@
 //! SQL persistence through one diesel `MultiConnection` over PostgreSQL and SQLite, pooled by r2d2.
 
+pub mod access_keys;
 pub mod audit;
 pub mod clients;
 pub mod consents;

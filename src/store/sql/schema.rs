@@ -26,6 +26,7 @@ diesel::table! {
         settings -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        secret_sealed -> Nullable<Text>,
     }
 }
 
@@ -46,6 +47,7 @@ diesel::table! {
         attributes -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tokens_revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -162,8 +164,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    access_keys (access_key_id) {
+        access_key_id -> Text,
+        secret_sealed -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
+    access_keys,
     app_clients,
     users,
     signing_keys,

@@ -30,6 +30,7 @@ struct UserRow {
     attributes: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    tokens_revoked_at: Option<NaiveDateTime>,
 }
 
 /// A user as stored. The password hash never serializes.
@@ -49,6 +50,9 @@ pub struct User {
     pub attributes: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Access tokens issued at or before this are refused (a global sign-out).
+    #[serde(skip)]
+    pub tokens_revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A user to create, with identifiers already normalized by `accounts`.
@@ -87,6 +91,7 @@ impl TryFrom<UserRow> for User {
             password_hash: r.password_hash,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
+            tokens_revoked_at: r.tokens_revoked_at.map(|t| t.and_utc()),
         })
     }
 }
@@ -108,6 +113,7 @@ fn new_row(pool: &PoolId, u: &NewUser, now: DateTime<Utc>) -> Result<UserRow, St
         attributes: to_json(&u.attributes)?,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
+        tokens_revoked_at: None,
     })
 }
 
@@ -539,4 +545,21 @@ fn changed(c: &mut DbConn, pool: &PoolId, n: usize) -> Result<bool, StoreError> 
         super::pools::bump_users_version(c, pool)?;
     }
     Ok(n > 0)
+}
+
+/// A global sign-out: access tokens issued at or before `now` are refused from now on.
+pub fn revoke_tokens(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let n = diesel::update(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub)),
+    )
+    .set(users::tokens_revoked_at.eq(now.naive_utc()))
+    .execute(c)?;
+    changed(c, pool, n).map(|_| ())
 }

@@ -1,0 +1,300 @@
+//! Administrative user operations (SigV4-signed): `AdminCreateUser`, `AdminGetUser`,
+//! `AdminDeleteUser`, `AdminDisableUser`, `AdminEnableUser`, `AdminConfirmSignUp`,
+//! `AdminSetUserPassword`, `AdminUpdateUserAttributes`, `AdminUserGlobalSignOut`, `ListUsers`.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::self_service::sign_out_everywhere;
+use super::wire::{self, Attribute, attribute_map};
+use super::{ApiError, Ctx, input};
+use crate::accounts::{self, AccountError, NewUserSpec, Writer};
+use crate::clock::RandomExt;
+use crate::ids::Secret;
+use crate::pools::PoolRuntime;
+use crate::store::sql::users::User;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PoolUser {
+    user_pool_id: String,
+    username: String,
+    #[serde(default)]
+    user_attributes: Vec<Attribute>,
+    #[serde(default)]
+    temporary_password: Option<String>,
+    #[serde(default)]
+    message_action: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    permanent: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUsers {
+    user_pool_id: String,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    pagination_token: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiError> {
+    if op == "ListUsers" {
+        return list_users(ctx, input(body)?).await;
+    }
+    let u: PoolUser = input(body)?;
+    let tenant = pool(ctx, &u.user_pool_id)?;
+    if op == "AdminCreateUser" {
+        return create_user(ctx, &tenant, u).await;
+    }
+    let user = find(ctx, &tenant, &u.username).await?;
+    let (app, pool, sub, now) = (ctx.app, &tenant.pool.id, user.sub.as_str(), ctx.now);
+    match op {
+        "AdminGetUser" => {
+            let mut v = wire::user(&user, "UserAttributes");
+            v["MFAOptions"] = json!([]);
+            Ok(v)
+        }
+        "AdminDeleteUser" => {
+            accounts::delete(app, pool, sub, now).await?;
+            Ok(json!({}))
+        }
+        "AdminDisableUser" | "AdminEnableUser" => {
+            let enable = op == "AdminEnableUser";
+            accounts::set_enabled(app, pool, sub, enable, now).await?;
+            if !enable {
+                // As Cognito: disabling also revokes what the user holds.
+                sign_out_everywhere(ctx, &tenant, sub).await?;
+            }
+            Ok(json!({}))
+        }
+        "AdminConfirmSignUp" => {
+            accounts::confirm(app, pool, sub, now).await?;
+            Ok(json!({}))
+        }
+        "AdminSetUserPassword" => {
+            let pw = u.password.ok_or_else(|| {
+                ApiError::invalid_parameter("Missing required parameter Password")
+            })?;
+            let temporary = !u.permanent;
+            accounts::set_password(app, &tenant.pool, sub, &Secret::new(pw), temporary, now)
+                .await?;
+            Ok(json!({}))
+        }
+        "AdminUpdateUserAttributes" => {
+            let attrs = attribute_map(&u.user_attributes)?
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect();
+            accounts::update_attributes(app, &tenant.pool, sub, attrs, Writer::Admin, now).await?;
+            Ok(json!({}))
+        }
+        "AdminUserGlobalSignOut" => {
+            sign_out_everywhere(ctx, &tenant, sub).await?;
+            Ok(json!({}))
+        }
+        _ => Err(ApiError::unknown_operation(format!(
+            "{op} is not supported"
+        ))),
+    }
+}
+
+fn pool(ctx: &Ctx<'_>, id: &str) -> Result<Arc<PoolRuntime>, ApiError> {
+    ctx.app
+        .pools
+        .get(id)
+        .ok_or_else(|| ApiError::resource_not_found(format!("User pool {id} does not exist.")))
+}
+
+async fn find(ctx: &Ctx<'_>, tenant: &PoolRuntime, username: &str) -> Result<User, ApiError> {
+    accounts::find(ctx.app, &tenant.pool.id, username)
+        .await
+        .map_err(|e| match e {
+            AccountError::NotFound(_) => ApiError::user_not_found("User does not exist."),
+            other => other.into(),
+        })
+}
+
+async fn create_user(ctx: &Ctx<'_>, tenant: &PoolRuntime, u: PoolUser) -> Result<Value, ApiError> {
+    let mut attributes = attribute_map(&u.user_attributes)?;
+    let email = attributes.remove("email");
+    attributes.remove("email_verified");
+    let suppress = match u.message_action.as_deref() {
+        None => false,
+        Some("SUPPRESS") => true,
+        Some("RESEND") => {
+            return Err(ApiError::unsupported_operation(
+                "MessageAction RESEND is not supported yet; delete and create the user again",
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_parameter(format!(
+                "Invalid MessageAction {other}"
+            )));
+        }
+    };
+    let temporary = match u.temporary_password {
+        Some(p) => p,
+        // A policy-proof temporary password: letters, digits and a symbol.
+        None => format!("{}Aa1!", ctx.app.random.token(12)),
+    };
+    let spec = NewUserSpec {
+        username: u.username,
+        email: email.clone(),
+        password: Secret::new(temporary.clone()),
+        attributes,
+        temporary_password: true,
+        self_signup: false,
+    };
+    let user = accounts::create(ctx.app, &tenant.pool, spec, ctx.now).await?;
+    if let (Some(to), false) = (&email, suppress) {
+        let intro = format!(
+            "An account was created for you at {}. Your username is {} and your temporary password is below; you will choose a new one when you first sign in.",
+            tenant.pool.name, user.username
+        );
+        if let Err(e) = ctx
+            .app
+            .mailer
+            .send_code(
+                to,
+                "Your temporary password",
+                &intro,
+                &temporary,
+                "7 days",
+                ctx.now,
+            )
+            .await
+        {
+            tracing::warn!(pool = %tenant.pool.id, error = %e, "cannot mail a temporary password");
+        }
+    }
+    Ok(json!({ "User": wire::user(&user, "Attributes") }))
+}
+
+/// `ListUsers` with Cognito's filter grammar: `attribute = "value"` or `attribute ^= "prefix"`.
+async fn list_users(ctx: &Ctx<'_>, l: ListUsers) -> Result<Value, ApiError> {
+    let tenant = pool(ctx, &l.user_pool_id)?;
+    let limit = match l.limit {
+        None => 60,
+        Some(n @ 1..=60) => n,
+        Some(_) => {
+            return Err(ApiError::invalid_parameter(
+                "Limit must be between 1 and 60",
+            ));
+        }
+    };
+    let filter = l.filter.as_deref().map(parse_filter).transpose()?.flatten();
+    let mut after = l.pagination_token.clone();
+    let mut out: Vec<Value> = Vec::new();
+    let mut next = None;
+    // Keyset pages of the pool, filtered here; at most a few pages per call.
+    for _ in 0..50 {
+        let page = accounts::page(ctx.app, &tenant.pool.id, after.clone(), 200).await?;
+        let more = page.next.clone();
+        for user in &page.users {
+            if filter.as_ref().is_none_or(|f| f.matches(user)) {
+                if out.len() as i64 == limit {
+                    next = Some(previous_name(&out));
+                    break;
+                }
+                out.push(wire::user(user, "Attributes"));
+            }
+        }
+        if next.is_some() || more.is_none() {
+            break;
+        }
+        after = more;
+    }
+    let mut v = json!({ "Users": out });
+    if let Some(n) = next.flatten() {
+        v["PaginationToken"] = json!(n);
+    }
+    Ok(v)
+}
+
+/// The pagination token after the last user listed: their username (the keyset position).
+fn previous_name(out: &[Value]) -> Option<String> {
+    out.last()
+        .and_then(|u| u.get("Username"))
+        .and_then(Value::as_str)
+        .map(accounts::normalize_identifier)
+}
+
+struct Filter {
+    attribute: String,
+    value: String,
+    prefix: bool,
+}
+
+const FILTERABLE: &[&str] = &[
+    "username",
+    "email",
+    "phone_number",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "cognito:user_status",
+    "status",
+    "sub",
+];
+
+fn parse_filter(f: &str) -> Result<Option<Filter>, ApiError> {
+    let f = f.trim();
+    if f.is_empty() {
+        return Ok(None);
+    }
+    let bad = || ApiError::invalid_parameter(format!("Invalid filter: {f}"));
+    let (attribute, prefix, rest) = if let Some((a, r)) = f.split_once("^=") {
+        (a, true, r)
+    } else if let Some((a, r)) = f.split_once('=') {
+        (a, false, r)
+    } else {
+        return Err(bad());
+    };
+    let attribute = attribute.trim().trim_matches('"').to_string();
+    let rest = rest.trim();
+    let value = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or_else(bad)?
+        .to_string();
+    if !FILTERABLE.contains(&attribute.as_str()) {
+        return Err(ApiError::invalid_parameter(format!(
+            "Invalid search attribute: {attribute}"
+        )));
+    }
+    Ok(Some(Filter {
+        attribute,
+        value,
+        prefix,
+    }))
+}
+
+impl Filter {
+    fn matches(&self, u: &User) -> bool {
+        let have: Option<&str> = match self.attribute.as_str() {
+            "username" => Some(&u.username),
+            "email" => u.email.as_deref(),
+            "phone_number" => u.phone_number.as_deref(),
+            "sub" => Some(u.sub.as_str()),
+            "cognito:user_status" => Some(u.status.as_str()),
+            "status" => Some(if u.enabled { "Enabled" } else { "Disabled" }),
+            other => u.attributes.get(other).map(String::as_str),
+        };
+        have.is_some_and(|h| {
+            if self.prefix {
+                h.starts_with(&self.value)
+            } else {
+                h == self.value
+            }
+        })
+    }
+}

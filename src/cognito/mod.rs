@@ -1,0 +1,142 @@
+//! The Cognito user-pool API (AWS JSON 1.1, `X-Amz-Target:
+//! AWSCognitoIdentityProviderService.<Operation>`): reads the operation, checks the SigV4
+//! signature of administrative ones, and calls the same services as the hosted pages and the
+//! CLI. The HTTP edge is `http::cognito`; this module knows no actix type.
+
+pub mod access_keys;
+mod admin;
+mod error;
+mod self_service;
+mod signin;
+mod wire;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use error::ApiError;
+
+use crate::crypto::sigv4;
+use crate::state::AppState;
+
+/// The service name in `X-Amz-Target`.
+pub const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
+
+/// One API request as it arrived.
+pub struct Request<'a> {
+    /// `X-Amz-Target`.
+    pub target: Option<&'a str>,
+    /// The pieces a SigV4 signature covers (method, path, query, headers, body).
+    pub raw: sigv4::Request<'a>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+    /// The caller's address (throttling, audit).
+    pub ip: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// What an operation runs with.
+pub(crate) struct Ctx<'a> {
+    pub app: &'a AppState,
+    pub ip: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// Operations any caller may make without signing (as in Cognito): the user-facing ones,
+/// authorized by a client id, a code or an access token.
+const UNSIGNED: &[&str] = &[
+    "SignUp",
+    "ConfirmSignUp",
+    "ResendConfirmationCode",
+    "InitiateAuth",
+    "RespondToAuthChallenge",
+    "GetUser",
+    "GlobalSignOut",
+    "RevokeToken",
+    "ChangePassword",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+];
+
+/// Handles one call; the answer is the operation's output object.
+pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError> {
+    let operation = req
+        .target
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .filter(|op| !op.is_empty())
+        .ok_or_else(|| {
+            ApiError::unknown_operation(format!("X-Amz-Target must be {TARGET_PREFIX}<Operation>"))
+        })?;
+    if !KNOWN.contains(&operation) {
+        return Err(ApiError::unknown_operation(format!(
+            "{operation} is not an operation of this service"
+        )));
+    }
+    let body: Value = serde_json::from_slice(req.raw.body)
+        .map_err(|_| ApiError::serialization("The request body is not valid JSON."))?;
+    if !body.is_object() {
+        return Err(ApiError::serialization(
+            "The request body must be a JSON object.",
+        ));
+    }
+    if !UNSIGNED.contains(&operation) {
+        access_keys::authenticate(app, &req.raw, req.authorization, req.now).await?;
+    }
+    let ctx = Ctx {
+        app,
+        ip: req.ip,
+        now: req.now,
+    };
+    dispatch(&ctx, operation, body).await
+}
+
+/// Every operation `dispatch` answers.
+const KNOWN: &[&str] = &[
+    "SignUp",
+    "ConfirmSignUp",
+    "ResendConfirmationCode",
+    "InitiateAuth",
+    "RespondToAuthChallenge",
+    "GetUser",
+    "GlobalSignOut",
+    "RevokeToken",
+    "ChangePassword",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "AdminInitiateAuth",
+    "AdminCreateUser",
+    "AdminGetUser",
+    "AdminDeleteUser",
+    "AdminDisableUser",
+    "AdminEnableUser",
+    "AdminConfirmSignUp",
+    "AdminSetUserPassword",
+    "AdminUpdateUserAttributes",
+    "AdminUserGlobalSignOut",
+    "ListUsers",
+];
+
+async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiError> {
+    match op {
+        "SignUp" => self_service::sign_up(ctx, input(body)?).await,
+        "ConfirmSignUp" => self_service::confirm_sign_up(ctx, input(body)?).await,
+        "ResendConfirmationCode" => self_service::resend_code(ctx, input(body)?).await,
+        "ForgotPassword" => self_service::forgot_password(ctx, input(body)?).await,
+        "ConfirmForgotPassword" => self_service::confirm_forgot_password(ctx, input(body)?).await,
+        "GetUser" => self_service::get_user(ctx, input(body)?).await,
+        "ChangePassword" => self_service::change_password(ctx, input(body)?).await,
+        "GlobalSignOut" => self_service::global_sign_out(ctx, input(body)?).await,
+        "RevokeToken" => self_service::revoke_token(ctx, input(body)?).await,
+        "InitiateAuth" => signin::initiate_auth(ctx, input(body)?).await,
+        "RespondToAuthChallenge" => signin::respond_to_challenge(ctx, input(body)?).await,
+        "AdminInitiateAuth" => signin::admin_initiate_auth(ctx, input(body)?).await,
+        _ => admin::dispatch(ctx, op, body).await,
+    }
+}
+
+/// The operation's input: a missing or mistyped member is `InvalidParameterException`, as
+/// Cognito's validation answers it.
+pub(crate) fn input<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::invalid_parameter(format!("1 validation error detected: {e}")))
+}
