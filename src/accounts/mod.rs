@@ -155,6 +155,29 @@ fn checked(pool: &Pool, spec: NewUserSpec, sub: &Sub) -> Result<NewUserSpec, Acc
     Ok(spec)
 }
 
+/// The SRP verifier to keep for `password` of the user named `username`, if the pool keeps
+/// them (see `PoolSettings::srp`).
+pub fn srp_verifier(
+    app: &AppState,
+    pool: &Pool,
+    username: &str,
+    password: &Secret,
+) -> Option<String> {
+    if !pool.settings.srp {
+        return None;
+    }
+    let mut salt = [0u8; 16];
+    app.random.fill(&mut salt);
+    let name = crate::crypto::srp::pool_name(pool.id.as_str());
+    match crate::crypto::srp::stored(name, username, password.expose(), &salt) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(pool = %pool.id, error = %e, "cannot compute an SRP verifier");
+            None
+        }
+    }
+}
+
 /// Creates a user (admin path: email counts as verified, status CONFIRMED unless temporary).
 pub async fn create(
     app: &AppState,
@@ -183,6 +206,11 @@ pub async fn create(
         },
         password_hash: Some(hash),
         attributes,
+        srp_verifier: None,
+    };
+    let new = NewUser {
+        srp_verifier: srp_verifier(app, pool, &new.username, &spec.password),
+        ..new
     };
     let p = pool.id.clone();
     let user = app
@@ -284,9 +312,11 @@ pub async fn set_password(
         UserStatus::Confirmed
     };
     let (p, sub) = (pool.id.clone(), user.sub.clone());
+    let srp = srp_verifier(app, pool, &user.username, password);
     app.sql
         .transaction(move |c| {
             user_rows::set_password(c, &p, &sub, &hash, status, now)?;
+            user_rows::set_srp_verifier(c, &p, sub.as_str(), srp.as_deref())?;
             // A new password ends what the old one started.
             crate::store::sql::refresh_tokens::revoke_user(c, &p, sub.as_str(), now)?;
             Ok(())

@@ -257,6 +257,9 @@ pub async fn check_password(
             if hash.as_deref().is_some_and(|h| app.hasher.needs_rehash(h)) {
                 upgrade_hash(app, &pool.id, &u, &pw, now).await;
             }
+            if u.srp_verifier.is_none() {
+                keep_srp_verifier(app, pool, &u, &pw).await;
+            }
             Ok(Checked::Ok(Box::new(u)))
         }
         known => {
@@ -309,6 +312,22 @@ pub async fn check_current_password(
 }
 
 /// Rehashes with the current parameters; a failure is logged, never fatal to the sign-in.
+/// A user without an SRP verifier (created before them, or imported with a hash) gets one
+/// with their first password sign-in, if the pool keeps them.
+async fn keep_srp_verifier(app: &AppState, pool: &Pool, u: &User, pw: &Secret) {
+    let Some(v) = super::srp_verifier(app, pool, &u.username, pw) else {
+        return;
+    };
+    let (p, sub) = (pool.id.clone(), u.sub.to_string());
+    if let Err(e) = app
+        .sql
+        .run(move |c| users::set_srp_verifier(c, &p, &sub, Some(&v)))
+        .await
+    {
+        tracing::warn!(error = %e, "storing an SRP verifier failed");
+    }
+}
+
 async fn upgrade_hash(app: &AppState, pool: &PoolId, u: &User, pw: &Secret, now: DateTime<Utc>) {
     let hash = match app.hasher.hash(pw, app.random.as_ref()).await {
         Ok(h) => h,

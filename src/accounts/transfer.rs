@@ -307,6 +307,8 @@ fn parse(app: &AppState, pool: &Pool, f: Fields, now: DateTime<Utc>) -> Result<P
         },
         password_hash: hash,
         attributes: attrs,
+        // No plain password here: the verifier comes with the first password sign-in.
+        srp_verifier: None,
         sub,
     };
     Ok(Parsed {

@@ -176,6 +176,9 @@ async fn update_pool(
     if let Some(days) = update.unconfirmed_expiry_days {
         settings.unconfirmed_expiry_days = days;
     }
+    if let Some(on) = update.srp {
+        settings.srp = on;
+    }
     define_custom_attributes(&mut settings, update.custom_attributes)?;
     if let Some(list) = update.required_attributes {
         settings.required_attributes = required_attribute_names(&settings, &list)?;

@@ -172,6 +172,10 @@ pub struct PoolUpdate {
     /// Days after which UNCONFIRMED sign-ups are deleted (0 keeps them; default 7).
     #[arg(long, value_name = "DAYS")]
     pub unconfirmed_expiry_days: Option<u32>,
+    /// Keep SRP verifiers for the Cognito API's USER_SRP_AUTH (default true). false drops
+    /// those kept: a verifier is cheaper to attack offline than the password hash.
+    #[arg(long, value_name = "BOOL")]
+    pub srp: Option<bool>,
 }
 
 /// `--sign-in-identifier` values.

@@ -8,6 +8,7 @@ mod admin;
 mod error;
 mod self_service;
 mod signin;
+mod srp_auth;
 mod wire;
 
 use chrono::{DateTime, Utc};

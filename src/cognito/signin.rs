@@ -1,4 +1,5 @@
-//! Sign-in through the API: `InitiateAuth` (`USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`),
+//! Sign-in through the API: `InitiateAuth` (`USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`,
+//! `USER_SRP_AUTH`, whose challenge is `srp_auth`),
 //! `AdminInitiateAuth` (`ADMIN_USER_PASSWORD_AUTH`) and `RespondToAuthChallenge`
 //! (`NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA`). The password check, lockout, MFA and
 //! token issue are the hosted pages' own; a challenge's `Session` is a one-use KV entry.
@@ -78,7 +79,7 @@ pub(crate) fn client_of(
     })
 }
 
-fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
+pub(super) fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
     p.get(name)
         .map(String::as_str)
         .filter(|v| !v.is_empty())
@@ -107,9 +108,7 @@ pub async fn initiate_auth(ctx: &Ctx<'_>, i: InitiateAuth) -> Result<Value, ApiE
         }
         "USER_SRP_AUTH" => {
             require_flow(&client, "ALLOW_USER_SRP_AUTH", "USER_SRP_AUTH")?;
-            Err(ApiError::invalid_parameter(
-                "USER_SRP_AUTH is not available in this version of Tessera; use USER_PASSWORD_AUTH",
-            ))
+            super::srp_auth::start(ctx, &tenant, &client, &i.auth_parameters).await
         }
         "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => Err(ApiError::invalid_parameter(
             "Initiate Auth method not supported: use AdminInitiateAuth for admin flows.",
@@ -175,7 +174,7 @@ async fn password_auth(
 }
 
 /// The password was right: the account's state decides what comes next.
-async fn after_password(
+pub(super) async fn after_password(
     ctx: &Ctx<'_>,
     tenant: &PoolRuntime,
     client: &Client,
@@ -286,6 +285,9 @@ pub async fn respond_to_challenge(
     r: RespondToAuthChallenge,
 ) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &r.client_id)?;
+    if r.challenge_name == "PASSWORD_VERIFIER" {
+        return super::srp_auth::verify(ctx, &tenant, &client, &r.challenge_responses).await;
+    }
     let session = r
         .session
         .as_deref()

@@ -180,6 +180,49 @@ pub fn claim_signature(
     )
 }
 
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes of a hex string (an odd length gets a leading zero, as clients send `B`).
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let padded = if s.len() % 2 == 1 {
+        format!("0{s}")
+    } else {
+        s.to_string()
+    };
+    (0..padded.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(padded.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The stored form of a verifier: `salt_hex:verifier_hex`.
+pub fn stored(
+    pool_name: &str,
+    user_id: &str,
+    password: &str,
+    salt: &[u8],
+) -> Result<String, SrpError> {
+    Ok(format!(
+        "{}:{}",
+        hex(salt),
+        hex(&verifier(pool_name, user_id, password, salt)?)
+    ))
+}
+
+/// Salt and verifier of the stored form.
+pub fn parse_stored(s: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (salt, v) = s.split_once(':')?;
+    Some((unhex(salt)?, unhex(v)?))
+}
+
+/// The pool-name part of a pool id (`local_AbCdEfGhI` -> `AbCdEfGhI`), as SRP uses it.
+pub fn pool_name(pool_id: &str) -> &str {
+    pool_id.split_once('_').map_or(pool_id, |(_, name)| name)
+}
+
 /// Parses the `TIMESTAMP` Cognito accepts: `EEE MMM d HH:mm:ss UTC yyyy` (English names,
 /// day of month without a leading zero; a leading zero is accepted too).
 pub fn parse_timestamp(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -178,6 +178,7 @@ async fn create_user(
         status: UserStatus::ExternalProvider,
         password_hash: None,
         attributes,
+        srp_verifier: None,
     };
     let group = Group {
         name: format!("{}_{}", pool.id, provider.name),

@@ -75,6 +75,10 @@ pub struct PoolSettings {
     pub rate_limits: RateLimits,
     /// UNCONFIRMED self-sign-ups older than this many days are deleted (0 keeps them).
     pub unconfirmed_expiry_days: u32,
+    /// Keep an SRP verifier per user so the Cognito API's `USER_SRP_AUTH` works (as Amplify
+    /// signs in). A verifier is cheaper to attack offline than the argon2 hash; off, none is
+    /// kept (and those kept are dropped) and only password flows remain.
+    pub srp: bool,
 }
 
 /// Cognito deletes nothing; a week is long enough to find a confirmation mail.
@@ -92,6 +96,7 @@ impl Default for PoolSettings {
             auto_link_verified_email: false,
             rate_limits: RateLimits::default(),
             unconfirmed_expiry_days: DEFAULT_UNCONFIRMED_EXPIRY_DAYS,
+            srp: true,
         }
     }
 }

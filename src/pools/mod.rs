@@ -107,7 +107,14 @@ pub async fn update_settings(
     settings.check().map_err(PoolError::InvalidSettings)?;
     let (pid, s) = (id.clone(), settings);
     app.sql
-        .run(move |c| pool_rows::update_settings(c, &pid, &s, now))
+        .transaction(move |c| {
+            pool_rows::update_settings(c, &pid, &s, now)?;
+            if !s.srp {
+                // SRP off: no verifier stays behind to be stolen.
+                crate::store::sql::users::drop_srp_verifiers(c, &pid)?;
+            }
+            Ok(())
+        })
         .await?;
     app.pools.reload_after_change(app, id).await;
     resolve(app, id.as_str()).await

@@ -14,7 +14,7 @@ use tessera::model::MfaMode;
 use crate::support::TestApp;
 use crate::support::rp::PASSWORD;
 
-fn sdk(app: &TestApp, key: Option<(&str, &str)>) -> cip::Client {
+pub(crate) fn sdk(app: &TestApp, key: Option<(&str, &str)>) -> cip::Client {
     let (id, secret) = key.unwrap_or(("AKIAUNSIGNEDTEST0000", "unused"));
     let conf = cip::Config::builder()
         .behavior_version(cip::config::BehaviorVersion::latest())
@@ -37,7 +37,11 @@ async fn admin(app: &TestApp) -> cip::Client {
     sdk(app, Some((&k.key.access_key_id, &secret)))
 }
 
-async fn client(app: &TestApp, public: bool, flows: &[&str]) -> (String, Option<String>) {
+pub(crate) async fn client(
+    app: &TestApp,
+    public: bool,
+    flows: &[&str],
+) -> (String, Option<String>) {
     let spec = ClientSpec {
         name: "api".into(),
         public,
@@ -54,7 +58,7 @@ async fn client(app: &TestApp, public: bool, flows: &[&str]) -> (String, Option<
     )
 }
 
-fn code<E: ProvideErrorMetadata, R>(
+pub(crate) fn code<E: ProvideErrorMetadata, R>(
     r: Result<impl std::fmt::Debug, cip::error::SdkError<E, R>>,
 ) -> String {
     match r {
@@ -63,7 +67,7 @@ fn code<E: ProvideErrorMetadata, R>(
     }
 }
 
-fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
+pub(crate) fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     m.update(username.as_bytes());
     m.update(client_id.as_bytes());

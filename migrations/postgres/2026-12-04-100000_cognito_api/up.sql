@@ -14,3 +14,5 @@ ALTER TABLE app_clients ADD COLUMN secret_sealed TEXT;
 -- GlobalSignOut / AdminUserGlobalSignOut: access tokens issued at or before this time are
 -- refused (read with the user, so the user cache makes the check free).
 ALTER TABLE users ADD COLUMN tokens_revoked_at TIMESTAMP;
+-- The SRP verifier of the user's password (Cognito's USER_SRP_AUTH): "salt_hex:verifier_hex".
+ALTER TABLE users ADD COLUMN srp_verifier TEXT;

@@ -48,6 +48,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         tokens_revoked_at -> Nullable<Timestamp>,
+        srp_verifier -> Nullable<Text>,
     }
 }
 

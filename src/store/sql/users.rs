@@ -31,6 +31,7 @@ struct UserRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     tokens_revoked_at: Option<NaiveDateTime>,
+    srp_verifier: Option<String>,
 }
 
 /// A user as stored. The password hash never serializes.
@@ -53,6 +54,9 @@ pub struct User {
     /// Access tokens issued at or before this are refused (a global sign-out).
     #[serde(skip)]
     pub tokens_revoked_at: Option<DateTime<Utc>>,
+    /// `salt_hex:verifier_hex` for SRP sign-in, when the pool keeps one.
+    #[serde(skip)]
+    pub srp_verifier: Option<String>,
 }
 
 /// A user to create, with identifiers already normalized by `accounts`.
@@ -69,6 +73,8 @@ pub struct NewUser {
     pub status: UserStatus,
     pub password_hash: Option<String>,
     pub attributes: BTreeMap<String, String>,
+    /// See [`User::srp_verifier`].
+    pub srp_verifier: Option<String>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -92,6 +98,7 @@ impl TryFrom<UserRow> for User {
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
             tokens_revoked_at: r.tokens_revoked_at.map(|t| t.and_utc()),
+            srp_verifier: r.srp_verifier,
         })
     }
 }
@@ -114,6 +121,7 @@ fn new_row(pool: &PoolId, u: &NewUser, now: DateTime<Utc>) -> Result<UserRow, St
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
         tokens_revoked_at: None,
+        srp_verifier: u.srp_verifier.clone(),
     })
 }
 
@@ -562,4 +570,31 @@ pub fn revoke_tokens(
     .set(users::tokens_revoked_at.eq(now.naive_utc()))
     .execute(c)?;
     changed(c, pool, n).map(|_| ())
+}
+
+/// Stores (or with `None` drops) a user's SRP verifier. Not a change the user cache needs to
+/// see (SRP sign-in reads the row), so the pool's users version stays.
+pub fn set_srp_verifier(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &str,
+    verifier: Option<&str>,
+) -> Result<(), StoreError> {
+    diesel::update(
+        users::table
+            .filter(users::pool_id.eq(pool.as_str()))
+            .filter(users::sub.eq(sub)),
+    )
+    .set(users::srp_verifier.eq(verifier))
+    .execute(c)?;
+    Ok(())
+}
+
+/// Drops every SRP verifier of a pool (SRP switched off).
+pub fn drop_srp_verifiers(c: &mut DbConn, pool: &PoolId) -> Result<usize, StoreError> {
+    Ok(
+        diesel::update(users::table.filter(users::pool_id.eq(pool.as_str())))
+            .set(users::srp_verifier.eq(None::<String>))
+            .execute(c)?,
+    )
 }
