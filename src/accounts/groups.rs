@@ -103,3 +103,63 @@ pub async fn set_member(
         Err(invalid(format!("no group {name:?}")))
     }
 }
+
+/// The group `name`, if the pool has it.
+pub async fn get(app: &AppState, pool: &PoolId, name: &str) -> Result<Option<Group>, AccountError> {
+    Ok(list(app, pool).await?.into_iter().find(|g| g.name == name))
+}
+
+/// Changes a group's description and precedence (its members stay).
+pub async fn update(
+    app: &AppState,
+    pool: &PoolId,
+    name: &str,
+    description: &str,
+    precedence: i64,
+) -> Result<(), AccountError> {
+    if !(0..=i64::from(i32::MAX)).contains(&precedence) {
+        return Err(invalid("precedence must be between 0 and 2147483647"));
+    }
+    if description.chars().count() > 2048 || description.chars().any(char::is_control) {
+        return Err(invalid(
+            "description must be at most 2048 printable characters",
+        ));
+    }
+    let (p, n, d) = (pool.clone(), name.to_string(), description.to_string());
+    if app
+        .sql
+        .run(move |c| rows::update(c, &p, &n, &d, precedence))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(invalid(format!("no group {name:?}")))
+    }
+}
+
+/// The members of group `name`.
+pub async fn members(
+    app: &AppState,
+    pool: &PoolId,
+    name: &str,
+) -> Result<Vec<crate::store::sql::users::User>, AccountError> {
+    let (p, n) = (pool.clone(), name.to_string());
+    let subs = app.sql.run(move |c| rows::members(c, &p, &n)).await?;
+    let mut out = Vec::with_capacity(subs.len());
+    for sub in subs {
+        out.push(find(app, pool, &sub).await?);
+    }
+    Ok(out)
+}
+
+/// The groups of the user `who`, by precedence.
+pub async fn of_user(app: &AppState, pool: &PoolId, who: &str) -> Result<Vec<Group>, AccountError> {
+    let user = find(app, pool, who).await?;
+    let (p, sub) = (pool.clone(), user.sub.to_string());
+    let names = app.sql.run(move |c| rows::of_user(c, &p, &sub)).await?;
+    let all = list(app, pool).await?;
+    Ok(names
+        .iter()
+        .filter_map(|n| all.iter().find(|g| &g.name == n).cloned())
+        .collect())
+}

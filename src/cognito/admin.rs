@@ -1,6 +1,7 @@
 //! Administrative user operations (SigV4-signed): `AdminCreateUser`, `AdminGetUser`,
 //! `AdminDeleteUser`, `AdminDisableUser`, `AdminEnableUser`, `AdminConfirmSignUp`,
-//! `AdminSetUserPassword`, `AdminUpdateUserAttributes`, `AdminUserGlobalSignOut`, `ListUsers`.
+//! `AdminSetUserPassword`, `AdminUpdateUserAttributes`, `AdminDeleteUserAttributes`,
+//! `AdminResetUserPassword`, `AdminUserGlobalSignOut`, `ListUsers`.
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ struct PoolUser {
     password: Option<String>,
     #[serde(default)]
     permanent: bool,
+    #[serde(default)]
+    user_attribute_names: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +99,38 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Api
             accounts::update_attributes(app, &tenant.pool, sub, attrs, Writer::Admin, now).await?;
             Ok(json!({}))
         }
+        "AdminDeleteUserAttributes" => {
+            let changes = u
+                .user_attribute_names
+                .into_iter()
+                .map(|k| (k, None))
+                .collect();
+            accounts::update_attributes(app, &tenant.pool, sub, changes, Writer::Admin, now)
+                .await?;
+            Ok(json!({}))
+        }
+        "AdminResetUserPassword" => {
+            let email = user.email.clone().ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    "Cannot reset password for the user as there is no registered/verified email",
+                )
+            })?;
+            accounts::require_reset(app, pool, sub, now).await?;
+            let sent = accounts::codes::send(
+                app,
+                &tenant.pool,
+                accounts::codes::Purpose::Reset,
+                sub,
+                &email,
+                crate::login::RESET_TTL,
+                now,
+            )
+            .await;
+            if let Err(e) = sent {
+                tracing::warn!(pool = %pool, error = %e, "cannot mail a reset code");
+            }
+            Ok(json!({}))
+        }
         "AdminUserGlobalSignOut" => {
             sign_out_everywhere(ctx, &tenant, sub).await?;
             Ok(json!({}))
@@ -106,14 +141,18 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Api
     }
 }
 
-fn pool(ctx: &Ctx<'_>, id: &str) -> Result<Arc<PoolRuntime>, ApiError> {
+pub(super) fn pool(ctx: &Ctx<'_>, id: &str) -> Result<Arc<PoolRuntime>, ApiError> {
     ctx.app
         .pools
         .get(id)
         .ok_or_else(|| ApiError::resource_not_found(format!("User pool {id} does not exist.")))
 }
 
-async fn find(ctx: &Ctx<'_>, tenant: &PoolRuntime, username: &str) -> Result<User, ApiError> {
+pub(super) async fn find(
+    ctx: &Ctx<'_>,
+    tenant: &PoolRuntime,
+    username: &str,
+) -> Result<User, ApiError> {
     accounts::find(ctx.app, &tenant.pool.id, username)
         .await
         .map_err(|e| match e {

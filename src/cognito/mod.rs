@@ -6,6 +6,7 @@
 pub mod access_keys;
 mod admin;
 mod error;
+mod groups;
 mod self_service;
 mod signin;
 mod srp_auth;
@@ -57,6 +58,8 @@ const UNSIGNED: &[&str] = &[
     "ChangePassword",
     "ForgotPassword",
     "ConfirmForgotPassword",
+    "DeleteUserAttributes",
+    "DeleteUser",
 ];
 
 /// Handles one call; the answer is the operation's output object.
@@ -104,7 +107,11 @@ const KNOWN: &[&str] = &[
     "ChangePassword",
     "ForgotPassword",
     "ConfirmForgotPassword",
+    "DeleteUserAttributes",
+    "DeleteUser",
     "AdminInitiateAuth",
+    "AdminDeleteUserAttributes",
+    "AdminResetUserPassword",
     "AdminCreateUser",
     "AdminGetUser",
     "AdminDeleteUser",
@@ -115,6 +122,28 @@ const KNOWN: &[&str] = &[
     "AdminUpdateUserAttributes",
     "AdminUserGlobalSignOut",
     "ListUsers",
+    "CreateGroup",
+    "GetGroup",
+    "UpdateGroup",
+    "DeleteGroup",
+    "ListGroups",
+    "AdminAddUserToGroup",
+    "AdminRemoveUserFromGroup",
+    "AdminListGroupsForUser",
+    "ListUsersInGroup",
+];
+
+/// The operations `groups` answers.
+const GROUP_OPS: &[&str] = &[
+    "CreateGroup",
+    "GetGroup",
+    "UpdateGroup",
+    "DeleteGroup",
+    "ListGroups",
+    "AdminAddUserToGroup",
+    "AdminRemoveUserFromGroup",
+    "AdminListGroupsForUser",
+    "ListUsersInGroup",
 ];
 
 async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiError> {
@@ -128,9 +157,12 @@ async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiErro
         "ChangePassword" => self_service::change_password(ctx, input(body)?).await,
         "GlobalSignOut" => self_service::global_sign_out(ctx, input(body)?).await,
         "RevokeToken" => self_service::revoke_token(ctx, input(body)?).await,
+        "DeleteUserAttributes" => self_service::delete_attributes(ctx, input(body)?).await,
+        "DeleteUser" => self_service::delete_user(ctx, input(body)?).await,
         "InitiateAuth" => signin::initiate_auth(ctx, input(body)?).await,
         "RespondToAuthChallenge" => signin::respond_to_challenge(ctx, input(body)?).await,
         "AdminInitiateAuth" => signin::admin_initiate_auth(ctx, input(body)?).await,
+        _ if GROUP_OPS.contains(&op) => groups::dispatch(ctx, op, body).await,
         _ => admin::dispatch(ctx, op, body).await,
     }
 }

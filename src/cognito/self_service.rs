@@ -68,6 +68,13 @@ pub struct WithToken {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct DeleteAttributes {
+    access_token: String,
+    user_attribute_names: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct RevokeToken {
     token: String,
     client_id: String,
@@ -438,4 +445,31 @@ impl ApiError {
     fn unsupported_token_type_or_client() -> Self {
         Self::not_authorized("The token was not issued to this client.")
     }
+}
+
+pub async fn delete_attributes(ctx: &Ctx<'_>, d: DeleteAttributes) -> Result<Value, ApiError> {
+    let (tenant, user, _) = token_user(ctx, &d.access_token).await?;
+    let changes = d
+        .user_attribute_names
+        .into_iter()
+        .map(|k| (k, None))
+        .collect();
+    let by = accounts::Writer::User { ip: ctx.ip };
+    accounts::update_attributes(
+        ctx.app,
+        &tenant.pool,
+        user.sub.as_str(),
+        changes,
+        by,
+        ctx.now,
+    )
+    .await?;
+    Ok(json!({}))
+}
+
+/// The user deletes their own account.
+pub async fn delete_user(ctx: &Ctx<'_>, w: WithToken) -> Result<Value, ApiError> {
+    let (tenant, user, _) = token_user(ctx, &w.access_token).await?;
+    accounts::delete(ctx.app, &tenant.pool.id, user.sub.as_str(), ctx.now).await?;
+    Ok(json!({}))
 }

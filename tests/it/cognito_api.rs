@@ -29,7 +29,7 @@ pub(crate) fn sdk(app: &TestApp, key: Option<(&str, &str)>) -> cip::Client {
 }
 
 /// An admin SDK client with a fresh access key.
-async fn admin(app: &TestApp) -> cip::Client {
+pub(crate) async fn admin(app: &TestApp) -> cip::Client {
     let k = tessera::cognito::access_keys::create(&app.st, "tests", app.now())
         .await
         .unwrap();
@@ -553,6 +553,119 @@ async fn the_admin_lifecycle_and_list_users() {
         .send()
         .await;
     assert_eq!(code(no_pool), "ResourceNotFoundException");
+
+    // An administrator's reset: RESET_REQUIRED, a code mailed, the password no longer works.
+    api.admin_reset_user_password()
+        .user_pool_id(&pool)
+        .username("carol")
+        .send()
+        .await
+        .unwrap();
+    assert!(app.last_code("carol@example.com").await.is_some());
+    assert_eq!(
+        code(start(PASSWORD).await),
+        "PasswordResetRequiredException"
+    );
+    let no_mail = api
+        .admin_reset_user_password()
+        .user_pool_id(&pool)
+        .username("dan")
+        .send()
+        .await;
+    assert_eq!(code(no_mail), "InvalidParameterException");
+    api.admin_update_user_attributes()
+        .user_pool_id(&pool)
+        .username("dan")
+        .user_attributes(
+            AttributeType::builder()
+                .name("given_name")
+                .value("Dan")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dan = api
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username("dan")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        dan.user_attributes()
+            .iter()
+            .any(|a| a.name() == "given_name" && a.value() == Some("Dan"))
+    );
+    api.admin_delete_user_attributes()
+        .user_pool_id(&pool)
+        .username("dan")
+        .user_attribute_names("given_name")
+        .send()
+        .await
+        .unwrap();
+    let dan = api
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username("dan")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !dan.user_attributes()
+            .iter()
+            .any(|a| a.name() == "given_name")
+    );
+}
+
+#[actix_web::test]
+async fn a_user_deletes_an_attribute_and_then_their_account() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let (cid, _) = client(&app, true, FLOWS).await;
+    let api = sdk(&app, None);
+    let signed_in = api
+        .initiate_auth()
+        .client_id(&cid)
+        .auth_flow(AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", "alice")
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    let access = signed_in
+        .authentication_result()
+        .unwrap()
+        .access_token()
+        .unwrap()
+        .to_string();
+    api.delete_user_attributes()
+        .access_token(&access)
+        .user_attribute_names("given_name")
+        .send()
+        .await
+        .unwrap();
+    let me = api.get_user().access_token(&access).send().await.unwrap();
+    assert!(
+        !me.user_attributes()
+            .iter()
+            .any(|a| a.name() == "given_name")
+    );
+    api.delete_user()
+        .access_token(&access)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tessera::accounts::find(&app.st, &app.pool.id, "alice")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        code(api.get_user().access_token(&access).send().await),
+        "NotAuthorizedException"
+    );
 }
 
 #[actix_web::test]

@@ -12,6 +12,7 @@ mod cli_users;
 mod client_credentials;
 mod code_flow;
 mod cognito_api;
+mod cognito_groups;
 mod cognito_srp;
 mod consents;
 mod cors;

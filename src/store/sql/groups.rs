@@ -129,3 +129,34 @@ pub fn of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<String>, 
         .select(groups::name)
         .load::<String>(c)?)
 }
+
+/// Changes a group's description and precedence; returns whether it exists.
+pub fn update(
+    c: &mut DbConn,
+    pool: &PoolId,
+    name: &str,
+    description: &str,
+    precedence: i64,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        groups::table
+            .filter(groups::pool_id.eq(pool.as_str()))
+            .filter(groups::name.eq(name)),
+    )
+    .set((
+        groups::description.eq(description),
+        groups::precedence.eq(precedence),
+    ))
+    .execute(c)?;
+    Ok(n > 0)
+}
+
+/// The subs of a group's members, in sub order.
+pub fn members(c: &mut DbConn, pool: &PoolId, name: &str) -> Result<Vec<String>, StoreError> {
+    Ok(user_groups::table
+        .filter(user_groups::pool_id.eq(pool.as_str()))
+        .filter(user_groups::group_name.eq(name))
+        .order(user_groups::sub.asc())
+        .select(user_groups::sub)
+        .load::<String>(c)?)
+}
