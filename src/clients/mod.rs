@@ -181,9 +181,15 @@ fn normalize(mut spec: ClientSpec) -> Result<ClientSpec, ClientError> {
             "authorization_code needs at least one --redirect-uri",
         ));
     }
-    if !code && spec.grant_types.contains(&GrantType::RefreshToken) {
+    // Without the code grant a refresh token comes only from the Cognito API's sign-in.
+    let api_refresh = spec.explicit_auth_flows.is_empty()
+        || spec
+            .explicit_auth_flows
+            .iter()
+            .any(|f| f.ends_with("REFRESH_TOKEN_AUTH"));
+    if !code && spec.grant_types.contains(&GrantType::RefreshToken) && !api_refresh {
         return Err(invalid(
-            "refresh_token is only useful with authorization_code",
+            "refresh_token is only useful with authorization_code or ALLOW_REFRESH_TOKEN_AUTH",
         ));
     }
     if spec.redirect_uris.len() > 100 || spec.logout_uris.len() > 100 {

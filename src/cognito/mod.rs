@@ -5,8 +5,10 @@
 
 pub mod access_keys;
 mod admin;
+mod clients;
 mod error;
 mod groups;
+mod pools;
 mod self_service;
 mod signin;
 mod srp_auth;
@@ -71,7 +73,8 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
         .ok_or_else(|| {
             ApiError::unknown_operation(format!("X-Amz-Target must be {TARGET_PREFIX}<Operation>"))
         })?;
-    if !KNOWN.contains(&operation) {
+    let known = [KNOWN, POOL_OPS, CLIENT_OPS, GROUP_OPS];
+    if !known.iter().any(|list| list.contains(&operation)) {
         return Err(ApiError::unknown_operation(format!(
             "{operation} is not an operation of this service"
         )));
@@ -94,7 +97,8 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
     dispatch(&ctx, operation, body).await
 }
 
-/// Every operation `dispatch` answers.
+/// The user operations `dispatch` answers itself or through `admin` (the pool, client and
+/// group operations are listed below).
 const KNOWN: &[&str] = &[
     "SignUp",
     "ConfirmSignUp",
@@ -122,15 +126,26 @@ const KNOWN: &[&str] = &[
     "AdminUpdateUserAttributes",
     "AdminUserGlobalSignOut",
     "ListUsers",
-    "CreateGroup",
-    "GetGroup",
-    "UpdateGroup",
-    "DeleteGroup",
-    "ListGroups",
-    "AdminAddUserToGroup",
-    "AdminRemoveUserFromGroup",
-    "AdminListGroupsForUser",
-    "ListUsersInGroup",
+];
+
+/// The operations `pools` answers.
+const POOL_OPS: &[&str] = &[
+    "CreateUserPool",
+    "DescribeUserPool",
+    "UpdateUserPool",
+    "DeleteUserPool",
+    "ListUserPools",
+    "SetUserPoolMfaConfig",
+    "GetUserPoolMfaConfig",
+];
+
+/// The operations `clients` answers.
+const CLIENT_OPS: &[&str] = &[
+    "CreateUserPoolClient",
+    "DescribeUserPoolClient",
+    "UpdateUserPoolClient",
+    "DeleteUserPoolClient",
+    "ListUserPoolClients",
 ];
 
 /// The operations `groups` answers.
@@ -163,6 +178,8 @@ async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiErro
         "RespondToAuthChallenge" => signin::respond_to_challenge(ctx, input(body)?).await,
         "AdminInitiateAuth" => signin::admin_initiate_auth(ctx, input(body)?).await,
         _ if GROUP_OPS.contains(&op) => groups::dispatch(ctx, op, body).await,
+        _ if POOL_OPS.contains(&op) => pools::dispatch(ctx, op, body).await,
+        _ if CLIENT_OPS.contains(&op) => clients::dispatch(ctx, op, body).await,
         _ => admin::dispatch(ctx, op, body).await,
     }
 }

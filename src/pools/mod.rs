@@ -120,6 +120,18 @@ pub async fn update_settings(
     resolve(app, id.as_str()).await
 }
 
+/// Deletes a pool with all it holds (Cognito's DeleteUserPool). Short-lived state in the KV
+/// store (sessions, codes) is left to expire: nothing can reach it without the pool.
+pub async fn delete(app: &AppState, id: &PoolId) -> Result<(), PoolError> {
+    let pid = id.clone();
+    if !app.sql.run(move |c| pool_rows::delete(c, &pid)).await? {
+        return Err(PoolError::NotFound(id.to_string()));
+    }
+    tracing::warn!(pool = %id, "user pool deleted");
+    app.pools.reload_after_change(app, id).await;
+    Ok(())
+}
+
 /// Creates the pool `default` when the database has no pool at all (first start).
 pub async fn ensure_default(app: &AppState, now: DateTime<Utc>) -> Result<Option<Pool>, PoolError> {
     if !list(app).await?.is_empty() {

@@ -145,3 +145,9 @@ pub fn update_settings(
         .execute(c)?;
     Ok(())
 }
+
+/// Deletes a pool and, through the foreign keys' cascades, everything it holds (clients,
+/// users, keys, tokens, groups, audit, MFA, providers). Returns whether it existed.
+pub fn delete(c: &mut DbConn, id: &PoolId) -> Result<bool, StoreError> {
+    Ok(diesel::delete(pools::table.filter(pools::id.eq(id.as_str()))).execute(c)? > 0)
+}
