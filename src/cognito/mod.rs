@@ -8,6 +8,7 @@ mod admin;
 mod clients;
 mod error;
 mod groups;
+mod mfa;
 mod pools;
 mod self_service;
 mod signin;
@@ -62,6 +63,9 @@ const UNSIGNED: &[&str] = &[
     "ConfirmForgotPassword",
     "DeleteUserAttributes",
     "DeleteUser",
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "SetUserMFAPreference",
 ];
 
 /// Handles one call; the answer is the operation's output object.
@@ -113,6 +117,10 @@ const KNOWN: &[&str] = &[
     "ConfirmForgotPassword",
     "DeleteUserAttributes",
     "DeleteUser",
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "SetUserMFAPreference",
+    "AdminSetUserMFAPreference",
     "AdminInitiateAuth",
     "AdminDeleteUserAttributes",
     "AdminResetUserPassword",
@@ -174,6 +182,10 @@ async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiErro
         "RevokeToken" => self_service::revoke_token(ctx, input(body)?).await,
         "DeleteUserAttributes" => self_service::delete_attributes(ctx, input(body)?).await,
         "DeleteUser" => self_service::delete_user(ctx, input(body)?).await,
+        "AssociateSoftwareToken" => mfa::associate(ctx, input(body)?).await,
+        "VerifySoftwareToken" => mfa::verify(ctx, input(body)?).await,
+        "SetUserMFAPreference" => mfa::preference(ctx, input(body)?, false).await,
+        "AdminSetUserMFAPreference" => mfa::preference(ctx, input(body)?, true).await,
         "InitiateAuth" => signin::initiate_auth(ctx, input(body)?).await,
         "RespondToAuthChallenge" => signin::respond_to_challenge(ctx, input(body)?).await,
         "AdminInitiateAuth" => signin::admin_initiate_auth(ctx, input(body)?).await,

@@ -61,12 +61,15 @@ pub struct RespondToAuthChallenge {
 
 /// What a challenge's session remembers.
 #[derive(Serialize, Deserialize)]
-struct Pending {
-    challenge: String,
-    client_id: String,
-    sub: String,
-    username: String,
-    amr: Vec<String>,
+pub(super) struct Pending {
+    pub challenge: String,
+    pub client_id: String,
+    pub sub: String,
+    pub username: String,
+    pub amr: Vec<String>,
+    /// MFA_SETUP: the authenticator was verified (VerifySoftwareToken) in this session.
+    #[serde(default)]
+    pub mfa_ready: bool,
 }
 
 /// The pool and client of `client_id`.
@@ -203,10 +206,7 @@ pub(super) async fn after_password(
         return challenge(ctx, tenant, client, &user, "SOFTWARE_TOKEN_MFA", amr).await;
     }
     if tenant.pool.settings.mfa == MfaMode::Required {
-        return Err(ApiError::unsupported_operation(
-            "MFA is required in this pool and the user has no authenticator yet: set it up on \
-             the hosted account page (MFA_SETUP through the API is not available yet).",
-        ));
+        return challenge(ctx, tenant, client, &user, "MFA_SETUP", amr).await;
     }
     tokens(ctx, tenant, client, &user, &amr).await
 }
@@ -231,8 +231,50 @@ async fn tokens(
     Ok(auth_result(&issued))
 }
 
-fn session_key(tenant: &PoolRuntime, session: &str) -> String {
-    format!("{}:api-session:{session}", tenant.pool.id)
+/// A session names its pool (`{pool_id}.{random}`): `AssociateSoftwareToken` and
+/// `VerifySoftwareToken` get the session alone.
+fn session_key(pool: &str, session: &str) -> String {
+    format!("{pool}:api-session:{session}")
+}
+
+/// Stores `pending` under a new one-use session; returns the session.
+pub(super) async fn new_session(
+    ctx: &Ctx<'_>,
+    tenant: &PoolRuntime,
+    pending: &Pending,
+) -> Result<String, ApiError> {
+    let session = format!("{}.{}", tenant.pool.id, ctx.app.random.token(32));
+    let bytes = serde_json::to_vec(pending).map_err(ApiError::internal)?;
+    ctx.app
+        .kv
+        .put(
+            &session_key(tenant.pool.id.as_str(), &session),
+            &bytes,
+            SESSION_TTL,
+        )
+        .await?;
+    Ok(session)
+}
+
+/// Takes (uses up) a session: its pool and what it remembers.
+pub(super) async fn take_session(
+    ctx: &Ctx<'_>,
+    session: Option<&str>,
+) -> Result<(Arc<PoolRuntime>, Pending), ApiError> {
+    let expired = || ApiError::not_authorized("Invalid session for the user, session is expired.");
+    let session = session
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .ok_or_else(expired)?;
+    let pool = session
+        .split_once('.')
+        .map(|(p, _)| p)
+        .ok_or_else(expired)?;
+    let tenant = ctx.app.pools.get(pool).ok_or_else(expired)?;
+    let bytes = ctx.app.kv.take(&session_key(pool, session)).await?;
+    let pending = bytes
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(expired)?;
+    Ok((tenant, pending))
 }
 
 async fn challenge(
@@ -243,19 +285,15 @@ async fn challenge(
     name: &str,
     amr: Vec<String>,
 ) -> Result<Value, ApiError> {
-    let session = ctx.app.random.token(32);
     let pending = Pending {
         challenge: name.to_string(),
         client_id: client.client_id.to_string(),
         sub: user.sub.to_string(),
         username: user.username.clone(),
         amr,
+        mfa_ready: false,
     };
-    let bytes = serde_json::to_vec(&pending).map_err(ApiError::internal)?;
-    ctx.app
-        .kv
-        .put(&session_key(tenant, &session), &bytes, SESSION_TTL)
-        .await?;
+    let session = new_session(ctx, tenant, &pending).await?;
     let mut params = json!({ "USER_ID_FOR_SRP": user.username });
     if name == "NEW_PASSWORD_REQUIRED" {
         params["requiredAttributes"] = json!("[]");
@@ -288,18 +326,12 @@ pub async fn respond_to_challenge(
     if r.challenge_name == "PASSWORD_VERIFIER" {
         return super::srp_auth::verify(ctx, &tenant, &client, &r.challenge_responses).await;
     }
-    let session = r
-        .session
-        .as_deref()
-        .filter(|s| !s.is_empty() && s.len() <= 128)
-        .ok_or_else(|| ApiError::not_authorized("Invalid session for the user."))?;
-    let bytes = ctx.app.kv.take(&session_key(&tenant, session)).await?;
-    let pending: Pending = bytes
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(|p: &Pending| p.client_id == client.client_id.as_str())
-        .ok_or_else(|| {
-            ApiError::not_authorized("Invalid session for the user, session is expired.")
-        })?;
+    let (owner, pending) = take_session(ctx, r.session.as_deref()).await?;
+    if owner.pool.id != tenant.pool.id || pending.client_id != client.client_id.as_str() {
+        return Err(ApiError::not_authorized(
+            "Invalid session for the user, session is expired.",
+        ));
+    }
     if pending.challenge != r.challenge_name {
         return Err(ApiError::invalid_parameter(format!(
             "The challenge {} does not match the session's challenge",
@@ -337,6 +369,16 @@ pub async fn respond_to_challenge(
                 other => other.into(),
             })?;
             after_password(ctx, &tenant, &client, user, pending.amr).await
+        }
+        "MFA_SETUP" => {
+            if !pending.mfa_ready {
+                return Err(ApiError::invalid_parameter(
+                    "Verify the software token (VerifySoftwareToken) before answering MFA_SETUP",
+                ));
+            }
+            let mut amr = pending.amr;
+            amr.extend(["mfa".to_string(), "otp".to_string()]);
+            tokens(ctx, &tenant, &client, &user, &amr).await
         }
         "SOFTWARE_TOKEN_MFA" => {
             let code = param(p, "SOFTWARE_TOKEN_MFA_CODE")?;

@@ -13,6 +13,7 @@ mod client_credentials;
 mod code_flow;
 mod cognito_api;
 mod cognito_groups;
+mod cognito_mfa;
 mod cognito_pools;
 mod cognito_srp;
 mod consents;
