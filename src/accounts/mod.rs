@@ -2,6 +2,7 @@
 
 pub mod codes;
 pub mod consents;
+pub mod email_change;
 pub mod expiry;
 pub mod groups;
 pub mod policy;

@@ -49,6 +49,7 @@ kinds! {
     too_many_requests => "TooManyRequestsException",
     too_many_failed_attempts => "TooManyFailedAttemptsException",
     alias_exists => "AliasExistsException",
+    code_delivery_failure => "CodeDeliveryFailureException",
     group_exists => "GroupExistsException",
     invalid_user_pool_configuration => "InvalidUserPoolConfigurationException",
     software_token_mfa_not_found => "SoftwareTokenMFANotFoundException",

@@ -66,6 +66,9 @@ const UNSIGNED: &[&str] = &[
     "AssociateSoftwareToken",
     "VerifySoftwareToken",
     "SetUserMFAPreference",
+    "UpdateUserAttributes",
+    "GetUserAttributeVerificationCode",
+    "VerifyUserAttribute",
 ];
 
 /// Handles one call; the answer is the operation's output object.
@@ -120,6 +123,9 @@ const KNOWN: &[&str] = &[
     "AssociateSoftwareToken",
     "VerifySoftwareToken",
     "SetUserMFAPreference",
+    "UpdateUserAttributes",
+    "GetUserAttributeVerificationCode",
+    "VerifyUserAttribute",
     "AdminSetUserMFAPreference",
     "AdminInitiateAuth",
     "AdminDeleteUserAttributes",
@@ -182,6 +188,9 @@ async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiErro
         "RevokeToken" => self_service::revoke_token(ctx, input(body)?).await,
         "DeleteUserAttributes" => self_service::delete_attributes(ctx, input(body)?).await,
         "DeleteUser" => self_service::delete_user(ctx, input(body)?).await,
+        "UpdateUserAttributes" => self_service::update_attributes(ctx, input(body)?).await,
+        "GetUserAttributeVerificationCode" => self_service::attribute_code(ctx, input(body)?).await,
+        "VerifyUserAttribute" => self_service::verify_attribute(ctx, input(body)?).await,
         "AssociateSoftwareToken" => mfa::associate(ctx, input(body)?).await,
         "VerifySoftwareToken" => mfa::verify(ctx, input(body)?).await,
         "SetUserMFAPreference" => mfa::preference(ctx, input(body)?, false).await,

@@ -14,6 +14,7 @@ use super::signin::client_of;
 use super::wire::{self, Attribute, attribute_map, check_secret_hash};
 use super::{ApiError, Ctx};
 use crate::accounts::codes::{self, Purpose};
+use crate::accounts::email_change::{self, EmailChangeError};
 use crate::accounts::signin::{Checked, check_current_password};
 use crate::accounts::{self, AccountError, NewUserSpec};
 use crate::crypto::sha256_hex;
@@ -64,6 +65,22 @@ pub struct WithToken {
     previous_password: Option<String>,
     #[serde(default)]
     proposed_password: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateAttributes {
+    access_token: String,
+    user_attributes: Vec<Attribute>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyAttribute {
+    access_token: String,
+    attribute_name: String,
+    #[serde(default)]
+    code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -471,5 +488,100 @@ pub async fn delete_attributes(ctx: &Ctx<'_>, d: DeleteAttributes) -> Result<Val
 pub async fn delete_user(ctx: &Ctx<'_>, w: WithToken) -> Result<Value, ApiError> {
     let (tenant, user, _) = token_user(ctx, &w.access_token).await?;
     accounts::delete(ctx.app, &tenant.pool.id, user.sub.as_str(), ctx.now).await?;
+    Ok(json!({}))
+}
+
+fn email_change_error(e: EmailChangeError) -> ApiError {
+    match e {
+        EmailChangeError::Invalid(a) | EmailChangeError::Account(a) => a.into(),
+        EmailChangeError::Same => ApiError::invalid_parameter(e.to_string()),
+        EmailChangeError::TooMany => ApiError::limit_exceeded(e.to_string()),
+        EmailChangeError::Mail => ApiError::code_delivery_failure(e.to_string()),
+        EmailChangeError::NothingPending => ApiError::expired_code(e.to_string()),
+        EmailChangeError::WrongCode => {
+            ApiError::code_mismatch("Invalid verification code provided, please try again.")
+        }
+        EmailChangeError::Taken => {
+            ApiError::alias_exists("An account with the given email already exists.")
+        }
+        EmailChangeError::Store(s) => s.into(),
+    }
+}
+
+/// Only the email can be verified here (phone numbers are not verified by Tessera).
+fn email_only(name: &str) -> Result<(), ApiError> {
+    if name == "email" {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_parameter(format!(
+            "Only email can be verified, not {name}"
+        )))
+    }
+}
+
+/// Changes the user's attributes; a new email waits for its code (the old one stays
+/// until then), as on the account page.
+pub async fn update_attributes(ctx: &Ctx<'_>, u: UpdateAttributes) -> Result<Value, ApiError> {
+    let (tenant, user, claims) = token_user(ctx, &u.access_token).await?;
+    let mut changes = attribute_map(&u.user_attributes)?;
+    let client = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .and_then(|c| tenant.clients.get(c));
+    if let Some(name) = changes
+        .keys()
+        .find(|a| client.is_some_and(|c| !c.settings.may_write(a)))
+    {
+        return Err(ApiError::not_authorized(format!(
+            "A client attempted to write unauthorized attribute {name}"
+        )));
+    }
+    changes.remove("email_verified");
+    let email = changes.remove("email");
+    if !changes.is_empty() {
+        let by = accounts::Writer::User { ip: ctx.ip };
+        let set = changes.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        accounts::update_attributes(ctx.app, &tenant.pool, user.sub.as_str(), set, by, ctx.now)
+            .await?;
+    }
+    let Some(email) = email else {
+        return Ok(json!({}));
+    };
+    email_change::request(ctx.app, &tenant.pool, &user, &email, ctx.now)
+        .await
+        .map_err(email_change_error)?;
+    Ok(json!({ "CodeDeliveryDetailsList": [delivery(&email)] }))
+}
+
+/// Sends a code for the pending new email, or for the current one while unverified.
+pub async fn attribute_code(ctx: &Ctx<'_>, v: VerifyAttribute) -> Result<Value, ApiError> {
+    email_only(&v.attribute_name)?;
+    let (tenant, user, _) = token_user(ctx, &v.access_token).await?;
+    let pending = email_change::pending(ctx.app, &tenant.pool.id, user.sub.as_str()).await?;
+    let target = pending
+        .or_else(|| user.email.clone().filter(|_| !user.email_verified))
+        .ok_or_else(|| ApiError::invalid_parameter("The email is already verified."))?;
+    email_change::request(ctx.app, &tenant.pool, &user, &target, ctx.now)
+        .await
+        .map_err(email_change_error)?;
+    Ok(json!({ "CodeDeliveryDetails": delivery(&target) }))
+}
+
+pub async fn verify_attribute(ctx: &Ctx<'_>, v: VerifyAttribute) -> Result<Value, ApiError> {
+    email_only(&v.attribute_name)?;
+    let (tenant, user, _) = token_user(ctx, &v.access_token).await?;
+    let code = v
+        .code
+        .ok_or_else(|| ApiError::invalid_parameter("Missing required parameter Code"))?;
+    email_change::confirm(
+        ctx.app,
+        &tenant.pool.id,
+        user.sub.as_str(),
+        &code,
+        ctx.ip,
+        ctx.now,
+    )
+    .await
+    .map_err(email_change_error)?;
     Ok(json!({}))
 }

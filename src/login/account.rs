@@ -3,7 +3,6 @@
 //! one required, counted toward the sign-in lockout).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -11,8 +10,8 @@ use super::connections::{self, Connections};
 use super::finish::live_session;
 use super::outcome::{Browser, LOCKED, account_failure, form_token, form_token_ok, user_message};
 use super::tx::{self, LoginTx, Step};
-use crate::accounts::codes::{self, Purpose};
 use crate::accounts::consents::{self, Granted};
+use crate::accounts::email_change::{self, EmailChangeError};
 use crate::accounts::signin::{self, Checked, Throttle, Verdict};
 use crate::accounts::{self, AccountError};
 use crate::audit;
@@ -26,11 +25,6 @@ use crate::pools::PoolRuntime;
 use crate::sessions::{self, Session};
 use crate::state::AppState;
 use crate::store::sql::users::{self, User};
-
-/// A code sent to a new email address lives this long.
-pub const EMAIL_CODE_TTL: Duration = Duration::from_secs(24 * 3600);
-const MAX_EMAIL_SENDS: i64 = 3;
-const EMAIL_SEND_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// What the account page shows.
 #[derive(Debug)]
@@ -69,10 +63,6 @@ pub enum AccountOutcome {
     Upstream(String),
 }
 
-fn pending_key(tenant: &PoolRuntime, sub: &str) -> String {
-    format!("{}:email-change:{sub}", tenant.pool.id)
-}
-
 /// The purpose of the account forms' token (see [`form_token`]).
 const FORM: &str = "account";
 
@@ -107,11 +97,7 @@ async fn state_for(
     let Some(user) = app.sql.run(move |c| users::find(c, &pool, &sub)).await? else {
         return Ok(None);
     };
-    let pending = app
-        .kv
-        .get(&pending_key(tenant, user.sub.as_str()))
-        .await?
-        .and_then(|v| String::from_utf8(v).ok());
+    let pending = email_change::pending(app, &tenant.pool.id, user.sub.as_str()).await?;
     let mfa_enabled = mfa::is_enrolled(app, &tenant.pool.id, user.sub.as_str())
         .await
         .map_err(OAuthError::server)?;
@@ -200,9 +186,7 @@ pub async fn act(
         "email" => change_email(app, tenant, form, &mut state, now).await?,
         "verify_email" => verify_email(app, tenant, form, &mut state, browser, now).await?,
         "cancel_email" => {
-            app.kv
-                .delete(&pending_key(tenant, state.user.sub.as_str()))
-                .await?;
+            email_change::cancel(app, &tenant.pool.id, state.user.sub.as_str()).await?;
             state.pending_email = None;
             Ok("The email change was cancelled.".to_string())
         }
@@ -292,56 +276,25 @@ async fn change_email(
     now: DateTime<Utc>,
 ) -> Result<Result<String, String>, OAuthError> {
     let email = form.get("email").unwrap_or_default().trim().to_string();
-    if let Err(e @ AccountError::Invalid { .. }) = accounts::check_email(&email) {
-        return Ok(Err(user_message(&e).unwrap_or_default()));
+    match email_change::request(app, &tenant.pool, &state.user, &email, now).await {
+        Ok(()) => {
+            state.pending_email = Some(email.clone());
+            Ok(Ok(format!(
+                "We sent a code to {email}. Your current address stays until you enter it."
+            )))
+        }
+        Err(e) => change_message(e),
     }
-    if state.user.email.as_deref().is_some_and(|e| {
-        accounts::normalize_identifier(e) == accounts::normalize_identifier(&email)
-    }) {
-        return Ok(Err("That is already your email address.".into()));
-    }
-    let sub = state.user.sub.to_string();
-    let sends = app
-        .kv
-        .incr(
-            &format!("{}:email-change-sends:{sub}", tenant.pool.id),
-            EMAIL_SEND_WINDOW,
-        )
-        .await?;
-    if sends > MAX_EMAIL_SENDS {
-        return Ok(Err(
-            "Too many codes were sent. Wait a few minutes before asking again.".into(),
-        ));
-    }
-    if let Err(e) = codes::send(
-        app,
-        &tenant.pool,
-        Purpose::EmailChange,
-        &bound_to(&sub, &email),
-        &email,
-        EMAIL_CODE_TTL,
-        now,
-    )
-    .await
-    {
-        tracing::error!(error = %e, "email-change mail failed");
-        return Ok(Err(
-            "We could not send the email just now. Please try again later.".into(),
-        ));
-    }
-    app.kv
-        .put(&pending_key(tenant, &sub), email.as_bytes(), EMAIL_CODE_TTL)
-        .await?;
-    state.pending_email = Some(email.clone());
-    Ok(Ok(format!(
-        "We sent a code to {email}. Your current address stays until you enter it."
-    )))
 }
 
-/// An email-change code belongs to the user and the address it was mailed to: it confirms
-/// that exact address only, even if another change was asked for meanwhile.
-fn bound_to(sub: &str, email: &str) -> String {
-    format!("{sub}:{}", accounts::normalize_identifier(email))
+/// A page message for what stopped an email change, or the fault behind it.
+fn change_message(e: EmailChangeError) -> Result<Result<String, String>, OAuthError> {
+    match e {
+        EmailChangeError::Invalid(a) => Ok(Err(user_message(&a).unwrap_or_default())),
+        EmailChangeError::Store(s) => Err(OAuthError::server(s)),
+        EmailChangeError::Account(a) => Err(OAuthError::server(a)),
+        other => Ok(Err(other.to_string())),
+    }
 }
 
 async fn verify_email(
@@ -353,34 +306,14 @@ async fn verify_email(
     now: DateTime<Utc>,
 ) -> Result<Result<String, String>, OAuthError> {
     let sub = state.user.sub.to_string();
-    let Some(pending) = state.pending_email.clone() else {
-        return Ok(Err("There is no email change to confirm.".into()));
-    };
     let code = form.get("code").unwrap_or_default();
-    if !codes::verify(
-        app,
-        &tenant.pool.id,
-        Purpose::EmailChange,
-        &bound_to(&sub, &pending),
-        code,
-        EMAIL_CODE_TTL,
-    )
-    .await?
-    {
-        return Ok(Err("That code is wrong or has expired.".into()));
-    }
-    match accounts::set_email(app, &tenant.pool.id, &sub, &pending, true, browser.ip, now).await {
+    match email_change::confirm(app, &tenant.pool.id, &sub, code, browser.ip, now).await {
         Ok(u) => {
-            app.kv.delete(&pending_key(tenant, &sub)).await?;
             state.user = u;
             state.pending_email = None;
             Ok(Ok("Your email address was changed.".into()))
         }
-        Err(AccountError::Exists) => {
-            Ok(Err("That email address is used by another account.".into()))
-        }
-        Err(e @ AccountError::Invalid { .. }) => Ok(Err(user_message(&e).unwrap_or_default())),
-        Err(e) => Err(OAuthError::server(e)),
+        Err(e) => change_message(e),
     }
 }
 
