@@ -446,11 +446,7 @@ pub async fn revoke_token(ctx: &Ctx<'_>, r: RevokeToken) -> Result<Value, ApiErr
         .await?;
     match row {
         Some(t) if t.client_id == client.client_id.as_str() => {
-            let (pool, family, now) = (tenant.pool.id.clone(), t.family_id, ctx.now);
-            ctx.app
-                .sql
-                .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
-                .await?;
+            crate::oidc::introspect::revoke_family(ctx.app, &tenant, &t.family_id, ctx.now).await?;
             Ok(json!({}))
         }
         Some(_) => Err(ApiError::unsupported_token_type_or_client()),

@@ -22,6 +22,26 @@ fn revoked_key(tenant: &PoolRuntime, jti: &str) -> String {
     format!("{}:revoked-at:{jti}", tenant.pool.id)
 }
 
+fn origin_key(tenant: &PoolRuntime, origin: &str) -> String {
+    format!("{}:revoked-origin:{origin}", tenant.pool.id)
+}
+
+/// Revokes a refresh family and denies every access token issued in it (their `origin_jti`)
+/// for as long as any of them can live.
+pub async fn revoke_family(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    family: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let (pool, f) = (tenant.pool.id.clone(), family.to_string());
+    app.sql
+        .run(move |c| refresh_tokens::revoke_family(c, &pool, &f, now))
+        .await?;
+    let ttl = Duration::from_secs(app.config.max_token_lifetime_secs.max(1));
+    Ok(app.kv.put(&origin_key(tenant, family), b"1", ttl).await?)
+}
+
 /// Denies an access token by `jti` until its `exp`.
 pub async fn deny_access_token(
     app: &AppState,
@@ -46,7 +66,13 @@ pub async fn active_access_token(
         .get("jti")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if app.kv.get(&revoked_key(tenant, jti)).await?.is_some() {
+    // The token's own revocation and its sign-in's, in one round trip.
+    let mut keys = vec![revoked_key(tenant, jti)];
+    if let Some(origin) = claims.get("origin_jti").and_then(Value::as_str) {
+        keys.push(origin_key(tenant, origin));
+    }
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    if app.kv.get_many(&refs).await?.iter().any(Option::is_some) {
         return Err(OAuthError::invalid_token(
             "the access token has been revoked",
         ));
@@ -214,10 +240,8 @@ pub async fn revoke(
         .await?
         .filter(|r| r.client_id == own)
     {
-        let (pool, family) = (tenant.pool.id.clone(), r.family_id);
-        app.sql
-            .run(move |c| refresh_tokens::revoke_family(c, &pool, &family, now))
-            .await?;
+        // RFC 7009 §2.1: the access tokens issued from it go too.
+        revoke_family(app, tenant, &r.family_id, now).await?;
     }
     Ok(())
 }

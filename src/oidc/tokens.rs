@@ -39,6 +39,9 @@ pub struct AccessClaims<'a> {
     pub username: Option<&'a str>,
     /// `cognito:groups`, by precedence; omitted when empty (as Cognito does).
     pub groups: &'a [String],
+    /// The sign-in the token descends from (its refresh family): Cognito's `origin_jti` and
+    /// `event_id`. Revoking the refresh token revokes every access token with it.
+    pub origin: Option<&'a str>,
 }
 
 /// Mints an RFC 9068 access token. `aud` is the client: Tessera has no resource indicators yet.
@@ -68,6 +71,10 @@ pub fn access_token(
         }
         if let Some(u) = c.username {
             obj.insert("username".into(), json!(u));
+        }
+        if let Some(o) = c.origin {
+            obj.insert("origin_jti".into(), json!(o));
+            obj.insert("event_id".into(), json!(o));
         }
     }
     match claims {

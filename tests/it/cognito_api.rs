@@ -793,3 +793,48 @@ async fn a_new_email_counts_once_its_code_comes_back() {
         .await;
     assert_eq!(code(nothing), "InvalidParameterException");
 }
+
+#[actix_web::test]
+async fn revoking_a_refresh_token_ends_the_access_tokens_of_its_sign_in() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let (cid, _) = client(&app, true, FLOWS).await;
+    let api = sdk(&app, None);
+    let sign_in = || {
+        api.initiate_auth()
+            .client_id(&cid)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", "alice")
+            .auth_parameters("PASSWORD", PASSWORD)
+            .send()
+    };
+    let first = sign_in().await.unwrap();
+    let other = sign_in().await.unwrap();
+    let tokens = first.authentication_result().unwrap();
+    let access = tokens.access_token().unwrap();
+    api.revoke_token()
+        .client_id(&cid)
+        .token(tokens.refresh_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        code(api.get_user().access_token(access).send().await),
+        "NotAuthorizedException"
+    );
+    let again = api
+        .initiate_auth()
+        .client_id(&cid)
+        .auth_flow(AuthFlowType::RefreshTokenAuth)
+        .auth_parameters("REFRESH_TOKEN", tokens.refresh_token().unwrap())
+        .send()
+        .await;
+    assert_eq!(code(again), "NotAuthorizedException");
+    // Another sign-in's tokens are untouched.
+    let still = other
+        .authentication_result()
+        .unwrap()
+        .access_token()
+        .unwrap();
+    api.get_user().access_token(still).send().await.unwrap();
+}

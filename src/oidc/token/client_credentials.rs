@@ -63,6 +63,7 @@ pub fn grant(
             auth_time: None,
             username: None,
             groups: &[],
+            origin: None,
         },
         now,
     )?;

@@ -143,6 +143,7 @@ pub fn user_tokens(
             auth_time: Some(g.auth_time),
             username: Some(&g.user.username),
             groups: g.groups,
+            origin: Some(&g.family.0),
         },
         now,
     )?;

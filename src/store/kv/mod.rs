@@ -167,6 +167,20 @@ impl Kv {
         Ok(raw.and_then(|raw| unseal(raw, self.now_ms())))
     }
 
+    /// Reads several keys in one round trip; one answer per key, in order.
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let ks: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        let raw = match &self.backend {
+            Backend::Memory(m) => ks.iter().map(|k| m.get(k)).collect(),
+            Backend::Redis(r) => self.timed(r.get_many(&ks)).await?,
+        };
+        let now = self.now_ms();
+        Ok(raw
+            .into_iter()
+            .map(|v: Option<Vec<u8>>| v.and_then(|raw| unseal(raw, now)))
+            .collect())
+    }
+
     /// Atomically reads and deletes `key`: of concurrent takers exactly one gets the value.
     pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let k = self.key(key);

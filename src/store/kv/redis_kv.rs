@@ -125,6 +125,15 @@ impl RedisKv {
         c.get(k).await.map_err(kv_err)
     }
 
+    pub async fn get_many(&self, ks: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut c = self.conn.clone();
+        let mut cmd = redis::cmd("MGET");
+        for k in ks {
+            cmd.arg(k);
+        }
+        cmd.query_async(&mut c).await.map_err(kv_err)
+    }
+
     pub async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut c = self.conn.clone();
         c.get_del(k).await.map_err(kv_err)
