@@ -232,31 +232,35 @@ async fn list_users(ctx: &Ctx<'_>, l: ListUsers) -> Result<Value, ApiError> {
     let filter = l.filter.as_deref().map(parse_filter).transpose()?.flatten();
     let mut after = l.pagination_token.clone();
     let mut out: Vec<Value> = Vec::new();
-    let mut next = None;
-    // Keyset pages of the pool, filtered here; at most a few pages per call.
-    for _ in 0..50 {
+    let mut next: Option<String> = None;
+    // Keyset pages of the pool, filtered here. A call examines at most SCAN_PAGES pages; a
+    // filter that matches little returns what it found with a token to go on from there.
+    'pages: for scanned in 1..=SCAN_PAGES {
         let page = accounts::page(ctx.app, &tenant.pool.id, after.clone(), 200).await?;
-        let more = page.next.clone();
         for user in &page.users {
             if filter.as_ref().is_none_or(|f| f.matches(user)) {
                 if out.len() as i64 == limit {
-                    next = Some(previous_name(&out));
-                    break;
+                    next = previous_name(&out);
+                    break 'pages;
                 }
                 out.push(wire::user(user, "Attributes"));
             }
         }
-        if next.is_some() || more.is_none() {
-            break;
+        match page.next {
+            None => break,
+            Some(position) if scanned == SCAN_PAGES => next = Some(position),
+            Some(position) => after = Some(position),
         }
-        after = more;
     }
     let mut v = json!({ "Users": out });
-    if let Some(n) = next.flatten() {
+    if let Some(n) = next {
         v["PaginationToken"] = json!(n);
     }
     Ok(v)
 }
+
+/// Pages of 200 users one ListUsers call examines at most.
+const SCAN_PAGES: usize = 50;
 
 /// The pagination token after the last user listed: their username (the keyset position).
 fn previous_name(out: &[Value]) -> Option<String> {

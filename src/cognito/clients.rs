@@ -10,6 +10,7 @@ use super::admin::pool;
 use super::wire::epoch;
 use super::{ApiError, Ctx, input};
 use crate::clients::{self, ClientChanges, ClientError, ClientSpec};
+use crate::ids::PoolId;
 use crate::model::GrantType;
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
@@ -141,85 +142,30 @@ fn client_type(app: &AppState, c: &Client, with_secret: bool) -> Value {
     v
 }
 
+/// Token lifetimes the input sets, in seconds.
+struct Ttls {
+    access: Option<u64>,
+    id: Option<u64>,
+    refresh: Option<u64>,
+}
+
+fn ttls(i: &ClientIn) -> Result<Ttls, ApiError> {
+    let units = i.token_validity_units.as_ref();
+    let unit = |f: fn(&Units) -> &Option<String>| units.and_then(|u| f(u).as_deref());
+    Ok(Ttls {
+        access: seconds(i.access_token_validity, unit(|u| &u.access_token), "hours")?,
+        id: seconds(i.id_token_validity, unit(|u| &u.id_token), "hours")?,
+        refresh: seconds(i.refresh_token_validity, unit(|u| &u.refresh_token), "days")?,
+    })
+}
+
 pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiError> {
     let i: ClientIn = input(body)?;
     let tenant = pool(ctx, &i.user_pool_id)?;
     let (app, id, now) = (ctx.app, &tenant.pool.id, ctx.now);
-    let units = i.token_validity_units.as_ref();
-    let ttl = |n, u: Option<&Option<String>>, d| seconds(n, u.and_then(|x| x.as_deref()), d);
-    let access = ttl(
-        i.access_token_validity,
-        units.map(|u| &u.access_token),
-        "hours",
-    )?;
-    let id_ttl = ttl(i.id_token_validity, units.map(|u| &u.id_token), "hours")?;
-    let refresh = ttl(
-        i.refresh_token_validity,
-        units.map(|u| &u.refresh_token),
-        "days",
-    )?;
     match op {
-        "CreateUserPoolClient" => {
-            let name = i.client_name.clone().ok_or_else(|| {
-                ApiError::invalid_parameter("Missing required parameter ClientName")
-            })?;
-            let flows = i.allowed_oauth_flows.clone().unwrap_or_default();
-            let mut grant_types = grants(&flows)?;
-            if grant_types.is_empty() {
-                // An API-only client: sign-in through InitiateAuth, refresh through it too.
-                grant_types.push(GrantType::RefreshToken);
-            }
-            let spec = ClientSpec {
-                name,
-                public: !i.generate_secret,
-                grant_types,
-                redirect_uris: i.callback_urls.clone().unwrap_or_default(),
-                logout_uris: i.logout_urls.clone().unwrap_or_default(),
-                scopes: i.allowed_oauth_scopes.clone().unwrap_or_default(),
-                explicit_auth_flows: i.explicit_auth_flows.clone().unwrap_or_default(),
-                identity_providers: i.supported_identity_providers.clone().unwrap_or_default(),
-                read_attributes: i.read_attributes.clone(),
-                write_attributes: i.write_attributes.clone(),
-                access_token_ttl: access,
-                id_token_ttl: id_ttl,
-                refresh_token_ttl: refresh,
-                // Cognito returns a refresh token with every code exchange.
-                always_refresh_token: true,
-                ..Default::default()
-            };
-            let made = clients::create(app, id, spec, now)
-                .await
-                .map_err(client_error)?;
-            Ok(json!({ "UserPoolClient": client_type(app, &made.client, true) }))
-        }
-        "ListUserPoolClients" => {
-            let max = match i.max_results {
-                None => 60,
-                Some(n @ 1..=60) => n as usize,
-                Some(_) => {
-                    return Err(ApiError::invalid_parameter(
-                        "MaxResults must be between 1 and 60",
-                    ));
-                }
-            };
-            let mut all = clients::list(app, id).await.map_err(client_error)?;
-            all.sort_by(|a, b| a.client_id.as_str().cmp(b.client_id.as_str()));
-            let after = i.next_token.clone().unwrap_or_default();
-            let rest: Vec<&Client> = all
-                .iter()
-                .filter(|c| c.client_id.as_str() > after.as_str())
-                .collect();
-            let page: Vec<Value> = rest
-                .iter()
-                .take(max)
-                .map(|c| json!({"ClientId": c.client_id.as_str(), "UserPoolId": id.as_str(), "ClientName": c.name}))
-                .collect();
-            let mut out = json!({ "UserPoolClients": page });
-            if rest.len() > max {
-                out["NextToken"] = json!(rest[max - 1].client_id.as_str());
-            }
-            Ok(out)
-        }
+        "CreateUserPoolClient" => create(ctx, id, i).await,
+        "ListUserPoolClients" => list(ctx, id, i).await,
         _ => {
             let cid = i.client_id.clone().ok_or_else(|| {
                 ApiError::invalid_parameter("Missing required parameter ClientId")
@@ -235,33 +181,96 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Api
                         .map_err(client_error)?;
                     Ok(json!({}))
                 }
-                "UpdateUserPoolClient" => {
-                    let changes = ClientChanges {
-                        name: i.client_name.clone(),
-                        redirect_uris: i.callback_urls.clone().unwrap_or_default(),
-                        logout_uris: i.logout_urls.clone().unwrap_or_default(),
-                        scopes: i.allowed_oauth_scopes.clone().unwrap_or_default(),
-                        identity_providers: i
-                            .supported_identity_providers
-                            .clone()
-                            .unwrap_or_default(),
-                        explicit_auth_flows: i.explicit_auth_flows.clone(),
-                        read_attributes: i.read_attributes.clone(),
-                        write_attributes: i.write_attributes.clone(),
-                        access_token_ttl: access,
-                        id_token_ttl: id_ttl,
-                        refresh_token_ttl: refresh,
-                        ..Default::default()
-                    };
-                    let c = clients::update(app, id, &cid, changes, now)
-                        .await
-                        .map_err(client_error)?;
-                    Ok(json!({ "UserPoolClient": client_type(app, &c, true) }))
-                }
+                "UpdateUserPoolClient" => update(ctx, id, &cid, i).await,
                 _ => Err(ApiError::unknown_operation(format!(
                     "{op} is not supported"
                 ))),
             }
         }
     }
+}
+
+async fn create(ctx: &Ctx<'_>, pool: &PoolId, i: ClientIn) -> Result<Value, ApiError> {
+    let t = ttls(&i)?;
+    let name = i
+        .client_name
+        .ok_or_else(|| ApiError::invalid_parameter("Missing required parameter ClientName"))?;
+    let mut grant_types = grants(&i.allowed_oauth_flows.unwrap_or_default())?;
+    if grant_types.is_empty() {
+        // An API-only client: sign-in through InitiateAuth, refresh through it too.
+        grant_types.push(GrantType::RefreshToken);
+    }
+    let spec = ClientSpec {
+        name,
+        public: !i.generate_secret,
+        grant_types,
+        redirect_uris: i.callback_urls.unwrap_or_default(),
+        logout_uris: i.logout_urls.unwrap_or_default(),
+        scopes: i.allowed_oauth_scopes.unwrap_or_default(),
+        explicit_auth_flows: i.explicit_auth_flows.unwrap_or_default(),
+        identity_providers: i.supported_identity_providers.unwrap_or_default(),
+        read_attributes: i.read_attributes,
+        write_attributes: i.write_attributes,
+        access_token_ttl: t.access,
+        id_token_ttl: t.id,
+        refresh_token_ttl: t.refresh,
+        // Cognito returns a refresh token with every code exchange.
+        always_refresh_token: true,
+        ..Default::default()
+    };
+    let made = clients::create(ctx.app, pool, spec, ctx.now)
+        .await
+        .map_err(client_error)?;
+    Ok(json!({ "UserPoolClient": client_type(ctx.app, &made.client, true) }))
+}
+
+async fn list(ctx: &Ctx<'_>, pool: &PoolId, i: ClientIn) -> Result<Value, ApiError> {
+    let max = match i.max_results {
+        None => 60,
+        Some(n @ 1..=60) => n as usize,
+        Some(_) => {
+            return Err(ApiError::invalid_parameter(
+                "MaxResults must be between 1 and 60",
+            ));
+        }
+    };
+    let mut all = clients::list(ctx.app, pool).await.map_err(client_error)?;
+    all.sort_by(|a, b| a.client_id.as_str().cmp(b.client_id.as_str()));
+    let after = i.next_token.unwrap_or_default();
+    let rest: Vec<&Client> = all
+        .iter()
+        .filter(|c| c.client_id.as_str() > after.as_str())
+        .collect();
+    let page: Vec<Value> = rest
+        .iter()
+        .take(max)
+        .map(|c| json!({"ClientId": c.client_id.as_str(), "UserPoolId": pool.as_str(), "ClientName": c.name}))
+        .collect();
+    let mut out = json!({ "UserPoolClients": page });
+    if rest.len() > max {
+        out["NextToken"] = json!(rest[max - 1].client_id.as_str());
+    }
+    Ok(out)
+}
+
+async fn update(ctx: &Ctx<'_>, pool: &PoolId, cid: &str, i: ClientIn) -> Result<Value, ApiError> {
+    let t = ttls(&i)?;
+    let changes = ClientChanges {
+        name: i.client_name,
+        redirect_uris: i.callback_urls.unwrap_or_default(),
+        logout_uris: i.logout_urls.unwrap_or_default(),
+        scopes: i.allowed_oauth_scopes.unwrap_or_default(),
+        identity_providers: i.supported_identity_providers.unwrap_or_default(),
+        explicit_auth_flows: i.explicit_auth_flows,
+        read_attributes: i.read_attributes,
+        write_attributes: i.write_attributes,
+        access_token_ttl: t.access,
+        id_token_ttl: t.id,
+        refresh_token_ttl: t.refresh,
+        ..Default::default()
+    };
+    let c = clients::update(ctx.app, pool, cid, changes, ctx.now)
+        .await
+        .map_err(client_error)?;
+    Ok(json!({ "UserPoolClient": client_type(ctx.app, &c, true) }))
 }

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::signin::client_of;
+use super::signin::{client_of, within_rate};
 use super::wire::{self, Attribute, attribute_map, check_secret_hash};
 use super::{ApiError, Ctx};
 use crate::accounts::codes::{self, Purpose};
@@ -161,16 +161,8 @@ pub async fn sign_up(ctx: &Ctx<'_>, s: SignUp) -> Result<Value, ApiError> {
             "A client attempted to write unauthorized attribute {name}"
         )));
     }
-    let rated = crate::limits::rate(
-        ctx.app,
-        &tenant.pool.id,
-        &tenant.pool.settings.rate_limits,
-        RateCategory::UserCreation,
-    )
-    .await?;
-    if rated.is_err() {
-        return Err(ApiError::too_many_requests("Too many requests"));
-    }
+    within_rate(ctx, &tenant, RateCategory::UserCreation).await?;
+
     let email = attributes.remove("email");
     let spec = NewUserSpec {
         username: s.username,
@@ -202,6 +194,7 @@ async fn named_user(ctx: &Ctx<'_>, tenant: &PoolRuntime, username: &str) -> Resu
 
 pub async fn confirm_sign_up(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &c.client_id)?;
+    within_rate(ctx, &tenant, RateCategory::UserCreation).await?;
     check_secret_hash(ctx.app, &client, &c.username, c.secret_hash.as_deref())?;
     let code = c.confirmation_code.ok_or_else(|| {
         ApiError::invalid_parameter("Missing required parameter ConfirmationCode")
@@ -233,6 +226,7 @@ pub async fn confirm_sign_up(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiE
 
 pub async fn resend_code(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &c.client_id)?;
+    within_rate(ctx, &tenant, RateCategory::UserCreation).await?;
     check_secret_hash(ctx.app, &client, &c.username, c.secret_hash.as_deref())?;
     let user = named_user(ctx, &tenant, &c.username).await?;
     if user.status != UserStatus::Unconfirmed {
@@ -248,6 +242,7 @@ pub async fn resend_code(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError
 
 pub async fn forgot_password(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &c.client_id)?;
+    within_rate(ctx, &tenant, RateCategory::AccountRecovery).await?;
     check_secret_hash(ctx.app, &client, &c.username, c.secret_hash.as_deref())?;
     // As Cognito with PreventUserExistenceErrors (its default): an unknown user gets the
     // answer a known one gets, and nothing is sent.
@@ -275,6 +270,7 @@ pub async fn forgot_password(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiE
 
 pub async fn confirm_forgot_password(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &c.client_id)?;
+    within_rate(ctx, &tenant, RateCategory::AccountRecovery).await?;
     check_secret_hash(ctx.app, &client, &c.username, c.secret_hash.as_deref())?;
     let (Some(code), Some(password)) = (c.confirmation_code, c.password) else {
         return Err(ApiError::invalid_parameter(

@@ -18,6 +18,7 @@ use crate::accounts::{self, AccountError};
 use crate::clock::RandomExt;
 use crate::ids::Secret;
 use crate::mfa::{self, MfaError, Verified};
+use crate::model::pool::RateCategory;
 use crate::model::{MfaMode, UserStatus};
 use crate::oidc::token::{direct, refresh};
 use crate::pools::PoolRuntime;
@@ -89,6 +90,19 @@ pub(super) fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'
         .ok_or_else(|| ApiError::invalid_parameter(format!("Missing required parameter {name}")))
 }
 
+/// The pool's request rate for `category` (Cognito's quotas), counted before the work.
+pub(super) async fn within_rate(
+    ctx: &Ctx<'_>,
+    tenant: &PoolRuntime,
+    category: RateCategory,
+) -> Result<(), ApiError> {
+    let limits = &tenant.pool.settings.rate_limits;
+    match crate::limits::rate(ctx.app, &tenant.pool.id, limits, category).await? {
+        Ok(()) => Ok(()),
+        Err(_) => Err(ApiError::too_many_requests("Too many requests")),
+    }
+}
+
 fn require_flow(client: &Client, flow: &str, name: &str) -> Result<(), ApiError> {
     if client.settings.allows_flow(flow) {
         Ok(())
@@ -156,6 +170,7 @@ async fn password_auth(
 ) -> Result<Value, ApiError> {
     let username = param(p, "USERNAME")?;
     let password = param(p, "PASSWORD")?;
+    within_rate(ctx, tenant, RateCategory::SignIn).await?;
     check_secret_hash(
         ctx.app,
         client,
@@ -323,6 +338,7 @@ pub async fn respond_to_challenge(
     r: RespondToAuthChallenge,
 ) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &r.client_id)?;
+    within_rate(ctx, &tenant, RateCategory::SignIn).await?;
     if r.challenge_name == "PASSWORD_VERIFIER" {
         return super::srp_auth::verify(ctx, &tenant, &client, &r.challenge_responses).await;
     }

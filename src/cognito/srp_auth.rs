@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::signin::{after_password, param};
+use super::signin::{after_password, param, within_rate};
 use super::wire::check_secret_hash;
 use super::{ApiError, Ctx};
 use crate::accounts::normalize_identifier;
@@ -72,13 +72,7 @@ pub async fn start(
     )?;
     let a =
         srp::parse_a(param(p, "SRP_A")?).map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
-    let limits = &tenant.pool.settings.rate_limits;
-    if crate::limits::rate(ctx.app, &tenant.pool.id, limits, RateCategory::SignIn)
-        .await?
-        .is_err()
-    {
-        return Err(ApiError::too_many_requests("Too many requests"));
-    }
+    within_rate(ctx, tenant, RateCategory::SignIn).await?;
     let norm = normalize_identifier(typed);
     let (pool, n, mode) = (
         tenant.pool.id.clone(),
