@@ -21,6 +21,7 @@ use crate::accounts::signin::Throttle;
 use crate::audit;
 use crate::crypto::srp::{self, hex, unhex};
 use crate::crypto::{ct_eq, sha256_hex};
+use crate::model::SignInIdentifier;
 use crate::model::pool::RateCategory;
 use crate::pools::PoolRuntime;
 use crate::store::sql::clients::Client;
@@ -94,8 +95,14 @@ pub async fn start(
     let (sub, user_id, salt, verifier) = match real {
         Some((sub, name, salt, v)) => (Some(sub), name, salt, v),
         None => {
-            let (salt, v) = decoy(ctx, tenant, &norm)?;
-            (None, typed.to_string(), salt, v)
+            let (salt, v, id) = decoy(ctx, tenant, &norm)?;
+            // Where usernames are subs (email as username), a real answer names a UUID.
+            let id = if mode == SignInIdentifier::Email {
+                id
+            } else {
+                typed.to_string()
+            };
+            (None, id, salt, v)
         }
     };
     let mut b = [0u8; 32];
@@ -131,16 +138,26 @@ pub async fn start(
     }))
 }
 
-/// A stable salt and verifier for a name that has none (the same on every try, so the
-/// challenge does not tell a missing user from a real one).
-fn decoy(ctx: &Ctx<'_>, tenant: &PoolRuntime, norm: &str) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+/// A stable salt, verifier and UUID-shaped user id for a name that has no verifier (the same
+/// on every try, so the challenge does not tell a missing user from a real one).
+fn decoy(
+    ctx: &Ctx<'_>,
+    tenant: &PoolRuntime,
+    norm: &str,
+) -> Result<(Vec<u8>, Vec<u8>, String), ApiError> {
     let mac = ctx
         .app
         .master_key
         .mac(&format!("srp-decoy/{}", tenant.pool.id), norm.as_bytes());
     let salt = unhex(mac.get(..32).unwrap_or_default()).unwrap_or_default();
     let v = srp::verifier("decoy", norm, &mac, &salt).map_err(ApiError::internal)?;
-    Ok((salt, v))
+    let mut id = [0u8; 16];
+    let bytes = unhex(mac.get(32..64).unwrap_or_default()).unwrap_or_default();
+    for (d, b) in id.iter_mut().zip(bytes) {
+        *d = b;
+    }
+    let id = uuid::Builder::from_random_bytes(id).into_uuid().to_string();
+    Ok((salt, v, id))
 }
 
 /// `RespondToAuthChallenge` with `PASSWORD_VERIFIER`.

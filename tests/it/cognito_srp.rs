@@ -204,3 +204,34 @@ async fn srp_off(
         .send()
         .await
 }
+
+#[actix_web::test]
+async fn in_an_email_pool_the_srp_user_id_is_the_sub_even_for_a_stranger() {
+    let mut app = TestApp::new().await;
+    app.settings(|s| s.sign_in_identifier = tessera::model::SignInIdentifier::Email)
+        .await;
+    let alice = app.user("alice@example.com", "alice@example.com").await;
+    let api = sdk(&app, None);
+    let (cid, _) = client(&app, true, &[]).await;
+    let ok = srp_sign_in(&app, &api, &cid, None, "alice@example.com", PASSWORD).await;
+    assert!(ok.unwrap().authentication_result().is_some());
+    let challenge = |who: &'static str| {
+        let srp = SrpClient::new(User::new(app.pool.id.as_str(), who, PASSWORD), &cid, None);
+        let a = srp.get_auth_parameters().a;
+        api.initiate_auth()
+            .client_id(&cid)
+            .auth_flow(AuthFlowType::UserSrpAuth)
+            .auth_parameters("USERNAME", who)
+            .auth_parameters("SRP_A", a)
+            .send()
+    };
+    let real = challenge("alice@example.com").await.unwrap();
+    assert_eq!(real.challenge_parameters().unwrap()["USER_ID_FOR_SRP"], alice.sub.to_string());
+    let stranger = challenge("bob@example.com").await.unwrap();
+    let id = &stranger.challenge_parameters().unwrap()["USER_ID_FOR_SRP"];
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let again = challenge("bob@example.com").await.unwrap();
+    assert_eq!(&again.challenge_parameters().unwrap()["USER_ID_FOR_SRP"], id);
+    let nobody = srp_sign_in(&app, &api, &cid, None, "bob@example.com", PASSWORD).await;
+    assert_eq!(code(nobody), "NotAuthorizedException");
+}
