@@ -226,12 +226,18 @@ async fn in_an_email_pool_the_srp_user_id_is_the_sub_even_for_a_stranger() {
             .send()
     };
     let real = challenge("alice@example.com").await.unwrap();
-    assert_eq!(real.challenge_parameters().unwrap()["USER_ID_FOR_SRP"], alice.sub.to_string());
+    assert_eq!(
+        real.challenge_parameters().unwrap()["USER_ID_FOR_SRP"],
+        alice.sub.to_string()
+    );
     let stranger = challenge("bob@example.com").await.unwrap();
     let id = &stranger.challenge_parameters().unwrap()["USER_ID_FOR_SRP"];
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     let again = challenge("bob@example.com").await.unwrap();
-    assert_eq!(&again.challenge_parameters().unwrap()["USER_ID_FOR_SRP"], id);
+    assert_eq!(
+        &again.challenge_parameters().unwrap()["USER_ID_FOR_SRP"],
+        id
+    );
     let nobody = srp_sign_in(&app, &api, &cid, None, "bob@example.com", PASSWORD).await;
     assert_eq!(code(nobody), "NotAuthorizedException");
 }
