@@ -1,6 +1,8 @@
 //! What a user does for themselves through the API: `SignUp`, `ConfirmSignUp`,
 //! `ResendConfirmationCode`, `ForgotPassword`, `ConfirmForgotPassword` (by client id), and
-//! `GetUser`, `ChangePassword`, `GlobalSignOut`, `RevokeToken` (by access or refresh token).
+//! `GetUser`, `ChangePassword`, `UpdateUserAttributes`, `GetUserAttributeVerificationCode`,
+//! `VerifyUserAttribute`, `DeleteUserAttributes`, `DeleteUser`, `GlobalSignOut`,
+//! `RevokeToken` (by access or refresh token).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -74,7 +74,7 @@ pub(crate) fn secret_hash(secret: &str, username: &str, client_id: &str) -> Stri
     base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
 }
 
-const FLOWS: &[&str] = &["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"];
+pub(crate) const FLOWS: &[&str] = &["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"];
 
 #[actix_web::test]
 async fn sign_up_confirm_sign_in_refresh_and_global_sign_out() {
@@ -724,117 +724,4 @@ async fn forgot_password_and_confirm() {
         .send()
         .await
         .unwrap();
-}
-
-#[actix_web::test]
-async fn a_new_email_counts_once_its_code_comes_back() {
-    let app = TestApp::new().await;
-    app.user("alice", "alice@example.com").await;
-    let (cid, _) = client(&app, true, FLOWS).await;
-    let api = sdk(&app, None);
-    let signed_in = api
-        .initiate_auth()
-        .client_id(&cid)
-        .auth_flow(AuthFlowType::UserPasswordAuth)
-        .auth_parameters("USERNAME", "alice")
-        .auth_parameters("PASSWORD", PASSWORD)
-        .send()
-        .await
-        .unwrap();
-    let access = signed_in
-        .authentication_result()
-        .unwrap()
-        .access_token()
-        .unwrap()
-        .to_string();
-    let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().unwrap();
-    let asked = api
-        .update_user_attributes()
-        .access_token(&access)
-        .user_attributes(attr("email", "new@example.com"))
-        .user_attributes(attr("given_name", "Ally"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asked.code_delivery_details_list().len(), 1);
-    let email_of = |me: &cip::operation::get_user::GetUserOutput, n: &str| {
-        me.user_attributes()
-            .iter()
-            .find(|a| a.name() == n)
-            .and_then(|a| a.value().map(str::to_string))
-    };
-    let me = api.get_user().access_token(&access).send().await.unwrap();
-    assert_eq!(email_of(&me, "email").as_deref(), Some("alice@example.com"));
-    assert_eq!(email_of(&me, "given_name").as_deref(), Some("Ally"));
-    let wrong = api
-        .verify_user_attribute()
-        .access_token(&access)
-        .attribute_name("email")
-        .code("000000")
-        .send()
-        .await;
-    assert_eq!(code(wrong), "CodeMismatchException");
-    let sent = app.last_code("new@example.com").await.unwrap();
-    api.verify_user_attribute()
-        .access_token(&access)
-        .attribute_name("email")
-        .code(sent)
-        .send()
-        .await
-        .unwrap();
-    let me = api.get_user().access_token(&access).send().await.unwrap();
-    assert_eq!(email_of(&me, "email").as_deref(), Some("new@example.com"));
-    assert_eq!(email_of(&me, "email_verified").as_deref(), Some("true"));
-    let nothing = api
-        .get_user_attribute_verification_code()
-        .access_token(&access)
-        .attribute_name("email")
-        .send()
-        .await;
-    assert_eq!(code(nothing), "InvalidParameterException");
-}
-
-#[actix_web::test]
-async fn revoking_a_refresh_token_ends_the_access_tokens_of_its_sign_in() {
-    let app = TestApp::new().await;
-    app.user("alice", "alice@example.com").await;
-    let (cid, _) = client(&app, true, FLOWS).await;
-    let api = sdk(&app, None);
-    let sign_in = || {
-        api.initiate_auth()
-            .client_id(&cid)
-            .auth_flow(AuthFlowType::UserPasswordAuth)
-            .auth_parameters("USERNAME", "alice")
-            .auth_parameters("PASSWORD", PASSWORD)
-            .send()
-    };
-    let first = sign_in().await.unwrap();
-    let other = sign_in().await.unwrap();
-    let tokens = first.authentication_result().unwrap();
-    let access = tokens.access_token().unwrap();
-    api.revoke_token()
-        .client_id(&cid)
-        .token(tokens.refresh_token().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        code(api.get_user().access_token(access).send().await),
-        "NotAuthorizedException"
-    );
-    let again = api
-        .initiate_auth()
-        .client_id(&cid)
-        .auth_flow(AuthFlowType::RefreshTokenAuth)
-        .auth_parameters("REFRESH_TOKEN", tokens.refresh_token().unwrap())
-        .send()
-        .await;
-    assert_eq!(code(again), "NotAuthorizedException");
-    // Another sign-in's tokens are untouched.
-    let still = other
-        .authentication_result()
-        .unwrap()
-        .access_token()
-        .unwrap();
-    api.get_user().access_token(still).send().await.unwrap();
 }

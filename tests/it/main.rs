@@ -16,6 +16,7 @@ mod cognito_groups;
 mod cognito_mfa;
 mod cognito_pools;
 mod cognito_srp;
+mod cognito_user;
 mod consents;
 mod cors;
 mod discovery;
