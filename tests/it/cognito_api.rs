@@ -255,6 +255,19 @@ async fn a_client_with_a_secret_needs_the_secret_hash() {
         .await
         .unwrap();
     assert!(ok.authentication_result().unwrap().access_token().is_some());
+    // A rotated secret replaces the old one at once.
+    let rotated = tessera::clients::rotate_secret(&app.st, &app.pool.id, &cid, app.now())
+        .await
+        .unwrap();
+    let fresh = rotated.client_secret.unwrap().expose().to_string();
+    assert_ne!(fresh, secret);
+    assert_eq!(
+        code(auth(Some(secret_hash(&secret, "alice", &cid))).await),
+        "NotAuthorizedException"
+    );
+    auth(Some(secret_hash(&fresh, "alice", &cid)))
+        .await
+        .unwrap();
     let missing = api
         .initiate_auth()
         .client_id("nosuchclient")
