@@ -201,13 +201,15 @@ pub async fn confirm_sign_up(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiE
     let code = c.confirmation_code.ok_or_else(|| {
         ApiError::invalid_parameter("Missing required parameter ConfirmationCode")
     })?;
-    let user = named_user(ctx, &tenant, &c.username).await?;
-    if user.status != UserStatus::Unconfirmed {
-        return Err(ApiError::not_authorized(format!(
-            "User cannot be confirmed. Current status is {}",
-            user.status.as_str()
-        )));
-    }
+    // As Cognito with PreventUserExistenceErrors: an unknown or already confirmed user gets
+    // the answer a wrong code gets.
+    let mismatch =
+        || ApiError::code_mismatch("Invalid verification code provided, please try again.");
+    let user = match accounts::find(ctx.app, &tenant.pool.id, &c.username).await {
+        Ok(u) if u.status == UserStatus::Unconfirmed => u,
+        Ok(_) | Err(AccountError::NotFound(_)) => return Err(mismatch()),
+        Err(e) => return Err(e.into()),
+    };
     let ok = codes::verify(
         ctx.app,
         &tenant.pool.id,
@@ -218,9 +220,7 @@ pub async fn confirm_sign_up(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiE
     )
     .await?;
     if !ok {
-        return Err(ApiError::code_mismatch(
-            "Invalid verification code provided, please try again.",
-        ));
+        return Err(mismatch());
     }
     accounts::confirm(ctx.app, &tenant.pool.id, user.sub.as_str(), ctx.now).await?;
     Ok(json!({}))

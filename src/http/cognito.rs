@@ -41,8 +41,10 @@ pub async fn endpoint(req: HttpRequest, app: web::Data<AppState>, body: Body) ->
         now: app.clock.now(),
     };
     match cognito::handle(&app, call).await {
+        // Answers carry tokens, secrets and codes' destinations: never cached.
         Ok(out) => HttpResponse::Ok()
             .content_type(JSON_11)
+            .insert_header(("cache-control", "no-store"))
             .insert_header(("x-amzn-requestid", request_id))
             .body(out.to_string()),
         Err(e) => error(&e, &request_id),
@@ -53,6 +55,7 @@ fn error(e: &ApiError, request_id: &str) -> HttpResponse {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     HttpResponse::build(status)
         .content_type(JSON_11)
+        .insert_header(("cache-control", "no-store"))
         .insert_header(("x-amzn-errortype", e.kind))
         .insert_header(("x-amzn-requestid", request_id.to_string()))
         .body(e.body().to_string())
