@@ -80,7 +80,7 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
         .ok_or_else(|| {
             ApiError::unknown_operation(format!("X-Amz-Target must be {TARGET_PREFIX}<Operation>"))
         })?;
-    let known = [KNOWN, POOL_OPS, CLIENT_OPS, GROUP_OPS];
+    let known = [UNSIGNED, ADMIN_OPS, POOL_OPS, CLIENT_OPS, GROUP_OPS];
     if !known.iter().any(|list| list.contains(&operation)) {
         return Err(ApiError::unknown_operation(format!(
             "{operation} is not an operation of this service"
@@ -104,28 +104,9 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
     dispatch(&ctx, operation, body).await
 }
 
-/// The user operations `dispatch` answers itself or through `admin` (the pool, client and
-/// group operations are listed below).
-const KNOWN: &[&str] = &[
-    "SignUp",
-    "ConfirmSignUp",
-    "ResendConfirmationCode",
-    "InitiateAuth",
-    "RespondToAuthChallenge",
-    "GetUser",
-    "GlobalSignOut",
-    "RevokeToken",
-    "ChangePassword",
-    "ForgotPassword",
-    "ConfirmForgotPassword",
-    "DeleteUserAttributes",
-    "DeleteUser",
-    "AssociateSoftwareToken",
-    "VerifySoftwareToken",
-    "SetUserMFAPreference",
-    "UpdateUserAttributes",
-    "GetUserAttributeVerificationCode",
-    "VerifyUserAttribute",
+/// The signed user operations `dispatch` answers itself or through `admin` (the unsigned ones
+/// are [`UNSIGNED`]; pool, client and group operations are listed below).
+const ADMIN_OPS: &[&str] = &[
     "AdminSetUserMFAPreference",
     "AdminInitiateAuth",
     "AdminDeleteUserAttributes",
