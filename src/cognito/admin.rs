@@ -14,6 +14,7 @@ use super::{ApiError, Ctx, input};
 use crate::accounts::{self, AccountError, NewUserSpec, Writer};
 use crate::clock::RandomExt;
 use crate::ids::Secret;
+use crate::model::UserStatus;
 use crate::pools::PoolRuntime;
 use crate::store::sql::users::User;
 
@@ -63,6 +64,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Api
         "AdminGetUser" => {
             let mut v = wire::user(&user, "UserAttributes");
             v["MFAOptions"] = json!([]);
+            let linked = crate::federation::identities::of_user(app, pool, sub).await?;
+            if let (false, Some(list)) = (linked.is_empty(), v["UserAttributes"].as_array_mut()) {
+                let claim = crate::oidc::token::identities_claim(&tenant, &linked);
+                list.push(json!({"Name": "identities", "Value": claim.to_string()}));
+            }
             Ok(v)
         }
         "AdminDeleteUser" => {
@@ -168,22 +174,14 @@ async fn create_user(ctx: &Ctx<'_>, tenant: &PoolRuntime, u: PoolUser) -> Result
     let suppress = match u.message_action.as_deref() {
         None => false,
         Some("SUPPRESS") => true,
-        Some("RESEND") => {
-            return Err(ApiError::unsupported_operation(
-                "MessageAction RESEND is not supported yet; delete and create the user again",
-            ));
-        }
+        Some("RESEND") => return resend_invitation(ctx, tenant, u).await,
         Some(other) => {
             return Err(ApiError::invalid_parameter(format!(
                 "Invalid MessageAction {other}"
             )));
         }
     };
-    let temporary = match u.temporary_password {
-        Some(p) => p,
-        // A policy-proof temporary password: letters, digits and a symbol.
-        None => format!("{}Aa1!", ctx.app.random.token(12)),
-    };
+    let temporary = temporary_password(ctx, u.temporary_password);
     let spec = NewUserSpec {
         username: u.username,
         email: email.clone(),
@@ -194,27 +192,67 @@ async fn create_user(ctx: &Ctx<'_>, tenant: &PoolRuntime, u: PoolUser) -> Result
     };
     let user = accounts::create(ctx.app, &tenant.pool, spec, ctx.now).await?;
     if let (Some(to), false) = (&email, suppress) {
-        let intro = format!(
-            "An account was created for you at {}. Your username is {} and your temporary password is below; you will choose a new one when you first sign in.",
-            tenant.pool.name, user.username
-        );
-        if let Err(e) = ctx
-            .app
-            .mailer
-            .send_code(
-                to,
-                "Your temporary password",
-                &intro,
-                &temporary,
-                "7 days",
-                ctx.now,
-            )
-            .await
-        {
-            tracing::warn!(pool = %tenant.pool.id, error = %e, "cannot mail a temporary password");
-        }
+        invite(ctx, tenant, &user, to, &temporary).await;
     }
     Ok(json!({ "User": wire::user(&user, "Attributes") }))
+}
+
+/// The temporary password given, or a policy-proof one: letters, digits and a symbol.
+fn temporary_password(ctx: &Ctx<'_>, given: Option<String>) -> String {
+    given.unwrap_or_else(|| format!("{}Aa1!", ctx.app.random.token(12)))
+}
+
+/// `MessageAction: RESEND`: a user still waiting for their first sign-in gets a new temporary
+/// password, mailed again (the old one stops working).
+async fn resend_invitation(
+    ctx: &Ctx<'_>,
+    tenant: &PoolRuntime,
+    u: PoolUser,
+) -> Result<Value, ApiError> {
+    let user = find(ctx, tenant, &u.username).await?;
+    if user.status != UserStatus::ForceChangePassword {
+        return Err(ApiError::unsupported_user_state(format!(
+            "Resend not possible. {} status is not FORCE_CHANGE_PASSWORD",
+            user.username
+        )));
+    }
+    let temporary = temporary_password(ctx, u.temporary_password);
+    let user = accounts::set_password(
+        ctx.app,
+        &tenant.pool,
+        user.sub.as_str(),
+        &Secret::new(temporary.clone()),
+        true,
+        ctx.now,
+    )
+    .await?;
+    if let Some(to) = &user.email {
+        invite(ctx, tenant, &user, to, &temporary).await;
+    }
+    Ok(json!({ "User": wire::user(&user, "Attributes") }))
+}
+
+/// Mails the invitation with the temporary password; a failure is logged (the user exists).
+async fn invite(ctx: &Ctx<'_>, tenant: &PoolRuntime, user: &User, to: &str, temporary: &str) {
+    let intro = format!(
+        "An account was created for you at {}. Your username is {} and your temporary password is below; you will choose a new one when you first sign in.",
+        tenant.pool.name, user.username
+    );
+    let sent = ctx
+        .app
+        .mailer
+        .send_code(
+            to,
+            "Your temporary password",
+            &intro,
+            temporary,
+            "7 days",
+            ctx.now,
+        )
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(pool = %tenant.pool.id, error = %e, "cannot mail a temporary password");
+    }
 }
 
 /// `ListUsers` with Cognito's filter grammar: `attribute = "value"` or `attribute ^= "prefix"`.

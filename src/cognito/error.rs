@@ -51,6 +51,8 @@ kinds! {
     alias_exists => "AliasExistsException",
     code_delivery_failure => "CodeDeliveryFailureException",
     group_exists => "GroupExistsException",
+    duplicate_provider => "DuplicateProviderException",
+    unsupported_user_state => "UnsupportedUserStateException",
     invalid_user_pool_configuration => "InvalidUserPoolConfigurationException",
     software_token_mfa_not_found => "SoftwareTokenMFANotFoundException",
     enable_software_token_mfa => "EnableSoftwareTokenMFAException",

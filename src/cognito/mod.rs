@@ -8,6 +8,7 @@ mod admin;
 mod clients;
 mod error;
 mod groups;
+mod idp;
 mod mfa;
 mod pools;
 mod self_service;
@@ -80,7 +81,14 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
         .ok_or_else(|| {
             ApiError::unknown_operation(format!("X-Amz-Target must be {TARGET_PREFIX}<Operation>"))
         })?;
-    let known = [UNSIGNED, ADMIN_OPS, POOL_OPS, CLIENT_OPS, GROUP_OPS];
+    let known = [
+        UNSIGNED,
+        ADMIN_OPS,
+        POOL_OPS,
+        CLIENT_OPS,
+        GROUP_OPS,
+        idp::OPS,
+    ];
     if !known.iter().any(|list| list.contains(&operation)) {
         return Err(ApiError::unknown_operation(format!(
             "{operation} is not an operation of this service"
@@ -109,6 +117,7 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
 const ADMIN_OPS: &[&str] = &[
     "AdminSetUserMFAPreference",
     "AdminInitiateAuth",
+    "AdminRespondToAuthChallenge",
     "AdminDeleteUserAttributes",
     "AdminResetUserPassword",
     "AdminCreateUser",
@@ -179,9 +188,13 @@ async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiErro
         "InitiateAuth" => signin::initiate_auth(ctx, input(body)?).await,
         "RespondToAuthChallenge" => signin::respond_to_challenge(ctx, input(body)?).await,
         "AdminInitiateAuth" => signin::admin_initiate_auth(ctx, input(body)?).await,
+        "AdminRespondToAuthChallenge" => {
+            signin::admin_respond_to_challenge(ctx, input(body)?).await
+        }
         _ if GROUP_OPS.contains(&op) => groups::dispatch(ctx, op, body).await,
         _ if POOL_OPS.contains(&op) => pools::dispatch(ctx, op, body).await,
         _ if CLIENT_OPS.contains(&op) => clients::dispatch(ctx, op, body).await,
+        _ if idp::OPS.contains(&op) => idp::dispatch(ctx, op, body).await,
         _ => admin::dispatch(ctx, op, body).await,
     }
 }

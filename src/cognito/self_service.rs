@@ -183,17 +183,6 @@ pub async fn sign_up(ctx: &Ctx<'_>, s: SignUp) -> Result<Value, ApiError> {
     Ok(out)
 }
 
-async fn named_user(ctx: &Ctx<'_>, tenant: &PoolRuntime, username: &str) -> Result<User, ApiError> {
-    accounts::find(ctx.app, &tenant.pool.id, username)
-        .await
-        .map_err(|e| match e {
-            AccountError::NotFound(_) => {
-                ApiError::user_not_found("Username/client id combination not found.")
-            }
-            other => other.into(),
-        })
-}
-
 pub async fn confirm_sign_up(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &c.client_id)?;
     within_rate(ctx, &tenant, RateCategory::UserCreation).await?;
@@ -230,28 +219,58 @@ pub async fn resend_code(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError
     let (tenant, client) = client_of(ctx, &c.client_id)?;
     within_rate(ctx, &tenant, RateCategory::UserCreation).await?;
     check_secret_hash(ctx.app, &client, &c.username, c.secret_hash.as_deref())?;
-    let user = named_user(ctx, &tenant, &c.username).await?;
-    if user.status != UserStatus::Unconfirmed {
-        return Err(ApiError::invalid_parameter("User is already confirmed."));
-    }
-    let email = user.email.clone().ok_or_else(|| {
-        ApiError::invalid_parameter("The user has no email address to send a code to.")
-    })?;
+    // An unknown or already confirmed user gets the answer a waiting one gets, and nothing is
+    // sent (no user enumeration; Cognito still tells these apart).
+    let user = match accounts::find(ctx.app, &tenant.pool.id, &c.username).await {
+        Ok(u) => u,
+        Err(AccountError::NotFound(_)) => return Ok(decoy(ctx, &c.username)),
+        Err(e) => return Err(e.into()),
+    };
+    let email = match (&user.email, user.status) {
+        (Some(e), UserStatus::Unconfirmed) => e.clone(),
+        _ => return Ok(decoy(ctx, &c.username)),
+    };
     mail_budget(ctx, &tenant, "confirm", user.sub.as_str()).await?;
     send_code(ctx, &tenant, Purpose::Confirm, &user, &email, CONFIRM_TTL).await;
     Ok(json!({ "CodeDeliveryDetails": delivery(&email) }))
+}
+
+/// The answer for a user no code is sent to, indistinguishable from a real one: a name that
+/// is an address is masked as its own would be; otherwise a made-up masked address that is
+/// the same for every call with that name.
+fn decoy(ctx: &Ctx<'_>, username: &str) -> Value {
+    if username.contains('@') {
+        return json!({ "CodeDeliveryDetails": delivery(username) });
+    }
+    const DOMAINS: [&str; 6] = [
+        "gmail.com",
+        "outlook.com",
+        "yahoo.com",
+        "icloud.com",
+        "hotmail.com",
+        "proton.me",
+    ];
+    let mac = ctx
+        .app
+        .master_key
+        .mac("api-decoy-destination", username.as_bytes());
+    let pick = mac
+        .bytes()
+        .fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
+    let letter = char::from(b'a' + (pick % 26) as u8);
+    let domain = DOMAINS[(pick / 26) % DOMAINS.len()];
+    json!({ "CodeDeliveryDetails": delivery(&format!("{letter}@{domain}")) })
 }
 
 pub async fn forgot_password(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError> {
     let (tenant, client) = client_of(ctx, &c.client_id)?;
     within_rate(ctx, &tenant, RateCategory::AccountRecovery).await?;
     check_secret_hash(ctx.app, &client, &c.username, c.secret_hash.as_deref())?;
-    // As Cognito with PreventUserExistenceErrors (its default): an unknown user gets the
-    // answer a known one gets, and nothing is sent.
-    let hidden = || json!({ "CodeDeliveryDetails": { "Destination": "***", "DeliveryMedium": "EMAIL", "AttributeName": "email" } });
+    // As Cognito with PreventUserExistenceErrors (its default), and further: an unknown user,
+    // and one without a verified address, get the answer a known one gets, and nothing is sent.
     let user = match accounts::find(ctx.app, &tenant.pool.id, &c.username).await {
         Ok(u) => u,
-        Err(AccountError::NotFound(_)) => return Ok(hidden()),
+        Err(AccountError::NotFound(_)) => return Ok(decoy(ctx, &c.username)),
         Err(e) => return Err(e.into()),
     };
     let email = match (
@@ -259,11 +278,7 @@ pub async fn forgot_password(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiE
         user.email_verified || user.status == UserStatus::ResetRequired,
     ) {
         (Some(e), true) if user.enabled => e.clone(),
-        _ => {
-            return Err(ApiError::invalid_parameter(
-                "Cannot reset password for the user as there is no registered/verified email",
-            ));
-        }
+        _ => return Ok(decoy(ctx, &c.username)),
     };
     mail_budget(ctx, &tenant, "reset", user.sub.as_str()).await?;
     send_code(ctx, &tenant, Purpose::Reset, &user, &email, RESET_TTL).await;

@@ -1,6 +1,6 @@
 //! Sign-in through the API: `InitiateAuth` (`USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`,
 //! `USER_SRP_AUTH`, whose challenge is `srp_auth`),
-//! `AdminInitiateAuth` (`ADMIN_USER_PASSWORD_AUTH`) and `RespondToAuthChallenge`
+//! `AdminInitiateAuth` (`ADMIN_USER_PASSWORD_AUTH`) and `RespondToAuthChallenge` (and its Admin form)
 //! (`NEW_PASSWORD_REQUIRED`, `SOFTWARE_TOKEN_MFA`). The password check, lockout, MFA and
 //! token issue are the hosted pages' own; a challenge's `Session` is a one-use KV entry.
 
@@ -58,6 +58,14 @@ pub struct RespondToAuthChallenge {
     challenge_responses: HashMap<String, String>,
     #[serde(default)]
     session: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AdminRespondToAuthChallenge {
+    user_pool_id: String,
+    #[serde(flatten)]
+    respond: RespondToAuthChallenge,
 }
 
 /// What a challenge's session remembers.
@@ -333,6 +341,21 @@ fn user_attributes_json(user: &User) -> Value {
     Value::Object(m)
 }
 
+/// `AdminRespondToAuthChallenge`: the same challenges, for a client of the named pool.
+pub async fn admin_respond_to_challenge(
+    ctx: &Ctx<'_>,
+    r: AdminRespondToAuthChallenge,
+) -> Result<Value, ApiError> {
+    let (tenant, _) = client_of(ctx, &r.respond.client_id)?;
+    if tenant.pool.id.as_str() != r.user_pool_id {
+        return Err(ApiError::resource_not_found(format!(
+            "User pool client {} does not exist.",
+            r.respond.client_id
+        )));
+    }
+    respond_to_challenge(ctx, r.respond).await
+}
+
 pub async fn respond_to_challenge(
     ctx: &Ctx<'_>,
     r: RespondToAuthChallenge,
@@ -433,7 +456,8 @@ async fn refresh_auth(
     require_flow(client, "ALLOW_REFRESH_TOKEN_AUTH", "REFRESH_TOKEN_AUTH")?;
     let token = param(p, "REFRESH_TOKEN")?;
     if !client.is_public() {
-        // SECRET_HASH is over the user's name (USERNAME, as clients send it with refresh).
+        // SECRET_HASH is over the token's user: USERNAME must name them (their username, or
+        // their sub as Cognito's own users send it), so a hash made for someone else fails.
         let username = param(p, "USERNAME").unwrap_or_default();
         check_secret_hash(
             ctx.app,
@@ -441,6 +465,21 @@ async fn refresh_auth(
             username,
             p.get("SECRET_HASH").map(String::as_str),
         )?;
+        if let Some(sub) = refresh::owner(ctx.app, tenant, client, token, ctx.now).await? {
+            let owner = match accounts::find(ctx.app, &tenant.pool.id, &sub).await {
+                Ok(u) => u,
+                Err(AccountError::NotFound(_)) => {
+                    return Err(ApiError::not_authorized("Invalid Refresh Token"));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if owner.username != username && owner.sub.as_str() != username {
+                return Err(ApiError::not_authorized(format!(
+                    "Client {} secret hash does not match.",
+                    client.client_id
+                )));
+            }
+        }
     }
     let issued = refresh::redeem(ctx.app, tenant, client, token, None, ctx.now)
         .await

@@ -305,6 +305,20 @@ pub async fn record(
     audit::record(app, pool, kind, ctx, now).await;
 }
 
+/// The link of the upstream identity `(provider, subject)`, if any.
+pub async fn find(
+    app: &AppState,
+    pool: &PoolId,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<LinkedIdentity>, FederationError> {
+    let (pid, p, s) = (pool.clone(), provider.to_string(), subject.to_string());
+    Ok(app
+        .sql
+        .run(move |c| rows::find_link(c, &pid, &p, &s))
+        .await?)
+}
+
 /// The identities linked to `sub`.
 pub async fn of_user(
     app: &AppState,

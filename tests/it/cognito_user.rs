@@ -4,6 +4,7 @@
 use aws_sdk_cognitoidentityprovider as cip;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType};
 
+use crate::cognito_admin::password_sign_in;
 use crate::cognito_api::{FLOWS, client, code, sdk};
 use crate::support::TestApp;
 use crate::support::rp::PASSWORD;
@@ -14,21 +15,8 @@ async fn a_new_email_counts_once_its_code_comes_back() {
     app.user("alice", "alice@example.com").await;
     let (cid, _) = client(&app, true, FLOWS).await;
     let api = sdk(&app, None);
-    let signed_in = api
-        .initiate_auth()
-        .client_id(&cid)
-        .auth_flow(AuthFlowType::UserPasswordAuth)
-        .auth_parameters("USERNAME", "alice")
-        .auth_parameters("PASSWORD", PASSWORD)
-        .send()
-        .await
-        .unwrap();
-    let access = signed_in
-        .authentication_result()
-        .unwrap()
-        .access_token()
-        .unwrap()
-        .to_string();
+    let signed_in = password_sign_in(&api, &cid, "alice").await;
+    let access = signed_in.access_token().unwrap().to_string();
     let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().unwrap();
     let asked = api
         .update_user_attributes()

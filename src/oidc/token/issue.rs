@@ -86,7 +86,9 @@ pub async fn load_user(
 }
 
 /// Cognito's `identities` claim: one entry per linked upstream identity, the oldest primary.
-fn identities_claim(tenant: &PoolRuntime, linked: &[LinkedIdentity]) -> Value {
+/// Cognito's `identities` claim (and the user attribute of that name): the upstream identities
+/// linked to the user, the first being the one it was created with.
+pub(crate) fn identities_claim(tenant: &PoolRuntime, linked: &[LinkedIdentity]) -> Value {
     let entries = linked.iter().enumerate().map(|(i, l)| {
         let provider = tenant.providers.iter().find(|p| p.name == l.provider);
         json!({

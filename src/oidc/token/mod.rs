@@ -16,6 +16,8 @@ use crate::model::pool::RateCategory;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
 
+pub(crate) use issue::identities_claim;
+
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {

@@ -51,6 +51,23 @@ pub async fn redeem(
     Ok(issued.response)
 }
 
+/// The `sub` of the user a live refresh token of `client` was issued to, without using it
+/// (the Cognito API checks `SECRET_HASH` against that user before the rotation).
+pub async fn owner(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    client: &Client,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, OAuthError> {
+    let hash = sha256_hex(token.as_bytes());
+    match find_live_token(app, tenant, client, &hash, now).await {
+        Ok(t) => Ok(Some(t.sub)),
+        Err(e) if e.code == ErrorCode::InvalidGrant => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Checks that `client` may use the refresh token grant.
 fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
     if !client.grant_types.contains(&GrantType::RefreshToken) {
