@@ -13,6 +13,7 @@ mod client_credentials;
 mod code_flow;
 mod cognito_admin;
 mod cognito_api;
+mod cognito_errors;
 mod cognito_groups;
 mod cognito_idp;
 mod cognito_mfa;
