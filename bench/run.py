@@ -7,11 +7,13 @@ Builds the release binary and the bench examples, then measures, side by side in
 
   * Tessera on embedded defaults (SQLite + in-process KV) and on PostgreSQL + Redis (when
     they answer on 127.0.0.1:5432 / 6379),
-  * a static actix-web handler (the ceiling for static documents),
+  * a static actix-web handler (the ceiling for static documents; for each document, one that
+    serves its very bytes at its very path),
   * argon2id alone with Tessera's parameters on one core (the ceiling for sign-in),
   * node-oidc-provider from npm (the peer), when Node.js and npm are installed;
 
-each server pinned to core 0 and the load generators to core 1 when there are two. Cases:
+each server pinned to core 0 and the load generators (and PostgreSQL and Redis) to core 1 when
+there are two; each ratio is the median of alternating yardstick/case runs. Cases:
 discovery, JWKS, client_credentials (ES256), introspection, userinfo, refresh, and the full
 authorization code flow with a password sign-in at 8, 64 and 512 concurrent browsers. On
 PostgreSQL it then imports --big-users users (default 1,000,000) with `tessera user import`
@@ -170,6 +172,18 @@ def cli(env, *args):
     return json.loads(out.stdout) if out.stdout.strip().startswith("{") else out.stdout
 
 
+def pin_services_to_load_core():
+    """PostgreSQL and Redis run where a deployment would put them, off the server's core (here:
+    on the load generator's), so the server's core does Tessera's work only. New PostgreSQL
+    backends inherit the postmaster's affinity."""
+    if not TWO_CORES:
+        return
+    for name in ("postgres", "redis-server"):
+        pids = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            subprocess.run(["taskset", "-a", "-p", "-c", "1", pid], capture_output=True)
+
+
 def tessera(name, tmp, database_url, redis_url):
     env = dict(os.environ, TESSERA_DATA_DIR=os.path.join(tmp, name), DATABASE_URL=database_url,
                REDIS_URL=redis_url, TESSERA_BIND="127.0.0.1:0", TESSERA_LOG="warn",
@@ -242,6 +256,7 @@ def main():
                 subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
                                 "CREATE DATABASE tessera_bench"], check=True, capture_output=True)
                 subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], check=True, capture_output=True)
+                pin_services_to_load_core()
                 targets.append(tessera("postgres+redis", tmp, "postgres://postgres@127.0.0.1:5432/tessera_bench",
                                        "redis://127.0.0.1:6379/7"))
             except (subprocess.CalledProcessError, FileNotFoundError) as e:
@@ -252,13 +267,9 @@ def main():
             servers.append(peer_proc)
         peer_rows = peer_cases(peer_proc, tmp, a.seconds) if peer_proc else {}
         # The machine's speed drifts (shared hosts): every ratio is to its yardstick measured
-        # again on the same core just before and just after the case (their mean), so a drift
-        # during the case moves both sides alike.
-        def ceiling_now():
-            return measured(ceiling, lambda: wrk(ceiling.base + "/", a.seconds))
-
+        # again on the same core in runs alternating with the case's (see `interleaved`).
         for t in targets:
-            rows += tessera_cases(t, tmp, a.seconds, ceiling_now, peer_rows)
+            rows += tessera_cases(t, tmp, a.seconds, peer_rows)
         if a.big_users and len(targets) > 1 and wanted("large pool"):
             rows += big_pool_cases(targets[1], tmp, a.seconds, a.big_users, rows)
         for name, r in peer_rows.items():
@@ -347,18 +358,58 @@ def wanted(case):
     return WANTED is None or WANTED.search(case) is not None
 
 
-def tessera_cases(t, tmp, seconds, ceiling_now, peer_rows):
+def interleaved(yardstick, case, pairs, label):
+    """Measures `case` against its `yardstick` in alternating runs, ABBA order (yardstick,
+    case, case, yardstick, ...), so that a drift of the host's speed, which is slow against one
+    run, weighs on both sides alike. The row is the case's runs merged; the ratio is the median
+    of each pair's ratio (case over the yardstick next to it), with their range."""
+    ratios, runs = [], []
+    for i in range(pairs):
+        if i % 2 == 0:
+            y = yardstick()
+            r = case()
+        else:
+            r = case()
+            y = yardstick()
+        runs.append(r)
+        if y:
+            ratios.append(r["rps"] / y)
+    merged = dict(runs[0])
+    for key in ("rps", "p50_ms", "p99_ms", "cpu_s"):
+        merged[key] = sum(r.get(key, 0) for r in runs) / len(runs)
+    merged["errors"] = sum(r.get("errors", 0) for r in runs)
+    ratios.sort()
+    if not ratios:
+        return merged, None
+    median = ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
+    return merged, f"{median:.2f}x {label} (median of {len(ratios)} pairs, {ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+
+PAIRS = 4
+
+
+def tessera_cases(t, tmp, seconds, peer_rows):
     rows = []
     well_known = t.issuer + "/.well-known/"
+    short = max(2, seconds // 2)
     for case, url in [("discovery", well_known + "openid-configuration"), ("JWKS", well_known + "jwks.json")]:
         if not wanted(case):
             continue
-        before = ceiling_now()
-        r = measured(t, lambda: wrk(url, seconds))
-        after = ceiling_now()
-        top = {"rps": (before["rps"] + after["rps"]) / 2}
-        rows.append((case, f"tessera {t.name}", r,
-                     ratio(r, top, f"ceiling ({before['rps']:.0f}/s before, {after['rps']:.0f}/s after)")))
+        # The yardstick serves this very document's bytes at this very path: what is compared
+        # is Tessera's work per request, not body sizes or URI lengths.
+        body = os.path.join(tmp, f"{t.name}-{case}.json")
+        with open(body, "wb") as f:
+            f.write(urllib.request.urlopen(url).read())
+        same = Proc(f"static actix-web ({case})", [os.path.join(RELEASE, "examples", "ceiling"),
+                                                   "127.0.0.1:0", "1", body])
+        path = url[len(t.base):]
+        try:
+            r, why = interleaved(lambda: measured(same, lambda: wrk(same.base + path, short))["rps"],
+                                 lambda: measured(t, lambda: wrk(url, short)), PAIRS,
+                                 "a static handler of the same bytes")
+        finally:
+            same.stop()
+        rows.append((case, f"tessera {t.name}", r, why))
     cid, secret = t.worker
     basic = "Basic " + __import__("base64").b64encode(f"{cid}:{secret}".encode()).decode()
     cc = post_script(tmp, "grant_type=client_credentials&scope=api/read", [("Authorization", basic)])
@@ -383,17 +434,15 @@ def tessera_cases(t, tmp, seconds, ceiling_now, peer_rows):
     for conc in (8, 64, 512):
         if not wanted(f"sign-in flow, {conc} browsers"):
             continue
-        before = argon2_rate(max(3, seconds // 2))
-        r = measured(t, lambda: loadgen("signin", t.issuer, t.web, conc, seconds))
-        after = argon2_rate(max(3, seconds // 2))
-        argon = (before + after) / 2
+        r, why = interleaved(lambda: argon2_rate(short),
+                             lambda: measured(t, lambda: loadgen("signin", t.issuer, t.web, conc, short)),
+                             PAIRS, "argon2")
         # The CPU the server spent on each completed sign-in, against one hash alone: what the
         # flow's other work (KV, SQL, templates, signing) costs, whatever the host's drift.
-        flows = r["rps"] * seconds
-        cpu = f"; {1000 * r['cpu_s'] / flows:.1f} ms CPU a sign-in, argon2 {1000 / argon:.1f} ms" if flows else ""
-        rows.append((f"sign-in flow, {conc} browsers", f"tessera {t.name}", r,
-                     f"{r['rps'] / argon:.2f}x argon2 ({before:.1f}/s before, {after:.1f}/s after){cpu}"
-                     if argon else None))
+        flows = r["rps"] * short
+        if flows and why:
+            why += f"; {1000 * r['cpu_s'] / flows:.1f} ms CPU a sign-in"
+        rows.append((f"sign-in flow, {conc} browsers", f"tessera {t.name}", r, why))
     return rows
 
 
