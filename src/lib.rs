@@ -13,6 +13,7 @@ pub mod error;
 pub mod federation;
 pub mod housekeeping;
 pub mod http;
+pub mod identity;
 pub mod ids;
 pub mod keys;
 pub mod limits;

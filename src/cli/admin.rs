@@ -90,6 +90,7 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
         Command::Group(cmd) => group_cmd(&app, cmd, json, now).await,
         Command::Idp(cmd) => super::idp::run(&app, cmd, json, now).await,
         Command::AccessKey(cmd) => super::clients::access_keys(&app, cmd, json, now).await,
+        Command::IdentityPool(cmd) => super::identity_pools::run(&app, cmd, json, now).await,
         Command::Events {
             pool: p,
             user,

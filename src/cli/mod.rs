@@ -3,6 +3,7 @@
 
 mod admin;
 mod clients;
+mod identity_pools;
 mod idp;
 mod transfer;
 
@@ -61,6 +62,9 @@ pub enum Command {
     /// Manage access keys for the Cognito API's signed operations (SigV4).
     #[command(subcommand)]
     AccessKey(AccessKeyCmd),
+    /// Manage identity pools (stable identities and roles for users of any trusted provider).
+    #[command(subcommand)]
+    IdentityPool(identity_pools::IdentityPoolCmd),
     /// Show the audit trail, newest first.
     Events {
         #[command(flatten)]

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod consents;
 pub mod federation;
 pub mod groups;
+pub mod identity_pools;
 pub mod keys;
 pub mod mfa;
 mod migrate;

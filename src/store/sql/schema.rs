@@ -175,8 +175,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    identity_pools (id) {
+        id -> Text,
+        name -> Text,
+        settings -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    identities (id) {
+        id -> Text,
+        pool_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    identity_logins (pool_id, provider, subject) {
+        pool_id -> Text,
+        provider -> Text,
+        subject -> Text,
+        identity_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     pools,
+    identity_pools,
+    identities,
+    identity_logins,
     access_keys,
     app_clients,
     users,

@@ -1,0 +1,3 @@
+DROP TABLE identity_logins;
+DROP TABLE identities;
+DROP TABLE identity_pools;
