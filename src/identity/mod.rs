@@ -2,6 +2,8 @@
 //! `{region}:{uuid}` for users of any trusted provider, or guests) with the logins linked to
 //! them. The CLI and, later, the Cognito Identity API and RFC 8693 exchange are its edges.
 
+pub mod identities;
+
 use chrono::{DateTime, Utc};
 
 use crate::model::IdentityPoolSettings;
@@ -20,6 +22,17 @@ pub enum IdentityError {
     Invalid(String),
     #[error("identity pool {0} does not exist")]
     NotFound(String),
+    #[error("identity {0} does not exist")]
+    NoIdentity(String),
+    /// A login is missing, refused or from a provider the pool does not trust.
+    #[error("{0}")]
+    NotAuthorized(String),
+    /// The identity already has a login of that provider.
+    #[error("{0}")]
+    Conflict(String),
+    /// A service this needed failed (our fault, not the caller's).
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -150,6 +150,18 @@ pub fn verify_id_token_hint(
     (claims.get("token_use").and_then(Value::as_str) == Some("id")).then_some(claims)
 }
 
+/// Verifies a live ID token we issued (signature by a published key, issuer, `token_use`,
+/// expiry at `now`): a login presented to an identity pool. Returns its claims.
+pub fn verify_id_token(
+    tenant: &PoolRuntime,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Option<Map<String, Value>> {
+    let claims = verify_id_token_hint(tenant, token, now)?;
+    let exp = claims.get("exp").and_then(Value::as_i64)?;
+    (exp > now.timestamp()).then_some(claims)
+}
+
 /// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 over the access token.
 pub fn at_hash(access_token: &str) -> String {
     use base64::Engine;

@@ -1,8 +1,15 @@
 //! Identity pools: the CLI creates, shows, changes, lists and deletes them (the real binary,
 //! both backends), refusing what Cognito refuses; identities and their logins in the store
-//! (one login per provider per identity, one identity per login, merges).
+//! (one login per provider per identity, one identity per login, merges); `GetId`'s engine
+//! with this server's user-pool ID tokens (verified, audience, server-side check, guests,
+//! a guest keeping its id when it signs in, merges).
 
-use tessera::store::sql::identity_pools::{self as rows, Login};
+use std::collections::BTreeMap;
+
+use tessera::identity::IdentityError;
+use tessera::identity::identities::{get_id, settle, verify};
+use tessera::model::identity_pool::UserPoolProvider;
+use tessera::store::sql::identity_pools::{self as rows, IdentityPool, Login};
 
 use crate::cli::Cli;
 use crate::support::TestApp;
@@ -238,4 +245,138 @@ async fn an_identity_has_one_login_per_provider_and_merges_keep_every_login() {
         .await
         .unwrap();
     assert!(left.is_none());
+}
+
+/// An identity pool trusting `client_id` of the test pool.
+async fn trusting(app: &TestApp, client_id: &str, guests: bool) -> (IdentityPool, String) {
+    let key = app
+        .issuer()
+        .split_once("://")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap();
+    let settings = tessera::model::IdentityPoolSettings {
+        allow_unauthenticated: guests,
+        user_pools: vec![UserPoolProvider {
+            provider_name: key.clone(),
+            client_id: client_id.to_string(),
+            server_side_token_check: true,
+        }],
+        ..Default::default()
+    };
+    let pool = tessera::identity::create(&app.st, "ids", settings, app.now())
+        .await
+        .unwrap();
+    (pool, key)
+}
+
+#[actix_web::test]
+async fn get_id_finds_one_stable_identity_per_verified_login() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    app.user("bob", "bob@example.com").await;
+    let (cid, _) = crate::cognito_api::client(&app, true, crate::cognito_api::FLOWS).await;
+    let (other, _) = crate::cognito_api::client(&app, true, crate::cognito_api::FLOWS).await;
+    let api = crate::cognito_api::sdk(&app, None);
+    let id_token = |client: String, who: &'static str| {
+        let api = api.clone();
+        async move {
+            crate::cognito_admin::password_sign_in(&api, &client, who)
+                .await
+                .id_token()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (pool, key) = trusting(&app, &cid, false).await;
+    let get = |token: String| {
+        let logins: BTreeMap<String, String> = [(key.clone(), token)].into();
+        let (st, pool, now) = (&app.st, &pool, app.now());
+        async move { get_id(st, pool, &logins, now).await }
+    };
+    let alice = id_token(cid.clone(), "alice").await;
+    let first = get(alice.clone()).await.unwrap();
+    assert!(tessera::identity::well_formed_id(&first));
+    assert_eq!(
+        get(id_token(cid.clone(), "alice").await).await.unwrap(),
+        first
+    );
+    let bob = get(id_token(cid.clone(), "bob").await).await.unwrap();
+    assert_ne!(bob, first);
+
+    // Refused: a token for a client the pool does not trust, a forged one, an unknown
+    // provider, no login in a pool without guests.
+    let refused = |r: Result<String, IdentityError>| match r {
+        Err(IdentityError::NotAuthorized(m)) => m,
+        other => panic!("expected NotAuthorized, got {other:?}"),
+    };
+    let m = refused(get(id_token(other.clone(), "alice").await).await);
+    assert!(m.contains("audience"), "{m}");
+    let mut forged = alice.clone();
+    forged.pop();
+    refused(get(forged).await);
+    let stranger: BTreeMap<String, String> =
+        [("accounts.google.com".to_string(), alice.clone())].into();
+    let m = refused(get_id(&app.st, &pool, &stranger, app.now()).await);
+    assert!(m.contains("not from a supported provider"), "{m}");
+    refused(get_id(&app.st, &pool, &BTreeMap::new(), app.now()).await);
+
+    // ServerSideTokenCheck: after a global sign-out the same (unexpired) token is refused.
+    let access = crate::cognito_admin::password_sign_in(&api, &cid, "alice").await;
+    api.global_sign_out()
+        .access_token(access.access_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let m = refused(get(alice).await);
+    assert!(m.contains("signed out"), "{m}");
+}
+
+#[actix_web::test]
+async fn a_guest_who_signs_in_keeps_an_identity_and_a_second_owner_merges() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let (cid, _) = crate::cognito_api::client(&app, true, crate::cognito_api::FLOWS).await;
+    let api = crate::cognito_api::sdk(&app, None);
+    let (pool, key) = trusting(&app, &cid, true).await;
+    let guest = get_id(&app.st, &pool, &BTreeMap::new(), app.now())
+        .await
+        .unwrap();
+    let another_guest = get_id(&app.st, &pool, &BTreeMap::new(), app.now())
+        .await
+        .unwrap();
+    assert_ne!(guest, another_guest);
+    let token = crate::cognito_admin::password_sign_in(&api, &cid, "alice")
+        .await
+        .id_token()
+        .unwrap()
+        .to_string();
+    let logins: BTreeMap<String, String> = [(key, token)].into();
+    let verified = verify(&app.st, &pool, &logins, app.now()).await.unwrap();
+    // The cached guest id gains the login: the same identity, now authenticated.
+    let kept = settle(&app.st, &pool, Some(&guest), &verified, app.now())
+        .await
+        .unwrap();
+    assert_eq!(kept, guest);
+    assert_eq!(
+        get_id(&app.st, &pool, &logins, app.now()).await.unwrap(),
+        guest
+    );
+    // Another guest presenting the same login merges into the login's identity.
+    let merged = settle(&app.st, &pool, Some(&another_guest), &verified, app.now())
+        .await
+        .unwrap();
+    assert_eq!(merged, guest);
+    let (p, g) = (pool.id.clone(), another_guest.clone());
+    let gone = app
+        .st
+        .sql
+        .run(move |c| rows::find_identity(c, &p, &g))
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "the merged identity is gone");
+    let unknown = settle(&app.st, &pool, Some("local:0000"), &verified, app.now()).await;
+    assert!(
+        matches!(unknown, Err(IdentityError::NoIdentity(_))),
+        "{unknown:?}"
+    );
 }
