@@ -216,6 +216,12 @@ async fn resend_invitation(
             user.username
         )));
     }
+    if user.email.is_none() && u.temporary_password.is_none() {
+        // A new password nobody would learn: refuse before the old one stops working.
+        return Err(ApiError::invalid_parameter(
+            "The user has no email address to send the invitation to; give a TemporaryPassword",
+        ));
+    }
     let temporary = temporary_password(ctx, u.temporary_password);
     let user = accounts::set_password(
         ctx.app,

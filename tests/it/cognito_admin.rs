@@ -126,6 +126,33 @@ async fn an_invitation_is_sent_again_with_a_new_temporary_password() {
         .send()
         .await;
     assert_eq!(code(unknown), "UserNotFoundException");
+    // Nowhere to send a new password: refused, and the one the user has keeps working.
+    api.admin_create_user()
+        .user_pool_id(&pool)
+        .username("nomail")
+        .temporary_password("Nomail-temp-pass-1")
+        .send()
+        .await
+        .unwrap();
+    let nowhere = api
+        .admin_create_user()
+        .user_pool_id(&pool)
+        .username("nomail")
+        .message_action(MessageActionType::Resend)
+        .send()
+        .await;
+    assert_eq!(code(nowhere), "InvalidParameterException");
+    let still = api
+        .admin_initiate_auth()
+        .user_pool_id(&pool)
+        .client_id(&cid)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", "nomail")
+        .auth_parameters("PASSWORD", "Nomail-temp-pass-1")
+        .send()
+        .await
+        .unwrap();
+    assert!(still.challenge_name().is_some());
     // The unsigned SDK cannot use the admin form.
     let unsigned = sdk(&app, None)
         .admin_respond_to_auth_challenge()
