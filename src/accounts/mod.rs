@@ -226,6 +226,22 @@ pub async fn create(
     Ok(user)
 }
 /// Finds a user by sub, username or email.
+/// Has the temporary password of a user who must choose their own expired? Its age is the
+/// time since the account last changed: such a user cannot change it themselves, and an
+/// administrator's change (a new temporary password, attributes) starts the time again.
+pub fn temporary_password_expired(pool: &Pool, user: &User, now: DateTime<Utc>) -> bool {
+    let days = pool
+        .settings
+        .password_policy
+        .temporary_password_validity_days;
+    user.status == UserStatus::ForceChangePassword
+        && now - user.updated_at > chrono::TimeDelta::days(i64::from(days))
+}
+
+/// What a user whose temporary password expired is told.
+pub const TEMPORARY_PASSWORD_EXPIRED: &str =
+    "Temporary password has expired and must be reset by an administrator.";
+
 pub async fn find(app: &AppState, pool: &PoolId, who: &str) -> Result<User, AccountError> {
     let (p, key) = (pool.clone(), who.to_string());
     let found = app

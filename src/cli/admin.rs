@@ -205,6 +205,9 @@ fn apply_password_flags(policy: &mut PasswordPolicy, update: &PoolUpdate) -> Res
     policy.require_uppercase = keep(update.password_require_uppercase, policy.require_uppercase);
     policy.require_digit = keep(update.password_require_digit, policy.require_digit);
     policy.require_symbol = keep(update.password_require_symbol, policy.require_symbol);
+    if let Some(days) = update.temporary_password_days {
+        policy.temporary_password_validity_days = days;
+    }
     Ok(())
 }
 

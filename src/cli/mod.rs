@@ -149,6 +149,9 @@ pub struct PoolUpdate {
     pub password_require_digit: Option<bool>,
     #[arg(long)]
     pub password_require_symbol: Option<bool>,
+    /// Days an administrator's temporary password works (1..365; default 7).
+    #[arg(long)]
+    pub temporary_password_days: Option<u32>,
     /// What users sign in with.
     #[arg(long, value_enum)]
     pub sign_in_identifier: Option<IdentifierMode>,

@@ -252,7 +252,14 @@ async fn invite(ctx: &Ctx<'_>, tenant: &PoolRuntime, user: &User, to: &str, temp
             "Your temporary password",
             &intro,
             temporary,
-            "7 days",
+            &format!(
+                "{} days",
+                tenant
+                    .pool
+                    .settings
+                    .password_policy
+                    .temporary_password_validity_days
+            ),
             ctx.now,
         )
         .await;

@@ -21,6 +21,7 @@ struct PasswordPolicyIn {
     require_lowercase: Option<bool>,
     require_numbers: Option<bool>,
     require_symbols: Option<bool>,
+    temporary_password_validity_days: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -99,6 +100,7 @@ fn pool_type(p: &Pool) -> Value {
             "RequireLowercase": pp.require_lowercase,
             "RequireNumbers": pp.require_digit,
             "RequireSymbols": pp.require_symbol,
+            "TemporaryPasswordValidityDays": pp.temporary_password_validity_days,
         }},
         "AdminCreateUserConfig": { "AllowAdminCreateUserOnly": s.admin_only_signup },
     });
@@ -118,6 +120,9 @@ fn apply(s: &mut PoolSettings, i: &PoolIn) -> Result<(), ApiError> {
         p.require_uppercase = pp.require_uppercase.unwrap_or(p.require_uppercase);
         p.require_lowercase = pp.require_lowercase.unwrap_or(p.require_lowercase);
         p.require_digit = pp.require_numbers.unwrap_or(p.require_digit);
+        p.temporary_password_validity_days = pp
+            .temporary_password_validity_days
+            .unwrap_or(p.temporary_password_validity_days);
         p.require_symbol = pp.require_symbols.unwrap_or(p.require_symbol);
     }
     if let Some(m) = &i.mfa_configuration {

@@ -217,6 +217,11 @@ pub(super) async fn after_password(
             ));
         }
         UserStatus::ForceChangePassword => {
+            if accounts::temporary_password_expired(&tenant.pool, &user, ctx.now) {
+                return Err(ApiError::not_authorized(
+                    accounts::TEMPORARY_PASSWORD_EXPIRED,
+                ));
+            }
             return challenge(ctx, tenant, client, &user, "NEW_PASSWORD_REQUIRED", amr).await;
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {}

@@ -292,6 +292,14 @@ async fn after_first_factor(
             recovery::require_reset(app, tenant, tx, identifier, user, now).await?
         }
         UserStatus::Unconfirmed => signup::resume_confirmation(app, tenant, tx, user, now).await?,
+        UserStatus::ForceChangePassword
+            if crate::accounts::temporary_password_expired(&tenant.pool, user, now) =>
+        {
+            Outcome::Login {
+                tx,
+                error: Some(crate::accounts::TEMPORARY_PASSWORD_EXPIRED.into()),
+            }
+        }
         UserStatus::ForceChangePassword => new_password::enter(app, tenant, tx, user).await?,
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
             return mfa::enter(app, tenant, tx, user, identifier, browser, now).await;

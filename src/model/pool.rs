@@ -14,7 +14,14 @@ pub struct PasswordPolicy {
     pub require_uppercase: bool,
     pub require_digit: bool,
     pub require_symbol: bool,
+    /// Days a temporary password (an administrator's) works before it must be replaced by an
+    /// administrator (Cognito's TemporaryPasswordValidityDays).
+    pub temporary_password_validity_days: u32,
 }
+
+/// Cognito's default and bounds for [`PasswordPolicy::temporary_password_validity_days`].
+pub const TEMPORARY_PASSWORD_DAYS: u32 = 7;
+pub const TEMPORARY_PASSWORD_DAYS_RANGE: std::ops::RangeInclusive<u32> = 1..=365;
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
@@ -24,6 +31,7 @@ impl Default for PasswordPolicy {
             require_uppercase: false,
             require_digit: false,
             require_symbol: false,
+            temporary_password_validity_days: TEMPORARY_PASSWORD_DAYS,
         }
     }
 }
@@ -205,6 +213,15 @@ impl PoolSettings {
                 "password minimum length must be between {} and {}",
                 PASSWORD_MIN_LENGTH_RANGE.start(),
                 PASSWORD_MIN_LENGTH_RANGE.end()
+            ));
+        }
+        if !TEMPORARY_PASSWORD_DAYS_RANGE
+            .contains(&self.password_policy.temporary_password_validity_days)
+        {
+            return Err(format!(
+                "temporary passwords must be valid between {} and {} days",
+                TEMPORARY_PASSWORD_DAYS_RANGE.start(),
+                TEMPORARY_PASSWORD_DAYS_RANGE.end()
             ));
         }
         if self.custom_attributes.len() > attributes::MAX_CUSTOM {

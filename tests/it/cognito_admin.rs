@@ -302,3 +302,105 @@ async fn hosted_flow_tokens_with_the_api_scope_work_at_get_user() {
         "NotAuthorizedException"
     );
 }
+
+#[actix_web::test]
+async fn a_temporary_password_expires_after_the_pools_days() {
+    let app = TestApp::new().await;
+    let api = admin(&app).await;
+    let pool = app.pool.id.to_string();
+    let (cid, _) = client(&app, true, &["ALLOW_USER_PASSWORD_AUTH"]).await;
+    api.update_user_pool()
+        .user_pool_id(&pool)
+        .policies(
+            aws_sdk_cognitoidentityprovider::types::UserPoolPolicyType::builder()
+                .password_policy(
+                    aws_sdk_cognitoidentityprovider::types::PasswordPolicyType::builder()
+                        .minimum_length(8)
+                        .temporary_password_validity_days(2)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let described = api.describe_user_pool().user_pool_id(&pool).send().await;
+    let policy = described.unwrap();
+    let policy = policy.user_pool().unwrap().policies().unwrap();
+    assert_eq!(
+        policy
+            .password_policy()
+            .unwrap()
+            .temporary_password_validity_days(),
+        2
+    );
+    api.admin_create_user()
+        .user_pool_id(&pool)
+        .username("tim")
+        .temporary_password("Tim-temp-pass-1")
+        .message_action(MessageActionType::Suppress)
+        .send()
+        .await
+        .unwrap();
+    // Unsigned from here: the server's clock moves on, and a signature made now would be
+    // days off it.
+    let user = sdk(&app, None);
+    let start = |pw: &'static str| {
+        user.initiate_auth()
+            .client_id(&cid)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", "tim")
+            .auth_parameters("PASSWORD", pw)
+            .send()
+    };
+    assert!(
+        start("Tim-temp-pass-1")
+            .await
+            .unwrap()
+            .challenge_name()
+            .is_some()
+    );
+    app.clock.advance(chrono::TimeDelta::days(3));
+    let expired = start("Tim-temp-pass-1").await;
+    let err = expired.unwrap_err();
+    assert_eq!(
+        aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::code(&err),
+        Some("NotAuthorizedException")
+    );
+    assert!(
+        aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::message(&err)
+            .unwrap_or_default()
+            .contains("expired"),
+        "{err:?}"
+    );
+    // The hosted page says so too.
+    let web = app.oidc_client(spec("web")).await;
+    let landed = app
+        .sign_in(&app.browser(), &web.start().url, "tim", "Tim-temp-pass-1")
+        .await;
+    assert!(
+        matches!(&landed, crate::support::rp::Landed::Page { body, .. } if body.contains("Temporary password has expired")),
+        "{landed:?}"
+    );
+    // An administrator's new temporary password starts the days again.
+    let tim = tessera::accounts::find(&app.st, &app.pool.id, "tim")
+        .await
+        .unwrap();
+    tessera::accounts::set_password(
+        &app.st,
+        &app.pool,
+        tim.sub.as_str(),
+        &tessera::ids::Secret::new("Tim-temp-pass-2"),
+        true,
+        app.now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        start("Tim-temp-pass-2")
+            .await
+            .unwrap()
+            .challenge_name()
+            .is_some()
+    );
+}
