@@ -69,7 +69,8 @@ pub struct PoolArgs {
     #[arg(long = "role", value_name = "WHICH=ROLE")]
     roles: Vec<String>,
     /// Role mappings as Cognito's `RoleMappings` JSON:
-    /// `{"KEY": {"Type": "Rules", "AmbiguousRoleResolution": "Deny", "Rules": [...]}}`.
+    /// `{"KEY": {"Type": "Rules", "AmbiguousRoleResolution": "Deny",
+    /// "RulesConfiguration": {"Rules": [...]}}}`.
     #[arg(long, value_name = "JSON")]
     role_mappings: Option<String>,
 }

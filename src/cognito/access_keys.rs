@@ -15,6 +15,8 @@ use crate::store::sql::access_keys::{self as rows, AccessKey};
 
 /// The signing service name clients use for the user-pool API.
 pub const SERVICE: &str = "cognito-idp";
+/// The SigV4 service name of the Cognito Identity (identity pools) API.
+pub const IDENTITY_SERVICE: &str = "cognito-identity";
 /// How far a request's time may be from ours (AWS's own bound).
 const MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
 /// `last_used_at` is written at most this often per key.
@@ -103,6 +105,7 @@ pub async fn delete(app: &AppState, id: &str) -> Result<(), AccessKeyError> {
 /// the key's id.
 pub async fn authenticate(
     app: &AppState,
+    service: &str,
     raw: &sigv4::Request<'_>,
     authorization: Option<&str>,
     now: DateTime<Utc>,
@@ -124,7 +127,7 @@ pub async fn authenticate(
     let secret = String::from_utf8(secret).map_err(ApiError::internal)?;
     let expect = Expect {
         region: &app.config.region,
-        service: SERVICE,
+        service,
         must_sign: &["x-amz-target"],
         now,
         max_skew: MAX_SKEW,

@@ -53,6 +53,7 @@ kinds! {
     group_exists => "GroupExistsException",
     duplicate_provider => "DuplicateProviderException",
     unsupported_user_state => "UnsupportedUserStateException",
+    resource_conflict => "ResourceConflictException",
     invalid_user_pool_configuration => "InvalidUserPoolConfigurationException",
     software_token_mfa_not_found => "SoftwareTokenMFANotFoundException",
     enable_software_token_mfa => "EnableSoftwareTokenMFAException",

@@ -1,13 +1,15 @@
 //! The Cognito user-pool API (AWS JSON 1.1, `X-Amz-Target:
 //! AWSCognitoIdentityProviderService.<Operation>`): reads the operation, checks the SigV4
 //! signature of administrative ones, and calls the same services as the hosted pages and the
-//! CLI. The HTTP edge is `http::cognito`; this module knows no actix type.
+//! CLI. The Cognito Identity API (identity pools, `AWSCognitoIdentityService.*`) shares this
+//! edge (`identity_api`). The HTTP edge is `http::cognito`; this module knows no actix type.
 
 pub mod access_keys;
 mod admin;
 mod clients;
 mod error;
 mod groups;
+mod identity_api;
 mod idp;
 mod mfa;
 mod pools;
@@ -74,6 +76,13 @@ const UNSIGNED: &[&str] = &[
 
 /// Handles one call; the answer is the operation's output object.
 pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError> {
+    if let Some(op) = req
+        .target
+        .and_then(|t| t.strip_prefix(identity_api::TARGET_PREFIX))
+        .filter(|op| !op.is_empty())
+    {
+        return identity_api::handle(app, &req, op).await;
+    }
     let operation = req
         .target
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
@@ -102,7 +111,14 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
         ));
     }
     if !UNSIGNED.contains(&operation) {
-        access_keys::authenticate(app, &req.raw, req.authorization, req.now).await?;
+        access_keys::authenticate(
+            app,
+            access_keys::SERVICE,
+            &req.raw,
+            req.authorization,
+            req.now,
+        )
+        .await?;
     }
     let ctx = Ctx {
         app,

@@ -69,7 +69,15 @@ pub struct MappingRule {
     pub role_arn: String,
 }
 
-/// `RoleMapping` for one provider key.
+/// `RulesConfigurationType`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct RulesConfiguration {
+    #[serde(default)]
+    pub rules: Vec<MappingRule>,
+}
+
+/// `RoleMapping` for one provider key (Cognito's wire shape, stored as is).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RoleMapping {
@@ -77,8 +85,8 @@ pub struct RoleMapping {
     pub kind: MappingType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ambiguous_role_resolution: Option<AmbiguousRoleResolution>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rules: Vec<MappingRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_configuration: Option<RulesConfiguration>,
 }
 
 /// What an identity pool accepts and hands out.
@@ -195,18 +203,25 @@ fn check_role(role: &str) -> Result<(), Invalid> {
 }
 
 impl RoleMapping {
+    /// The rules of a `Rules` mapping (none for `Token`).
+    pub fn rules(&self) -> &[MappingRule] {
+        self.rules_configuration
+            .as_ref()
+            .map_or(&[], |c| c.rules.as_slice())
+    }
+
     fn check(&self) -> Result<(), Invalid> {
         if self.ambiguous_role_resolution.is_none() {
             return Err("AmbiguousRoleResolution is required".into());
         }
         match self.kind {
-            MappingType::Token if !self.rules.is_empty() => {
+            MappingType::Token if !self.rules().is_empty() => {
                 Err("a Token mapping takes no rules".into())
             }
-            MappingType::Rules if self.rules.is_empty() || self.rules.len() > MAX_RULES => {
+            MappingType::Rules if self.rules().is_empty() || self.rules().len() > MAX_RULES => {
                 Err(format!("a Rules mapping takes 1 to {MAX_RULES} rules"))
             }
-            _ => self.rules.iter().try_for_each(|r| {
+            _ => self.rules().iter().try_for_each(|r| {
                 if r.claim.is_empty() || r.claim.len() > 64 {
                     return Err("a rule's Claim is 1 to 64 characters".to_string());
                 }
@@ -255,7 +270,7 @@ pub fn resolve_role(
     };
     let chosen = match mapping.kind {
         MappingType::Rules => mapping
-            .rules
+            .rules()
             .iter()
             .find(|r| rule_matches(r, claims.get(&r.claim)))
             .map(|r| r.role_arn.clone()),
@@ -339,11 +354,13 @@ mod tests {
         let p = pool_with(RoleMapping {
             kind: MappingType::Rules,
             ambiguous_role_resolution: Some(AmbiguousRoleResolution::Deny),
-            rules: vec![
-                rule("dept", MatchType::NotEqual, "sales", "not-sales"),
-                rule("cognito:groups", MatchType::Contains, "admins", "admin"),
-                rule("email", MatchType::StartsWith, "ops@", "ops"),
-            ],
+            rules_configuration: Some(RulesConfiguration {
+                rules: vec![
+                    rule("dept", MatchType::NotEqual, "sales", "not-sales"),
+                    rule("cognito:groups", MatchType::Contains, "admins", "admin"),
+                    rule("email", MatchType::StartsWith, "ops@", "ops"),
+                ],
+            }),
         });
         assert_eq!(p.check(), Ok(()));
         let role = |c: Value| resolve_role(&p, Some("idp"), &c);
@@ -366,7 +383,7 @@ mod tests {
         let p = pool_with(RoleMapping {
             kind: MappingType::Token,
             ambiguous_role_resolution: Some(AmbiguousRoleResolution::AuthenticatedRole),
-            rules: vec![],
+            rules_configuration: None,
         });
         let role = |c: Value| resolve_role(&p, Some("idp"), &c);
         assert_eq!(
@@ -392,13 +409,13 @@ mod tests {
         let no_rules = pool_with(RoleMapping {
             kind: MappingType::Rules,
             ambiguous_role_resolution: Some(AmbiguousRoleResolution::Deny),
-            rules: vec![],
+            rules_configuration: None,
         });
         assert!(no_rules.check().is_err());
         let no_resolution = pool_with(RoleMapping {
             kind: MappingType::Token,
             ambiguous_role_resolution: None,
-            rules: vec![],
+            rules_configuration: None,
         });
         assert!(no_resolution.check().is_err());
         assert!(check_pool_name("my pool").is_ok());

@@ -67,8 +67,8 @@ fn identity_pools_are_managed_from_the_cli() {
 
     let mappings = format!(
         r#"{{"{provider}:{client_id}": {{"Type": "Rules", "AmbiguousRoleResolution": "AuthenticatedRole",
-            "Rules": [{{"Claim": "cognito:groups", "MatchType": "Contains", "Value": "admins",
-                        "RoleARN": "arn:aws:iam::1:role/admin"}}]}}}}"#
+            "RulesConfiguration": {{"Rules": [{{"Claim": "cognito:groups", "MatchType": "Contains",
+                "Value": "admins", "RoleARN": "arn:aws:iam::1:role/admin"}}]}}}}}}"#
     );
     let changed = cli.ok(&[
         "identity-pool",
@@ -83,7 +83,8 @@ fn identity_pools_are_managed_from_the_cli() {
     assert_eq!(changed["settings"]["allow_classic_flow"], true);
     assert_eq!(changed["settings"]["allow_unauthenticated"], true, "kept");
     assert_eq!(
-        changed["settings"]["role_mappings"][format!("{provider}:{client_id}")]["Rules"][0]["MatchType"],
+        changed["settings"]["role_mappings"][format!("{provider}:{client_id}")]["RulesConfiguration"]
+            ["Rules"][0]["MatchType"],
         "Contains"
     );
     assert_eq!(
@@ -112,7 +113,7 @@ fn identity_pools_are_managed_from_the_cli() {
         (
             vec![
                 "--role-mappings",
-                r#"{"k": {"Type": "Rules", "AmbiguousRoleResolution": "Deny", "Rules": []}}"#,
+                r#"{"k": {"Type": "Rules", "AmbiguousRoleResolution": "Deny", "RulesConfiguration": {"Rules": []}}}"#,
             ],
             "1 to 25 rules",
         ),

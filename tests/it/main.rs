@@ -27,6 +27,7 @@ mod federation;
 mod federation_links;
 mod health;
 mod housekeeping;
+mod identity_api;
 mod identity_pools;
 mod introspection;
 mod keys;

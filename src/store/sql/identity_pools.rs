@@ -199,6 +199,15 @@ pub fn owner_of(c: &mut DbConn, pool: &str, login: &Login) -> Result<Option<Stri
         .optional()?)
 }
 
+/// The pool identity `id` belongs to, if it exists.
+pub fn pool_of_identity(c: &mut DbConn, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(identities::table
+        .filter(identities::id.eq(id))
+        .select(identities::pool_id)
+        .first::<String>(c)
+        .optional()?)
+}
+
 /// An identity of `pool` with its logins (oldest first).
 pub fn find_identity(c: &mut DbConn, pool: &str, id: &str) -> Result<Option<Identity>, StoreError> {
     let Some(row) = identities::table
