@@ -1,6 +1,7 @@
 //! The Cognito Identity API (identity pools; `X-Amz-Target: AWSCognitoIdentityService.<Op>`),
-//! on the same AWS JSON 1.1 edge as the user-pool API: `GetId` unsigned; pool administration,
-//! roles and identities SigV4-signed (service `cognito-identity`) with the same access keys.
+//! on the same AWS JSON 1.1 edge as the user-pool API: `GetId` and `UnlinkIdentity` unsigned;
+//! pool administration, roles and identities SigV4-signed (service `cognito-identity`) with
+//! the same access keys.
 //! The identity service does the work; this module only speaks Cognito's shapes.
 
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ pub const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
 const GUESTS_PER_ADDRESS: i64 = 30;
 const GUEST_WINDOW: Duration = Duration::from_secs(60);
 
-const UNSIGNED: &[&str] = &["GetId"];
+const UNSIGNED: &[&str] = &["GetId", "UnlinkIdentity"];
 const SIGNED: &[&str] = &[
     "CreateIdentityPool",
     "DescribeIdentityPool",
@@ -166,6 +167,8 @@ struct ById {
     role_mappings: Option<BTreeMap<String, RoleMapping>>,
     #[serde(default)]
     identity_ids_to_delete: Vec<String>,
+    #[serde(default)]
+    logins_to_remove: Vec<String>,
 }
 
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
@@ -297,6 +300,19 @@ async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Failure
             Ok(out)
         }
         "DescribeIdentity" => describe_identity(ctx, required(&b.identity_id, "IdentityId")?).await,
+        "UnlinkIdentity" => {
+            let id = required(&b.identity_id, "IdentityId")?;
+            let key = id.to_string();
+            let pool = ctx
+                .app
+                .sql
+                .run(move |c| rows::pool_of_identity(c, &key))
+                .await?
+                .ok_or_else(|| IdentityError::NoIdentity(id.to_string()))?;
+            let pool = identity::find(app, &pool).await?;
+            identities::unlink(app, &pool, id, &b.logins, &b.logins_to_remove, ctx.now).await?;
+            Ok(json!({}))
+        }
         "DeleteIdentities" => delete_identities(ctx, &b.identity_ids_to_delete).await,
         _ => {
             let pool =

@@ -203,3 +203,43 @@ pub async fn settle(
             other => other.into(),
         })?
 }
+
+/// `UnlinkIdentity`: removes the logins of `providers` from identity `id`, which the caller
+/// proves with `logins` (each verified and linked to that identity). A login removed that is
+/// seen again later makes a new identity, as in Cognito.
+pub async fn unlink(
+    app: &AppState,
+    pool: &IdentityPool,
+    id: &str,
+    logins: &BTreeMap<String, String>,
+    providers: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), IdentityError> {
+    if logins.is_empty() {
+        return Err(IdentityError::NotAuthorized(
+            "Logins must prove the identity.".into(),
+        ));
+    }
+    let verified = verify(app, pool, logins, now).await?;
+    let (p, i) = (pool.id.clone(), id.to_string());
+    let proven: Vec<Login> = verified.into_iter().map(|v| v.login).collect();
+    let providers = providers.to_vec();
+    app.sql
+        .transaction(move |c| {
+            if rows::find_identity(c, &p, &i)?.is_none() {
+                return Ok(Err(IdentityError::NoIdentity(i.clone())));
+            }
+            for l in &proven {
+                if rows::owner_of(c, &p, l)?.as_deref() != Some(i.as_str()) {
+                    return Ok(Err(IdentityError::NotAuthorized(
+                        "Logins do not belong to this identity.".into(),
+                    )));
+                }
+            }
+            for provider in &providers {
+                rows::unlink(c, &p, &i, provider)?;
+            }
+            Ok(Ok(()))
+        })
+        .await?
+}

@@ -208,6 +208,7 @@ async fn identity_pools_and_their_roles_are_managed_through_the_sdk() {
 async fn get_id_gives_guests_and_user_pool_logins_stable_identities() {
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;
+    app.user("bob", "bob@example.com").await;
     let (cid, _) = client(&app, true, FLOWS).await;
     let api = identity_admin(&app).await;
     let public = identity_sdk(&app, None);
@@ -307,14 +308,67 @@ async fn get_id_gives_guests_and_user_pool_logins_stable_identities() {
     let gone = api.describe_identity().identity_id(&guest_id).send().await;
     assert_eq!(code(gone), "ResourceNotFoundException");
 
-    // A pool without guests refuses GetId without a login.
+    // A pool without guests refuses GetId without a login. (UpdateIdentityPool takes the whole
+    // pool, as in Cognito: what it leaves out is cleared.)
     api.update_identity_pool()
         .identity_pool_id(&pool_id)
         .identity_pool_name("ids")
         .allow_unauthenticated_identities(false)
+        .cognito_identity_providers(
+            CognitoIdentityProvider::builder()
+                .provider_name(&provider)
+                .client_id(&cid)
+                .server_side_token_check(true)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     let no_guests = public.get_id().identity_pool_id(&pool_id).send().await;
     assert_eq!(code(no_guests), "NotAuthorizedException");
+
+    // UnlinkIdentity: the caller proves the identity with its own login; another identity's
+    // id is refused; once unlinked, the login makes a new identity.
+    let bob_token = crate::cognito_admin::password_sign_in(&user_api, &cid, "bob")
+        .await
+        .id_token()
+        .unwrap()
+        .to_string();
+    let bob = public
+        .get_id()
+        .identity_pool_id(&pool_id)
+        .logins(&provider, &bob_token)
+        .send()
+        .await
+        .unwrap();
+    let wrong = public
+        .unlink_identity()
+        .identity_id(bob.identity_id().unwrap())
+        .logins(&provider, &token)
+        .logins_to_remove(&provider)
+        .send()
+        .await;
+    assert_eq!(code(wrong), "NotAuthorizedException");
+    public
+        .unlink_identity()
+        .identity_id(&alice)
+        .logins(&provider, &token)
+        .logins_to_remove(&provider)
+        .send()
+        .await
+        .unwrap();
+    let described = api
+        .describe_identity()
+        .identity_id(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert!(described.logins().is_empty());
+    let again = signed_in()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_string();
+    assert_ne!(again, alice);
 }

@@ -188,6 +188,18 @@ pub fn link(
     Ok(())
 }
 
+/// Removes identity `id`'s login of `provider`; whether there was one.
+pub fn unlink(c: &mut DbConn, pool: &str, id: &str, provider: &str) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        identity_logins::table
+            .filter(identity_logins::pool_id.eq(pool))
+            .filter(identity_logins::identity_id.eq(id))
+            .filter(identity_logins::provider.eq(provider)),
+    )
+    .execute(c)?;
+    Ok(n > 0)
+}
+
 /// The identity `login` is linked to, if any.
 pub fn owner_of(c: &mut DbConn, pool: &str, login: &Login) -> Result<Option<String>, StoreError> {
     Ok(identity_logins::table
