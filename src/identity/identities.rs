@@ -220,6 +220,11 @@ pub async fn unlink(
             "Logins must prove the identity.".into(),
         ));
     }
+    if providers.len() > MAX_LOGINS {
+        return Err(IdentityError::Invalid(format!(
+            "LoginsToRemove holds at most {MAX_LOGINS} providers"
+        )));
+    }
     let verified = verify(app, pool, logins, now).await?;
     let (p, i) = (pool.id.clone(), id.to_string());
     let proven: Vec<Login> = verified.into_iter().map(|v| v.login).collect();
