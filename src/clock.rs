@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 /// A source of the current time.
 /// Where lower layers (the stores, password hashing) report how long an operation took, and
 /// whether it failed. The metrics implement it; tools and tests that do not care leave it out.
+/// Letters and digits: ids drawn from it are safe in URLs, file names and command lines.
+pub const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
 pub trait Observer: Send + Sync + 'static {
     /// `what` is `sql`, `kv`, `hash` or `verify`.
     fn observe(&self, what: &'static str, took: std::time::Duration, failed: bool);

@@ -602,7 +602,8 @@ pub enum KeysCmd {
     Revoke {
         #[command(flatten)]
         pool: PoolArg,
-        /// The key id (`kid`), as `keys list` shows it.
+        /// The key id (`kid`), as `keys list` shows it (older ones may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }

@@ -73,7 +73,9 @@ pub fn generate(
     now: DateTime<Utc>,
     active_from: DateTime<Utc>,
 ) -> Result<StoredKey, KeyError> {
-    let kid = Kid::new(app.random.token(16));
+    // Letters and digits only (128+ bits): a kid starting with `-` reads as an option on a
+    // command line (`tessera keys revoke KID`).
+    let kid = Kid::new(app.random.string_from(crate::clock::BASE62, 22));
     let (mut private, mut public): (Jwk, Jwk) = match alg {
         KeyAlgorithm::RS256 => {
             let kp = josekit::jws::RS256

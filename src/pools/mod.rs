@@ -4,7 +4,7 @@ pub mod cache;
 
 use chrono::{DateTime, Utc};
 
-use crate::clock::RandomExt;
+use crate::clock::{BASE62, RandomExt};
 use crate::ids::PoolId;
 use crate::keys;
 use crate::model::PoolSettings;
@@ -30,8 +30,6 @@ pub enum PoolError {
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
 }
-
-const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 fn check_name(name: &str) -> Result<(), PoolError> {
     if name.is_empty() || name.chars().count() > 128 {

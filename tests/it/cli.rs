@@ -742,3 +742,11 @@ fn serve_starts_answers_and_shuts_down_on_sigint() {
     assert!(status.success(), "graceful exit: {status:?}");
     assert!(cli.db.dir.path().join("data/master.key").exists());
 }
+
+#[test]
+fn a_key_id_starting_with_a_hyphen_is_a_value_not_an_option() {
+    use clap::Parser;
+    let parsed =
+        tessera::cli::Cli::try_parse_from(["tessera", "keys", "revoke", "--pool", "p", "-2xKIg"]);
+    assert!(parsed.is_ok(), "{parsed:?}");
+}
