@@ -98,10 +98,10 @@ pub async fn start(
         key: key.clone(),
         clients: Vec::new(),
     };
+    let (sid, entry, session) = (sid_key(pool, &s.sid), to_bytes(&entry)?, to_bytes(&s)?);
     app.kv
-        .put(&sid_key(pool, &s.sid), &to_bytes(&entry)?, SESSION_TTL)
+        .put_many(&[(&sid, &entry, SESSION_TTL), (&key, &session, SESSION_TTL)])
         .await?;
-    app.kv.put(&key, &to_bytes(&s)?, SESSION_TTL).await?;
     Ok((id, s))
 }
 

@@ -78,18 +78,22 @@ impl Throttle {
     /// claims that wait now (set-if-absent), so of a parallel burst only the allowed number is
     /// evaluated. `None`: wait (nothing was counted).
     pub async fn reserve(&self, app: &AppState) -> Result<Option<Reserved>, StoreError> {
-        if app.kv.get(&self.lock_key()).await?.is_some() {
+        let (count_key, lock_key) = (self.count_key(), self.lock_key());
+        let mut counters = vec![(count_key.as_str(), FAILURE_MEMORY)];
+        if let Some(k) = &self.ip_key {
+            counters.push((k.as_str(), IP_WINDOW));
+        }
+        // One round trip: not counted at all while the identifier waits.
+        let Some(counts) = app.kv.incr_unless(&lock_key, &counters).await? else {
+            return Ok(None);
+        };
+        let attempt = counts.first().copied().unwrap_or(0);
+        if counts.get(1).is_some_and(|&n| n > MAX_FAILURES_PER_IP) {
+            self.give_back(app).await?;
             return Ok(None);
         }
-        if let Some(k) = &self.ip_key
-            && app.kv.incr(k, IP_WINDOW).await? > MAX_FAILURES_PER_IP
-        {
-            app.kv.release(k).await?;
-            return Ok(None);
-        }
-        let attempt = app.kv.incr(&self.count_key(), FAILURE_MEMORY).await?;
         if let Some(wait) = lock_delay(attempt)
-            && !app.kv.put_if_absent(&self.lock_key(), b"1", wait).await?
+            && !app.kv.put_if_absent(&lock_key, b"1", wait).await?
         {
             self.give_back(app).await?;
             return Ok(None);
@@ -99,11 +103,10 @@ impl Throttle {
 
     /// Undoes the counts of an attempt that does not count (refused, or not evaluated).
     async fn give_back(&self, app: &AppState) -> Result<(), StoreError> {
-        app.kv.release(&self.count_key()).await?;
-        if let Some(k) = &self.ip_key {
-            app.kv.release(k).await?;
-        }
-        Ok(())
+        let count_key = self.count_key();
+        let mut release = vec![count_key.as_str()];
+        release.extend(self.ip_key.as_deref());
+        app.kv.release_and_delete(&release, &[]).await
     }
 
     /// The reserved attempt was not evaluated after all (malformed input): it does not count.
@@ -143,12 +146,11 @@ impl Throttle {
     /// The reserved attempt succeeded: the run of failures ends, and a success does not count
     /// against the address.
     pub async fn succeeded(&self, app: &AppState, _r: Reserved) -> Result<(), StoreError> {
-        app.kv.delete(&self.count_key()).await?;
-        app.kv.delete(&self.lock_key()).await?;
-        if let Some(k) = &self.ip_key {
-            app.kv.release(k).await?;
-        }
-        Ok(())
+        let (count_key, lock_key) = (self.count_key(), self.lock_key());
+        let release: Vec<&str> = self.ip_key.as_deref().into_iter().collect();
+        app.kv
+            .release_and_delete(&release, &[&count_key, &lock_key])
+            .await
     }
 }
 

@@ -149,6 +149,56 @@ async fn counters_count_within_a_window() {
     }
 }
 
+/// The combined operations a sign-in uses (one round trip each) mean what their parts mean.
+#[actix_web::test]
+async fn combined_counts_releases_and_puts() {
+    let ten = Duration::from_secs(10);
+    for (kv, clock) in stores().await {
+        let counted = kv.incr_unless("lock", &[("a", ten), ("b", MIN)]).await;
+        assert_eq!(counted.unwrap(), Some(vec![1, 1]), "{kv:?}");
+        assert_eq!(
+            kv.incr_unless("lock", &[("a", ten)]).await.unwrap(),
+            Some(vec![2])
+        );
+        kv.put("lock", b"1", ten).await.unwrap();
+        assert_eq!(
+            kv.incr_unless("lock", &[("a", ten), ("b", MIN)])
+                .await
+                .unwrap(),
+            None,
+            "a live guard counts nothing: {kv:?}"
+        );
+        assert_eq!(
+            (kv.count("a").await.unwrap(), kv.count("b").await.unwrap()),
+            (2, 1)
+        );
+        kv.release_and_delete(&["a", "b"], &["lock"]).await.unwrap();
+        assert_eq!(
+            (kv.count("a").await.unwrap(), kv.count("b").await.unwrap()),
+            (1, 0)
+        );
+        kv.release_and_delete(&["b"], &[]).await.unwrap();
+        assert_eq!(kv.count("b").await.unwrap(), 0, "never below zero: {kv:?}");
+        assert_eq!(kv.get("lock").await.unwrap(), None);
+        clock.advance(TimeDelta::seconds(10));
+        assert_eq!(
+            kv.incr_unless("lock", &[("a", ten)]).await.unwrap(),
+            Some(vec![1]),
+            "windows start again: {kv:?}"
+        );
+        kv.put_many(&[("x", b"1", ten), ("y", b"2", MIN)])
+            .await
+            .unwrap();
+        let both = kv.get_many(&["x", "y"]).await.unwrap();
+        assert_eq!(both, [Some(b"1".to_vec()), Some(b"2".to_vec())]);
+        clock.advance(TimeDelta::seconds(10));
+        assert_eq!(
+            kv.get_many(&["x", "y"]).await.unwrap(),
+            [None, Some(b"2".to_vec())]
+        );
+    }
+}
+
 #[actix_web::test]
 async fn prefixes_isolate() {
     let url = backends::redis_url();

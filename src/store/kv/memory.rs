@@ -79,31 +79,44 @@ impl MemoryKv {
     pub fn incr(&self, k: String, now_ms: i64, ttl_ms: i64) -> i64 {
         let mut map = self.lock();
         self.maybe_sweep(&mut map, now_ms);
-        let entry = map.entry(k).or_insert(Entry::Counter {
-            n: 0,
-            expires_ms: 0,
-        });
-        match entry {
-            Entry::Counter { n, expires_ms } if *expires_ms > now_ms => {
-                *n += 1;
-                *n
-            }
-            _ => {
-                *entry = Entry::Counter {
-                    n: 1,
-                    expires_ms: now_ms + ttl_ms,
-                };
-                1
-            }
-        }
+        incr_in(&mut map, k, now_ms, ttl_ms)
     }
 
     pub fn release(&self, k: &str, now_ms: i64) {
-        if let Some(Entry::Counter { n, expires_ms }) = self.lock().get_mut(k)
-            && *expires_ms > now_ms
-            && *n > 0
+        release_in(&mut self.lock(), k, now_ms);
+    }
+
+    /// Unless `guard` holds a live value, increments each counter (as [`MemoryKv::incr`]),
+    /// all under one lock.
+    pub fn incr_unless(
+        &self,
+        guard: &str,
+        counters: Vec<(String, i64)>,
+        now_ms: i64,
+    ) -> Option<Vec<i64>> {
+        let mut map = self.lock();
+        if map
+            .get(guard)
+            .is_some_and(|e| matches!(e, Entry::Value(_)) && expiry_of(e) > now_ms)
         {
-            *n -= 1;
+            return None;
+        }
+        self.maybe_sweep(&mut map, now_ms);
+        Some(
+            counters
+                .into_iter()
+                .map(|(k, ttl)| incr_in(&mut map, k, now_ms, ttl))
+                .collect(),
+        )
+    }
+
+    pub fn release_and_delete(&self, release: &[String], delete: &[String], now_ms: i64) {
+        let mut map = self.lock();
+        for k in release {
+            release_in(&mut map, k, now_ms);
+        }
+        for k in delete {
+            map.remove(k);
         }
     }
 
@@ -116,5 +129,34 @@ impl MemoryKv {
 
     pub fn delete(&self, k: &str) {
         self.lock().remove(k);
+    }
+}
+
+fn incr_in(map: &mut HashMap<String, Entry>, k: String, now_ms: i64, ttl_ms: i64) -> i64 {
+    let entry = map.entry(k).or_insert(Entry::Counter {
+        n: 0,
+        expires_ms: 0,
+    });
+    match entry {
+        Entry::Counter { n, expires_ms } if *expires_ms > now_ms => {
+            *n += 1;
+            *n
+        }
+        _ => {
+            *entry = Entry::Counter {
+                n: 1,
+                expires_ms: now_ms + ttl_ms,
+            };
+            1
+        }
+    }
+}
+
+fn release_in(map: &mut HashMap<String, Entry>, k: &str, now_ms: i64) {
+    if let Some(Entry::Counter { n, expires_ms }) = map.get_mut(k)
+        && *expires_ms > now_ms
+        && *n > 0
+    {
+        *n -= 1;
     }
 }

@@ -214,6 +214,65 @@ impl Kv {
         }
     }
 
+    /// Unless `guard` holds a live value, increments each counter of `counters` (each as
+    /// [`Kv::incr`] with its window) and returns the new counts in order; `None`, counting
+    /// nothing, when it does. Atomic and one round trip: a lockout check and its counts.
+    pub async fn incr_unless(
+        &self,
+        guard: &str,
+        counters: &[(&str, Duration)],
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let (g, now) = (self.key(guard), self.now_ms());
+        let cs: Vec<(String, i64)> = counters
+            .iter()
+            .map(|(k, ttl)| (self.key(k), ttl_ms(*ttl)))
+            .collect();
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.incr_unless(&g, cs, now)),
+            Backend::Redis(r) => self.timed(r.incr_unless(&g, &cs, now)).await,
+        }
+    }
+
+    /// Gives back one count of each counter in `release` (as [`Kv::release`]) and deletes
+    /// each key in `delete`, in one round trip.
+    pub async fn release_and_delete(
+        &self,
+        release: &[&str],
+        delete: &[&str],
+    ) -> Result<(), StoreError> {
+        let rs: Vec<String> = release.iter().map(|k| self.key(k)).collect();
+        let ds: Vec<String> = delete.iter().map(|k| self.key(k)).collect();
+        let now = self.now_ms();
+        match &self.backend {
+            Backend::Memory(m) => {
+                m.release_and_delete(&rs, &ds, now);
+                Ok(())
+            }
+            Backend::Redis(r) => self.timed(r.release_and_delete(&rs, &ds, now)).await,
+        }
+    }
+
+    /// Stores several values (as [`Kv::put`]) in one round trip.
+    pub async fn put_many(&self, entries: &[(&str, &[u8], Duration)]) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let sealed: Vec<(String, Vec<u8>, i64)> = entries
+            .iter()
+            .map(|(k, v, ttl)| {
+                let ttl = ttl_ms(*ttl);
+                (self.key(k), seal(now + ttl, v), ttl)
+            })
+            .collect();
+        match &self.backend {
+            Backend::Memory(m) => {
+                for (k, v, _) in sealed {
+                    m.put(k, v, now);
+                }
+                Ok(())
+            }
+            Backend::Redis(r) => self.timed(r.put_many(sealed)).await,
+        }
+    }
+
     /// The live value of a counter (0 when absent or expired).
     pub async fn count(&self, key: &str) -> Result<i64, StoreError> {
         let (k, now) = (self.key(key), self.now_ms());

@@ -43,6 +43,47 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Unless KEYS[1] holds a live sealed value, increments each counter KEYS[2..] (fixed windows
+/// as in INCR, ARGV[1] = now, ARGV[1 + i] = the window of KEYS[1 + i]) and returns their counts;
+/// returns nil, counting nothing, when it does.
+static INCR_UNLESS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local now = tonumber(ARGV[1])
+          local g = redis.call('GET', KEYS[1])
+          if g and tonumber(string.sub(g, 1, 16)) > now then return false end
+          local out = {}
+          for i = 2, #KEYS do
+            local e = tonumber(redis.call('HGET', KEYS[i], 'e') or '0')
+            if e <= now then
+              redis.call('DEL', KEYS[i])
+              redis.call('HSET', KEYS[i], 'e', now + tonumber(ARGV[i]))
+              redis.call('PEXPIRE', KEYS[i], ARGV[i])
+            end
+            out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'n', 1)
+          end
+          return out",
+    )
+});
+
+/// Gives back one count of each of the first ARGV[2] keys (as RELEASE, ARGV[1] = now) and
+/// deletes the others.
+static RELEASE_AND_DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local now = tonumber(ARGV[1])
+          local r = tonumber(ARGV[2])
+          for i = 1, #KEYS do
+            if i <= r then
+              local e = tonumber(redis.call('HGET', KEYS[i], 'e') or '0')
+              local n = tonumber(redis.call('HGET', KEYS[i], 'n') or '0')
+              if e > now and n > 0 then redis.call('HINCRBY', KEYS[i], 'n', -1) end
+            else
+              redis.call('DEL', KEYS[i])
+            end
+          end
+          return 0",
+    )
+});
+
 static COUNT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
@@ -147,6 +188,48 @@ impl RedisKv {
             .invoke_async(&mut c)
             .await
             .map_err(kv_err)
+    }
+
+    pub async fn incr_unless(
+        &self,
+        guard: &str,
+        counters: &[(String, i64)],
+        now_ms: i64,
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let mut c = self.conn.clone();
+        let mut inv = INCR_UNLESS.key(guard);
+        inv.arg(now_ms);
+        for (k, ttl) in counters {
+            inv.key(k).arg(*ttl);
+        }
+        inv.invoke_async(&mut c).await.map_err(kv_err)
+    }
+
+    pub async fn release_and_delete(
+        &self,
+        release: &[String],
+        delete: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let mut inv = RELEASE_AND_DELETE.prepare_invoke();
+        inv.arg(now_ms).arg(release.len());
+        for k in release.iter().chain(delete) {
+            inv.key(k);
+        }
+        inv.invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(kv_err)
+    }
+
+    pub async fn put_many(&self, entries: Vec<(String, Vec<u8>, i64)>) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for (k, v, ttl) in entries {
+            pipe.pset_ex(k, v, u64::try_from(ttl).unwrap_or(1)).ignore();
+        }
+        pipe.query_async::<()>(&mut c).await.map_err(kv_err)
     }
 
     pub async fn release(&self, k: &str, now_ms: i64) -> Result<(), StoreError> {
