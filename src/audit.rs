@@ -46,6 +46,8 @@ pub enum Kind {
     KeyRevoked,
     /// A user (or an operator) took back what they allowed an application.
     ConsentRevoked,
+    /// A user's login joined identities of an identity pool into one (the detail names them).
+    IdentitiesMerged,
 }
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
             Self::UsersImported => "users_imported",
             Self::KeyRevoked => "key_revoked",
             Self::ConsentRevoked => "consent_revoked",
+            Self::IdentitiesMerged => "identities_merged",
         }
     }
 }

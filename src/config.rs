@@ -40,6 +40,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TESSERA_CACHE_REFRESH_SECS", "cache_refresh_secs"),
     ("TESSERA_UPSTREAM_TIMEOUT_SECS", "upstream_timeout_secs"),
     ("TESSERA_TRUSTED_PROXIES", "trusted_proxies"),
+    ("TESSERA_FACEBOOK_GRAPH_URL", "facebook_graph_url"),
+    ("TESSERA_AMAZON_API_URL", "amazon_api_url"),
     ("TESSERA_PASSWORD_HASH_QUEUE", "password_hash_queue"),
     (
         "TESSERA_PASSWORD_HASH_MAX_WAIT_MS",
@@ -191,6 +193,10 @@ pub struct Config {
     /// Comma-separated CIDR ranges of reverse proxies whose `Forwarded` / `X-Forwarded-For`
     /// names the client; empty: the socket's peer is the client.
     pub trusted_proxies: String,
+    /// Facebook's Graph API, which checks the access tokens identity pools are given.
+    pub facebook_graph_url: String,
+    /// Login with Amazon's API (`/auth/o2/tokeninfo`), likewise.
+    pub amazon_api_url: String,
 }
 
 impl Default for Config {
@@ -224,6 +230,8 @@ impl Default for Config {
             password_hash_max_wait_ms: 3000,
             upstream_timeout_secs: 10,
             trusted_proxies: String::new(),
+            facebook_graph_url: "https://graph.facebook.com/v21.0".into(),
+            amazon_api_url: "https://api.amazon.com".into(),
         }
     }
 }
@@ -367,6 +375,14 @@ impl Config {
             .map_err(|m| invalid("metrics_bind", m))?;
         if !(1..=60).contains(&self.upstream_timeout_secs) {
             return Err(invalid("upstream_timeout_secs", "must be between 1 and 60"));
+        }
+        for (key, url) in [
+            ("facebook_graph_url", &self.facebook_graph_url),
+            ("amazon_api_url", &self.amazon_api_url),
+        ] {
+            if !Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                return Err(invalid(key, format!("{url:?} is not an http(s) URL")));
+            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", e.to_string()))?;

@@ -96,6 +96,10 @@ async fn sweep(app: &AppState) -> Swept {
         }
     };
     let now = app.clock.now();
+    match crate::keys::delete_expired(app, crate::keys::Owner::Identity, now).await {
+        Ok(n) => swept.signing_keys += n,
+        Err(e) => tracing::warn!(error = %e, "housekeeping: identity issuer keys"),
+    }
     for pool in pools {
         match sweep_pool(app, &pool, now).await {
             Ok(s) => swept.add(s),
@@ -122,7 +126,8 @@ async fn sweep_pool(app: &AppState, pool: &Pool, now: DateTime<Utc>) -> Result<S
             .run(move |c| audit_rows::delete_before(c, &id, before.naive_utc()))
             .await?
     };
-    let signing_keys = crate::keys::delete_expired(app, &pool.id, now).await?;
+    let signing_keys =
+        crate::keys::delete_expired(app, crate::keys::Owner::Pool(&pool.id), now).await?;
     Ok(Swept {
         unconfirmed_users,
         refresh_tokens,

@@ -49,6 +49,22 @@ pub fn build_app(
         .service(resource("/", "/").route(web::post().to(crate::http::cognito::endpoint)))
         .service(resource("/healthz", "/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "/readyz").route(web::get().to(health::readyz)))
+        // The identity issuer (identity pools' tokens) before the pools: `identity` is never
+        // a pool id.
+        .service(
+            resource(
+                "/identity/.well-known/openid-configuration",
+                "/identity/.well-known/openid-configuration",
+            )
+            .route(web::get().to(discovery::identity_configuration)),
+        )
+        .service(
+            resource(
+                "/identity/.well-known/jwks.json",
+                "/identity/.well-known/jwks.json",
+            )
+            .route(web::get().to(discovery::identity_jwks)),
+        )
         .service(pool_scope())
         .default_service(web::to(api_error::not_found))
 }
@@ -271,7 +287,12 @@ async fn refresh_caches(app: AppState) {
     loop {
         tick.tick().await;
         let refreshed = app.pools.refresh(&app).await;
-        app.metrics.cache_refresh(refreshed.is_ok());
+        let issuer = app.identity_keys.refresh(&app).await;
+        if let Err(e) = &issuer {
+            tracing::warn!(error = %e, "identity issuer keys refresh failed");
+        }
+        app.metrics
+            .cache_refresh(refreshed.is_ok() && issuer.is_ok());
         match refreshed {
             Ok(r) if r.reloaded > 0 => tracing::info!(pools = r.reloaded, "reloaded changed pools"),
             Ok(_) => {}

@@ -10,6 +10,7 @@ use crate::crypto::MasterKey;
 use crate::crypto::password::{self, PasswordHasherPool};
 use crate::error::Error;
 use crate::federation::Federation;
+use crate::keys::IssuerKeys;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::pools::PoolCache;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     pub hasher: PasswordHasherPool,
     pub pools: PoolCache,
+    /// The identity issuer's keys (identity pools' tokens).
+    pub identity_keys: IssuerKeys,
     pub mailer: Mailer,
     /// Upstream identity providers: HTTP client and discovery cache.
     pub federation: Federation,
@@ -125,6 +128,7 @@ impl AppState {
             random: deps.random,
             master_key: Arc::new(master_key),
             pools: PoolCache::default(),
+            identity_keys: IssuerKeys::default(),
             mailer,
             federation,
             trusted_proxies,

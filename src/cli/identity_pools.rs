@@ -10,7 +10,7 @@ use super::admin::emit;
 use crate::error::Error;
 use crate::identity::{self, IdentityError};
 use crate::model::IdentityPoolSettings;
-use crate::model::identity_pool::{RoleMapping, UserPoolProvider};
+use crate::model::identity_pool::{Broker, PrincipalTagMap, RoleMapping, UserPoolProvider};
 use crate::state::AppState;
 use crate::store::sql::identity_pools::IdentityPool;
 
@@ -32,6 +32,26 @@ pub enum IdentityPoolCmd {
     },
     /// Delete an identity pool and every identity in it.
     Delete { id: String },
+    /// The identity issuer's signing keys (`{public_url}/identity`, shared by every identity
+    /// pool): list, rotate, revoke.
+    #[command(subcommand)]
+    Keys(IssuerKeysCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IssuerKeysCmd {
+    /// List the identity issuer's keys with their status.
+    List,
+    /// Add a key: published now, signing after the activation delay (`--now`: at once).
+    Rotate {
+        #[arg(long)]
+        now: bool,
+    },
+    /// Revoke a key (its private half leaked): tokens it signed are refused from now on.
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -59,8 +79,9 @@ pub struct PoolArgs {
     /// Check every user-pool login against the user pool (signed out, disabled, deleted).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     server_side_token_check: bool,
-    /// Another OpenID provider's issuer whose ID tokens are accepted (repeatable).
-    #[arg(long = "oidc-issuer", value_name = "URL")]
+    /// Another OpenID provider whose ID tokens are accepted, with the client ids they must be
+    /// for (their `azp`, or `aud`): `ISSUER_URL=CLIENT_ID[,CLIENT_ID...]` (repeatable).
+    #[arg(long = "oidc-issuer", value_name = "URL=CLIENT_IDS")]
     oidc_issuers: Vec<String>,
     /// The provider name of logins your backend vouches for (fixed once set).
     #[arg(long)]
@@ -73,6 +94,22 @@ pub struct PoolArgs {
     /// "RulesConfiguration": {"Rules": [...]}}}`.
     #[arg(long, value_name = "JSON")]
     role_mappings: Option<String>,
+    /// Session tags from a provider's logins, `PROVIDER=TAG:CLAIM[,TAG:CLAIM...]`, or
+    /// `PROVIDER=defaults` for Cognito's (`client` from `aud`, `username` from `sub`); any
+    /// map puts the tags claim (with `auth_type`) in every token of the pool (repeatable).
+    #[arg(long = "principal-tags", value_name = "PROVIDER=TAGS")]
+    principal_tags: Vec<String>,
+    /// The credentials broker: the STS `GetCredentialsForIdentity` sends
+    /// `AssumeRoleWithWebIdentity` to (`https://sts.amazonaws.com`, or an S3-compatible
+    /// store's); `none` removes it.
+    #[arg(long, value_name = "URL")]
+    sts_endpoint: Option<String>,
+    /// How long the broker's credentials last (900 to 43200 seconds).
+    #[arg(long, value_name = "SECONDS")]
+    credentials_seconds: Option<u32>,
+    /// A session policy (JSON) the broker sends for guests, scoping their role down.
+    #[arg(long, value_name = "JSON")]
+    guest_session_policy: Option<String>,
 }
 
 pub async fn run(
@@ -121,6 +158,34 @@ pub async fn run(
                 format!("deleted identity pool {id}")
             })
         }
+        IdentityPoolCmd::Keys(cmd) => issuer_keys(app, cmd, json, now).await,
+    }
+}
+
+async fn issuer_keys(
+    app: &AppState,
+    cmd: IssuerKeysCmd,
+    json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    use crate::keys::{self, Owner};
+    let line =
+        |k: &keys::KeyInfo| format!("{}\t{}\t{:?}\t{}", k.kid, k.alg, k.status, k.active_from);
+    match cmd {
+        IssuerKeysCmd::List => {
+            let list = keys::list_for(app, Owner::Identity, now).await?;
+            emit(json, &list, || {
+                list.iter().map(line).collect::<Vec<_>>().join("\n")
+            })
+        }
+        IssuerKeysCmd::Rotate { now: at_once } => {
+            let k = keys::rotate_for(app, Owner::Identity, now, at_once).await?;
+            emit(json, &k, || line(&k))
+        }
+        IssuerKeysCmd::Revoke { kid } => {
+            let r = keys::revoke_for(app, Owner::Identity, &kid, now).await?;
+            emit(json, &r, || format!("revoked {}", r.kid))
+        }
     }
 }
 
@@ -135,7 +200,7 @@ fn show(p: &IdentityPool, json: bool) -> Result<(), Error> {
             }
         };
         format!(
-            "id:               {}\nname:             {}\nguests:           {}\nclassic flow:     {}\nlogin providers:  {}\nuser pools:       {}\nOIDC issuers:     {}\ndeveloper:        {}\nroles:            {}\nrole mappings:    {}",
+            "id:               {}\nname:             {}\nguests:           {}\nclassic flow:     {}\nlogin providers:  {}\nuser pools:       {}\nOIDC issuers:     {}\ndeveloper:        {}\nroles:            {}\nrole mappings:    {}\nprincipal tags:   {}\nbroker:           {}",
             p.id,
             p.name,
             s.allow_unauthenticated,
@@ -152,10 +217,27 @@ fn show(p: &IdentityPool, json: bool) -> Result<(), Error> {
                     .map(|u| format!("{} ({})", u.provider_name, u.client_id))
                     .collect()
             ),
-            list(s.openid_issuers.clone()),
+            list(
+                s.openid_issuers
+                    .iter()
+                    .map(|i| {
+                        let ids = s
+                            .openid_audiences
+                            .get(i)
+                            .map(|v| v.join(","))
+                            .unwrap_or_default();
+                        format!("{i}={ids}")
+                    })
+                    .collect()
+            ),
             s.developer_provider_name.as_deref().unwrap_or("-"),
             list(s.roles.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             list(s.role_mappings.keys().cloned().collect()),
+            list(s.principal_tags.keys().cloned().collect()),
+            s.broker.as_ref().map_or("-".to_string(), |b| format!(
+                "{} ({} s)",
+                b.sts_endpoint, b.duration_seconds
+            )),
         )
     })
 }
@@ -195,7 +277,23 @@ async fn settings(
         }
     }
     if !args.oidc_issuers.is_empty() {
-        s.openid_issuers = args.oidc_issuers.clone();
+        s.openid_issuers.clear();
+        s.openid_audiences.clear();
+        for raw in &args.oidc_issuers {
+            let (issuer, ids) = raw.split_once('=').unwrap_or((raw.as_str(), ""));
+            let ids: Vec<String> = ids
+                .split(',')
+                .filter(|i| !i.is_empty())
+                .map(str::to_string)
+                .collect();
+            if ids.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--oidc-issuer {raw:?}: expected ISSUER_URL=CLIENT_ID[,CLIENT_ID...]"
+                )));
+            }
+            s.openid_issuers.push(issuer.to_string());
+            s.openid_audiences.insert(issuer.to_string(), ids);
+        }
     }
     if let Some(d) = &args.developer_provider {
         s.developer_provider_name = Some(d.clone());
@@ -207,7 +305,52 @@ async fn settings(
         s.role_mappings = serde_json::from_str::<BTreeMap<String, RoleMapping>>(raw)
             .map_err(|e| Error::Usage(format!("--role-mappings: {e}")))?;
     }
+    for (provider, raw) in pairs("principal-tags", &args.principal_tags)? {
+        s.principal_tags.insert(provider, tag_map(&raw)?);
+    }
+    broker(args, &mut s);
     Ok(s)
+}
+
+/// `defaults` or `TAG:CLAIM[,TAG:CLAIM...]`.
+fn tag_map(raw: &str) -> Result<PrincipalTagMap, Error> {
+    if raw == "defaults" {
+        return Ok(PrincipalTagMap {
+            use_defaults: true,
+            tags: BTreeMap::new(),
+        });
+    }
+    let tags = raw
+        .split(',')
+        .map(|p| match p.split_once(':') {
+            Some((t, c)) if !t.is_empty() && !c.is_empty() => Ok((t.to_string(), c.to_string())),
+            _ => Err(Error::Usage(format!(
+                "--principal-tags {raw:?}: expected TAG:CLAIM pairs or defaults"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(PrincipalTagMap {
+        use_defaults: false,
+        tags,
+    })
+}
+
+fn broker(args: &PoolArgs, s: &mut IdentityPoolSettings) {
+    match args.sts_endpoint.as_deref() {
+        Some("none") => s.broker = None,
+        Some(url) => {
+            s.broker.get_or_insert_with(Broker::default).sts_endpoint = url.to_string();
+        }
+        None => {}
+    }
+    if let Some(b) = s.broker.as_mut() {
+        if let Some(d) = args.credentials_seconds {
+            b.duration_seconds = d;
+        }
+        if let Some(p) = &args.guest_session_policy {
+            b.guest_session_policy = Some(p.clone()).filter(|p| !p.is_empty());
+        }
+    }
 }
 
 /// `POOL_ID:CLIENT_ID` of this server: the pool and client must exist; the provider name is

@@ -213,6 +213,8 @@ pub enum GrantArg {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693: trade a trusted provider's token for an identity pool's identity token.
+    TokenExchange,
 }
 
 impl From<GrantArg> for GrantType {
@@ -221,6 +223,7 @@ impl From<GrantArg> for GrantType {
             GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
             GrantArg::RefreshToken => GrantType::RefreshToken,
             GrantArg::ClientCredentials => GrantType::ClientCredentials,
+            GrantArg::TokenExchange => GrantType::TokenExchange,
         }
     }
 }

@@ -54,6 +54,8 @@ kinds! {
     duplicate_provider => "DuplicateProviderException",
     unsupported_user_state => "UnsupportedUserStateException",
     resource_conflict => "ResourceConflictException",
+    invalid_identity_pool_configuration => "InvalidIdentityPoolConfigurationException",
+    external_service => "ExternalServiceException",
     invalid_user_pool_configuration => "InvalidUserPoolConfigurationException",
     software_token_mfa_not_found => "SoftwareTokenMFANotFoundException",
     enable_software_token_mfa => "EnableSoftwareTokenMFAException",

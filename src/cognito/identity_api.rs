@@ -1,7 +1,8 @@
 //! The Cognito Identity API (identity pools; `X-Amz-Target: AWSCognitoIdentityService.<Op>`),
-//! on the same AWS JSON 1.1 edge as the user-pool API: `GetId` and `UnlinkIdentity` unsigned;
-//! pool administration, roles and identities SigV4-signed (service `cognito-identity`) with
-//! the same access keys.
+//! on the same AWS JSON 1.1 edge as the user-pool API: `GetId`, `GetOpenIdToken`,
+//! `GetCredentialsForIdentity` and `UnlinkIdentity` unsigned; pool administration, roles, tags,
+//! developer tokens and identities SigV4-signed (service `cognito-identity`) with the same
+//! access keys.
 //! The identity service does the work; this module only speaks Cognito's shapes.
 
 use std::collections::BTreeMap;
@@ -14,8 +15,9 @@ use super::wire::epoch;
 use super::{ApiError, Ctx, Request, access_keys, input};
 use crate::identity::identities::{self, MAX_LOGINS};
 use crate::identity::{self, IdentityError, MAX_PAGE};
+use crate::identity::{broker, flows};
 use crate::model::IdentityPoolSettings;
-use crate::model::identity_pool::{RoleMapping, UserPoolProvider};
+use crate::model::identity_pool::{PrincipalTagMap, RoleMapping, UserPoolProvider};
 use crate::state::AppState;
 use crate::store::sql::identity_pools::{self as rows, IdentityPool};
 
@@ -27,7 +29,12 @@ pub const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
 const GUESTS_PER_ADDRESS: i64 = 30;
 const GUEST_WINDOW: Duration = Duration::from_secs(60);
 
-const UNSIGNED: &[&str] = &["GetId", "UnlinkIdentity"];
+const UNSIGNED: &[&str] = &[
+    "GetId",
+    "GetOpenIdToken",
+    "GetCredentialsForIdentity",
+    "UnlinkIdentity",
+];
 const SIGNED: &[&str] = &[
     "CreateIdentityPool",
     "DescribeIdentityPool",
@@ -39,6 +46,10 @@ const SIGNED: &[&str] = &[
     "DescribeIdentity",
     "ListIdentities",
     "DeleteIdentities",
+    "GetOpenIdTokenForDeveloperIdentity",
+    "LookupDeveloperIdentity",
+    "SetPrincipalTagAttributeMap",
+    "GetPrincipalTagAttributeMap",
 ];
 
 /// Handles one call of operation `op` (the target's suffix).
@@ -112,6 +123,8 @@ fn api_error(e: IdentityError) -> ApiError {
         IdentityError::NotAuthorized(m) => ApiError::not_authorized(m),
         IdentityError::Conflict(m) => ApiError::resource_conflict(m),
         IdentityError::Upstream(m) => ApiError::internal(m),
+        IdentityError::Configuration(m) => ApiError::invalid_identity_pool_configuration(m),
+        IdentityError::External(m) => ApiError::external_service(m),
         IdentityError::Store(s) => s.into(),
     }
 }
@@ -169,6 +182,18 @@ struct ById {
     identity_ids_to_delete: Vec<String>,
     #[serde(default)]
     logins_to_remove: Vec<String>,
+    #[serde(default)]
+    custom_role_arn: Option<String>,
+    #[serde(default)]
+    principal_tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    token_duration: Option<i64>,
+    #[serde(default)]
+    identity_provider_name: Option<String>,
+    #[serde(default)]
+    use_defaults: Option<bool>,
+    #[serde(default)]
+    developer_user_identifier: Option<String>,
 }
 
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
@@ -199,6 +224,11 @@ fn settings_of(p: &PoolIn, base: IdentityPoolSettings) -> Result<IdentityPoolSet
             "SAML providers are not supported by this server",
         ));
     }
+    let issuers: Vec<String> = p
+        .open_id_connect_provider_arns
+        .iter()
+        .map(|a| issuer_of(a))
+        .collect::<Result<_, _>>()?;
     Ok(IdentityPoolSettings {
         allow_unauthenticated: p.allow_unauthenticated_identities,
         allow_classic_flow: p.allow_classic_flow.unwrap_or(base.allow_classic_flow),
@@ -212,11 +242,15 @@ fn settings_of(p: &PoolIn, base: IdentityPoolSettings) -> Result<IdentityPoolSet
                 server_side_token_check: c.server_side_token_check,
             })
             .collect(),
-        openid_issuers: p
-            .open_id_connect_provider_arns
+        openid_issuers: issuers.clone(),
+        // Client ids are Tessera's (Cognito keeps them on the IAM provider): kept for the
+        // issuers still listed.
+        openid_audiences: base
+            .openid_audiences
             .iter()
-            .map(|a| issuer_of(a))
-            .collect::<Result<_, _>>()?,
+            .filter(|(i, _)| issuers.contains(i))
+            .map(|(i, ids)| (i.clone(), ids.clone()))
+            .collect(),
         developer_provider_name: p
             .developer_provider_name
             .clone()
@@ -314,6 +348,27 @@ async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Failure
             Ok(json!({}))
         }
         "DeleteIdentities" => delete_identities(ctx, &b.identity_ids_to_delete).await,
+        "GetOpenIdToken" => {
+            let id = required(&b.identity_id, "IdentityId")?;
+            check_logins(&b.logins)?;
+            let issued = flows::open_id_token(app, id, &b.logins, ctx.now).await?;
+            Ok(json!({ "IdentityId": issued.identity_id, "Token": issued.token }))
+        }
+        "GetCredentialsForIdentity" => {
+            let id = required(&b.identity_id, "IdentityId")?;
+            check_logins(&b.logins)?;
+            let role = b.custom_role_arn.as_deref();
+            let (id, c) = broker::credentials(app, id, &b.logins, role, ctx.now).await?;
+            Ok(json!({
+                "IdentityId": id,
+                "Credentials": {
+                    "AccessKeyId": c.access_key_id,
+                    "SecretKey": c.secret_key,
+                    "SessionToken": c.session_token,
+                    "Expiration": epoch(c.expiration),
+                },
+            }))
+        }
         _ => {
             let pool =
                 identity::find(app, required(&b.identity_pool_id, "IdentityPoolId")?).await?;
@@ -346,6 +401,21 @@ async fn by_pool(ctx: &Ctx<'_>, op: &str, pool: IdentityPool, b: ById) -> Result
             Ok(json!({}))
         }
         "GetId" => get_id(ctx, &pool, &b.logins).await,
+        "GetOpenIdTokenForDeveloperIdentity" => {
+            let req = flows::DeveloperRequest {
+                pool_id: pool.id.clone(),
+                identity_id: b.identity_id.clone(),
+                logins: b.logins.clone(),
+                principal_tags: b.principal_tags.clone().unwrap_or_default(),
+                token_duration: b.token_duration,
+            };
+            let issued = flows::developer_token(app, &req, ctx.now).await?;
+            Ok(json!({ "IdentityId": issued.identity_id, "Token": issued.token }))
+        }
+        "LookupDeveloperIdentity" => lookup_developer(ctx, &pool, &b).await,
+        "SetPrincipalTagAttributeMap" | "GetPrincipalTagAttributeMap" => {
+            principal_tags(ctx, op, pool, b).await
+        }
         "ListIdentities" => list_identities(ctx, &pool, &b).await,
         _ => Err(ApiError::unknown_operation(format!("{op} is not supported")).into()),
     }
@@ -462,4 +532,114 @@ async fn delete_identities(ctx: &Ctx<'_>, ids: &[String]) -> Result<Value, Failu
         "IdentityId": id, "ErrorCode": "ResourceNotFound",
     })).collect::<Vec<_>>() }),
     )
+}
+
+fn check_logins(logins: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if logins.len() > MAX_LOGINS {
+        return Err(ApiError::invalid_parameter(format!(
+            "Logins holds at most {MAX_LOGINS} providers"
+        )));
+    }
+    Ok(())
+}
+
+/// `Set`/`GetPrincipalTagAttributeMap`: which claims of a provider's logins become session
+/// tags. Setting a map with no tags and no defaults removes it.
+async fn principal_tags(
+    ctx: &Ctx<'_>,
+    op: &str,
+    pool: IdentityPool,
+    b: ById,
+) -> Result<Value, Failure> {
+    let provider = required(&b.identity_provider_name, "IdentityProviderName")?.to_string();
+    if !identities::trusts(&pool, &provider) {
+        return Err(ApiError::invalid_parameter(format!(
+            "{provider} is not a provider of this identity pool"
+        ))
+        .into());
+    }
+    let map = if op == "SetPrincipalTagAttributeMap" {
+        let map = PrincipalTagMap {
+            use_defaults: b.use_defaults.unwrap_or(false),
+            tags: b.principal_tags.clone().unwrap_or_default(),
+        };
+        let mut settings = pool.settings.clone();
+        if map.use_defaults || !map.tags.is_empty() {
+            settings
+                .principal_tags
+                .insert(provider.clone(), map.clone());
+        } else {
+            settings.principal_tags.remove(&provider);
+        }
+        identity::update(ctx.app, &pool.id, &pool.name, settings, ctx.now).await?;
+        map
+    } else {
+        pool.settings
+            .principal_tags
+            .get(&provider)
+            .cloned()
+            .unwrap_or_default()
+    };
+    Ok(json!({
+        "IdentityPoolId": pool.id,
+        "IdentityProviderName": provider,
+        "UseDefaults": map.use_defaults,
+        "PrincipalTags": map.tags,
+    }))
+}
+
+/// `LookupDeveloperIdentity`: the identity of a developer user id, or the developer user ids
+/// of an identity.
+async fn lookup_developer(ctx: &Ctx<'_>, pool: &IdentityPool, b: &ById) -> Result<Value, Failure> {
+    let Some(dev) = pool.settings.developer_provider_name.clone() else {
+        return Err(IdentityError::NotAuthorized(
+            "This identity pool has no developer provider (DeveloperProviderName).".into(),
+        )
+        .into());
+    };
+    let (p, given, user) = (
+        pool.id.clone(),
+        b.identity_id.clone(),
+        b.developer_user_identifier.clone(),
+    );
+    if given.is_none() && user.is_none() {
+        return Err(ApiError::invalid_parameter(
+            "IdentityId or DeveloperUserIdentifier is required",
+        )
+        .into());
+    }
+    let found = ctx
+        .app
+        .sql
+        .run(move |c| {
+            let id = match (&user, &given) {
+                (Some(u), _) => {
+                    let login = rows::Login {
+                        provider: dev.clone(),
+                        subject: u.clone(),
+                    };
+                    rows::owner_of(c, &p, &login)?
+                }
+                (None, Some(i)) => Some(i.clone()),
+                (None, None) => None,
+            };
+            let Some(id) = id else { return Ok(None) };
+            if given.as_ref().is_some_and(|g| *g != id) {
+                return Ok(None);
+            }
+            Ok(rows::find_identity(c, &p, &id)?.map(|i| {
+                let users: Vec<String> = i
+                    .logins
+                    .iter()
+                    .filter(|l| l.provider == dev)
+                    .map(|l| l.subject.clone())
+                    .collect();
+                (i.id, users)
+            }))
+        })
+        .await?;
+    let Some((id, users)) = found else {
+        return Err(ApiError::resource_not_found("No identity matches.").into());
+    };
+    Ok(json!({ "IdentityId": id, "DeveloperUserIdentifierList": users }))
 }

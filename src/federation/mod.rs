@@ -6,6 +6,7 @@
 pub mod identities;
 mod oauth;
 mod oidc;
+pub use oidc::verify_login;
 pub mod providers;
 pub mod upstream;
 

@@ -34,7 +34,17 @@ async fn metadata(
         .issuer
         .as_ref()
         .ok_or_else(|| FederationError::Config("no issuer".into()))?;
-    let key = issuer.as_str().trim_end_matches('/').to_string();
+    metadata_of(federation, issuer.as_str(), now, refetch).await
+}
+
+/// [`metadata`] of the issuer `issuer`.
+async fn metadata_of(
+    federation: &Federation,
+    issuer: &str,
+    now: DateTime<Utc>,
+    refetch: bool,
+) -> Result<Metadata, FederationError> {
+    let key = issuer.trim_end_matches('/').to_string();
     if let Ok(cache) = federation.discovery.lock()
         && !refetch
         && let Some((at, doc)) = cache.get(&key)
@@ -186,4 +196,65 @@ fn verified_subject(
         });
     let claims = id_token.claims(&verifier, &Nonce::new(trip.nonce.clone()))?;
     Ok(claims.subject().to_string())
+}
+
+/// Verifies an ID token presented as a login to an identity pool: signed by a key `issuer`
+/// publishes (discovery and JWKS, cached; fetched again once for an unknown key), `iss`,
+/// `exp`, `iat` (5 minutes of skew), and its `azp` (or, without one, an `aud`) among
+/// `audiences`, as Cognito checks OpenID logins. Any nonce. Returns its claims.
+pub async fn verify_login(
+    federation: &Federation,
+    issuer: &str,
+    audiences: &[String],
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Map<String, serde_json::Value>, FederationError> {
+    use std::str::FromStr;
+    let rejected = |why: &str| FederationError::Rejected(format!("ID token: {why}"));
+    if token.len() > 16 * 1024 {
+        return Err(rejected("too long"));
+    }
+    let id_token = CoreIdToken::from_str(token).map_err(|_| rejected("not a JWT"))?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+        .and_then(|p| serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&p).ok())
+        .ok_or_else(|| rejected("payload"))?;
+    // The client the token is for: its azp, or else the one of its audiences we know.
+    let azp = payload.get("azp").and_then(serde_json::Value::as_str);
+    let auds: Vec<&str> = match payload.get("aud") {
+        Some(serde_json::Value::String(a)) => vec![a.as_str()],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let client = match azp {
+        Some(azp) => audiences.iter().find(|c| c.as_str() == azp),
+        None => audiences.iter().find(|c| auds.contains(&c.as_str())),
+    }
+    .ok_or_else(|| rejected("it is not for a client this identity pool trusts"))?
+    .clone();
+    let check = |doc: Metadata| -> Result<(), ClaimsVerificationError> {
+        let c = CoreClient::from_provider_metadata(doc, ClientId::new(client.clone()), None);
+        let verifier = c
+            .id_token_verifier()
+            .set_other_audience_verifier_fn(|_| true)
+            .set_time_fn(move || now)
+            .set_issue_time_verifier_fn(move |iat| match iat > now + MAX_SKEW {
+                true => Err("issued in the future".into()),
+                false => Ok(()),
+            });
+        id_token
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .map(|_| ())
+    };
+    let doc = metadata_of(federation, issuer, now, false).await?;
+    match check(doc) {
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => check(metadata_of(federation, issuer, now, true).await?),
+        other => other,
+    }
+    .map_err(|e| FederationError::Rejected(format!("ID token: {}", chain(&e))))?;
+    Ok(payload)
 }

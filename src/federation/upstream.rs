@@ -83,6 +83,27 @@ impl Upstream {
         json_of(url, self.send(req).await?)
     }
 
+    /// A form POST whose answer is read whatever its status or type (an STS's XML): the
+    /// status and the body.
+    pub async fn post_form_raw(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), FederationError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = http::Request::post(url.as_str())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body.into_bytes())
+            .map_err(|e| FederationError::Upstream(e.to_string()))?;
+        let res = self.send(req).await?;
+        Ok((res.status().as_u16(), res.into_body()))
+    }
+
     /// A form POST returning JSON (token endpoints).
     pub async fn post_form(
         &self,

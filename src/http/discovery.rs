@@ -107,3 +107,30 @@ pub async fn jwks(
     let doc = tenant.jwks(app.clock.now());
     Ok(cached_json(&req, doc, jwks_cache_control(&app)))
 }
+
+/// `GET /identity/.well-known/openid-configuration`: the identity issuer's discovery document
+/// (AWS IAM, OpenBao and other JWT consumers find its JWKS there).
+pub async fn identity_configuration(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let doc = crate::identity::token::discovery(&app)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(cached_json(
+        &req,
+        doc,
+        HeaderValue::from_static(CACHE_CONTROL_VALUE),
+    ))
+}
+
+/// `GET /identity/.well-known/jwks.json`: the identity issuer's published keys.
+pub async fn identity_jwks(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let doc = crate::identity::token::jwks(&app)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(cached_json(&req, doc, jwks_cache_control(&app)))
+}

@@ -23,8 +23,10 @@ pub struct Verified {
     pub login: Login,
     /// The key of its role mapping (`{provider}:{client_id}` for a user pool).
     pub mapping_key: String,
-    /// The token's claims (role rules read them).
+    /// The token's claims (role rules and principal tags read them).
     pub claims: Value,
+    /// Its entry in the identity token's `amr` (Cognito's provider-qualified subject).
+    pub amr: String,
 }
 
 /// Checks every login of `logins` (provider key -> token) against `pool`'s trusted providers.
@@ -51,15 +53,30 @@ pub async fn verify(
             out.push(user_pool_login(app, key, &trusted, token, now).await?);
             continue;
         }
+        if let Some(issuer) = openid_issuer(pool, key) {
+            let audiences = openid_audiences(pool, &issuer);
+            out.push(openid_login(app, key, &issuer, &audiences, token, now).await?);
+            continue;
+        }
+        if let Some(app_id) = pool.settings.supported_login_providers.get(key) {
+            match key.as_str() {
+                super::social::FACEBOOK => {
+                    out.push(super::social::facebook(app, app_id, token).await?);
+                    continue;
+                }
+                super::social::AMAZON => {
+                    out.push(super::social::amazon(app, app_id, token).await?);
+                    continue;
+                }
+                _ => {}
+            }
+        }
         let known = pool.settings.supported_login_providers.contains_key(key)
-            || pool
-                .settings
-                .openid_issuers
-                .iter()
-                .any(|i| strip_scheme(i) == key)
             || pool.settings.developer_provider_name.as_ref() == Some(key);
         return Err(IdentityError::NotAuthorized(if known {
-            format!("Logins from {key} cannot be verified by this server yet.")
+            format!(
+                "Logins from {key} are not taken here (Sign in with Apple is not supported; a developer's logins go through GetOpenIdTokenForDeveloperIdentity)."
+            )
         } else {
             "Token is not from a supported provider of this identity pool.".to_string()
         }));
@@ -67,7 +84,82 @@ pub async fn verify(
     Ok(out)
 }
 
-fn strip_scheme(url: &str) -> &str {
+/// Google's issuer: its logins are ID tokens like any OpenID provider's.
+const GOOGLE: &str = "accounts.google.com";
+
+/// The issuer URL of an OpenID login key: one of the pool's issuers, or Google.
+fn openid_issuer(pool: &IdentityPool, key: &str) -> Option<String> {
+    if key == GOOGLE && pool.settings.supported_login_providers.contains_key(GOOGLE) {
+        return Some(format!("https://{GOOGLE}"));
+    }
+    pool.settings
+        .openid_issuers
+        .iter()
+        .find(|i| strip_scheme(i) == key)
+        .cloned()
+}
+
+fn openid_audiences(pool: &IdentityPool, issuer: &str) -> Vec<String> {
+    let s = &pool.settings;
+    match s.supported_login_providers.get(GOOGLE) {
+        Some(app) if issuer == format!("https://{GOOGLE}") => vec![app.clone()],
+        _ => s.openid_audiences.get(issuer).cloned().unwrap_or_default(),
+    }
+}
+
+/// An ID token of another OpenID provider (Google, or one of the pool's issuers), verified
+/// against its discovery document and keys, for one of the pool's client ids for it.
+async fn openid_login(
+    app: &AppState,
+    key: &str,
+    issuer: &str,
+    audiences: &[String],
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Verified, IdentityError> {
+    use crate::federation::FederationError;
+    if audiences.is_empty() {
+        return Err(IdentityError::Configuration(format!(
+            "No client ids are set for {key}: every login from it is refused."
+        )));
+    }
+    let claims = crate::federation::verify_login(&app.federation, issuer, audiences, token, now)
+        .await
+        .map_err(|e| match e {
+            FederationError::Rejected(why) => {
+                tracing::info!(provider = %key, why, "identity pool login refused");
+                IdentityError::NotAuthorized("Invalid login token.".into())
+            }
+            other => IdentityError::External(format!("{key}: {other}")),
+        })?;
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| IdentityError::NotAuthorized("Invalid login token.".into()))?
+        .to_string();
+    Ok(Verified {
+        login: Login {
+            provider: key.to_string(),
+            subject: sub.clone(),
+        },
+        mapping_key: key.to_string(),
+        amr: format!("{key}:OIDC:{sub}"),
+        claims: Value::Object(claims),
+    })
+}
+
+/// Does `pool` take logins from provider `key` at all?
+pub fn trusts(pool: &IdentityPool, key: &str) -> bool {
+    let s = &pool.settings;
+    s.user_pools.iter().any(|p| p.provider_name == key)
+        || s.supported_login_providers.contains_key(key)
+        || s.openid_issuers.iter().any(|i| strip_scheme(i) == key)
+        || s.developer_provider_name.as_deref() == Some(key)
+}
+
+/// The login key of an issuer URL: the URL without its scheme (Cognito's convention).
+pub fn strip_scheme(url: &str) -> &str {
     url.split_once("://").map_or(url, |(_, rest)| rest)
 }
 
@@ -83,7 +175,7 @@ async fn user_pool_login(
     let invalid = || IdentityError::NotAuthorized("Invalid login token.".into());
     let pool_id = key.rsplit('/').next().unwrap_or_default();
     let tenant = app.pools.get(pool_id).ok_or_else(invalid)?;
-    let claims = crate::oidc::tokens::verify_id_token(&tenant, token, now).ok_or_else(invalid)?;
+    let claims = tenant.verify_id_token(token, now).ok_or_else(invalid)?;
     let aud = claims
         .get("aud")
         .and_then(Value::as_str)
@@ -97,11 +189,10 @@ async fn user_pool_login(
         .ok_or_else(invalid)?
         .to_string();
     if provider.server_side_token_check {
-        let user = crate::oidc::introspect::enabled_user(app, &tenant, &sub)
-            .await
-            .map_err(|e| IdentityError::Upstream(e.to_string()))?;
-        let claims_map = claims.clone();
-        if user.is_none_or(|u| crate::oidc::introspect::signed_out(&u, &claims_map)) {
+        let load = crate::store::sql::users::find_enabled(&app.sql, &tenant.pool.id, &sub);
+        let user = tenant.enabled_user(&sub, load).await?;
+        let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+        if user.is_none_or(|u| u.signed_out_since(iat)) {
             return Err(IdentityError::NotAuthorized(
                 "Invalid login token. The user is signed out, disabled or deleted.".into(),
             ));
@@ -110,9 +201,10 @@ async fn user_pool_login(
     Ok(Verified {
         login: Login {
             provider: key.to_string(),
-            subject: sub,
+            subject: sub.clone(),
         },
         mapping_key: format!("{key}:{aud}"),
+        amr: format!("{key}:CognitoSignIn:{sub}"),
         claims: Value::Object(claims),
     })
 }
@@ -139,29 +231,40 @@ pub async fn get_id(
         return Ok(id);
     }
     let verified = verify(app, pool, logins, now).await?;
-    settle(app, pool, None, &verified, now).await
+    settle(app, pool, None, &verified, false, now).await
 }
 
 /// The identity `verified` logins belong to, starting from `given` (a cached guest id, say):
 /// identities owning any of the logins are merged into the first owner (the one returned),
-/// the rest of the logins are linked to it. All in one transaction.
+/// the rest of the logins are linked to it. All in one transaction. A `given` identity with
+/// logins must own one of `verified` unless the caller is `vouched` for (a developer's backend).
 pub async fn settle(
     app: &AppState,
     pool: &IdentityPool,
     given: Option<&str>,
     verified: &[Verified],
+    vouched: bool,
     now: DateTime<Utc>,
 ) -> Result<String, IdentityError> {
     let p = pool.id.clone();
     let logins: Vec<Login> = verified.iter().map(|v| v.login.clone()).collect();
     let fresh = new_id(app);
     let given = given.map(str::to_string);
-    app.sql
+    let settled = app
+        .sql
         .transaction(move |c| {
-            if let Some(g) = &given
-                && rows::find_identity(c, &p, g)?.is_none()
-            {
-                return Ok(Err(IdentityError::NoIdentity(g.clone())));
+            if let Some(g) = &given {
+                let Some(identity) = rows::find_identity(c, &p, g)? else {
+                    return Ok(Err(IdentityError::NoIdentity(g.clone())));
+                };
+                // A guest's id links to whoever signs in with it (Cognito's design); an
+                // authenticated identity only to a caller who proves one of its logins.
+                if !vouched
+                    && !identity.logins.is_empty()
+                    && !logins.iter().any(|l| identity.logins.contains(l))
+                {
+                    return Ok(Err(logins_mismatch()));
+                }
             }
             let mut owners: Vec<String> = Vec::new();
             for l in &logins {
@@ -184,16 +287,18 @@ pub async fn settle(
                 .skip(1)
                 .chain(given.iter())
                 .filter(|o| **o != survivor);
+            let mut merged = Vec::new();
             for other in others {
                 rows::merge(c, &p, other, &survivor, now)?;
                 tracing::info!(identity_pool = %p, from = %other, into = %survivor, "identities merged");
+                merged.push(other.clone());
             }
             for l in &logins {
                 if rows::owner_of(c, &p, l)?.is_none() {
                     rows::link(c, &p, &survivor, l, now)?;
                 }
             }
-            Ok(Ok(survivor))
+            Ok(Ok((survivor, merged)))
         })
         .await
         .map_err(|e| match e {
@@ -201,7 +306,62 @@ pub async fn settle(
                 "The identity already has a login of that provider.".into(),
             ),
             other => other.into(),
-        })?
+        })?;
+    let (survivor, merged) = settled?;
+    if !merged.is_empty() {
+        audit_merge(app, pool, verified, &merged, &survivor, now).await;
+    }
+    Ok(survivor)
+}
+
+/// A merge is irreversible: each user pool whose user's login caused it records it (identity
+/// pools have no audit log of their own).
+async fn audit_merge(
+    app: &AppState,
+    pool: &IdentityPool,
+    verified: &[Verified],
+    merged: &[String],
+    survivor: &str,
+    now: DateTime<Utc>,
+) {
+    let detail = format!(
+        "identity pool {}: {} merged into {survivor}",
+        pool.id,
+        merged.join(", ")
+    );
+    for v in verified {
+        let Some(tenant) = pool
+            .settings
+            .user_pools
+            .iter()
+            .any(|p| p.provider_name == v.login.provider)
+            .then(|| v.login.provider.rsplit('/').next())
+            .flatten()
+            .and_then(|id| app.pools.get(id))
+        else {
+            continue;
+        };
+        let ctx = crate::audit::Context {
+            sub: Some(&v.login.subject),
+            detail: &detail,
+            ..Default::default()
+        };
+        crate::audit::record(
+            app,
+            &tenant.pool.id,
+            crate::audit::Kind::IdentitiesMerged,
+            ctx,
+            now,
+        )
+        .await;
+    }
+}
+
+/// Cognito's answer when the logins given do not prove the identity.
+pub fn logins_mismatch() -> IdentityError {
+    IdentityError::NotAuthorized(
+        "Logins don't match. Please include at least one valid login for this identity or identity pool.".into(),
+    )
 }
 
 /// `UnlinkIdentity`: removes the logins of `providers` from identity `id`, which the caller

@@ -1,8 +1,13 @@
 //! Identity pools (Cognito's second half): their configuration, and identities (stable ids
 //! `{region}:{uuid}` for users of any trusted provider, or guests) with the logins linked to
-//! them. The CLI and, later, the Cognito Identity API and RFC 8693 exchange are its edges.
+//! them; the identity token and what it buys. The CLI, the Cognito Identity API and the RFC 8693
+//! exchange are its edges.
 
+pub mod broker;
+pub mod flows;
 pub mod identities;
+pub mod social;
+pub mod token;
 
 use chrono::{DateTime, Utc};
 
@@ -33,6 +38,12 @@ pub enum IdentityError {
     /// A service this needed failed (our fault, not the caller's).
     #[error("{0}")]
     Upstream(String),
+    /// The pool is not set up for what was asked (no broker, no role, a role its STS refuses).
+    #[error("{0}")]
+    Configuration(String),
+    /// A service outside (an STS, a provider's API) did not answer properly.
+    #[error("{0}")]
+    External(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -1,5 +1,7 @@
-//! Signing keys per pool: generation (RS256 default, ES256), sealing at rest, rotation, status.
+//! Signing keys per issuer (each user pool, and the identity issuer): generation (RS256
+//! default, ES256), sealing at rest, rotation, status.
 
+pub mod issuer;
 pub mod ring;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,7 +16,72 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::sql::keys::{self as key_rows, StoredKey};
 
+pub use issuer::IssuerKeys;
 pub use ring::{KeyRing, LiveKey};
+
+/// Whose keys: a user pool's, or the identity issuer's (stored under [`issuer::OWNER`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    Pool(&'a PoolId),
+    Identity,
+}
+
+impl Owner<'_> {
+    /// The `signing_keys.pool_id` of this owner's keys.
+    pub fn id(&self) -> PoolId {
+        match self {
+            Owner::Pool(p) => (*p).clone(),
+            Owner::Identity => PoolId::new(issuer::OWNER),
+        }
+    }
+
+    /// Stores `insert` and deletes `gone` in one transaction (a pool's version moves with its
+    /// keys), then reloads this instance's cache of the owner.
+    async fn change(
+        &self,
+        app: &AppState,
+        insert: Option<StoredKey>,
+        gone: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, KeyError> {
+        let (owner, pool) = (self.id(), matches!(self, Owner::Pool(_)));
+        let n = app
+            .sql
+            .transaction(move |c| {
+                if let Some(k) = &insert {
+                    key_rows::insert(c, k)?;
+                }
+                let n = if gone.is_empty() {
+                    0
+                } else {
+                    key_rows::delete(c, &owner, &gone)?
+                };
+                if pool {
+                    crate::store::sql::pools::bump_version(c, &owner, now)?;
+                }
+                Ok(n)
+            })
+            .await?;
+        match self {
+            Owner::Pool(p) => app.pools.reload_after_change(app, p).await,
+            Owner::Identity => app.identity_keys.reload_after_change(app).await,
+        }
+        Ok(n)
+    }
+
+    /// How long a retired key stays published: the longest token it may have signed
+    /// (identity tokens for developers live up to a day).
+    fn retention(&self, app: &AppState) -> TimeDelta {
+        let longest = match self {
+            Owner::Pool(_) => app.config.max_token_lifetime_secs,
+            Owner::Identity => app
+                .config
+                .max_token_lifetime_secs
+                .max(issuer::LONGEST_TOKEN_SECS),
+        };
+        secs(longest)
+    }
+}
 
 /// Errors about signing keys.
 #[derive(Debug, thiserror::Error)]
@@ -118,24 +185,28 @@ pub async fn rotate(
     now: DateTime<Utc>,
     immediate: bool,
 ) -> Result<KeyInfo, KeyError> {
+    rotate_for(app, Owner::Pool(pool), now, immediate).await
+}
+
+/// [`rotate`] for any owner.
+pub async fn rotate_for(
+    app: &AppState,
+    owner: Owner<'_>,
+    now: DateTime<Utc>,
+    immediate: bool,
+) -> Result<KeyInfo, KeyError> {
     let delay = if immediate {
         TimeDelta::zero()
     } else {
         secs(app.config.key_activation_delay_secs)
     };
-    let key = generate(app, pool, app.config.key_algorithm, now, now + delay)?;
-    let (k, p) = (key.clone(), pool.clone());
-    app.sql
-        .transaction(move |c| {
-            key_rows::insert(c, &k)?;
-            crate::store::sql::pools::bump_version(c, &p, now)
-        })
-        .await?;
-    app.pools.reload_after_change(app, pool).await;
-    let infos = list(app, pool, now).await?;
-    infos
+    let key = generate(app, &owner.id(), app.config.key_algorithm, now, now + delay)?;
+    let kid = key.kid.clone();
+    owner.change(app, Some(key), Vec::new(), now).await?;
+    list_for(app, owner, now)
+        .await?
         .into_iter()
-        .find(|i| i.kid == key.kid)
+        .find(|i| i.kid == kid)
         .ok_or_else(|| KeyError::Store(StoreError::Corrupt("rotated key vanished".into())))
 }
 
@@ -156,33 +227,8 @@ pub async fn revoke(
     kid: &str,
     now: DateTime<Utc>,
 ) -> Result<Revoked, KeyError> {
-    let infos = list(app, pool, now).await?;
-    let Some(info) = infos.iter().find(|i| i.kid.as_str() == kid) else {
-        return Err(KeyError::NotFound(kid.to_string()));
-    };
-    let replacement = match info.status {
-        KeyStatus::Active => Some(generate(app, pool, app.config.key_algorithm, now, now)?),
-        _ => None,
-    };
-    let (p, r, gone) = (pool.clone(), replacement.clone(), vec![kid.to_string()]);
-    app.sql
-        .transaction(move |c| {
-            if let Some(k) = &r {
-                key_rows::insert(c, k)?;
-            }
-            key_rows::delete(c, &p, &gone)?;
-            crate::store::sql::pools::bump_version(c, &p, now)
-        })
-        .await?;
-    app.pools.reload_after_change(app, pool).await;
-    let replaced_by = match replacement {
-        Some(k) => list(app, pool, now)
-            .await?
-            .into_iter()
-            .find(|i| i.kid == k.kid),
-        None => None,
-    };
-    let detail = match &replaced_by {
+    let revoked = revoke_for(app, Owner::Pool(pool), kid, now).await?;
+    let detail = match &revoked.replaced_by {
         Some(k) => format!("key {kid} revoked; {} signs from now", k.kid),
         None => format!("key {kid} revoked"),
     };
@@ -191,6 +237,42 @@ pub async fn revoke(
         ..Default::default()
     };
     crate::audit::record(app, pool, crate::audit::Kind::KeyRevoked, ctx, now).await;
+    Ok(revoked)
+}
+
+/// [`revoke`] for any owner (only a pool's revocation is audited: audit events are per pool).
+pub async fn revoke_for(
+    app: &AppState,
+    owner: Owner<'_>,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<Revoked, KeyError> {
+    let infos = list_for(app, owner, now).await?;
+    let Some(info) = infos.iter().find(|i| i.kid.as_str() == kid) else {
+        return Err(KeyError::NotFound(kid.to_string()));
+    };
+    let replacement = match info.status {
+        KeyStatus::Active => Some(generate(
+            app,
+            &owner.id(),
+            app.config.key_algorithm,
+            now,
+            now,
+        )?),
+        _ => None,
+    };
+    let new_kid = replacement.as_ref().map(|k| k.kid.clone());
+    owner
+        .change(app, replacement, vec![kid.to_string()], now)
+        .await?;
+    tracing::warn!(owner = %owner.id(), kid, "signing key revoked");
+    let replaced_by = match new_kid {
+        Some(k) => list_for(app, owner, now)
+            .await?
+            .into_iter()
+            .find(|i| i.kid == k),
+        None => None,
+    };
     Ok(Revoked {
         kid: info.kid.clone(),
         replaced_by,
@@ -203,20 +285,28 @@ pub async fn list(
     pool: &PoolId,
     now: DateTime<Utc>,
 ) -> Result<Vec<KeyInfo>, KeyError> {
-    let p = pool.clone();
-    let stored = app.sql.run(move |c| key_rows::list(c, &p)).await?;
-    let retention = secs(app.config.max_token_lifetime_secs);
-    Ok(lifecycle(&stored, now, retention))
+    list_for(app, Owner::Pool(pool), now).await
 }
 
-/// Deletes the pool's expired keys (no longer published: every token they signed has
+/// [`list`] for any owner.
+pub async fn list_for(
+    app: &AppState,
+    owner: Owner<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<KeyInfo>, KeyError> {
+    let o = owner.id();
+    let stored = app.sql.run(move |c| key_rows::list(c, &o)).await?;
+    Ok(lifecycle(&stored, now, owner.retention(app)))
+}
+
+/// Deletes the owner's expired keys (no longer published: every token they signed has
 /// expired); returns how many.
 pub async fn delete_expired(
     app: &AppState,
-    pool: &PoolId,
+    owner: Owner<'_>,
     now: DateTime<Utc>,
 ) -> Result<usize, KeyError> {
-    let kids: Vec<String> = list(app, pool, now)
+    let kids: Vec<String> = list_for(app, owner, now)
         .await?
         .into_iter()
         .filter(|i| i.status == KeyStatus::Expired)
@@ -225,17 +315,7 @@ pub async fn delete_expired(
     if kids.is_empty() {
         return Ok(0);
     }
-    let p = pool.clone();
-    let n = app
-        .sql
-        .transaction(move |c| {
-            let n = key_rows::delete(c, &p, &kids)?;
-            crate::store::sql::pools::bump_version(c, &p, now)?;
-            Ok(n)
-        })
-        .await?;
-    app.pools.reload_after_change(app, pool).await;
-    Ok(n)
+    owner.change(app, None, kids, now).await
 }
 
 pub(crate) fn secs(s: u64) -> TimeDelta {

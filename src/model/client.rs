@@ -9,6 +9,8 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693 token exchange into an identity pool's identity token.
+    TokenExchange,
 }
 
 /// Per-client settings with defaults (token lifetimes in seconds).

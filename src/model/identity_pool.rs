@@ -104,6 +104,9 @@ pub struct IdentityPoolSettings {
     /// Other OpenID providers' issuers (Cognito's `OpenIdConnectProviderARNs`); the login key
     /// is the issuer without its scheme.
     pub openid_issuers: Vec<String>,
+    /// Issuer -> the client ids its ID tokens must be for (`azp`, or `aud`): the IAM OIDC
+    /// provider's `ClientIDList` in Cognito. An issuer without any refuses every login.
+    pub openid_audiences: BTreeMap<String, Vec<String>>,
     /// The key of logins your backend vouches for (`GetOpenIdTokenForDeveloperIdentity`);
     /// fixed once set, as in Cognito.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,6 +115,104 @@ pub struct IdentityPoolSettings {
     pub roles: BTreeMap<String, String>,
     /// Provider key (`{issuer}:{client_id}` for a user pool) -> how its logins choose a role.
     pub role_mappings: BTreeMap<String, RoleMapping>,
+    /// Provider key -> which claims of its logins become session tags (Cognito's principal
+    /// tag attribute maps). Any map turns the tags claim on for every token of the pool.
+    pub principal_tags: BTreeMap<String, PrincipalTagMap>,
+    /// Where `GetCredentialsForIdentity` trades identity tokens for credentials (Cognito's
+    /// enhanced flow, done by Tessera); none: the call says so and clients use the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<Broker>,
+}
+
+/// Which claims of a provider's logins become session tags: Cognito's defaults (`aud` as
+/// `client`, `sub` as `username`) when `use_defaults`, and `tags` (tag -> claim) over them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PrincipalTagMap {
+    pub use_defaults: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Cognito's bound on principal tags per provider.
+pub const MAX_PRINCIPAL_TAGS: usize = 50;
+
+impl PrincipalTagMap {
+    /// Tag -> claim, defaults first.
+    pub fn effective(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if self.use_defaults {
+            out.insert("client".to_string(), "aud".to_string());
+            out.insert("username".to_string(), "sub".to_string());
+        }
+        out.extend(self.tags.clone());
+        out
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
+        if self.tags.len() > MAX_PRINCIPAL_TAGS {
+            return Err(format!(
+                "PrincipalTags holds at most {MAX_PRINCIPAL_TAGS} tags"
+            ));
+        }
+        for (tag, claim) in &self.tags {
+            if tag.is_empty() || tag.len() > 128 || claim.is_empty() || claim.len() > 256 {
+                return Err("a principal tag is 1 to 128 characters, its claim 1 to 256".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An STS that takes `AssumeRoleWithWebIdentity` (AWS STS, or an S3-compatible store's):
+/// Tessera sends it the identity token and the role, and hands back the credentials. Tessera
+/// holds no credentials of its own for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Broker {
+    /// The STS endpoint URL (`https://sts.amazonaws.com`, or the store's).
+    pub sts_endpoint: String,
+    /// Lifetime of the credentials asked for (STS allows 900 to 43,200 seconds).
+    pub duration_seconds: u32,
+    /// The session name (Cognito's is `CognitoIdentityCredentials`).
+    pub role_session_name: String,
+    /// A session policy sent for guests, scoping their role down further.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_session_policy: Option<String>,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Self {
+            sts_endpoint: String::new(),
+            duration_seconds: 3600,
+            role_session_name: "CognitoIdentityCredentials".into(),
+            guest_session_policy: None,
+        }
+    }
+}
+
+impl Broker {
+    fn check(&self) -> Result<(), Invalid> {
+        let ok = url::Url::parse(&self.sts_endpoint)
+            .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+        if !ok {
+            return Err("the broker's STS endpoint is an http(s) URL".into());
+        }
+        if !(900..=43_200).contains(&self.duration_seconds) {
+            return Err("the broker's credentials last 900 to 43200 seconds".into());
+        }
+        if !name_ok(&self.role_session_name, 64, &['=', ',', '.', '@', '-']) {
+            return Err("RoleSessionName is 1 to 64 of letters, digits, _ = , . @ -".into());
+        }
+        if self
+            .guest_session_policy
+            .as_ref()
+            .is_some_and(|p| p.is_empty() || p.len() > 2048)
+        {
+            return Err("the guest session policy is 1 to 2048 characters".into());
+        }
+        Ok(())
+    }
 }
 
 /// Why a configuration is refused.
@@ -170,6 +271,16 @@ impl IdentityPoolSettings {
                 ));
             }
         }
+        for (issuer, ids) in &self.openid_audiences {
+            if !self.openid_issuers.contains(issuer) {
+                return Err(format!(
+                    "client ids for {issuer}, which is not an OpenID issuer of the pool"
+                ));
+            }
+            if ids.len() > 100 || ids.iter().any(|i| i.is_empty() || i.len() > 255) {
+                return Err("an issuer takes at most 100 client ids of 1 to 255 characters".into());
+            }
+        }
         if let Some(d) = &self.developer_provider_name
             && !name_ok(d, 100, &['.', '-'])
         {
@@ -190,6 +301,12 @@ impl IdentityPoolSettings {
         }
         for (key, m) in &self.role_mappings {
             m.check().map_err(|e| format!("RoleMappings {key}: {e}"))?;
+        }
+        for (key, m) in &self.principal_tags {
+            m.check().map_err(|e| format!("{key}: {e}"))?;
+        }
+        if let Some(b) = &self.broker {
+            b.check()?;
         }
         Ok(())
     }

@@ -7,10 +7,12 @@ pub mod client;
 pub mod federation;
 pub mod identity_pool;
 pub mod pool;
+pub mod static_doc;
 pub mod user;
 
 pub use client::{ClientSettings, GrantType};
 pub use federation::{ProviderKind, ProviderSettings};
 pub use identity_pool::IdentityPoolSettings;
 pub use pool::{MfaMode, PasswordPolicy, PoolSettings, SignInIdentifier};
+pub use static_doc::StaticDoc;
 pub use user::UserStatus;

@@ -41,6 +41,9 @@ pub enum ErrorCode {
     /// Server is unable to meet the requirements of the Relying Party for the authentication of
     /// the End-User."
     UnmetAuthenticationRequirements,
+    /// RFC 8693 §2.2.2: "The authorization server is unwilling or unable to issue a token for
+    /// all the target services indicated by the resource or audience parameters."
+    InvalidTarget,
     /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition."
     ServerError,
     /// RFC 6749 §4.1.2.1: "The authorization server is currently unable to handle the request
@@ -66,6 +69,7 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::InvalidTarget => "invalid_target",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -82,8 +82,7 @@ pub async fn active_access_token(
 
 /// Was the access token with these claims issued before its user's last global sign-out?
 pub fn signed_out(user: &User, claims: &Map<String, Value>) -> bool {
-    let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
-    user.tokens_revoked_at.is_some_and(|t| iat <= t.timestamp())
+    user.signed_out_since(claims.get("iat").and_then(Value::as_i64).unwrap_or(0))
 }
 
 /// The enabled user `sub` of this pool, as userinfo and introspection see it: remembered by

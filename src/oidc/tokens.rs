@@ -90,27 +90,12 @@ fn invalid_token() -> OAuthError {
     )
 }
 
-/// Checks a JWT's signature against this pool's published keys and its issuer; returns the
-/// header type and claims. Expiry is the caller's business.
 fn verify_own(
     tenant: &PoolRuntime,
     token: &str,
     now: DateTime<Utc>,
 ) -> Option<(Option<String>, Map<String, Value>)> {
-    if token.len() > 8 * 1024 {
-        return None;
-    }
-    let header = jwt::decode_header(token).ok()?;
-    let kid = header.claim("kid").and_then(Value::as_str)?;
-    let typ = header
-        .claim("typ")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let key = tenant.keys.published(kid, now)?;
-    let (payload, _) = jwt::decode_with_verifier(token, key.verifier.as_ref()).ok()?;
-    let claims = payload.claims_set().clone();
-    (claims.get("iss").and_then(Value::as_str) == Some(tenant.issuer.as_str()))
-        .then_some((typ, claims))
+    tenant.verify_own(token, now)
 }
 
 /// Verifies one of this pool's access tokens: signature by a published key, issuer, `typ`,
@@ -148,18 +133,6 @@ pub fn verify_id_token_hint(
 ) -> Option<Map<String, Value>> {
     let (_, claims) = verify_own(tenant, token, now)?;
     (claims.get("token_use").and_then(Value::as_str) == Some("id")).then_some(claims)
-}
-
-/// Verifies a live ID token we issued (signature by a published key, issuer, `token_use`,
-/// expiry at `now`): a login presented to an identity pool. Returns its claims.
-pub fn verify_id_token(
-    tenant: &PoolRuntime,
-    token: &str,
-    now: DateTime<Utc>,
-) -> Option<Map<String, Value>> {
-    let claims = verify_id_token_hint(tenant, token, now)?;
-    let exp = claims.get("exp").and_then(Value::as_i64)?;
-    (exp > now.timestamp()).then_some(claims)
 }
 
 /// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 over the access token.

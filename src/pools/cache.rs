@@ -18,21 +18,7 @@ use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
 use crate::store::sql::pools::{self as pool_rows, Pool};
 use crate::store::sql::users::User;
 
-/// A document served as stored bytes, with its entity tag (a digest of the bytes, quoted).
-#[derive(Debug, Clone)]
-pub struct StaticDoc {
-    pub body: Bytes,
-    /// The quoted entity tag, as bytes a response header can share without a copy.
-    pub etag: Bytes,
-}
-
-impl StaticDoc {
-    pub fn new(body: Bytes) -> Self {
-        let digest = crate::crypto::sha256_hex(&body);
-        let etag = Bytes::from(format!("\"{}\"", &digest[..32]));
-        Self { body, etag }
-    }
-}
+pub use crate::model::StaticDoc;
 
 /// Document bytes valid until the next key status change (JWKS and discovery both list what
 /// the keys are at an instant).
@@ -166,6 +152,44 @@ impl PoolRuntime {
             cache.drop_all();
             cache.version = version;
         }
+    }
+
+    /// Checks a JWT's signature against this pool's published keys at `now` and its issuer;
+    /// returns the header type and claims. Expiry and `token_use` are the caller's business.
+    pub fn verify_own(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(Option<String>, serde_json::Map<String, serde_json::Value>)> {
+        use josekit::jwt;
+        use serde_json::Value;
+        if token.len() > 8 * 1024 {
+            return None;
+        }
+        let header = jwt::decode_header(token).ok()?;
+        let kid = header.claim("kid").and_then(Value::as_str)?;
+        let typ = header
+            .claim("typ")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let key = self.keys.published(kid, now)?;
+        let (payload, _) = jwt::decode_with_verifier(token, key.verifier.as_ref()).ok()?;
+        let claims = payload.claims_set().clone();
+        (claims.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str()))
+            .then_some((typ, claims))
+    }
+
+    /// One of this pool's ID tokens, live at `now`: its claims.
+    pub fn verify_id_token(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let (_, claims) = self.verify_own(token, now)?;
+        let exp = claims.get("exp").and_then(serde_json::Value::as_i64)?;
+        (claims.get("token_use").and_then(serde_json::Value::as_str) == Some("id")
+            && exp > now.timestamp())
+        .then_some(claims)
     }
 
     /// May a page of `origin` call this pool's token, userinfo and revocation endpoints?

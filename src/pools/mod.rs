@@ -122,7 +122,11 @@ pub async fn update_settings(
 /// store (sessions, codes) is left to expire: nothing can reach it without the pool.
 pub async fn delete(app: &AppState, id: &PoolId) -> Result<(), PoolError> {
     let pid = id.clone();
-    if !app.sql.run(move |c| pool_rows::delete(c, &pid)).await? {
+    if !app
+        .sql
+        .transaction(move |c| pool_rows::delete(c, &pid))
+        .await?
+    {
         return Err(PoolError::NotFound(id.to_string()));
     }
     tracing::warn!(pool = %id, "user pool deleted");

@@ -14,7 +14,7 @@ use aws_sdk_cognitoidentity::types::{
 use crate::cognito_api::{FLOWS, client};
 use crate::support::TestApp;
 
-fn identity_sdk(app: &TestApp, key: Option<(&str, &str)>) -> ci::Client {
+pub(crate) fn identity_sdk(app: &TestApp, key: Option<(&str, &str)>) -> ci::Client {
     let (id, secret) = key.unwrap_or(("AKIAUNSIGNEDTEST0000", "unused"));
     let conf = ci::Config::builder()
         .behavior_version(ci::config::BehaviorVersion::latest())
@@ -26,7 +26,7 @@ fn identity_sdk(app: &TestApp, key: Option<(&str, &str)>) -> ci::Client {
     ci::Client::from_conf(conf)
 }
 
-async fn identity_admin(app: &TestApp) -> ci::Client {
+pub(crate) async fn identity_admin(app: &TestApp) -> ci::Client {
     let k = tessera::cognito::access_keys::create(&app.st, "tests", app.now())
         .await
         .unwrap();
@@ -34,7 +34,7 @@ async fn identity_admin(app: &TestApp) -> ci::Client {
     identity_sdk(app, Some((&k.key.access_key_id, &secret)))
 }
 
-fn code<E: ProvideErrorMetadata, R>(
+pub(crate) fn code<E: ProvideErrorMetadata, R>(
     r: Result<impl std::fmt::Debug, ci::error::SdkError<E, R>>,
 ) -> String {
     match r {
@@ -44,7 +44,7 @@ fn code<E: ProvideErrorMetadata, R>(
 }
 
 /// The test pool as an identity pool names it: its issuer without the scheme.
-fn provider_name(app: &TestApp) -> String {
+pub(crate) fn provider_name(app: &TestApp) -> String {
     app.issuer().split_once("://").unwrap().1.to_string()
 }
 

@@ -45,7 +45,7 @@ fn identity_pools_are_managed_from_the_cli() {
         "--user-pool",
         &user_pool,
         "--oidc-issuer",
-        "https://token.actions.githubusercontent.com",
+        "https://token.actions.githubusercontent.com=sts.amazonaws.com",
         "--developer-provider",
         "login.example",
         "--role",
@@ -121,7 +121,8 @@ fn identity_pools_are_managed_from_the_cli() {
             vec!["--user-pool", "local_Nope12345:abc"],
             "local_Nope12345",
         ),
-        (vec!["--oidc-issuer", "not a url"], "issuer"),
+        (vec!["--oidc-issuer", "not a url=x"], "issuer"),
+        (vec!["--oidc-issuer", "https://issuer.example"], "CLIENT_ID"),
         (
             vec!["--developer-provider", "other.example"],
             "cannot be changed",
@@ -151,6 +152,56 @@ fn identity_pools_are_managed_from_the_cli() {
     assert!(
         cli.fails(&["identity-pool", "show", "no-such-id"], &[])
             .contains("does not exist")
+    );
+
+    // The broker and principal tags, and the identity issuer's keys.
+    let brokered = cli.ok(&[
+        "identity-pool",
+        "update",
+        &id,
+        "--sts-endpoint",
+        "https://sts.example.com",
+        "--credentials-seconds",
+        "900",
+        "--principal-tags",
+        "login.example=team:custom:team,client:aud",
+        "--json",
+    ]);
+    assert_eq!(
+        brokered["settings"]["broker"]["sts_endpoint"],
+        "https://sts.example.com"
+    );
+    assert_eq!(brokered["settings"]["broker"]["duration_seconds"], 900);
+    assert_eq!(
+        brokered["settings"]["principal_tags"]["login.example"]["tags"]["team"],
+        "custom:team"
+    );
+    let short = cli.fails(
+        &[
+            "identity-pool",
+            "update",
+            &id,
+            "--credentials-seconds",
+            "60",
+        ],
+        &[],
+    );
+    assert!(short.contains("900 to 43200"), "{short}");
+    let rotated = cli.ok(&["identity-pool", "keys", "rotate", "--now", "--json"]);
+    let kid = rotated["kid"].as_str().unwrap().to_string();
+    let listed = cli.ok(&["identity-pool", "keys", "list", "--json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid.as_str())
+    );
+    let revoked = cli.ok(&["identity-pool", "keys", "revoke", &kid, "--json"]);
+    assert_eq!(revoked["kid"], kid.as_str());
+    assert!(
+        revoked["replaced_by"]["kid"].is_string(),
+        "the signer was revoked: a new one signs"
     );
 }
 
@@ -354,7 +405,7 @@ async fn a_guest_who_signs_in_keeps_an_identity_and_a_second_owner_merges() {
     let logins: BTreeMap<String, String> = [(key, token)].into();
     let verified = verify(&app.st, &pool, &logins, app.now()).await.unwrap();
     // The cached guest id gains the login: the same identity, now authenticated.
-    let kept = settle(&app.st, &pool, Some(&guest), &verified, app.now())
+    let kept = settle(&app.st, &pool, Some(&guest), &verified, false, app.now())
         .await
         .unwrap();
     assert_eq!(kept, guest);
@@ -363,9 +414,16 @@ async fn a_guest_who_signs_in_keeps_an_identity_and_a_second_owner_merges() {
         guest
     );
     // Another guest presenting the same login merges into the login's identity.
-    let merged = settle(&app.st, &pool, Some(&another_guest), &verified, app.now())
-        .await
-        .unwrap();
+    let merged = settle(
+        &app.st,
+        &pool,
+        Some(&another_guest),
+        &verified,
+        false,
+        app.now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(merged, guest);
     let (p, g) = (pool.id.clone(), another_guest.clone());
     let gone = app
@@ -375,7 +433,15 @@ async fn a_guest_who_signs_in_keeps_an_identity_and_a_second_owner_merges() {
         .await
         .unwrap();
     assert!(gone.is_none(), "the merged identity is gone");
-    let unknown = settle(&app.st, &pool, Some("local:0000"), &verified, app.now()).await;
+    let unknown = settle(
+        &app.st,
+        &pool,
+        Some("local:0000"),
+        &verified,
+        false,
+        app.now(),
+    )
+    .await;
     assert!(
         matches!(unknown, Err(IdentityError::NoIdentity(_))),
         "{unknown:?}"

@@ -74,5 +74,6 @@ pub fn grant(
         refresh_token: None,
         id_token: None,
         scope,
+        issued_token_type: None,
     })
 }

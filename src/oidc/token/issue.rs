@@ -204,6 +204,7 @@ pub fn user_tokens(
             refresh_token,
             id_token: id,
             scope: g.scope.to_string(),
+            issued_token_type: None,
         },
         refresh,
     })

@@ -3,6 +3,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod direct;
+pub mod exchange;
 mod issue;
 pub mod refresh;
 
@@ -30,6 +31,9 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// RFC 8693 §2.2.1: the type of the token issued by an exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Handles one token request for the pool `tenant`.
@@ -51,6 +55,7 @@ pub async fn exchange(
         "client_credentials" => client_credentials::grant(app, tenant, &client, params, now),
         "authorization_code" => authorization_code::grant(app, tenant, &client, params, now).await,
         "refresh_token" => refresh::grant(app, tenant, &client, params, now).await,
+        exchange::GRANT => exchange::grant(app, tenant, &client, params, now).await,
         _ => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             "unsupported grant_type",

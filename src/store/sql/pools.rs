@@ -149,5 +149,9 @@ pub fn update_settings(
 /// Deletes a pool and, through the foreign keys' cascades, everything it holds (clients,
 /// users, keys, tokens, groups, audit, MFA, providers). Returns whether it existed.
 pub fn delete(c: &mut DbConn, id: &PoolId) -> Result<bool, StoreError> {
+    // Keys reference their issuer by name only (the identity issuer owns keys too): they go
+    // explicitly; every other table cascades from the pool.
+    use super::schema::signing_keys;
+    diesel::delete(signing_keys::table.filter(signing_keys::pool_id.eq(id.as_str()))).execute(c)?;
     Ok(diesel::delete(pools::table.filter(pools::id.eq(id.as_str()))).execute(c)? > 0)
 }

@@ -59,6 +59,13 @@ pub struct User {
     pub srp_verifier: Option<String>,
 }
 
+impl User {
+    /// Was a token issued at `iat` (seconds) revoked by a global sign-out since?
+    pub fn signed_out_since(&self, iat: i64) -> bool {
+        self.tokens_revoked_at.is_some_and(|t| iat <= t.timestamp())
+    }
+}
+
 /// A user to create, with identifiers already normalized by `accounts`.
 #[derive(Debug, Clone)]
 pub struct NewUser {

@@ -145,6 +145,8 @@ impl FakeIdp {
                 .route("/fb/dialog/oauth", web::get().to(authorize))
                 .route("/fb/oauth/access_token", web::post().to(oauth_token))
                 .route("/fb/me", web::get().to(facebook_me))
+                .route("/fb/app", web::get().to(facebook_app))
+                .route("/amzn/auth/o2/tokeninfo", web::get().to(amazon_tokeninfo))
                 .route("/amzn/ap/oa", web::get().to(authorize))
                 .route("/amzn/auth/o2/token", web::post().to(oauth_token))
                 .route("/amzn/user/profile", web::get().to(amazon_profile))
@@ -177,6 +179,30 @@ impl FakeIdp {
     }
 
     /// The authorization endpoint shows a page whose button (`#fake-approve`) signs in.
+    /// An ID token for the signed-in user as an app of this provider holds it after its own
+    /// sign-in (a login presented to an identity pool); the current fault applies.
+    pub fn id_token_for_app(&self) -> String {
+        let inner = self.inner.lock().unwrap();
+        let pending = Pending {
+            client_id: CLIENT_ID.into(),
+            redirect_uri: String::new(),
+            nonce: Some("app-nonce".into()),
+            challenge: None,
+        };
+        id_token(&inner, &self.issuer(), &pending)
+    }
+
+    /// An access token of the signed-in user as an app of this provider holds it (Facebook,
+    /// Amazon: a login presented to an identity pool).
+    pub fn access_token_for_app(&self) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        inner.counter += 1;
+        let token = format!("fake-access-{}", inner.counter);
+        let user = inner.user.clone();
+        inner.tokens.insert(token.clone(), user);
+        token
+    }
+
     pub fn set_interactive(&self, on: bool) {
         self.inner.lock().unwrap().interactive = on;
     }
@@ -444,11 +470,18 @@ fn bearer(req: &HttpRequest) -> String {
 /// Graph `/me`: the token, the `fields` asked for, and `appsecret_proof` must be right.
 async fn facebook_me(data: Shared, req: HttpRequest) -> HttpResponse {
     let q = query(&req);
-    let token = bearer(&req);
+    let token = q
+        .get("access_token")
+        .cloned()
+        .unwrap_or_else(|| bearer(&req));
     let inner = data.lock().unwrap();
     let Some(u) = inner.tokens.get(&token) else {
-        return HttpResponse::Unauthorized().json(json!({ "error": { "type": "OAuthException" } }));
+        return HttpResponse::BadRequest().json(json!({ "error": { "type": "OAuthException" } }));
     };
+    // Only the id: what an app without the app secret may ask (an identity pool's check).
+    if q.get("fields").map(String::as_str) == Some("id") && !q.contains_key("appsecret_proof") {
+        return HttpResponse::Ok().json(json!({ "id": u.subject }));
+    }
     let mut mac = Hmac::<Sha256>::new_from_slice(CLIENT_SECRET.as_bytes()).unwrap();
     mac.update(token.as_bytes());
     let proof: String = mac
@@ -475,6 +508,33 @@ async fn facebook_me(data: Shared, req: HttpRequest) -> HttpResponse {
         me["email"] = json!(e);
     }
     HttpResponse::Ok().json(me)
+}
+
+/// Graph `/app`: the app a user access token belongs to.
+async fn facebook_app(data: Shared, req: HttpRequest) -> HttpResponse {
+    let token = query(&req).get("access_token").cloned().unwrap_or_default();
+    if !data.lock().unwrap().tokens.contains_key(&token) {
+        return HttpResponse::BadRequest().json(json!({ "error": { "type": "OAuthException" } }));
+    }
+    HttpResponse::Ok().json(json!({ "id": CLIENT_ID, "name": "Fake app" }))
+}
+
+/// Login with Amazon's `tokeninfo`: whose token it is and for which client.
+async fn amazon_tokeninfo(data: Shared, req: HttpRequest) -> HttpResponse {
+    let token = query(&req).get("access_token").cloned().unwrap_or_default();
+    let inner = data.lock().unwrap();
+    let Some(u) = inner.tokens.get(&token) else {
+        return HttpResponse::BadRequest()
+            .json(json!({ "error": "invalid_token", "error_description": "bad token" }));
+    };
+    HttpResponse::Ok().json(json!({
+        "iss": "https://www.amazon.com",
+        "user_id": format!("amzn1.account.{}", u.subject),
+        "aud": CLIENT_ID,
+        "app_id": "amzn1.application.fake",
+        "exp": 3600,
+        "iat": 0,
+    }))
 }
 
 async fn amazon_profile(data: Shared, req: HttpRequest) -> HttpResponse {

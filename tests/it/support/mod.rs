@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod fake_idp;
+pub mod fake_sts;
 pub mod rp;
 
 use std::net::TcpListener;
