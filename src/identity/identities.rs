@@ -84,13 +84,14 @@ pub async fn verify(
     Ok(out)
 }
 
-/// Google's issuer: its logins are ID tokens like any OpenID provider's.
-const GOOGLE: &str = "accounts.google.com";
+/// Google's and Apple's issuers: their logins are ID tokens like any OpenID provider's, for
+/// the app id `SupportedLoginProviders` names.
+const OPENID_SOCIAL: &[&str] = &["accounts.google.com", "appleid.apple.com"];
 
-/// The issuer URL of an OpenID login key: one of the pool's issuers, or Google.
+/// The issuer URL of an OpenID login key: one of the pool's issuers, Google or Apple.
 fn openid_issuer(pool: &IdentityPool, key: &str) -> Option<String> {
-    if key == GOOGLE && pool.settings.supported_login_providers.contains_key(GOOGLE) {
-        return Some(format!("https://{GOOGLE}"));
+    if OPENID_SOCIAL.contains(&key) && pool.settings.supported_login_providers.contains_key(key) {
+        return Some(format!("https://{key}"));
     }
     pool.settings
         .openid_issuers
@@ -101,8 +102,9 @@ fn openid_issuer(pool: &IdentityPool, key: &str) -> Option<String> {
 
 fn openid_audiences(pool: &IdentityPool, issuer: &str) -> Vec<String> {
     let s = &pool.settings;
-    match s.supported_login_providers.get(GOOGLE) {
-        Some(app) if issuer == format!("https://{GOOGLE}") => vec![app.clone()],
+    let key = strip_scheme(issuer);
+    match s.supported_login_providers.get(key) {
+        Some(app) if OPENID_SOCIAL.contains(&key) => vec![app.clone()],
         _ => s.openid_audiences.get(issuer).cloned().unwrap_or_default(),
     }
 }

@@ -2,7 +2,7 @@
 //! plain HTTP: the identity issuer's discovery and JWKS (rotated and revoked), `GetOpenIdToken`
 //! for guests and user-pool logins (role rules, `amr`), developer tokens and
 //! `LookupDeveloperIdentity`, principal tags, the credentials broker against a fake STS that
-//! verifies tokens as AWS does, and RFC 8693 exchange at the pool's token endpoint.
+//! verifies tokens as AWS does, OpenID, Facebook and Amazon logins.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +12,7 @@ use aws_sdk_cognitoidentity::types::{
     RoleMapping, RoleMappingType, RulesConfigurationType,
 };
 use serde_json::{Map, Value};
-use tessera::clients::ClientSpec;
 use tessera::keys::{self, Owner};
-use tessera::model::client::GrantType;
 use tessera::model::identity_pool::Broker;
 
 use crate::cognito_admin::password_sign_in;
@@ -25,10 +23,10 @@ use crate::support::fake_sts::{FakeSts, Trust};
 
 const AUTH_ROLE: &str = "arn:aws:iam::1:role/auth";
 const GUEST_ROLE: &str = "arn:aws:iam::1:role/guest";
-const ADMIN_ROLE: &str = "arn:aws:iam::1:role/admin";
+pub(crate) const ADMIN_ROLE: &str = "arn:aws:iam::1:role/admin";
 
 /// The claims of an identity token, verified against the issuer's published JWKS.
-async fn verified(app: &TestApp, token: &str) -> Map<String, Value> {
+pub(crate) async fn verified(app: &TestApp, token: &str) -> Map<String, Value> {
     let jwks: Value = app
         .get("/identity/.well-known/jwks.json")
         .await
@@ -56,7 +54,7 @@ async fn verified(app: &TestApp, token: &str) -> Map<String, Value> {
 
 /// An identity pool trusting the test pool's client `cid`, with guests, the basic flow, default
 /// roles and a rule giving alice the admin role.
-async fn pool_for(app: &TestApp, api: &ci::Client, cid: &str) -> String {
+pub(crate) async fn pool_for(app: &TestApp, api: &ci::Client, cid: &str) -> String {
     let provider = provider_name(app);
     let made = api
         .create_identity_pool()
@@ -402,6 +400,22 @@ async fn the_broker_trades_identity_tokens_for_credentials_and_guests_stay_guest
         .await
         .unwrap();
     assert!(tags.use_defaults().unwrap_or_default());
+    let got = api
+        .get_principal_tag_attribute_map()
+        .identity_pool_id(&pool)
+        .identity_provider_name(&provider)
+        .send()
+        .await
+        .unwrap();
+    assert!(got.use_defaults().unwrap_or_default());
+    let stranger = api
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&pool)
+        .identity_provider_name("accounts.google.com")
+        .use_defaults(true)
+        .send()
+        .await;
+    assert_eq!(code(stranger), "InvalidParameterException");
     let with_broker = |sts_endpoint: String| async {
         let p = tessera::identity::find(&app.st, &pool).await.unwrap();
         let mut s = p.settings.clone();
@@ -536,156 +550,6 @@ async fn the_broker_trades_identity_tokens_for_credentials_and_guests_stay_guest
         .send()
         .await;
     assert_eq!(code(down), "ExternalServiceException");
-}
-
-/// A client of the test pool that may exchange tokens (and sign in through the API).
-async fn exchanging_client(app: &TestApp) -> String {
-    let spec = ClientSpec {
-        name: "exchanger".into(),
-        public: true,
-        redirect_uris: vec!["https://app.example/cb".into()],
-        explicit_auth_flows: FLOWS.iter().map(|f| f.to_string()).collect(),
-        grant_types: vec![
-            GrantType::AuthorizationCode,
-            GrantType::RefreshToken,
-            GrantType::TokenExchange,
-        ],
-        ..Default::default()
-    };
-    tessera::clients::create(&app.st, &app.pool.id, spec, app.now())
-        .await
-        .unwrap()
-        .client
-        .client_id
-        .to_string()
-}
-
-#[actix_web::test]
-async fn rfc8693_exchanges_a_trusted_token_for_the_identity_token() {
-    let app = TestApp::new().await;
-    app.user("alice", "alice@example.com").await;
-    let cid = exchanging_client(&app).await;
-    let (plain, _) = client(&app, true, FLOWS).await;
-    let api = identity_admin(&app).await;
-    let pool = pool_for(&app, &api, &cid).await;
-    let token = password_sign_in(&crate::cognito_api::sdk(&app, None), &cid, "alice")
-        .await
-        .id_token()
-        .unwrap()
-        .to_string();
-    let endpoint = format!("{}/oauth2/token", app.issuer());
-    let exchange = |client_id: String, extra: Vec<(&'static str, String)>| {
-        let mut form = vec![
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange".to_string(),
-            ),
-            ("client_id", client_id),
-            ("subject_token", token.clone()),
-            (
-                "subject_token_type",
-                "urn:ietf:params:oauth:token-type:id_token".to_string(),
-            ),
-            ("audience", pool.clone()),
-        ];
-        for (k, v) in extra {
-            form.retain(|(name, _)| *name != k);
-            if !v.is_empty() {
-                form.push((k, v));
-            }
-        }
-        let req = app.http.post(&endpoint).form(&form);
-        async move {
-            let res = req.send().await.unwrap();
-            let status = res.status().as_u16();
-            (status, res.json::<Value>().await.unwrap())
-        }
-    };
-    let (status, body) = exchange(cid.clone(), vec![]).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["issued_token_type"],
-        "urn:ietf:params:oauth:token-type:id_token"
-    );
-    assert_eq!(body["token_type"], "N_A");
-    assert_eq!(body["expires_in"], 600);
-    let c = verified(&app, body["access_token"].as_str().unwrap()).await;
-    assert_eq!(c["aud"], pool.as_str());
-    assert_eq!(c["role"], ADMIN_ROLE);
-    let same = identity_sdk(&app, None)
-        .get_id()
-        .identity_pool_id(&pool)
-        .logins(provider_name(&app), &token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        same.identity_id(),
-        c["sub"].as_str(),
-        "one identity, either door"
-    );
-
-    let error = |r: (u16, Value)| (r.0, r.1["error"].as_str().unwrap_or("").to_string());
-    assert_eq!(
-        error(exchange(plain.clone(), vec![]).await),
-        (400, "unauthorized_client".into())
-    );
-    let cases: Vec<(Vec<(&'static str, String)>, &str)> = vec![
-        (
-            vec![(
-                "audience",
-                "local:00000000-0000-4000-8000-000000000000".into(),
-            )],
-            "invalid_target",
-        ),
-        (vec![("audience", String::new())], "invalid_request"),
-        (
-            vec![("subject_token", format!("{token}x"))],
-            "invalid_grant",
-        ),
-        (vec![("subject_token", "not-a-jwt".into())], "invalid_grant"),
-        (
-            vec![("subject_token_type", "urn:x".into())],
-            "invalid_request",
-        ),
-        (vec![("actor_token", token.clone())], "invalid_request"),
-        (
-            vec![("resource", "https://api.example".into())],
-            "invalid_target",
-        ),
-        (
-            vec![(
-                "requested_token_type",
-                "urn:ietf:params:oauth:token-type:refresh_token".into(),
-            )],
-            "invalid_request",
-        ),
-    ];
-    for (extra, want) in cases {
-        let shown = format!("{extra:?}");
-        let (status, got) = error(exchange(cid.clone(), extra).await);
-        assert_eq!((status, got.as_str()), (400, want), "{shown}");
-    }
-    // An identity pool that does not list this client does not take its exchanges.
-    let other = pool_for(&app, &api, &plain).await;
-    let (status, got) = error(exchange(cid.clone(), vec![("audience", other)]).await);
-    assert_eq!((status, got.as_str()), (400, "invalid_target"));
-    let discovery: Value = app
-        .get(&format!(
-            "/{}/.well-known/openid-configuration",
-            app.pool.id
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        discovery["grant_types_supported"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|g| g == "urn:ietf:params:oauth:grant-type:token-exchange")
-    );
 }
 
 #[actix_web::test]

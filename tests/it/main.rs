@@ -28,6 +28,7 @@ mod federation_links;
 mod health;
 mod housekeeping;
 mod identity_api;
+mod identity_exchange;
 mod identity_openbao;
 mod identity_pools;
 mod identity_s3;
