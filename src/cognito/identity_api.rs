@@ -28,6 +28,10 @@ pub const TARGET_PREFIX: &str = "AWSCognitoIdentityService.";
 /// without logins must not fill the database).
 const GUESTS_PER_ADDRESS: i64 = 30;
 const GUEST_WINDOW: Duration = Duration::from_secs(60);
+/// Unsigned calls one address may make in a minute: each may verify tokens upstream (fetch a
+/// provider's keys, ask Facebook) or write, so a flood must not turn us into an amplifier.
+/// An app calls a few times an hour (credentials last one).
+const UNSIGNED_PER_ADDRESS: i64 = 120;
 
 const UNSIGNED: &[&str] = &[
     "GetId",
@@ -66,7 +70,13 @@ pub async fn handle(app: &AppState, req: &Request<'_>, op: &str) -> Result<Value
             "The request body must be a JSON object.",
         ));
     }
-    if SIGNED.contains(&op) {
+    if UNSIGNED.contains(&op) {
+        // Reserve before the work: the count goes up, then it is judged.
+        let key = format!("identity-calls:{}", req.ip.unwrap_or("-"));
+        if app.kv.incr(&key, GUEST_WINDOW).await? > UNSIGNED_PER_ADDRESS {
+            return Err(ApiError::too_many_requests("Rate exceeded"));
+        }
+    } else {
         access_keys::authenticate(
             app,
             access_keys::IDENTITY_SERVICE,

@@ -93,6 +93,15 @@ async fn with_identity_token(
         .and_then(Value::as_str)
         .ok_or_else(invalid)?;
     let pool = super::find(app, pool_id).await?;
+    // The identity must still be there (deleted identities get no credentials).
+    let key = id.to_string();
+    let owner = app
+        .sql
+        .run(move |c| crate::store::sql::identity_pools::pool_of_identity(c, &key))
+        .await?;
+    if owner.as_deref() != Some(pool.id.as_str()) {
+        return Err(IdentityError::NoIdentity(id.to_string()));
+    }
     let Some(broker) = pool.settings.broker.clone() else {
         return Err(no_broker());
     };

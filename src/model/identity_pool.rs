@@ -193,10 +193,19 @@ impl Default for Broker {
 
 impl Broker {
     fn check(&self) -> Result<(), Invalid> {
-        let ok = url::Url::parse(&self.sts_endpoint)
-            .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+        // Identity tokens travel to it: https, or http on this machine only.
+        let ok = url::Url::parse(&self.sts_endpoint).is_ok_and(|u| match u.scheme() {
+            "https" => u.host().is_some(),
+            "http" => match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            },
+            _ => false,
+        });
         if !ok {
-            return Err("the broker's STS endpoint is an http(s) URL".into());
+            return Err("the broker's STS endpoint is an https URL (http only on loopback)".into());
         }
         if !(900..=43_200).contains(&self.duration_seconds) {
             return Err("the broker's credentials last 900 to 43200 seconds".into());

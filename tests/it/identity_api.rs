@@ -372,3 +372,17 @@ async fn get_id_gives_guests_and_user_pool_logins_stable_identities() {
         .to_string();
     assert_ne!(again, alice);
 }
+
+/// Unsigned calls are counted per address before any work: a flood is told to slow down.
+#[actix_web::test]
+async fn unsigned_calls_are_limited_per_address() {
+    let app = TestApp::new().await;
+    let public = identity_sdk(&app, None);
+    let unknown = "local:00000000-0000-4000-8000-000000000000";
+    for _ in 0..120 {
+        let r = public.get_open_id_token().identity_id(unknown).send().await;
+        assert_eq!(code(r), "ResourceNotFoundException");
+    }
+    let r = public.get_open_id_token().identity_id(unknown).send().await;
+    assert_eq!(code(r), "TooManyRequestsException");
+}
