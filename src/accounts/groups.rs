@@ -25,28 +25,50 @@ fn check_name(name: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
-pub async fn create(
-    app: &AppState,
-    pool: &PoolId,
-    name: &str,
-    description: &str,
-    precedence: i64,
-    now: DateTime<Utc>,
-) -> Result<Group, AccountError> {
-    check_name(name)?;
-    if !(0..=i64::from(i32::MAX)).contains(&precedence) {
+/// What a group is made of besides its name.
+#[derive(Debug, Clone, Default)]
+pub struct GroupSpec {
+    pub description: String,
+    pub precedence: i64,
+    /// The role its members' ID tokens name (Cognito's RoleArn).
+    pub role_arn: Option<String>,
+}
+
+fn check_spec(g: &GroupSpec) -> Result<(), AccountError> {
+    if !(0..=i64::from(i32::MAX)).contains(&g.precedence) {
         return Err(invalid("precedence must be between 0 and 2147483647"));
     }
-    if description.chars().count() > 2048 || description.chars().any(char::is_control) {
+    if g.description.chars().count() > 2048 || g.description.chars().any(char::is_control) {
         return Err(invalid(
             "description must be at most 2048 printable characters",
         ));
     }
+    let bad_role = g.role_arn.as_ref().is_some_and(|r| {
+        r.len() < 20 || r.len() > 2048 || r.chars().any(|c| c.is_control() || c.is_whitespace())
+    });
+    if bad_role {
+        return Err(invalid(
+            "role ARN must be 20 to 2048 characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create(
+    app: &AppState,
+    pool: &PoolId,
+    name: &str,
+    spec: GroupSpec,
+    now: DateTime<Utc>,
+) -> Result<Group, AccountError> {
+    check_name(name)?;
+    check_spec(&spec)?;
     let g = Group {
         name: name.into(),
-        description: description.into(),
-        precedence,
+        description: spec.description,
+        precedence: spec.precedence,
         created_at: now,
+        role_arn: spec.role_arn,
     };
     let (p, row) = (pool.clone(), g.clone());
     app.sql
@@ -110,25 +132,27 @@ pub async fn get(app: &AppState, pool: &PoolId, name: &str) -> Result<Option<Gro
 }
 
 /// Changes a group's description and precedence (its members stay).
+/// Replaces a group's description, precedence and role.
 pub async fn update(
     app: &AppState,
     pool: &PoolId,
     name: &str,
-    description: &str,
-    precedence: i64,
+    spec: GroupSpec,
 ) -> Result<(), AccountError> {
-    if !(0..=i64::from(i32::MAX)).contains(&precedence) {
-        return Err(invalid("precedence must be between 0 and 2147483647"));
-    }
-    if description.chars().count() > 2048 || description.chars().any(char::is_control) {
-        return Err(invalid(
-            "description must be at most 2048 printable characters",
-        ));
-    }
-    let (p, n, d) = (pool.clone(), name.to_string(), description.to_string());
+    check_spec(&spec)?;
+    let (p, n) = (pool.clone(), name.to_string());
     if app
         .sql
-        .run(move |c| rows::update(c, &p, &n, &d, precedence))
+        .run(move |c| {
+            rows::update(
+                c,
+                &p,
+                &n,
+                &spec.description,
+                spec.precedence,
+                spec.role_arn.as_deref(),
+            )
+        })
         .await?
     {
         Ok(())

@@ -733,9 +733,15 @@ async fn group_cmd(
             name,
             description,
             precedence,
+            role_arn,
         } => {
             let p = pool(app, &p.pool).await?;
-            let g = groups::create(app, &p.id, &name, &description, precedence, now).await?;
+            let spec = groups::GroupSpec {
+                description,
+                precedence,
+                role_arn,
+            };
+            let g = groups::create(app, &p.id, &name, spec, now).await?;
             emit(json, &g, || {
                 format!("created group {} (precedence {})", g.name, g.precedence)
             })

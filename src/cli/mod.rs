@@ -89,6 +89,10 @@ pub enum GroupCmd {
         /// Lower comes first in `cognito:groups`.
         #[arg(long, default_value_t = 0)]
         precedence: i64,
+        /// The role its members' ID tokens name (`cognito:roles`; the lowest precedence
+        /// group's is `cognito:preferred_role`), for identity pools' Token role mappings.
+        #[arg(long)]
+        role_arn: Option<String>,
     },
     Delete {
         #[command(flatten)]

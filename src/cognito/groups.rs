@@ -24,17 +24,23 @@ struct GroupInput {
     description: Option<String>,
     #[serde(default)]
     precedence: Option<i64>,
+    #[serde(default)]
+    role_arn: Option<String>,
 }
 
 fn group_type(tenant: &PoolRuntime, g: &Group) -> Value {
-    json!({
+    let mut v = json!({
         "GroupName": g.name,
         "UserPoolId": tenant.pool.id.as_str(),
         "Description": g.description,
         "Precedence": g.precedence,
         "CreationDate": epoch(g.created_at),
         "LastModifiedDate": epoch(g.created_at),
-    })
+    });
+    if let Some(role) = &g.role_arn {
+        v["RoleArn"] = json!(role);
+    }
+    v
 }
 
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
@@ -71,15 +77,12 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Api
                     "A group with the name already exists.",
                 ));
             }
-            let made = groups::create(
-                app,
-                id,
-                name,
-                g.description.as_deref().unwrap_or_default(),
-                g.precedence.unwrap_or(0),
-                ctx.now,
-            )
-            .await?;
+            let spec = groups::GroupSpec {
+                description: g.description.clone().unwrap_or_default(),
+                precedence: g.precedence.unwrap_or(0),
+                role_arn: g.role_arn.clone(),
+            };
+            let made = groups::create(app, id, name, spec, ctx.now).await?;
             return Ok(json!({ "Group": group_type(&tenant, &made) }));
         }
         "GetGroup" => {
@@ -91,12 +94,16 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Api
     let current = existing.ok_or_else(|| not_found(name))?;
     match op {
         "UpdateGroup" => {
-            let description = g.description.unwrap_or(current.description.clone());
-            let precedence = g.precedence.unwrap_or(current.precedence);
-            groups::update(app, id, name, &description, precedence).await?;
+            let spec = groups::GroupSpec {
+                description: g.description.unwrap_or(current.description.clone()),
+                precedence: g.precedence.unwrap_or(current.precedence),
+                role_arn: g.role_arn.or(current.role_arn.clone()),
+            };
+            groups::update(app, id, name, spec.clone()).await?;
             let updated = Group {
-                description,
-                precedence,
+                description: spec.description,
+                precedence: spec.precedence,
+                role_arn: spec.role_arn,
                 ..current
             };
             Ok(json!({ "Group": group_type(&tenant, &updated) }))

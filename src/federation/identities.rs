@@ -185,6 +185,7 @@ async fn create_user(
         description: format!("Users who signed in with {}", provider.name),
         precedence: 0,
         created_at: now,
+        role_arn: None,
     };
     let (pid, name, subject) = (
         pool.id.clone(),

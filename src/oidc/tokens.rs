@@ -149,6 +149,9 @@ pub struct IdClaims<'a> {
     pub client_id: &'a str,
     pub username: &'a str,
     pub groups: &'a [String],
+    /// Roles of those groups by precedence (Cognito's `cognito:roles`; the first is
+    /// `cognito:preferred_role`).
+    pub roles: &'a [String],
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a [String],
@@ -183,6 +186,10 @@ pub fn id_token(
     }
     if !c.groups.is_empty() {
         user_claims.insert("cognito:groups".into(), json!(c.groups));
+    }
+    if let Some(first) = c.roles.first() {
+        user_claims.insert("cognito:preferred_role".into(), json!(first));
+        user_claims.insert("cognito:roles".into(), json!(c.roles));
     }
     if let Some(n) = c.nonce {
         user_claims.insert("nonce".into(), json!(n));

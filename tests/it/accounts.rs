@@ -8,13 +8,20 @@ use tessera::accounts::groups;
 use crate::support::TestApp;
 use crate::support::rp::{PASSWORD, base64_part, basic, spec};
 
+fn group(precedence: i64) -> groups::GroupSpec {
+    groups::GroupSpec {
+        precedence,
+        ..Default::default()
+    }
+}
+
 #[actix_web::test]
 async fn groups_appear_in_tokens_ordered_by_precedence() {
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;
     let now = app.now();
     for (name, precedence) in [("users", 5), ("admins", 1), ("beta", 3), ("unused", 0)] {
-        groups::create(&app.st, &app.pool.id, name, "", precedence, now)
+        groups::create(&app.st, &app.pool.id, name, group(precedence), now)
             .await
             .unwrap();
     }
@@ -32,13 +39,13 @@ async fn groups_appear_in_tokens_ordered_by_precedence() {
             .is_err()
     );
     assert!(
-        groups::create(&app.st, &app.pool.id, "users", "", 1, now)
+        groups::create(&app.st, &app.pool.id, "users", group(1), now)
             .await
             .is_err(),
         "duplicate"
     );
     assert!(
-        groups::create(&app.st, &app.pool.id, "has space", "", 1, now)
+        groups::create(&app.st, &app.pool.id, "has space", group(1), now)
             .await
             .is_err()
     );

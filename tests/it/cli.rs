@@ -301,15 +301,16 @@ fn admin_commands_with_json_output() {
         "admins",
         "--precedence",
         "1",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/admins",
         "--json",
     ]);
     cli.ok(&[
         "group", "add-user", "--pool", "acme", "admins", "alice", "--json",
     ]);
-    assert_eq!(
-        cli.ok(&["group", "list", "--pool", "acme", "--json"])[0]["name"],
-        "admins"
-    );
+    let listed = cli.ok(&["group", "list", "--pool", "acme", "--json"]);
+    assert_eq!(listed[0]["name"], "admins");
+    assert_eq!(listed[0]["role_arn"], "arn:aws:iam::123456789012:role/admins");
     cli.ok(&[
         "group",
         "remove-user",

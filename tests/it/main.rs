@@ -31,6 +31,7 @@ mod identity_api;
 mod identity_exchange;
 mod identity_openbao;
 mod identity_pools;
+mod identity_roles;
 mod identity_s3;
 mod identity_tokens;
 mod introspection;

@@ -185,6 +185,7 @@ async fn issue_tokens(
         UserGrant {
             user: &subject.user,
             groups: &subject.groups,
+            roles: &subject.roles,
             identities: &subject.identities,
             client,
             scope: &grant.scope,

@@ -37,6 +37,7 @@ pub async fn issue(
         UserGrant {
             user: &subject.user,
             groups: &subject.groups,
+            roles: &subject.roles,
             identities: &subject.identities,
             client,
             scope,

@@ -24,6 +24,8 @@ pub struct UserGrant<'a> {
     pub user: &'a User,
     /// The user's groups by precedence (`cognito:groups`).
     pub groups: &'a [String],
+    /// The roles of those groups, by precedence (`cognito:roles`, `cognito:preferred_role`).
+    pub roles: &'a [String],
     /// The upstream identities linked to the user (Cognito's `identities` claim).
     pub identities: &'a [LinkedIdentity],
     pub client: &'a Client,
@@ -53,6 +55,7 @@ pub struct Issued {
 pub struct Subject {
     pub user: User,
     pub groups: Vec<String>,
+    pub roles: Vec<String>,
     pub identities: Vec<LinkedIdentity>,
 }
 
@@ -64,15 +67,16 @@ pub async fn load_user(
     sub: &str,
 ) -> Result<Subject, OAuthError> {
     let (pool, sub) = (tenant.pool.id.clone(), sub.to_string());
-    let (user, groups, identities) = app
+    let (user, groups, roles, identities) = app
         .sql
         .run(move |c| {
             let Some(user) = users::find(c, &pool, &sub)? else {
-                return Ok((None, Vec::new(), Vec::new()));
+                return Ok((None, Vec::new(), Vec::new(), Vec::new()));
             };
             let groups = groups::of_user(c, &pool, &sub)?;
+            let roles = groups::roles_of_user(c, &pool, &sub)?;
             let identities = federation::of_user(c, &pool, &sub)?;
-            Ok((Some(user), groups, identities))
+            Ok((Some(user), groups, roles, identities))
         })
         .await?;
     let user = user
@@ -81,6 +85,7 @@ pub async fn load_user(
     Ok(Subject {
         user,
         groups,
+        roles,
         identities,
     })
 }
@@ -155,6 +160,7 @@ pub fn user_tokens(
             client_id: g.client.client_id.as_str(),
             username: &g.user.username,
             groups: g.groups,
+            roles: g.roles,
             nonce: g.nonce,
             auth_time: g.auth_time,
             amr: g.amr,

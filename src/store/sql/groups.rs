@@ -16,6 +16,7 @@ struct Row {
     description: String,
     precedence: i64,
     created_at: NaiveDateTime,
+    role_arn: Option<String>,
 }
 
 /// A group of a pool.
@@ -25,6 +26,9 @@ pub struct Group {
     pub description: String,
     pub precedence: i64,
     pub created_at: DateTime<Utc>,
+    /// Cognito's RoleArn: the role its members' ID tokens name (`cognito:roles`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 impl From<Row> for Group {
@@ -34,6 +38,7 @@ impl From<Row> for Group {
             description: r.description,
             precedence: r.precedence,
             created_at: r.created_at.and_utc(),
+            role_arn: r.role_arn,
         }
     }
 }
@@ -45,6 +50,7 @@ pub fn insert(c: &mut DbConn, pool: &PoolId, g: &Group) -> Result<(), StoreError
         description: g.description.clone(),
         precedence: g.precedence,
         created_at: g.created_at.naive_utc(),
+        role_arn: g.role_arn.clone(),
     };
     diesel::insert_into(groups::table)
         .values(&row)
@@ -130,13 +136,38 @@ pub fn of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<String>, 
         .load::<String>(c)?)
 }
 
-/// Changes a group's description and precedence; returns whether it exists.
+/// The roles of the user's groups that have one, lowest precedence first (`cognito:roles`;
+/// the first is `cognito:preferred_role`).
+pub fn roles_of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<String>, StoreError> {
+    let roles: Vec<Option<String>> = user_groups::table
+        .inner_join(
+            groups::table.on(groups::pool_id
+                .eq(user_groups::pool_id)
+                .and(groups::name.eq(user_groups::group_name))),
+        )
+        .filter(user_groups::pool_id.eq(pool.as_str()))
+        .filter(user_groups::sub.eq(sub))
+        .filter(groups::role_arn.is_not_null())
+        .order((groups::precedence.asc(), groups::name.asc()))
+        .select(groups::role_arn)
+        .load(c)?;
+    let mut out: Vec<String> = Vec::new();
+    for r in roles.into_iter().flatten() {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Changes a group's description, precedence and role; returns whether it exists.
 pub fn update(
     c: &mut DbConn,
     pool: &PoolId,
     name: &str,
     description: &str,
     precedence: i64,
+    role_arn: Option<&str>,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
         groups::table
@@ -146,6 +177,7 @@ pub fn update(
     .set((
         groups::description.eq(description),
         groups::precedence.eq(precedence),
+        groups::role_arn.eq(role_arn),
     ))
     .execute(c)?;
     Ok(n > 0)

@@ -99,6 +99,7 @@ diesel::table! {
         description -> Text,
         precedence -> BigInt,
         created_at -> Timestamp,
+        role_arn -> Nullable<Text>,
     }
 }
 
