@@ -126,6 +126,9 @@ type DiscoveryCache = HashMap<String, (DateTime<Utc>, oidc::Metadata)>;
 pub struct Federation {
     pub upstream: Upstream,
     discovery: Arc<Mutex<DiscoveryCache>>,
+    /// When each issuer's keys were last fetched again for an unknown key: at most once per
+    /// [`oidc::MIN_REFETCH`], so tokens with made-up key ids cannot make us hammer a provider.
+    refetched: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
 }
 
 impl std::fmt::Debug for Federation {
@@ -140,6 +143,7 @@ impl Federation {
         Ok(Self {
             upstream: Upstream::new(timeout)?,
             discovery: Arc::default(),
+            refetched: Arc::default(),
         })
     }
 }

@@ -21,6 +21,8 @@ pub type Metadata = CoreProviderMetadata;
 const DISCOVERY_TTL: TimeDelta = TimeDelta::hours(1);
 /// How far in the future an ID token's `iat` may be (clock skew).
 const MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
+/// The shortest time between two fetches of an issuer's keys for a key we do not know.
+pub const MIN_REFETCH: TimeDelta = TimeDelta::seconds(30);
 
 /// The provider's discovery document and keys, from the cache while fresh (unless `refetch`:
 /// a token signed by a key the cached set does not know means the provider rotated).
@@ -45,6 +47,19 @@ async fn metadata_of(
     refetch: bool,
 ) -> Result<Metadata, FederationError> {
     let key = issuer.trim_end_matches('/').to_string();
+    // A refetch for an unknown key goes upstream at most once per MIN_REFETCH per issuer;
+    // within it, the cached keys stand (and the token fails as it would).
+    let refetch = refetch
+        && match federation.refetched.lock() {
+            Ok(mut last) => match last.get(&key) {
+                Some(at) if now - *at < MIN_REFETCH && now >= *at => false,
+                _ => {
+                    last.insert(key.clone(), now);
+                    true
+                }
+            },
+            Err(_) => true,
+        };
     if let Ok(cache) = federation.discovery.lock()
         && !refetch
         && let Some((at, doc)) = cache.get(&key)

@@ -310,7 +310,10 @@ fn admin_commands_with_json_output() {
     ]);
     let listed = cli.ok(&["group", "list", "--pool", "acme", "--json"]);
     assert_eq!(listed[0]["name"], "admins");
-    assert_eq!(listed[0]["role_arn"], "arn:aws:iam::123456789012:role/admins");
+    assert_eq!(
+        listed[0]["role_arn"],
+        "arn:aws:iam::123456789012:role/admins"
+    );
     cli.ok(&[
         "group",
         "remove-user",

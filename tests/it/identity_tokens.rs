@@ -631,6 +631,21 @@ async fn logins_from_another_openid_provider_are_verified_against_its_keys() {
         let refused = get_id(idp.id_token_for_app()).await;
         assert_eq!(code(refused), "NotAuthorizedException", "{fault:?}");
     }
+    // Tokens with made-up key ids make us fetch the provider's keys at most once a half-minute.
+    let fetched = idp.jwks_fetches();
+    for _ in 0..3 {
+        let refused = get_id(idp.id_token_for_app()).await;
+        assert_eq!(code(refused), "NotAuthorizedException");
+    }
+    assert_eq!(
+        idp.jwks_fetches(),
+        fetched,
+        "no fetch within the half-minute"
+    );
+    app.clock.advance(chrono::TimeDelta::seconds(31));
+    let refused = get_id(idp.id_token_for_app()).await;
+    assert_eq!(code(refused), "NotAuthorizedException");
+    assert_eq!(idp.jwks_fetches(), fetched + 1, "one fetch after it");
 }
 
 #[actix_web::test]

@@ -75,6 +75,8 @@ struct Inner {
     other: josekit::jwk::Jwk,
     jwks: Value,
     counter: u64,
+    /// How many times the JWKS was fetched.
+    jwks_fetches: u64,
 }
 
 pub struct FakeIdp {
@@ -126,6 +128,7 @@ impl FakeIdp {
             other: key("fake-key-1"),
             jwks,
             counter: 0,
+            jwks_fetches: 0,
         }));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -203,6 +206,11 @@ impl FakeIdp {
         token
     }
 
+    /// How many times the JWKS was fetched so far.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.inner.lock().unwrap().jwks_fetches
+    }
+
     pub fn set_interactive(&self, on: bool) {
         self.inner.lock().unwrap().interactive = on;
     }
@@ -248,7 +256,9 @@ async fn discovery(issuer: web::Data<String>) -> HttpResponse {
 }
 
 async fn jwks_doc(data: Shared) -> HttpResponse {
-    HttpResponse::Ok().json(data.lock().unwrap().jwks.clone())
+    let mut inner = data.lock().unwrap();
+    inner.jwks_fetches += 1;
+    HttpResponse::Ok().json(inner.jwks.clone())
 }
 
 /// The sign-in page: the fake's user is always signed in and approves at once (or, when
