@@ -142,8 +142,9 @@ pub async fn open_id_token(
     logins: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<Issued, IdentityError> {
+    // Refused before anything is linked or merged.
+    classic_flow_allowed(&pool_of(app, id).await?)?;
     let caller = authenticate(app, id, logins, now).await?;
-    classic_flow_allowed(&caller.pool)?;
     issue(app, &caller, &BTreeMap::new(), TOKEN_SECS, now).await
 }
 

@@ -293,6 +293,28 @@ async fn open_id_tokens_for_guests_and_signed_in_users() {
         .send()
         .await;
     assert_eq!(code(off), "InvalidParameterException");
+    // Refused before anything is linked or merged: a guest stays a guest.
+    let another_guest = public
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    let another_guest = another_guest.identity_id().unwrap().to_string();
+    let refused = public
+        .get_open_id_token()
+        .identity_id(&another_guest)
+        .logins(&provider, &alice_token)
+        .send()
+        .await;
+    assert_eq!(code(refused), "InvalidParameterException");
+    let still = api
+        .describe_identity()
+        .identity_id(&another_guest)
+        .send()
+        .await
+        .unwrap();
+    assert!(still.logins().is_empty(), "{still:?}");
 }
 
 #[actix_web::test]
