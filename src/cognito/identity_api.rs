@@ -436,12 +436,7 @@ async fn get_id(
     pool: &IdentityPool,
     logins: &BTreeMap<String, String>,
 ) -> Result<Value, Failure> {
-    if logins.len() > MAX_LOGINS {
-        return Err(ApiError::invalid_parameter(format!(
-            "Logins holds at most {MAX_LOGINS} providers"
-        ))
-        .into());
-    }
+    check_logins(logins)?;
     if logins.is_empty() {
         // Reserve before the work: the count goes up, then it is judged.
         let key = format!("identity-guests:{}", ctx.ip.unwrap_or("-"));

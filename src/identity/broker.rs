@@ -11,8 +11,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::IdentityError;
-use super::flows::{Caller, authenticate};
-use super::token::{self, Grant, TOKEN_SECS};
+use super::flows::{Caller, authenticate_in, issue_as, pool_of};
+use super::identities::strip_scheme;
+use super::token::{self, TOKEN_SECS};
 use crate::model::identity_pool::{Broker, RoleRefused};
 use crate::state::AppState;
 
@@ -37,22 +38,17 @@ pub async fn credentials(
     if let Some(token) = identity_token_login(app, logins) {
         return with_identity_token(app, id, token, custom_role, now).await;
     }
-    let caller = authenticate(app, id, logins, now).await?;
-    let Some(broker) = caller.pool.settings.broker.clone() else {
+    // Refused before anything is linked or merged.
+    let pool = pool_of(app, id).await?;
+    let Some(broker) = pool.settings.broker.clone() else {
         return Err(no_broker());
     };
+    let caller = authenticate_in(app, pool, id, logins, now).await?;
     let role = role_for(&caller, custom_role)?;
-    let grant = Grant {
-        pool: &caller.pool,
-        identity_id: &caller.identity_id,
-        logins: &caller.logins,
-        role: Some(&role),
-        extra_tags: &BTreeMap::new(),
-        ttl_secs: TOKEN_SECS,
-    };
-    let (web_token, _) = token::mint(app, &grant, now).await?;
+    let none = BTreeMap::new();
+    let web_token = issue_as(app, &caller, Some(&role), &none, TOKEN_SECS, now).await?;
     let guest = caller.logins.is_empty();
-    let creds = assume_role(app, &broker, &role, &web_token, guest).await?;
+    let creds = assume_role(app, &broker, &role, &web_token.token, guest).await?;
     Ok((caller.identity_id, creds))
 }
 
@@ -63,7 +59,7 @@ fn identity_token_login<'a>(
     logins: &'a BTreeMap<String, String>,
 ) -> Option<&'a str> {
     let issuer = token::issuer(app);
-    let ours = issuer.split_once("://").map_or(issuer.as_str(), |(_, k)| k);
+    let ours = strip_scheme(&issuer);
     match logins.iter().next() {
         Some((k, t))
             if logins.len() == 1 && (k == "cognito-identity.amazonaws.com" || k == ours) =>
@@ -92,14 +88,10 @@ async fn with_identity_token(
         .get("aud")
         .and_then(Value::as_str)
         .ok_or_else(invalid)?;
-    let pool = super::find(app, pool_id).await?;
-    // The identity must still be there (deleted identities get no credentials).
-    let key = id.to_string();
-    let owner = app
-        .sql
-        .run(move |c| crate::store::sql::identity_pools::pool_of_identity(c, &key))
-        .await?;
-    if owner.as_deref() != Some(pool.id.as_str()) {
+    // The identity must still be there, in the token's pool (deleted identities get no
+    // credentials).
+    let pool = pool_of(app, id).await?;
+    if pool.id != pool_id {
         return Err(IdentityError::NoIdentity(id.to_string()));
     }
     let Some(broker) = pool.settings.broker.clone() else {

@@ -44,7 +44,7 @@ impl Caller {
 }
 
 /// The pool of identity `id`.
-async fn pool_of(app: &AppState, id: &str) -> Result<IdentityPool, IdentityError> {
+pub(super) async fn pool_of(app: &AppState, id: &str) -> Result<IdentityPool, IdentityError> {
     if !well_formed_id(id) {
         return Err(IdentityError::NoIdentity(id.to_string()));
     }
@@ -66,7 +66,17 @@ pub async fn authenticate(
     logins: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<Caller, IdentityError> {
-    let pool = pool_of(app, id).await?;
+    authenticate_in(app, pool_of(app, id).await?, id, logins, now).await
+}
+
+/// [`authenticate`] with identity `id`'s pool already loaded (by [`pool_of`]).
+pub(super) async fn authenticate_in(
+    app: &AppState,
+    pool: IdentityPool,
+    id: &str,
+    logins: &BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Caller, IdentityError> {
     if logins.is_empty() {
         let (p, i) = (pool.id.clone(), id.to_string());
         let identity = app
@@ -106,11 +116,23 @@ pub async fn issue(
     now: DateTime<Utc>,
 ) -> Result<Issued, IdentityError> {
     let role = caller.role().ok();
+    issue_as(app, caller, role.as_deref(), extra_tags, ttl_secs, now).await
+}
+
+/// [`issue`] naming `role` (the one about to be assumed, say).
+pub(super) async fn issue_as(
+    app: &AppState,
+    caller: &Caller,
+    role: Option<&str>,
+    extra_tags: &BTreeMap<String, String>,
+    ttl_secs: i64,
+    now: DateTime<Utc>,
+) -> Result<Issued, IdentityError> {
     let grant = Grant {
         pool: &caller.pool,
         identity_id: &caller.identity_id,
         logins: &caller.logins,
-        role: role.as_deref(),
+        role,
         extra_tags,
         ttl_secs,
     };
@@ -143,8 +165,9 @@ pub async fn open_id_token(
     now: DateTime<Utc>,
 ) -> Result<Issued, IdentityError> {
     // Refused before anything is linked or merged.
-    classic_flow_allowed(&pool_of(app, id).await?)?;
-    let caller = authenticate(app, id, logins, now).await?;
+    let pool = pool_of(app, id).await?;
+    classic_flow_allowed(&pool)?;
+    let caller = authenticate_in(app, pool, id, logins, now).await?;
     issue(app, &caller, &BTreeMap::new(), TOKEN_SECS, now).await
 }
 

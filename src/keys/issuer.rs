@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::{KeyError, KeyRing, Owner, generate, unseal};
-use crate::model::StaticDoc;
+use crate::model::{DocSlot, StaticDoc};
 use crate::state::AppState;
 use crate::store::sql::keys::{self as key_rows, StoredKey};
 
@@ -18,49 +18,20 @@ pub const OWNER: &str = "identity";
 /// The longest identity token (a developer's, 24 hours): retired keys stay published as long.
 pub const LONGEST_TOKEN_SECS: u64 = 86_400;
 
-/// A document and the instant it stops being right (a key changes status).
-#[derive(Debug, Clone)]
-struct Timed {
-    doc: StaticDoc,
-    until: Option<DateTime<Utc>>,
-}
-
 /// The identity issuer's keys as loaded.
 #[derive(Debug)]
 pub struct IssuerRing {
     pub keys: KeyRing,
     /// `(kid, active_from)` of the rows loaded: the poll reloads when they differ.
     loaded: Vec<(String, DateTime<Utc>)>,
-    jwks: RwLock<Option<Timed>>,
-    discovery: RwLock<Option<Timed>>,
-}
-
-fn cached(
-    slot: &RwLock<Option<Timed>>,
-    now: DateTime<Utc>,
-    build: impl FnOnce() -> (Bytes, Option<DateTime<Utc>>),
-) -> StaticDoc {
-    if let Ok(c) = slot.read()
-        && let Some(t) = c.as_ref()
-        && t.until.is_none_or(|u| now < u)
-    {
-        return t.doc.clone();
-    }
-    let (body, until) = build();
-    let doc = StaticDoc::new(body);
-    if let Ok(mut c) = slot.write() {
-        *c = Some(Timed {
-            doc: doc.clone(),
-            until,
-        });
-    }
-    doc
+    jwks: DocSlot,
+    discovery: DocSlot,
 }
 
 impl IssuerRing {
     /// The JWKS document at `now`.
     pub fn jwks(&self, now: DateTime<Utc>) -> StaticDoc {
-        cached(&self.jwks, now, || {
+        self.jwks.get(now, || {
             let (value, until) = self.keys.jwks(now);
             (Bytes::from(value.to_string()), until)
         })
@@ -73,9 +44,8 @@ impl IssuerRing {
         now: DateTime<Utc>,
         build: impl FnOnce(&KeyRing) -> Bytes,
     ) -> StaticDoc {
-        cached(&self.discovery, now, || {
-            (build(&self.keys), self.keys.next_change(now))
-        })
+        self.discovery
+            .get(now, || (build(&self.keys), self.keys.next_change(now)))
     }
 }
 
@@ -112,8 +82,8 @@ impl IssuerKeys {
         let ring = Arc::new(IssuerRing {
             keys,
             loaded,
-            jwks: RwLock::new(None),
-            discovery: RwLock::new(None),
+            jwks: DocSlot::default(),
+            discovery: DocSlot::default(),
         });
         if let Ok(mut slot) = self.ring.write() {
             *slot = Some(ring.clone());

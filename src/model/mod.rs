@@ -14,5 +14,5 @@ pub use client::{ClientSettings, GrantType};
 pub use federation::{ProviderKind, ProviderSettings};
 pub use identity_pool::IdentityPoolSettings;
 pub use pool::{MfaMode, PasswordPolicy, PoolSettings, SignInIdentifier};
-pub use static_doc::StaticDoc;
+pub use static_doc::{DocSlot, StaticDoc};
 pub use user::UserStatus;

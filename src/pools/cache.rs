@@ -18,15 +18,8 @@ use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
 use crate::store::sql::pools::{self as pool_rows, Pool};
 use crate::store::sql::users::User;
 
+use crate::model::DocSlot;
 pub use crate::model::StaticDoc;
-
-/// Document bytes valid until the next key status change (JWKS and discovery both list what
-/// the keys are at an instant).
-#[derive(Debug, Clone)]
-struct KeyedDoc {
-    doc: StaticDoc,
-    until: Option<DateTime<Utc>>,
-}
 
 /// Everything request handlers need about one pool.
 #[derive(Debug)]
@@ -35,7 +28,7 @@ pub struct PoolRuntime {
     pub issuer: String,
     pub keys: KeyRing,
     /// Filled on first use by the protocol layer, which owns the document's content.
-    discovery: RwLock<Option<KeyedDoc>>,
+    discovery: DocSlot,
     /// App clients by client_id (client changes bump the pool version, so this stays fresh).
     pub clients: HashMap<String, Arc<Client>>,
     /// Upstream identity providers by name (secrets still sealed).
@@ -43,7 +36,7 @@ pub struct PoolRuntime {
     /// Browser origins that may call token, userinfo and revocation (CORS): those of every
     /// client's redirect URIs and its allowed origins.
     origins: HashSet<String>,
-    jwks: RwLock<KeyedDoc>,
+    jwks: DocSlot,
     /// Access tokens whose signature and header were checked, by keyed hash: their claims. Lives
     /// as long as this runtime, so a key rotation or revocation (which reloads the pool)
     /// forgets every entry; expiry is still checked on each use.
@@ -204,38 +197,16 @@ impl PoolRuntime {
         now: DateTime<Utc>,
         build: impl FnOnce(&Self, DateTime<Utc>) -> Bytes,
     ) -> StaticDoc {
-        if let Ok(cached) = self.discovery.read()
-            && let Some(d) = cached.as_ref()
-            && d.until.is_none_or(|u| now < u)
-        {
-            return d.doc.clone();
-        }
-        let doc = StaticDoc::new(build(self, now));
-        if let Ok(mut cached) = self.discovery.write() {
-            *cached = Some(KeyedDoc {
-                doc: doc.clone(),
-                until: self.keys.next_change(now),
-            });
-        }
-        doc
+        self.discovery
+            .get(now, || (build(self, now), self.keys.next_change(now)))
     }
 
     /// The JWKS document at `now`, recomputed in memory only when a key changed status.
     pub fn jwks(&self, now: DateTime<Utc>) -> StaticDoc {
-        if let Ok(cached) = self.jwks.read()
-            && cached.until.is_none_or(|u| now < u)
-        {
-            return cached.doc.clone();
-        }
-        let (value, until) = self.keys.jwks(now);
-        let doc = StaticDoc::new(Bytes::from(value.to_string()));
-        if let Ok(mut cached) = self.jwks.write() {
-            *cached = KeyedDoc {
-                doc: doc.clone(),
-                until,
-            };
-        }
-        doc
+        self.jwks.get(now, || {
+            let (value, until) = self.keys.jwks(now);
+            (Bytes::from(value.to_string()), until)
+        })
     }
 }
 
@@ -314,7 +285,6 @@ impl PoolCache {
         let issuer = format!("{}/{}", app.config.public_base(), pool.id);
         let users_version = pool.users_version;
         let now = app.clock.now();
-        let (jwks, until) = ring.jwks(now);
         let origins = clients
             .iter()
             .flat_map(|c| {
@@ -322,12 +292,12 @@ impl PoolCache {
                 redirects.chain(c.settings.allowed_origins.iter().cloned())
             })
             .collect();
-        self.insert(PoolRuntime {
+        let runtime = PoolRuntime {
             pool,
             issuer,
             keys: ring,
             origins,
-            discovery: RwLock::new(None),
+            discovery: DocSlot::default(),
             clients: clients
                 .into_iter()
                 .map(|c| (c.client_id.to_string(), Arc::new(c)))
@@ -339,11 +309,11 @@ impl PoolCache {
                 version: users_version,
                 ..UserCache::default()
             }),
-            jwks: RwLock::new(KeyedDoc {
-                doc: StaticDoc::new(Bytes::from(jwks.to_string())),
-                until,
-            }),
-        });
+            jwks: DocSlot::default(),
+        };
+        // Serialised now, not on the first request.
+        runtime.jwks(now);
+        self.insert(runtime);
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use tessera::model::client::GrantType;
 use crate::cognito_admin::password_sign_in;
 use crate::cognito_api::{FLOWS, client};
 use crate::identity_api::{identity_admin, identity_sdk, provider_name};
+use crate::identity_tokens::change_settings;
 use crate::identity_tokens::{ADMIN_ROLE, pool_for, verified};
 use crate::support::TestApp;
 use crate::support::fake_idp::{CLIENT_ID, FakeIdp};
@@ -211,13 +212,11 @@ async fn a_jwt_or_a_social_access_token_can_be_the_subject() {
         .unwrap()
         .identity_pool_id()
         .to_string();
-    let p = tessera::identity::find(&app.st, &pool).await.unwrap();
-    let mut s = p.settings.clone();
-    s.openid_audiences
-        .insert(idp.issuer(), vec![CLIENT_ID.to_string()]);
-    tessera::identity::update(&app.st, &pool, &p.name, s, app.now())
-        .await
-        .unwrap();
+    change_settings(&app, &pool, |s| {
+        s.openid_audiences
+            .insert(idp.issuer(), vec![CLIENT_ID.to_string()]);
+    })
+    .await;
 
     let (status, body) = exchange(
         &app,

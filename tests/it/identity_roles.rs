@@ -12,6 +12,7 @@ use tessera::model::identity_pool::Broker;
 use crate::cognito_admin::password_sign_in;
 use crate::cognito_api::{FLOWS, admin, client};
 use crate::identity_api::{code, identity_admin, identity_sdk, provider_name};
+use crate::identity_tokens::change_settings;
 use crate::support::TestApp;
 use crate::support::fake_sts::{FakeSts, Trust};
 
@@ -111,15 +112,13 @@ async fn token_mappings_take_the_roles_of_the_users_groups() {
             },
         );
     }
-    let p = tessera::identity::find(&app.st, &pool).await.unwrap();
-    let mut s = p.settings.clone();
-    s.broker = Some(Broker {
-        sts_endpoint: sts.url.clone(),
-        ..Broker::default()
-    });
-    tessera::identity::update(&app.st, &pool, &p.name, s, app.now())
-        .await
-        .unwrap();
+    change_settings(&app, &pool, |s| {
+        s.broker = Some(Broker {
+            sts_endpoint: sts.url.clone(),
+            ..Broker::default()
+        });
+    })
+    .await;
 
     let id_of = |token: String| {
         let public = &public;

@@ -20,6 +20,7 @@ use tessera::model::identity_pool::Broker;
 use crate::cognito_admin::password_sign_in;
 use crate::cognito_api::{FLOWS, client};
 use crate::identity_api::{code, identity_admin, identity_sdk, provider_name};
+use crate::identity_tokens::change_settings;
 use crate::support::TestApp;
 
 const AUTH_ROLE: &str = "arn:aws:iam::role/AuthenticatedRole";
@@ -258,15 +259,13 @@ async fn the_broker_gets_store_credentials_scoped_to_the_identity() {
     };
     set_roles(GUEST_ROLE).await.unwrap();
     let store = weed(&bin, &format!("{}/identity", app.base), &pool).await;
-    let p = tessera::identity::find(&app.st, &pool).await.unwrap();
-    let mut s = p.settings.clone();
-    s.broker = Some(Broker {
-        sts_endpoint: format!("{}/", store.s3),
-        ..Broker::default()
-    });
-    tessera::identity::update(&app.st, &pool, &p.name, s, app.now())
-        .await
-        .unwrap();
+    change_settings(&app, &pool, |s| {
+        s.broker = Some(Broker {
+            sts_endpoint: format!("{}/", store.s3),
+            ..Broker::default()
+        });
+    })
+    .await;
 
     let token = password_sign_in(&crate::cognito_api::sdk(&app, None), &cid, "bob")
         .await

@@ -52,6 +52,21 @@ pub(crate) async fn verified(app: &TestApp, token: &str) -> Map<String, Value> {
     payload.claims_set().clone()
 }
 
+/// Changes identity pool `pool`'s settings as `f` says (what the API cannot set: the broker,
+/// OpenID client ids), through the identity service.
+pub(crate) async fn change_settings(
+    app: &TestApp,
+    pool: &str,
+    f: impl FnOnce(&mut tessera::model::IdentityPoolSettings),
+) {
+    let p = tessera::identity::find(&app.st, pool).await.unwrap();
+    let mut s = p.settings.clone();
+    f(&mut s);
+    tessera::identity::update(&app.st, pool, &p.name, s, app.now())
+        .await
+        .unwrap();
+}
+
 /// An identity pool trusting the test pool's client `cid`, with guests, the basic flow, default
 /// roles and a rule giving alice the admin role.
 pub(crate) async fn pool_for(app: &TestApp, api: &ci::Client, cid: &str) -> String {
@@ -280,12 +295,10 @@ async fn open_id_tokens_for_guests_and_signed_in_users() {
     assert!(merge.detail.contains(&guest_id), "{}", merge.detail);
 
     // With the basic flow off, tokens are not handed to clients.
-    let p = tessera::identity::find(&app.st, &pool).await.unwrap();
-    let mut s = p.settings.clone();
-    s.allow_classic_flow = false;
-    tessera::identity::update(&app.st, &pool, &p.name, s, app.now())
-        .await
-        .unwrap();
+    change_settings(&app, &pool, |s| {
+        s.allow_classic_flow = false;
+    })
+    .await;
     let off = public
         .get_open_id_token()
         .identity_id(&alice_id)
@@ -439,16 +452,14 @@ async fn the_broker_trades_identity_tokens_for_credentials_and_guests_stay_guest
         .await;
     assert_eq!(code(stranger), "InvalidParameterException");
     let with_broker = |sts_endpoint: String| async {
-        let p = tessera::identity::find(&app.st, &pool).await.unwrap();
-        let mut s = p.settings.clone();
-        s.broker = Some(Broker {
-            sts_endpoint,
-            guest_session_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
-            ..Broker::default()
-        });
-        tessera::identity::update(&app.st, &pool, &p.name, s, app.now())
-            .await
-            .unwrap();
+        change_settings(&app, &pool, |s| {
+            s.broker = Some(Broker {
+                sts_endpoint,
+                guest_session_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+                ..Broker::default()
+            });
+        })
+        .await;
     };
     with_broker(sts.url.clone()).await;
 
@@ -603,13 +614,11 @@ async fn logins_from_another_openid_provider_are_verified_against_its_keys() {
     // pool's, and without them every login is refused.
     let unset = get_id(idp.id_token_for_app()).await;
     assert_eq!(code(unset), "InvalidIdentityPoolConfigurationException");
-    let p = tessera::identity::find(&app.st, &pool).await.unwrap();
-    let mut s = p.settings.clone();
-    s.openid_audiences
-        .insert(idp.issuer(), vec![CLIENT_ID.to_string()]);
-    tessera::identity::update(&app.st, &pool, &p.name, s, app.now())
-        .await
-        .unwrap();
+    change_settings(&app, &pool, |s| {
+        s.openid_audiences
+            .insert(idp.issuer(), vec![CLIENT_ID.to_string()]);
+    })
+    .await;
 
     let token = idp.id_token_for_app();
     let id = get_id(token.clone())
@@ -737,13 +746,11 @@ async fn facebook_and_amazon_access_tokens_are_checked_with_their_apis() {
         assert_eq!(code(forged), "NotAuthorizedException", "{key}");
     }
     // A token of another app is refused: the pool names another Facebook app.
-    let p = tessera::identity::find(&app.st, &pool).await.unwrap();
-    let mut s = p.settings.clone();
-    s.supported_login_providers
-        .insert("graph.facebook.com".into(), "another-app".into());
-    tessera::identity::update(&app.st, &pool, &p.name, s, app.now())
-        .await
-        .unwrap();
+    change_settings(&app, &pool, |s| {
+        s.supported_login_providers
+            .insert("graph.facebook.com".into(), "another-app".into());
+    })
+    .await;
     let other_app = get_id("graph.facebook.com", idp.access_token_for_app()).await;
     assert_eq!(code(other_app), "NotAuthorizedException");
 }
