@@ -21,6 +21,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TESSERA_LOG", "log"),
     ("TESSERA_LOG_FORMAT", "log_format"),
     ("TESSERA_ACCESS_LOG", "access_log"),
+    ("TESSERA_THREAD_SCHEDULING", "thread_scheduling"),
     ("TESSERA_METRICS_BIND", "metrics_bind"),
     ("TESSERA_REGION", "region"),
     ("TESSERA_KEY_ALGORITHM", "key_algorithm"),
@@ -61,6 +62,16 @@ pub enum AccessLog {
     /// Only answers with status 500 and above (the default: a load test writes nothing).
     Errors,
     All,
+}
+
+/// How the OS schedules the server's request threads (see `sched`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThreadScheduling {
+    /// Linux `SCHED_BATCH`: a woken request thread does not interrupt a running hash.
+    Batch,
+    /// The OS default.
+    Normal,
 }
 
 /// Log output format.
@@ -157,6 +168,8 @@ pub struct Config {
     pub access_log: AccessLog,
     /// Where `/metrics` is served (not the public address); `off` serves none.
     pub metrics_bind: String,
+    /// `batch` (Linux `SCHED_BATCH` for request threads) or `normal`.
+    pub thread_scheduling: ThreadScheduling,
     /// Region part of new pool ids.
     pub region: String,
     pub key_algorithm: KeyAlgorithm,
@@ -214,6 +227,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             access_log: AccessLog::Errors,
             metrics_bind: "127.0.0.1:9464".into(),
+            thread_scheduling: ThreadScheduling::Batch,
             region: "local".into(),
             key_algorithm: KeyAlgorithm::RS256,
             key_activation_delay_secs: 600,

@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod model;
 pub mod oidc;
 pub mod pools;
+pub mod sched;
 pub mod server;
 pub mod sessions;
 pub mod state;

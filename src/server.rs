@@ -223,11 +223,16 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
             discovery::CACHE_SECONDS
         );
     }
+    // The argon2 workers (started by `open`) keep the OS default; every thread started from
+    // here on (request workers, their blocking pools) inherits the request threads' policy.
+    if let Err(e) = crate::sched::apply_to_this_thread(app.config.thread_scheduling) {
+        tracing::warn!(error = %e, "cannot set the request threads' scheduling policy");
+    }
     let metrics = serve_metrics(&app)?;
     let refresher = tokio::spawn(refresh_caches(app.clone()));
     let housekeeper = tokio::spawn(crate::housekeeping::run_forever(app.clone()));
     let app_state = app.clone();
-    let server = HttpServer::new(move || build_app(app_state.clone()))
+    let server = HttpServer::new(move || build_app(app_state.for_worker()))
         .shutdown_timeout(15)
         .listen(listener)
         .map_err(|e| Error::Startup(format!("cannot listen on {bind}: {e}")))?;

@@ -11,6 +11,7 @@ use crate::crypto::sha256_hex;
 use crate::ids::PoolId;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::kv::Writes;
 use crate::store::sql::users;
 
 /// How long an SSO session lives without a new sign-in.
@@ -85,10 +86,26 @@ pub async fn start(
     pool: &PoolId,
     s: &Session,
 ) -> Result<(String, Session), StoreError> {
+    let current = app.kv.get(&generation_key(pool, &s.sub)).await?;
+    let mut writes = Writes::default();
+    let started = open(app, pool, s, current, &mut writes)?;
+    app.kv.write(writes).await?;
+    Ok(started)
+}
+
+/// Opens a session as [`start`] does, for a caller that read `sub`'s session generation
+/// (at [`generation_key`]) itself and stores the session's records (added to `writes`)
+/// together with its own, in one round trip.
+pub fn open(
+    app: &AppState,
+    pool: &PoolId,
+    s: &Session,
+    generation: Option<Vec<u8>>,
+    writes: &mut Writes,
+) -> Result<(String, Session), StoreError> {
     let id = app.random.token(32);
-    let current = app.kv.get(&epoch_key(pool, &s.sub)).await?;
     let s = Session {
-        generation: String::from_utf8(current.unwrap_or_default()).unwrap_or_default(),
+        generation: String::from_utf8(generation.unwrap_or_default()).unwrap_or_default(),
         sid: app.random.token(16),
         ..s.clone()
     };
@@ -98,10 +115,8 @@ pub async fn start(
         key: key.clone(),
         clients: Vec::new(),
     };
-    let (sid, entry, session) = (sid_key(pool, &s.sid), to_bytes(&entry)?, to_bytes(&s)?);
-    app.kv
-        .put_many(&[(&sid, &entry, SESSION_TTL), (&key, &session, SESSION_TTL)])
-        .await?;
+    writes.put(sid_key(pool, &s.sid), to_bytes(&entry)?, SESSION_TTL);
+    writes.put(key, to_bytes(&s)?, SESSION_TTL);
     Ok((id, s))
 }
 
@@ -210,7 +225,8 @@ pub async fn live(
     }
 }
 
-fn epoch_key(pool: &PoolId, sub: &str) -> String {
+/// The KV key of `sub`'s session generation (see [`end_all`]).
+pub fn generation_key(pool: &PoolId, sub: &str) -> String {
     format!("{pool}:sess-epoch:{sub}")
 }
 
@@ -227,12 +243,16 @@ pub async fn end_all(
 ) -> Result<(), StoreError> {
     let generation = app.random.token(16);
     app.kv
-        .put(&epoch_key(pool, sub), generation.as_bytes(), SESSION_TTL)
+        .put(
+            &generation_key(pool, sub),
+            generation.as_bytes(),
+            SESSION_TTL,
+        )
         .await
 }
 
 /// Was `s` started before its user's sessions were last ended?
 pub async fn is_ended(app: &AppState, pool: &PoolId, s: &Session) -> Result<bool, StoreError> {
-    let current = app.kv.get(&epoch_key(pool, &s.sub)).await?;
+    let current = app.kv.get(&generation_key(pool, &s.sub)).await?;
     Ok(current.is_some_and(|g| g != s.generation.as_bytes()))
 }

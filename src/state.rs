@@ -72,6 +72,15 @@ impl Default for Deps {
 }
 
 impl AppState {
+    /// The state one server worker holds: the same stores, with the worker's own Redis
+    /// connection (see `Kv::for_worker`).
+    pub fn for_worker(&self) -> Self {
+        Self {
+            kv: self.kv.for_worker(),
+            ..self.clone()
+        }
+    }
+
     /// Connects the stores, applies migrations, loads (or on a fresh database creates) the
     /// master key, and fills the pool cache.
     pub async fn open(config: Config, deps: Deps) -> Result<(Self, MigrationReport), Error> {

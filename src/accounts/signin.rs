@@ -243,19 +243,18 @@ pub async fn check_password(
         .await?;
     match user {
         Some(u) if verified && u.enabled => {
-            throttle.succeeded(app, reserved).await?;
-            audit::record(
-                app,
-                &pool.id,
-                audit::Kind::SignIn,
-                audit::Context {
-                    sub: Some(u.sub.as_str()),
-                    ip,
-                    ..Default::default()
-                },
-                now,
-            )
-            .await;
+            let ctx = audit::Context {
+                sub: Some(u.sub.as_str()),
+                ip,
+                ..Default::default()
+            };
+            // Independent: the lockout's clean-up (KV) and the audit row (SQL) go out together,
+            // and their answers wake this request once rather than one after the other.
+            let (settled, ()) = tokio::join!(
+                throttle.succeeded(app, reserved),
+                audit::record(app, &pool.id, audit::Kind::SignIn, ctx, now)
+            );
+            settled?;
             if hash.as_deref().is_some_and(|h| app.hasher.needs_rehash(h)) {
                 upgrade_hash(app, &pool.id, &u, &pw, now).await;
             }

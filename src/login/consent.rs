@@ -12,6 +12,7 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::pools::PoolRuntime;
 use crate::state::AppState;
+use crate::store::kv::Writes;
 use crate::store::sql::consents;
 
 /// The consent page of a transaction at this step.
@@ -66,5 +67,7 @@ pub async fn submit(
     app.sql
         .run(move |c| consents::save(c, &pool, &sub, &cid, &scopes, now))
         .await?;
-    Ok(issue_code(app, tenant, &request, &s).await?.into())
+    Ok(issue_code(app, tenant, &request, &s, Writes::default())
+        .await?
+        .into())
 }

@@ -15,6 +15,7 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::pools::PoolRuntime;
 use crate::sessions::{self, Session};
 use crate::state::AppState;
+use crate::store::kv::Writes;
 use crate::store::sql::clients::Client;
 use crate::store::sql::consents;
 
@@ -39,7 +40,9 @@ pub async fn live_session(
     Ok(sessions::live(app, &tenant.pool.id, browser.session).await?)
 }
 
-/// The user is authenticated: ask for consent if needed, else issue the code.
+/// The user is authenticated: ask for consent if needed, else issue the code. `pending`
+/// (a new session's records, say) is stored first, with the code when there is one.
+#[allow(clippy::too_many_arguments)]
 pub async fn finish(
     app: &AppState,
     tenant: &PoolRuntime,
@@ -48,8 +51,10 @@ pub async fn finish(
     s: Session,
     browser: &Browser<'_>,
     now: DateTime<Utc>,
+    pending: Writes,
 ) -> Result<Outcome, OAuthError> {
     if needs_consent(app, tenant, client, &req, &s).await? {
+        app.kv.write(pending).await?;
         if req.prompt.none {
             let e = OAuthError::new(
                 ErrorCode::ConsentRequired,
@@ -72,17 +77,20 @@ pub async fn finish(
             client_name: client.name.clone(),
         });
     }
-    issue_code(app, tenant, &req, &s).await
+    issue_code(app, tenant, &req, &s, pending).await
 }
 
-/// The code for the client, delivered as the request asked.
+/// The code for the client, delivered as the request asked; stored with `pending` in one
+/// round trip.
 pub async fn issue_code(
     app: &AppState,
     tenant: &PoolRuntime,
     req: &AuthRequest,
     s: &Session,
+    mut pending: Writes,
 ) -> Result<Outcome, OAuthError> {
-    let code = code::issue(app, tenant, req, s).await?;
+    let code = code::issue_into(app, tenant, req, s, &mut pending)?;
+    app.kv.write(pending).await?;
     let backchannel = tenant
         .clients
         .get(&req.client_id)
@@ -133,14 +141,19 @@ pub async fn complete_sign_in(
     browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<Transition, OAuthError> {
-    let Some(tx) = tx::take(app, &tenant.pool.id, tx_id).await? else {
+    // One round trip ends the transaction and reads the user's session generation.
+    let generation = sessions::generation_key(&tenant.pool.id, sub);
+    let (tx, current) = tx::take_reading(app, &tenant.pool.id, tx_id, &generation).await?;
+    let Some(tx) = tx else {
         return Ok(Outcome::expired().into());
     };
     app.metrics.sign_in(SignIn::Success);
     let s = Session::new(sub, now.timestamp(), amr);
     // A new sign-in in this browser replaces its previous session.
     sessions::end(app, &tenant.pool.id, browser.session).await?;
-    let (cookie, s) = sessions::start(app, &tenant.pool.id, &s).await?;
+    // The session's records go out with the code (one round trip), or alone.
+    let mut pending = Writes::default();
+    let (cookie, s) = sessions::open(app, &tenant.pool.id, &s, current, &mut pending)?;
     if let Some(link) = tx.link.as_ref().filter(|l| l.sub == sub) {
         // The owner of the account proved it: the upstream identity that led here joins it.
         let pool = &tenant.pool.id;
@@ -159,12 +172,15 @@ pub async fn complete_sign_in(
         }
     }
     let outcome = match tx.request {
-        None => Outcome::Account,
+        None => {
+            app.kv.write(pending).await?;
+            Outcome::Account
+        }
         Some(request) => {
             let Some(client) = tenant.clients.get(&request.client_id).map(Arc::clone) else {
                 return Ok(Outcome::expired().into());
             };
-            finish(app, tenant, &client, request, s, browser, now).await?
+            finish(app, tenant, &client, request, s, browser, now, pending).await?
         }
     };
     Ok(Transition {

@@ -20,6 +20,7 @@ use crate::oidc::params::Params;
 use crate::pools::PoolRuntime;
 use crate::sessions::Session;
 use crate::state::AppState;
+use crate::store::kv::Writes;
 use crate::store::sql::users::User;
 
 /// The forms of the hosted pages, each answered by one step.
@@ -88,7 +89,19 @@ pub async fn authorize(
         .await?
         .filter(|s| reusable(tenant, &req, s, now));
     match usable {
-        Some(s) => finish(app, tenant, &client, req, s, browser, now).await,
+        Some(s) => {
+            finish(
+                app,
+                tenant,
+                &client,
+                req,
+                s,
+                browser,
+                now,
+                Writes::default(),
+            )
+            .await
+        }
         None if req.prompt.none => {
             let e = OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in");
             Ok(to_client(tenant, &req, e))

@@ -132,3 +132,14 @@ pub async fn take(app: &AppState, pool: &PoolId, id: &str) -> Result<Option<Logi
     let raw = app.kv.take(&tx_key(pool, id)).await?;
     Ok(raw.and_then(|r| serde_json::from_slice(&r).ok()))
 }
+
+/// Ends a transaction (as [`take`]) and reads the KV key `other` in the same round trip.
+pub async fn take_reading(
+    app: &AppState,
+    pool: &PoolId,
+    id: &str,
+    other: &str,
+) -> Result<(Option<LoginTx>, Option<Vec<u8>>), StoreError> {
+    let (raw, read) = app.kv.take_and_get(&tx_key(pool, id), other).await?;
+    Ok((raw.and_then(|r| serde_json::from_slice(&r).ok()), read))
+}

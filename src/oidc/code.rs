@@ -13,6 +13,7 @@ use crate::pools::PoolRuntime;
 use crate::sessions::Session;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::kv::{Taken, Writes};
 
 pub const CODE_TTL: Duration = Duration::from_secs(60);
 
@@ -52,12 +53,14 @@ fn used_key(tenant: &PoolRuntime, code: &str) -> String {
     )
 }
 
-/// Issues a code for a completed authorization request.
-pub async fn issue(
+/// Issues a code for a completed authorization request: its record is added to `writes`,
+/// for the caller to store with its own in one round trip.
+pub fn issue_into(
     app: &AppState,
     tenant: &PoolRuntime,
     req: &AuthRequest,
     s: &Session,
+    writes: &mut Writes,
 ) -> Result<String, StoreError> {
     let code = app.random.token(32);
     let grant = CodeGrant {
@@ -72,27 +75,28 @@ pub async fn issue(
         sid: Some(s.sid.clone()).filter(|sid| !sid.is_empty()),
     };
     let body = serde_json::to_vec(&grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    app.kv
-        .put(&code_key(tenant, &code), &body, CODE_TTL)
-        .await?;
+    writes.put(code_key(tenant, &code), body, CODE_TTL);
     Ok(code)
 }
 
-/// Takes the code: `Ok(Ok(grant))` once; afterwards `Ok(Err(first_redemption))` while known.
+/// Takes the code: `Ok(Ok(grant))` once, and in the same atomic step records `first` (what
+/// this redemption will issue) for `ttl`, so a replay arriving while we are still signing can
+/// already revoke it; afterwards `Ok(Err(first_redemption))` while that record lives.
 pub async fn redeem(
     app: &AppState,
     tenant: &PoolRuntime,
     code: &str,
+    first: &Redeemed,
+    ttl: Duration,
 ) -> Result<Result<CodeGrant, Option<Redeemed>>, StoreError> {
     if code.len() > 256 {
         return Ok(Err(None));
     }
-    match app.kv.take(&code_key(tenant, code)).await? {
-        Some(raw) => Ok(serde_json::from_slice(&raw).map_err(|_| None)),
-        None => {
-            let used = app.kv.get(&used_key(tenant, code)).await?;
-            Ok(Err(used.and_then(|r| serde_json::from_slice(&r).ok())))
-        }
+    let marker = serde_json::to_vec(first).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (key, used) = (code_key(tenant, code), used_key(tenant, code));
+    match app.kv.take_and_mark(&key, &used, &marker, ttl).await? {
+        Taken::Value(raw) => Ok(serde_json::from_slice(&raw).map_err(|_| None)),
+        Taken::Gone(used) => Ok(Err(used.and_then(|r| serde_json::from_slice(&r).ok()))),
     }
 }
 
@@ -121,16 +125,4 @@ pub async fn was_replayed(
     code: &str,
 ) -> Result<bool, StoreError> {
     Ok(app.kv.get(&replayed_key(tenant, code)).await?.is_some())
-}
-
-/// Records what a redemption issued, for as long as its access token lives.
-pub async fn mark_redeemed(
-    app: &AppState,
-    tenant: &PoolRuntime,
-    code: &str,
-    r: &Redeemed,
-    ttl: Duration,
-) -> Result<(), StoreError> {
-    let body = serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    app.kv.put(&used_key(tenant, code), &body, ttl).await
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use tessera::clock::{Clock, FakeClock, SystemClock};
-use tessera::store::kv::Kv;
+use tessera::store::kv::{Kv, Taken, Writes};
 
 use crate::support::{backends, unique_name};
 
@@ -97,6 +97,71 @@ async fn take_is_single_use_even_when_concurrent() {
         }
         assert_eq!(winners, 1, "{kv:?}");
         assert_eq!(kv.get("once").await.unwrap(), None);
+    }
+}
+
+/// A single-use value and the trace of its use, in one atomic step: of concurrent takers one
+/// gets the value, the others the mark; an expired value is not taken and leaves no mark.
+#[actix_web::test]
+async fn take_and_mark_is_single_use_and_leaves_its_mark() {
+    for (kv, clock) in stores().await {
+        // Each taker works on its own handle for one server worker (its own connection).
+        kv.put("code", b"grant", MIN).await.unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let kv = kv.for_worker();
+                actix_web::rt::spawn(async move {
+                    let mark = format!("taker {i}");
+                    kv.take_and_mark("code", "used", mark.as_bytes(), MIN)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut taken = Vec::new();
+        let mut gone = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Taken::Value(v) => taken.push(v),
+                Taken::Gone(m) => gone.push(m),
+            }
+        }
+        assert_eq!(taken, [b"grant".to_vec()], "{kv:?}");
+        let mark = kv.get("used").await.unwrap().expect("the winner's mark");
+        assert!(mark.starts_with(b"taker "), "{kv:?}");
+        assert!(gone.iter().all(|m| m.as_ref() == Some(&mark)), "{kv:?}");
+        assert_eq!(kv.get("code").await.unwrap(), None);
+
+        kv.put("late", b"grant", Duration::from_secs(10))
+            .await
+            .unwrap();
+        clock.advance(TimeDelta::seconds(10));
+        let late = kv.take_and_mark("late", "late-used", b"m", MIN).await;
+        assert_eq!(late.unwrap(), Taken::Gone(None), "{kv:?}");
+        assert_eq!(kv.get("late-used").await.unwrap(), None, "{kv:?}");
+    }
+}
+
+/// Writes gathered from several places go out together; a take and a read go together.
+#[actix_web::test]
+async fn gathered_writes_and_take_with_a_read() {
+    for (kv, clock) in stores().await {
+        let mut w = Writes::default();
+        w.put("s1".into(), b"one".to_vec(), Duration::from_secs(10));
+        w.put("s2".into(), b"two".to_vec(), MIN);
+        kv.for_worker().write(w).await.unwrap();
+        kv.write(Writes::default()).await.unwrap();
+        assert_eq!(
+            kv.take_and_get("s1", "s2").await.unwrap(),
+            (Some(b"one".to_vec()), Some(b"two".to_vec())),
+            "{kv:?}"
+        );
+        assert_eq!(
+            kv.take_and_get("s1", "nothing").await.unwrap(),
+            (None, None)
+        );
+        clock.advance(TimeDelta::seconds(60));
+        assert_eq!(kv.take_and_get("s2", "s2").await.unwrap(), (None, None));
     }
 }
 

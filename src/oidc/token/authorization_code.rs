@@ -67,8 +67,8 @@ fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
     Ok(())
 }
 
-/// Takes the code atomically and records the redemption right away; a code taken before
-/// revokes what its first redemption issued, an unknown one is refused.
+/// Takes the code atomically, recording in the same step what this redemption will issue;
+/// a code taken before revokes what its first redemption issued, an unknown one is refused.
 async fn take_code(
     app: &AppState,
     tenant: &PoolRuntime,
@@ -77,11 +77,19 @@ async fn take_code(
     planned: &Planned,
     now: DateTime<Utc>,
 ) -> Result<CodeGrant, OAuthError> {
-    match code::redeem(app, tenant, presented).await? {
-        Ok(g) => {
-            record_redemption(app, tenant, presented, planned, now).await?;
-            Ok(g)
-        }
+    let marker = Redeemed {
+        family_id: Some(planned.family.0.clone()),
+        jti: planned.jti.clone(),
+        exp: planned.access_exp,
+    };
+    // Kept for as long as the access token lives.
+    let ttl = Duration::from_secs(
+        u64::try_from(planned.access_exp - now.timestamp())
+            .unwrap_or(60)
+            .max(60),
+    );
+    match code::redeem(app, tenant, presented, &marker, ttl).await? {
+        Ok(g) => Ok(g),
         Err(Some(first)) => {
             revoke_first_redemption(app, tenant, client, presented, first, now).await?;
             Err(OAuthError::invalid_grant(
@@ -92,28 +100,6 @@ async fn take_code(
             "the authorization code is invalid or expired",
         )),
     }
-}
-
-/// Records what this redemption will issue, for as long as its access token lives.
-async fn record_redemption(
-    app: &AppState,
-    tenant: &PoolRuntime,
-    presented: &str,
-    planned: &Planned,
-    now: DateTime<Utc>,
-) -> Result<(), OAuthError> {
-    let marker = Redeemed {
-        family_id: Some(planned.family.0.clone()),
-        jti: planned.jti.clone(),
-        exp: planned.access_exp,
-    };
-    let ttl = Duration::from_secs(
-        u64::try_from(planned.access_exp - now.timestamp())
-            .unwrap_or(60)
-            .max(60),
-    );
-    code::mark_redeemed(app, tenant, presented, &marker, ttl).await?;
-    Ok(())
 }
 
 /// A second redemption: someone else holds the code. Revokes what the first one bought.

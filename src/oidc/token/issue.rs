@@ -73,8 +73,7 @@ pub async fn load_user(
             let Some(user) = users::find(c, &pool, &sub)? else {
                 return Ok((None, Vec::new(), Vec::new(), Vec::new()));
             };
-            let groups = groups::of_user(c, &pool, &sub)?;
-            let roles = groups::roles_of_user(c, &pool, &sub)?;
+            let (groups, roles) = groups::with_roles_of_user(c, &pool, &sub)?;
             let identities = federation::of_user(c, &pool, &sub)?;
             Ok((Some(user), groups, roles, identities))
         })

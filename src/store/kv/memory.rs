@@ -120,6 +120,28 @@ impl MemoryKv {
         }
     }
 
+    /// Takes `k` if it holds a live value and then stores `mark` under `mark_key`; otherwise
+    /// reads `mark_key`. One lock: atomic, as the Redis script.
+    pub fn take_and_mark(
+        &self,
+        k: &str,
+        mark_key: String,
+        mark: Vec<u8>,
+        now_ms: i64,
+    ) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let mut map = self.lock();
+        let live = matches!(map.get(k), Some(e @ Entry::Value(_)) if expiry_of(e) > now_ms);
+        if live && let Some(Entry::Value(v)) = map.remove(k) {
+            self.maybe_sweep(&mut map, now_ms);
+            map.insert(mark_key, Entry::Value(mark));
+            return (Some(v), None);
+        }
+        match map.get(&mark_key) {
+            Some(Entry::Value(v)) => (None, Some(v.clone())),
+            _ => (None, None),
+        }
+    }
+
     pub fn count(&self, k: &str, now_ms: i64) -> i64 {
         match self.lock().get(k) {
             Some(Entry::Counter { n, expires_ms }) if *expires_ms > now_ms => *n,

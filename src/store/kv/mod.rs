@@ -16,6 +16,26 @@ use super::StoreError;
 use crate::clock::{Clock, Observer};
 use crate::config::redact_url;
 
+/// Writes gathered by several modules to go out together with [`Kv::write`].
+#[derive(Debug, Default)]
+pub struct Writes(Vec<(String, Vec<u8>, Duration)>);
+
+impl Writes {
+    /// Adds a write of `value` under `key` for `ttl` (as [`Kv::put`]).
+    pub fn put(&mut self, key: String, value: Vec<u8>, ttl: Duration) {
+        self.0.push((key, value, ttl));
+    }
+}
+
+/// What [`Kv::take_and_mark`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// The live value, now gone; the mark is stored.
+    Value(Vec<u8>),
+    /// Nothing live was there; what the mark key holds, if anything.
+    Gone(Option<Vec<u8>>),
+}
+
 /// The two implementations.
 #[derive(Clone)]
 enum Backend {
@@ -99,6 +119,19 @@ impl Kv {
             clock,
             observer: None,
         })
+    }
+
+    /// The same store for one server worker (its own Redis connection; see
+    /// [`RedisKv::for_worker`]).
+    pub fn for_worker(&self) -> Self {
+        let backend = match &self.backend {
+            Backend::Redis(r) => Backend::Redis(r.for_worker()),
+            memory => memory.clone(),
+        };
+        Self {
+            backend,
+            ..self.clone()
+        }
     }
 
     /// Reports each Redis operation's latency and failure to `observer` (the metrics).
@@ -254,6 +287,10 @@ impl Kv {
 
     /// Stores several values (as [`Kv::put`]) in one round trip.
     pub async fn put_many(&self, entries: &[(&str, &[u8], Duration)]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            // Nothing to send (Redis refuses an empty pipeline).
+            return Ok(());
+        }
         let now = self.now_ms();
         let sealed: Vec<(String, Vec<u8>, i64)> = entries
             .iter()
@@ -271,6 +308,64 @@ impl Kv {
             }
             Backend::Redis(r) => self.timed(r.put_many(sealed)).await,
         }
+    }
+
+    /// Stores every write gathered in `w` (as [`Kv::put`]) in one round trip.
+    pub async fn write(&self, w: Writes) -> Result<(), StoreError> {
+        let entries: Vec<(&str, &[u8], Duration)> =
+            w.0.iter()
+                .map(|(k, v, ttl)| (k.as_str(), v.as_slice(), *ttl))
+                .collect();
+        self.put_many(&entries).await
+    }
+
+    /// Takes `take` (as [`Kv::take`]) and reads `get` (as [`Kv::get`]) in one round trip.
+    pub async fn take_and_get(
+        &self,
+        take: &str,
+        get: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), StoreError> {
+        let (t, g) = (self.key(take), self.key(get));
+        let (taken, read) = match &self.backend {
+            Backend::Memory(m) => (m.take(&t), m.get(&g)),
+            Backend::Redis(r) => self.timed(r.take_and_get(&t, &g)).await?,
+        };
+        let now = self.now_ms();
+        Ok((
+            taken.and_then(|v| unseal(v, now)),
+            read.and_then(|v| unseal(v, now)),
+        ))
+    }
+
+    /// Takes `key` (as [`Kv::take`]) and, only if it held a live value, stores `mark` under
+    /// `mark_key` for `ttl` in the same atomic step; otherwise returns what `mark_key` holds.
+    /// A single-use value that leaves a trace of its use, in one round trip, with no window
+    /// in which it is gone and its trace not yet there.
+    pub async fn take_and_mark(
+        &self,
+        key: &str,
+        mark_key: &str,
+        mark: &[u8],
+        ttl: Duration,
+    ) -> Result<Taken, StoreError> {
+        let (k, mk, now, ttl) = (
+            self.key(key),
+            self.key(mark_key),
+            self.now_ms(),
+            ttl_ms(ttl),
+        );
+        let sealed = seal(now + ttl, mark);
+        let (taken, marked) = match &self.backend {
+            Backend::Memory(m) => m.take_and_mark(&k, mk, sealed, now),
+            Backend::Redis(r) => {
+                self.timed(r.take_and_mark(&k, &mk, sealed, ttl, now))
+                    .await?
+            }
+        };
+        Ok(match taken.and_then(|v| unseal(v, now)) {
+            Some(v) => Taken::Value(v),
+            None => Taken::Gone(marked.and_then(|v| unseal(v, now))),
+        })
     }
 
     /// The live value of a counter (0 when absent or expired).

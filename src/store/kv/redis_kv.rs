@@ -1,10 +1,11 @@
 //! Redis-backed key-value store over a reconnecting `ConnectionManager`.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
+use tokio::sync::OnceCell;
 
 use crate::store::StoreError;
 
@@ -84,6 +85,20 @@ static RELEASE_AND_DELETE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Takes KEYS[1] if it holds a live sealed value (ARGV[3] = now) and stores ARGV[1] under
+/// KEYS[2] for ARGV[2] ms; otherwise reads KEYS[2]. Returns {taken or false, read or false}.
+static TAKE_AND_MARK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local v = redis.call('GET', KEYS[1])
+          if v and tonumber(string.sub(v, 1, 16)) > tonumber(ARGV[3]) then
+            redis.call('DEL', KEYS[1])
+            redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+            return {v, false}
+          end
+          return {false, redis.call('GET', KEYS[2])}",
+    )
+});
+
 static COUNT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
@@ -95,6 +110,11 @@ static COUNT: LazyLock<Script> = LazyLock::new(|| {
 #[derive(Clone)]
 pub struct RedisKv {
     conn: ConnectionManager,
+    /// What a worker's own connection is opened with.
+    opener: Arc<(redis::Client, redis::aio::ConnectionManagerConfig)>,
+    /// This worker's own connection (see [`RedisKv::for_worker`]); `None` inside when it could
+    /// not be opened, and the shared one serves.
+    local: Option<Arc<OnceCell<Option<ConnectionManager>>>>,
 }
 
 fn kv_err(e: redis::RedisError) -> StoreError {
@@ -124,11 +144,18 @@ impl RedisKv {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
-        let conn = tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, cfg))
-            .await
-            .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
-            .map_err(|e| e.to_string())?;
-        let kv = Self { conn };
+        let conn = tokio::time::timeout(
+            timeout,
+            ConnectionManager::new_with_config(client.clone(), cfg.clone()),
+        )
+        .await
+        .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+        .map_err(|e| e.to_string())?;
+        let kv = Self {
+            conn,
+            opener: Arc::new((client, cfg)),
+            local: None,
+        };
         tokio::time::timeout(timeout, kv.ping())
             .await
             .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
@@ -136,8 +163,36 @@ impl RedisKv {
         Ok(kv)
     }
 
+    /// The same store with a connection of its own, opened on first use by the runtime that
+    /// uses it: a server worker's commands then go out and come back on its own thread, instead
+    /// of through the shared connection's driver on another thread (two more thread switches
+    /// per command).
+    pub fn for_worker(&self) -> Self {
+        Self {
+            local: Some(Arc::new(OnceCell::new())),
+            ..self.clone()
+        }
+    }
+
+    async fn conn(&self) -> ConnectionManager {
+        let Some(local) = &self.local else {
+            return self.conn.clone();
+        };
+        let own = local
+            .get_or_init(|| async {
+                let (client, cfg) = self.opener.as_ref();
+                let opened = ConnectionManager::new_with_config(client.clone(), cfg.clone()).await;
+                if let Err(e) = &opened {
+                    tracing::warn!(error = %e, "a worker's own Redis connection failed; sharing one");
+                }
+                opened.ok()
+            })
+            .await;
+        own.clone().unwrap_or_else(|| self.conn.clone())
+    }
+
     pub async fn put(&self, k: &str, v: Vec<u8>, ttl_ms: i64) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         let ttl = u64::try_from(ttl_ms).unwrap_or(1);
         c.pset_ex::<_, _, ()>(k, v, ttl).await.map_err(kv_err)
     }
@@ -149,7 +204,7 @@ impl RedisKv {
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         let stored: i64 = PUT_IF_ABSENT
             .key(k)
             .arg(v)
@@ -162,12 +217,12 @@ impl RedisKv {
     }
 
     pub async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         c.get(k).await.map_err(kv_err)
     }
 
     pub async fn get_many(&self, ks: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         let mut cmd = redis::cmd("MGET");
         for k in ks {
             cmd.arg(k);
@@ -176,12 +231,12 @@ impl RedisKv {
     }
 
     pub async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         c.get_del(k).await.map_err(kv_err)
     }
 
     pub async fn incr(&self, k: &str, now_ms: i64, ttl_ms: i64) -> Result<i64, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         INCR.key(k)
             .arg(now_ms)
             .arg(ttl_ms)
@@ -196,7 +251,7 @@ impl RedisKv {
         counters: &[(String, i64)],
         now_ms: i64,
     ) -> Result<Option<Vec<i64>>, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         let mut inv = INCR_UNLESS.key(guard);
         inv.arg(now_ms);
         for (k, ttl) in counters {
@@ -211,7 +266,7 @@ impl RedisKv {
         delete: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         let mut inv = RELEASE_AND_DELETE.prepare_invoke();
         inv.arg(now_ms).arg(release.len());
         for k in release.iter().chain(delete) {
@@ -224,7 +279,7 @@ impl RedisKv {
     }
 
     pub async fn put_many(&self, entries: Vec<(String, Vec<u8>, i64)>) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         let mut pipe = redis::pipe();
         for (k, v, ttl) in entries {
             pipe.pset_ex(k, v, u64::try_from(ttl).unwrap_or(1)).ignore();
@@ -232,8 +287,42 @@ impl RedisKv {
         pipe.query_async::<()>(&mut c).await.map_err(kv_err)
     }
 
+    pub async fn take_and_get(
+        &self,
+        take: &str,
+        get: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), StoreError> {
+        let mut c = self.conn().await;
+        redis::pipe()
+            .get_del(take)
+            .get(get)
+            .query_async(&mut c)
+            .await
+            .map_err(kv_err)
+    }
+
+    pub async fn take_and_mark(
+        &self,
+        k: &str,
+        mark_key: &str,
+        mark: Vec<u8>,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), StoreError> {
+        let mut c = self.conn().await;
+        TAKE_AND_MARK
+            .key(k)
+            .key(mark_key)
+            .arg(mark)
+            .arg(ttl_ms)
+            .arg(now_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(kv_err)
+    }
+
     pub async fn release(&self, k: &str, now_ms: i64) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         RELEASE
             .key(k)
             .arg(now_ms)
@@ -244,7 +333,7 @@ impl RedisKv {
     }
 
     pub async fn count(&self, k: &str, now_ms: i64) -> Result<i64, StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         COUNT
             .key(k)
             .arg(now_ms)
@@ -254,12 +343,12 @@ impl RedisKv {
     }
 
     pub async fn delete(&self, k: &str) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         c.del::<_, ()>(k).await.map_err(kv_err)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn().await;
         redis::cmd("PING")
             .query_async::<String>(&mut c)
             .await

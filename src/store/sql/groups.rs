@@ -136,10 +136,15 @@ pub fn of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<String>, 
         .load::<String>(c)?)
 }
 
-/// The roles of the user's groups that have one, lowest precedence first (`cognito:roles`;
-/// the first is `cognito:preferred_role`).
-pub fn roles_of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<String>, StoreError> {
-    let roles: Vec<Option<String>> = user_groups::table
+/// The user's groups by precedence (as [`of_user`]) and, in the same order without repeats,
+/// the roles of those that have one (`cognito:roles`; the first is `cognito:preferred_role`):
+/// one query.
+pub fn with_roles_of_user(
+    c: &mut DbConn,
+    pool: &PoolId,
+    sub: &str,
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let rows: Vec<(String, Option<String>)> = user_groups::table
         .inner_join(
             groups::table.on(groups::pool_id
                 .eq(user_groups::pool_id)
@@ -147,17 +152,20 @@ pub fn roles_of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<Str
         )
         .filter(user_groups::pool_id.eq(pool.as_str()))
         .filter(user_groups::sub.eq(sub))
-        .filter(groups::role_arn.is_not_null())
         .order((groups::precedence.asc(), groups::name.asc()))
-        .select(groups::role_arn)
+        .select((groups::name, groups::role_arn))
         .load(c)?;
-    let mut out: Vec<String> = Vec::new();
-    for r in roles.into_iter().flatten() {
-        if !out.contains(&r) {
-            out.push(r);
+    let mut roles: Vec<String> = Vec::new();
+    let mut names = Vec::with_capacity(rows.len());
+    for (name, role) in rows {
+        names.push(name);
+        if let Some(r) = role
+            && !roles.contains(&r)
+        {
+            roles.push(r);
         }
     }
-    Ok(out)
+    Ok((names, roles))
 }
 
 /// Changes a group's description, precedence and role; returns whether it exists.

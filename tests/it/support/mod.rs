@@ -190,7 +190,7 @@ impl TestAppBuilder {
         let app_state = st.clone();
         // Test clients drop idle connections long before the server closes them (a request on
         // a connection the server is closing fails with IncompleteMessage under heavy load).
-        let server = HttpServer::new(move || tessera::build_app(app_state.clone()))
+        let server = HttpServer::new(move || tessera::build_app(app_state.for_worker()))
             .keep_alive(Duration::from_secs(75))
             .workers(1)
             .disable_signals()
