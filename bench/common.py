@@ -26,6 +26,30 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def hashing_split(pid):
+    """CPU seconds of `pid` so far, split: (argon2 workers in user mode, everything else, the
+    workers' kernel time included). Read from each thread's /proc stat; the workers are the
+    threads named argon2-N."""
+    import glob
+    tick = os.sysconf("SC_CLK_TCK")
+    hashing = other = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/stat"):
+        try:
+            with open(path) as f:
+                raw = f.read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        user, system = int(fields[11]), int(fields[12])
+        if comm.startswith("argon2-"):
+            hashing += user
+            other += system
+        else:
+            other += user + system
+    return hashing / tick, other / tick
+
+
 def settle(pids, busy=0.05, step=0.5, limit=60):
     """Waits until none of `pids` uses more than `busy` of a core (a server still working off
     the previous case's queue would slow the next measurement), at most `limit` seconds."""
