@@ -1,5 +1,6 @@
 """What the bench scripts share: resident memory and CPU time of a process, read from /proc."""
 
+import glob
 import os
 import time
 
@@ -30,7 +31,6 @@ def hashing_split(pid):
     """CPU seconds of `pid` so far, split: (argon2 workers in user mode, everything else, the
     workers' kernel time included). Read from each thread's /proc stat; the workers are the
     threads named argon2-N."""
-    import glob
     tick = os.sysconf("SC_CLK_TCK")
     hashing = other = 0
     for path in glob.glob(f"/proc/{pid}/task/*/stat"):

@@ -123,20 +123,10 @@ pub fn remove_member(
 
 /// Names of the user's groups, lowest precedence first (Cognito's `cognito:groups` order).
 pub fn of_user(c: &mut DbConn, pool: &PoolId, sub: &str) -> Result<Vec<String>, StoreError> {
-    Ok(user_groups::table
-        .inner_join(
-            groups::table.on(groups::pool_id
-                .eq(user_groups::pool_id)
-                .and(groups::name.eq(user_groups::group_name))),
-        )
-        .filter(user_groups::pool_id.eq(pool.as_str()))
-        .filter(user_groups::sub.eq(sub))
-        .order((groups::precedence.asc(), groups::name.asc()))
-        .select(groups::name)
-        .load::<String>(c)?)
+    Ok(with_roles_of_user(c, pool, sub)?.0)
 }
 
-/// The user's groups by precedence (as [`of_user`]) and, in the same order without repeats,
+/// The user's groups by precedence (`cognito:groups`) and, in the same order without repeats,
 /// the roles of those that have one (`cognito:roles`; the first is `cognito:preferred_role`):
 /// one query.
 pub fn with_roles_of_user(
