@@ -19,8 +19,9 @@ authorization code flow with a password sign-in at 8, 64 and 512 concurrent brow
 PostgreSQL it then imports --big-users users (default 1,000,000) with `tessera user import`
 (rows/s), measures the sign-in flow again against the large pool (p99 against the same with
 the small one), and times `user list` pages at the start and at the end of the pool. It prints
-one Markdown table (req/s, p50, p99, ratio to ceiling or peer) and each server's RSS idle and
-peak. Needs `wrk` (Debian: apt-get install wrk).
+one Markdown table (req/s, p50, p99, the server's RSS peak during the case, ratio to ceiling
+or peer) and each server's RSS idle, peak, and 15 s after its last case. Needs `wrk` (Debian:
+apt-get install wrk).
 """
 
 import argparse
@@ -77,6 +78,8 @@ class Proc:
         time.sleep(0.5)
         self.idle = rss_mib(self.proc.pid)
         self.peak = self.idle
+        self.window = self.idle  # the peak since `measured` last reset it
+        self.after = None
 
     def printed(self, pattern, wait=5.0):
         """The first group of `pattern` in a line the server printed after it started."""
@@ -91,7 +94,8 @@ class Proc:
 
     def sample(self, until):
         while not until.is_set():
-            self.peak = max(self.peak, rss_mib(self.proc.pid))
+            rss = rss_mib(self.proc.pid)
+            self.peak, self.window = max(self.peak, rss), max(self.window, rss)
             time.sleep(0.1)
 
     def stop(self):
@@ -112,8 +116,9 @@ def quiet():
 
 def measured(server, run):
     """Runs `run()` on quiet servers while sampling this one's RSS; the result gains the
-    server's CPU seconds over the run (`cpu_s`)."""
+    server's CPU seconds over the run (`cpu_s`) and its RSS peak during it (`rss_mib`)."""
     quiet()
+    server.window = rss_mib(server.proc.pid)
     done = threading.Event()
     t = threading.Thread(target=server.sample, args=(done,), daemon=True)
     t.start()
@@ -124,6 +129,9 @@ def measured(server, run):
         r["cpu_s"] = cpu_seconds(server.proc.pid) - cpu
         after = hashing_split(server.proc.pid)
         r["hash_s"], r["other_s"] = after[0] - split[0], after[1] - split[1]
+        done.set()
+        t.join()
+        r["rss_mib"] = server.window
         return r
     finally:
         done.set()
@@ -275,6 +283,7 @@ def main():
         # again on the same core in runs alternating with the case's (see `interleaved`).
         for t in targets:
             rows += tessera_cases(t, tmp, a.seconds, peer_rows)
+            t.after = rss_after_load(t)
         if a.big_users and len(targets) > 1 and wanted("large pool"):
             rows += big_pool_cases(targets[1], tmp, a.seconds, a.big_users, rows)
         for name, r in peer_rows.items():
@@ -284,15 +293,25 @@ def main():
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nargon2id alone (m=19456, t=2, p=1) on one core: {argon:.1f} hashes/s")
-    print("| case | server | req/s | p50 ms | p99 ms | errors | ratio |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    print("| case | server | req/s | p50 ms | p99 ms | errors | RSS peak MiB | ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for case, server, r, ratio in rows:
+        rss = f"{r['rss_mib']:.0f}" if r.get("rss_mib") else ""
         print(f"| {case} | {server} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-              f"{r.get('errors', 0)} | {ratio or ''} |")
-    print("\n| server | RSS idle MiB | RSS peak MiB |")
-    print("| --- | ---: | ---: |")
+              f"{r.get('errors', 0)} | {rss} | {ratio or ''} |")
+    print("\n| server | RSS idle MiB | RSS peak MiB | RSS after the load MiB |")
+    print("| --- | ---: | ---: | ---: |")
     for s in servers:
-        print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} |")
+        after = f"{s.after:.0f}" if s.after else ""
+        print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} | {after} |")
+
+
+def rss_after_load(server, idle_for=15):
+    """RSS once the server has had nothing to do for `idle_for` seconds after its cases (its
+    hashing workers give their memory back after 10 s idle)."""
+    quiet()
+    time.sleep(idle_for)
+    return rss_mib(server.proc.pid)
 
 
 def big_pool_cases(t, tmp, seconds, n, rows):
@@ -383,6 +402,7 @@ def interleaved(yardstick, case, pairs, label):
     for key in ("rps", "p50_ms", "p99_ms", "cpu_s", "hash_s", "other_s"):
         merged[key] = sum(r.get(key, 0) for r in runs) / len(runs)
     merged["errors"] = sum(r.get("errors", 0) for r in runs)
+    merged["rss_mib"] = max(r.get("rss_mib", 0) for r in runs)
     ratios.sort()
     if not ratios:
         return merged, None

@@ -22,6 +22,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TESSERA_LOG_FORMAT", "log_format"),
     ("TESSERA_ACCESS_LOG", "access_log"),
     ("TESSERA_THREAD_SCHEDULING", "thread_scheduling"),
+    ("TESSERA_MAX_CONNECTIONS", "max_connections"),
     ("TESSERA_METRICS_BIND", "metrics_bind"),
     ("TESSERA_REGION", "region"),
     ("TESSERA_KEY_ALGORITHM", "key_algorithm"),
@@ -170,6 +171,11 @@ pub struct Config {
     pub metrics_bind: String,
     /// `batch` (Linux `SCHED_BATCH` for request threads) or `normal`.
     pub thread_scheduling: ThreadScheduling,
+    /// Client connections served at once, split between the request workers (one per core);
+    /// more wait in the listen backlog. Each costs ~19 KiB held (actix-web's buffers and task)
+    /// and ~10 KiB more while a request is in flight, so this bounds memory. 0 means
+    /// [`CONNECTIONS_PER_CORE`] per request worker.
+    pub max_connections: usize,
     /// Region part of new pool ids.
     pub region: String,
     pub key_algorithm: KeyAlgorithm,
@@ -193,7 +199,7 @@ pub struct Config {
     pub mail_from: String,
     /// How often each instance checks the database for changed pools and keys.
     pub cache_refresh_secs: u64,
-    /// Argon2 workers (each holds ~19 MiB for good); 0 means one per core this process may
+    /// Argon2 workers (each holds ~19 MiB while busy); 0 means one per core this process may
     /// run on (more than that adds memory, not throughput).
     pub password_hash_concurrency: usize,
     /// Password checks that may wait for a hashing slot; more are answered 503 at once.
@@ -212,6 +218,11 @@ pub struct Config {
     pub amazon_api_url: String,
 }
 
+/// Connections a request worker serves at once by default (nginx's `worker_connections`
+/// default): far more than one core's hashing needs in flight (~50 sign-ins a second, 3 s
+/// of queue at most), ~10 MiB of buffers at most.
+pub const CONNECTIONS_PER_CORE: usize = 512;
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -228,6 +239,7 @@ impl Default for Config {
             access_log: AccessLog::Errors,
             metrics_bind: "127.0.0.1:9464".into(),
             thread_scheduling: ThreadScheduling::Batch,
+            max_connections: 0,
             region: "local".into(),
             key_algorithm: KeyAlgorithm::RS256,
             key_activation_delay_secs: 600,
@@ -262,6 +274,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The per-worker connection bound for `workers` request workers.
+    pub fn connections_per_worker(&self, workers: usize) -> usize {
+        match self.max_connections {
+            0 => CONNECTIONS_PER_CORE,
+            total => total.div_ceil(workers.max(1)),
+        }
+    }
+
     /// Loads defaults < file < environment. `file` is `--config FILE`; without it `./tessera.toml`
     /// is read when present.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -323,37 +343,7 @@ impl Config {
                 "must be 1-32 characters of a-z, 0-9 and '-'",
             ));
         }
-        if self.sql_pool_size == 0 || self.sql_pool_size > 1000 {
-            return Err(invalid("sql_pool_size", "must be between 1 and 1000"));
-        }
-        if self.password_hash_concurrency > 256 {
-            return Err(invalid(
-                "password_hash_concurrency",
-                "must be between 0 (one per core) and 256",
-            ));
-        }
-        if self.cache_refresh_secs == 0 {
-            return Err(invalid("cache_refresh_secs", "must be at least 1"));
-        }
-        const YEAR: u64 = 365 * 86_400;
-        if !(300..=YEAR).contains(&self.max_token_lifetime_secs) {
-            return Err(invalid(
-                "max_token_lifetime_secs",
-                "must be between 300 and 31536000",
-            ));
-        }
-        if self.audit_retention_days > 100 * 365 {
-            return Err(invalid(
-                "audit_retention_days",
-                "must be at most 36500 (0 keeps events forever)",
-            ));
-        }
-        if self.key_activation_delay_secs > YEAR {
-            return Err(invalid(
-                "key_activation_delay_secs",
-                "must be at most 31536000",
-            ));
-        }
+        self.validate_bounds()?;
         if let Some(u) = &self.smtp_url {
             match Url::parse(u) {
                 Ok(p) if matches!(p.scheme(), "smtp" | "smtps") => {}
@@ -400,6 +390,48 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The numeric settings within their ranges.
+    fn validate_bounds(&self) -> Result<(), ConfigError> {
+        if self.sql_pool_size == 0 || self.sql_pool_size > 1000 {
+            return Err(invalid("sql_pool_size", "must be between 1 and 1000"));
+        }
+        if self.password_hash_concurrency > 256 {
+            return Err(invalid(
+                "password_hash_concurrency",
+                "must be between 0 (one per core) and 256",
+            ));
+        }
+        if self.max_connections > 1_000_000 {
+            return Err(invalid(
+                "max_connections",
+                "must be between 0 (512 per core) and 1000000",
+            ));
+        }
+        if self.cache_refresh_secs == 0 {
+            return Err(invalid("cache_refresh_secs", "must be at least 1"));
+        }
+        const YEAR: u64 = 365 * 86_400;
+        if !(300..=YEAR).contains(&self.max_token_lifetime_secs) {
+            return Err(invalid(
+                "max_token_lifetime_secs",
+                "must be between 300 and 31536000",
+            ));
+        }
+        if self.audit_retention_days > 100 * 365 {
+            return Err(invalid(
+                "audit_retention_days",
+                "must be at most 36500 (0 keeps events forever)",
+            ));
+        }
+        if self.key_activation_delay_secs > YEAR {
+            return Err(invalid(
+                "key_activation_delay_secs",
+                "must be at most 31536000",
+            ));
+        }
         Ok(())
     }
 
@@ -590,6 +622,20 @@ pub fn redact_url(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_are_bounded_per_worker() {
+        let with = |n: usize| Config {
+            max_connections: n,
+            ..Config::default()
+        };
+        assert_eq!(with(0).connections_per_worker(1), CONNECTIONS_PER_CORE);
+        assert_eq!(with(0).connections_per_worker(4), CONNECTIONS_PER_CORE);
+        assert_eq!(with(1000).connections_per_worker(3), 334);
+        assert_eq!(with(1).connections_per_worker(8), 1);
+        let env = [("TESSERA_MAX_CONNECTIONS".to_string(), "2000000".to_string())];
+        assert!(Config::load_from(None, env).is_err(), "over the bound");
+    }
 
     #[test]
     fn trusted_proxies_are_addresses_or_ranges() {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod federation;
+pub mod heap;
 pub mod housekeeping;
 pub mod http;
 pub mod identity;

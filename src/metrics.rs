@@ -38,6 +38,14 @@ impl SignIn {
     }
 }
 
+/// The hashing workers as they are when metrics are rendered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Hashing {
+    pub queued: usize,
+    pub running: usize,
+    pub memory_bytes: usize,
+}
+
 /// The two well-known documents, whose series are resolved once (the hottest static paths).
 #[derive(Debug, Clone, Copy)]
 pub enum WellKnown {
@@ -75,6 +83,7 @@ pub struct Metrics {
     tokens: IntCounterVec,
     hash_queue: IntGauge,
     hash_running: IntGauge,
+    hash_memory: IntGauge,
     hash_latency: HistogramVec,
     store_latency: HistogramVec,
     store_errors: IntCounterVec,
@@ -190,6 +199,11 @@ impl Metrics {
                 "password_hash_running",
                 "Password checks being computed",
             ),
+            hash_memory: gauge(
+                &r,
+                "password_hash_memory_bytes",
+                "argon2 working memory the hashing workers hold (released when idle)",
+            ),
             hash_latency: histogram(
                 &r,
                 "password_hash_duration_seconds",
@@ -291,11 +305,11 @@ impl Metrics {
     }
 
     /// The text exposition, with the hashing gauges read now.
-    pub fn render(&self, hash_queue: usize, hash_running: usize) -> String {
-        self.hash_queue
-            .set(i64::try_from(hash_queue).unwrap_or(i64::MAX));
-        self.hash_running
-            .set(i64::try_from(hash_running).unwrap_or(i64::MAX));
+    pub fn render(&self, hashing: Hashing) -> String {
+        let set = |g: &IntGauge, v: usize| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        set(&self.hash_queue, hashing.queued);
+        set(&self.hash_running, hashing.running);
+        set(&self.hash_memory, hashing.memory_bytes);
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "metrics encoding failed");

@@ -231,8 +231,12 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     let metrics = serve_metrics(&app)?;
     let refresher = tokio::spawn(refresh_caches(app.clone()));
     let housekeeper = tokio::spawn(crate::housekeeping::run_forever(app.clone()));
+    let trimmer = tokio::spawn(crate::heap::return_freed_forever());
     let app_state = app.clone();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let server = HttpServer::new(move || build_app(app_state.for_worker()))
+        .workers(workers)
+        .max_connections(app.config.connections_per_worker(workers))
         .shutdown_timeout(15)
         .listen(listener)
         .map_err(|e| Error::Startup(format!("cannot listen on {bind}: {e}")))?;
@@ -246,6 +250,7 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     }
     refresher.abort();
     housekeeper.abort();
+    trimmer.abort();
     // Mail queued by the last requests still goes out (bounded by the mailer's own timeout).
     if tokio::time::timeout(Duration::from_secs(15), app.background.idle())
         .await

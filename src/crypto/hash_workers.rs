@@ -1,17 +1,19 @@
 //! The argon2 workers: a fixed set of threads, each reusing one memory buffer for every hash
-//! it computes, fed by a bounded queue. Memory is `workers x m_cost` whatever the load (a
-//! blocking-pool thread per waiting request, each allocating its own buffer, grew to
-//! gigabytes), and a full queue answers at once instead of growing.
+//! it computes, fed by a bounded queue. Memory is at most `workers x m_cost` whatever the load
+//! (a blocking-pool thread per waiting request, each allocating its own buffer, grew to
+//! gigabytes), a full queue answers at once instead of growing, and a worker idle for
+//! `release_after` gives its buffer back (the next job maps a new one, a few milliseconds).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
+use super::hash_memory::HashMemory;
 use super::password::PasswordError;
 use crate::ids::Secret;
 
@@ -32,12 +34,14 @@ enum Job {
 /// The queue in front of the workers.
 #[derive(Clone)]
 pub struct HashWorkers {
-    queue: SyncSender<Job>,
+    queue: Sender<Job>,
     /// Jobs admitted at most: one per worker plus the queue.
     capacity: usize,
     /// Jobs queued or running, and running (for metrics and tests).
     in_flight: Arc<AtomicUsize>,
     running: Arc<AtomicUsize>,
+    /// Bytes of argon2 memory mapped by the workers now.
+    mapped: Arc<AtomicUsize>,
     workers: usize,
     /// A job's compute time, smoothed (nanoseconds; 0 until the first job).
     job_ns: Arc<AtomicU64>,
@@ -46,28 +50,30 @@ pub struct HashWorkers {
 }
 
 impl HashWorkers {
-    /// Starts `workers` threads for `params`, with room for `queue` jobs waiting.
-    pub fn start(workers: usize, queue: usize, params: Params) -> Self {
+    /// Starts `workers` threads for `params`, with room for `queue` jobs waiting; a worker
+    /// that had no job for `release_after` unmaps its memory.
+    pub fn start(workers: usize, queue: usize, params: Params, release_after: Duration) -> Self {
         let workers = workers.max(1);
         let capacity = workers.saturating_add(queue);
         // Admission is decided by `in_flight` (below), so the channel never fills.
-        let (tx, rx) = sync_channel::<Job>(capacity);
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let running = Arc::new(AtomicUsize::new(0));
+        let mapped = Arc::new(AtomicUsize::new(0));
         let job_ns = Arc::new(AtomicU64::new(0));
         for n in 0..workers {
             let (rx, params) = (rx.clone(), params.clone());
             let counters = Counters {
                 in_flight: in_flight.clone(),
                 running: running.clone(),
+                mapped: mapped.clone(),
                 job_ns: job_ns.clone(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 // argon2 keeps its state in the heap buffer; a small stack is plenty.
                 .stack_size(256 * 1024)
-                .spawn(move || work(&rx, &params, &counters));
+                .spawn(move || work(&rx, &params, &counters, release_after));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
@@ -77,6 +83,7 @@ impl HashWorkers {
             capacity,
             in_flight,
             running,
+            mapped,
             workers,
             job_ns,
             max_wait: Duration::MAX,
@@ -111,6 +118,11 @@ impl HashWorkers {
     /// Jobs a worker is computing now.
     pub fn running(&self) -> usize {
         self.running.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of argon2 memory the workers hold now.
+    pub fn memory_bytes(&self) -> usize {
+        self.mapped.load(Ordering::Relaxed)
     }
 
     /// Jobs queued or running.
@@ -164,20 +176,33 @@ impl HashWorkers {
 struct Counters {
     in_flight: Arc<AtomicUsize>,
     running: Arc<AtomicUsize>,
+    mapped: Arc<AtomicUsize>,
     job_ns: Arc<AtomicU64>,
 }
 
-/// A worker: takes jobs until the queue closes, always into the same memory.
-fn work(rx: &Mutex<Receiver<Job>>, params: &Params, counters: &Counters) {
+/// A worker: takes jobs until the queue closes, all in the same memory, mapped at the first
+/// job and unmapped after `release_after` without one.
+fn work(rx: &Receiver<Job>, params: &Params, counters: &Counters, release_after: Duration) {
     let Counters {
         in_flight,
         running,
+        mapped,
         job_ns,
     } = counters;
-    let mut memory = vec![Block::default(); params.block_count()];
+    let bytes = params.block_count().saturating_mul(Block::SIZE);
+    let mut memory: Option<HashMemory> = None;
     loop {
-        let job = {
-            let Ok(rx) = rx.lock() else { return };
+        let job = if memory.is_some() {
+            match rx.recv_timeout(release_after) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    memory = None;
+                    mapped.fetch_sub(bytes, Ordering::Relaxed);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
             match rx.recv() {
                 Ok(job) => job,
                 Err(_) => return,
@@ -185,23 +210,32 @@ fn work(rx: &Mutex<Receiver<Job>>, params: &Params, counters: &Counters) {
         };
         running.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
-        let answer = match job {
-            Job::Hash {
-                password,
-                salt,
-                reply,
-            } => Answer::Hash(reply, hash(&password, &salt, params, &mut memory)),
-            Job::Verify {
-                password,
-                hash,
-                reply,
-            } => Answer::Verify(reply, Ok(verify(&password, &hash, &mut memory))),
-        };
-        // A stored hash with more memory than ours grew the buffer for one job only.
-        if memory.len() > params.block_count() {
-            memory.truncate(params.block_count());
-            memory.shrink_to_fit();
+        if memory.is_none() {
+            memory = HashMemory::new(params.block_count());
+            if memory.is_some() {
+                mapped.fetch_add(bytes, Ordering::Relaxed);
+            }
         }
+        let answer = match (job, memory.as_mut()) {
+            (
+                Job::Hash {
+                    password,
+                    salt,
+                    reply,
+                },
+                Some(memory),
+            ) => Answer::Hash(reply, hash(&password, &salt, params, memory.as_mut())),
+            (
+                Job::Verify {
+                    password,
+                    hash,
+                    reply,
+                },
+                Some(memory),
+            ) => Answer::Verify(reply, verify(&password, &hash, memory)),
+            (Job::Hash { reply, .. }, None) => Answer::Hash(reply, Err(no_memory())),
+            (Job::Verify { reply, .. }, None) => Answer::Verify(reply, Err(no_memory())),
+        };
         // Smoothed over about eight jobs (a lost update between workers is harmless).
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let prev = job_ns.load(Ordering::Relaxed);
@@ -224,6 +258,10 @@ fn work(rx: &Mutex<Receiver<Job>>, params: &Params, counters: &Counters) {
             }
         }
     }
+}
+
+fn no_memory() -> PasswordError {
+    PasswordError::Hash("no memory for argon2".into())
 }
 
 /// A computed answer, sent once the worker's slot is free.
@@ -262,55 +300,124 @@ fn hash(
     Ok(phc.to_string())
 }
 
-/// Does `password` match the stored `hash`? argon2 runs in the worker's memory; imported
-/// bcrypt, PBKDF2 and scrypt hashes (see [`super::schemes`]) are checked here too, so they
-/// share the workers' bound. Anything malformed, or costing more than
-/// `schemes::argon2_within_bounds` allows, does not match.
-fn verify(password: &Secret, hash: &str, memory: &mut Vec<Block>) -> bool {
+/// Does `password` match the stored `hash`? argon2 runs in the worker's memory (a stored
+/// hash asking for more gets a mapping of its own for this check only); imported bcrypt,
+/// PBKDF2 and scrypt hashes (see [`super::schemes`]) are checked here too, so they share the
+/// workers' bound. Anything malformed, or costing more than `schemes::argon2_within_bounds`
+/// allows, does not match.
+fn verify(password: &Secret, hash: &str, memory: &mut HashMemory) -> Result<bool, PasswordError> {
     if super::schemes::scheme(hash) != Some(super::schemes::Scheme::Argon2) {
-        return super::schemes::verify_other(password, hash);
+        return Ok(super::schemes::verify_other(password, hash));
     }
-    let Ok(parsed) = PasswordHash::new(hash) else {
-        return false;
+    let Some(check) = Argon2Check::parse(hash) else {
+        return Ok(false);
     };
-    let (Ok(algorithm), Ok(params)) = (
-        Algorithm::try_from(parsed.algorithm),
-        Params::try_from(&parsed),
-    ) else {
-        return false;
+    let needed = check.params.block_count();
+    let mut larger = None;
+    let blocks = if memory.len() >= needed {
+        memory.as_mut()
+    } else {
+        larger
+            .insert(HashMemory::new(needed).ok_or_else(no_memory)?)
+            .as_mut()
     };
-    let version = parsed
-        .version
-        .and_then(|v| Version::try_from(v).ok())
-        .unwrap_or_default();
-    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return false;
-    };
-    let mut salt_buf = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-        return false;
-    };
-    if let Err(e) = super::schemes::argon2_within_bounds(&params) {
-        tracing::warn!(error = %e, "a stored password hash asks for too much");
-        return false;
-    }
-    let needed = params.block_count();
-    if memory.len() < needed {
-        memory.resize(needed, Block::default());
-    }
-    let mut out = vec![0u8; expected.len()];
-    let argon = Argon2::new(algorithm, version, params);
-    if argon
-        .hash_password_into_with_memory(
-            password.expose().as_bytes(),
+    Ok(check.matches(password, blocks))
+}
+
+/// A stored argon2 hash, parsed and within bounds.
+struct Argon2Check {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    salt: [u8; 64],
+    salt_len: usize,
+    expected: Output,
+}
+
+impl Argon2Check {
+    fn parse(hash: &str) -> Option<Self> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
+        let version = parsed
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or_default();
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt_len = parsed.salt?.decode_b64(&mut salt).ok()?.len();
+        if let Err(e) = super::schemes::argon2_within_bounds(&params) {
+            tracing::warn!(error = %e, "a stored password hash asks for too much");
+            return None;
+        }
+        Some(Self {
+            algorithm,
+            version,
+            params,
             salt,
-            &mut out,
-            &mut memory[..],
-        )
-        .is_err()
-    {
-        return false;
+            salt_len,
+            expected,
+        })
     }
-    // `Output`'s equality is constant-time.
-    Output::new(&out).is_ok_and(|o| o == expected)
+
+    /// Computes the hash of `password` in `memory` (at least `params.block_count()` blocks)
+    /// and compares it with the stored one.
+    fn matches(self, password: &Secret, memory: &mut [Block]) -> bool {
+        let mut out = vec![0u8; self.expected.len()];
+        let salt = self.salt.get(..self.salt_len).unwrap_or_default();
+        let argon = Argon2::new(self.algorithm, self.version, self.params);
+        if argon
+            .hash_password_into_with_memory(password.expose().as_bytes(), salt, &mut out, memory)
+            .is_err()
+        {
+            return false;
+        }
+        // `Output`'s equality is constant-time.
+        Output::new(&out).is_ok_and(|o| o == self.expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1024 * 1024;
+
+    fn one_mib() -> Params {
+        Params::new(1024, 1, 1, None).unwrap()
+    }
+
+    /// Waits (at most 10 s) for the worker thread to reach a state the test cannot await.
+    fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::yield_now();
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_is_mapped_by_the_first_job_and_kept_while_jobs_come() {
+        let w = HashWorkers::start(1, 4, one_mib(), Duration::from_secs(3600));
+        assert_eq!(w.memory_bytes(), 0, "nothing is mapped before a job");
+        let h = w.hash(Secret::new("pw"), [7; 16]).await.unwrap();
+        assert_eq!(w.memory_bytes(), MIB);
+        assert!(w.verify(Secret::new("pw"), h.clone()).await.unwrap());
+        assert!(!w.verify(Secret::new("pv"), h).await.unwrap());
+        assert_eq!(w.memory_bytes(), MIB, "one buffer, reused");
+    }
+
+    #[tokio::test]
+    async fn an_idle_worker_unmaps_its_memory_and_maps_it_again_for_the_next_job() {
+        let w = HashWorkers::start(2, 4, one_mib(), Duration::ZERO);
+        let h = w.hash(Secret::new("pw"), [7; 16]).await.unwrap();
+        eventually("the memory is released", || w.memory_bytes() == 0);
+        assert!(w.verify(Secret::new("pw"), h.clone()).await.unwrap());
+        let (a, b) = tokio::join!(
+            w.verify(Secret::new("pw"), h.clone()),
+            w.verify(Secret::new("pw"), h)
+        );
+        assert!(a.unwrap() && b.unwrap());
+        eventually("both workers' memory is released", || w.memory_bytes() == 0);
+    }
 }

@@ -2,6 +2,7 @@
 //! secrets, constant-time comparison, password hashing (`password`) and the hash schemes an
 //! import brings (`schemes`).
 
+mod hash_memory;
 mod hash_workers;
 pub mod password;
 pub mod schemes;

@@ -5,7 +5,7 @@ use crate::support::TestApp;
 use crate::support::rp::{Landed, PASSWORD, spec};
 
 fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
-    let text = app.st.metrics.render(0, 0);
+    let text = app.st.metrics.render(Default::default());
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
 }
 
@@ -70,7 +70,7 @@ async fn sign_ins_tokens_and_requests_are_counted() {
             .all(|r| !r.contains(app.pool.id.as_str()) && !r.contains('?')),
     );
     // Password checks and store operations were timed; the process collector reports memory.
-    let text = app.st.metrics.render(0, 0);
+    let text = app.st.metrics.render(Default::default());
     for name in [
         "tessera_password_hash_duration_seconds_count{op=\"verify\"}",
         "tessera_store_operation_duration_seconds_count{store=\"sql\"}",

@@ -1,0 +1,56 @@
+//! Giving freed heap memory back to the operating system once a burst is over.
+//!
+//! glibc's malloc keeps what a burst freed inside its arenas: after 512 browsers signed in,
+//! ~20 MiB stayed resident with ~5 MiB of it in use (connection buffers and request state
+//! freed in an order that leaves few whole free pages at an arena's top, the only place glibc
+//! trims by itself). `malloc_trim(0)` releases every free page of every arena. Measured
+//! (2026-12-06, 512 browsers, 1 core): RSS 15 s after the load 48 MiB -> 41 MiB with a trim;
+//! jemalloc 39 MiB and mimalloc 43 MiB by their own decay, at the same peak (66-68 MiB), so
+//! the system allocator stays and the process trims every [`INTERVAL`].
+
+use std::time::Duration;
+
+/// How often freed memory is returned. A trim walks the arenas' free lists (well under a
+/// millisecond for this process) and the pages it releases are faulted in again if needed.
+pub const INTERVAL: Duration = Duration::from_secs(10);
+
+/// Returns the free pages of every malloc arena to the OS; `true` if any were released.
+/// A no-op on C libraries without `malloc_trim`.
+pub fn return_freed() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes the arenas' own locks; it only releases free pages.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// Trims every [`INTERVAL`] until the task is dropped.
+pub async fn return_freed_forever() {
+    let mut tick = tokio::time::interval(INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // Off the request thread: the walk holds each arena's lock in turn.
+        let _ = tokio::task::spawn_blocking(return_freed).await;
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_pages_between_live_allocations_are_released() {
+        // 16 MiB in 4 KiB pieces, all freed but the last, which keeps the arena's top in use:
+        // glibc alone keeps the freed 16 MiB; a trim releases them.
+        let mut pieces: Vec<Vec<u8>> = (0..4096).map(|i| vec![i as u8; 4096]).collect();
+        let last = pieces.pop();
+        drop(pieces);
+        assert!(return_freed(), "nothing was released");
+        drop(last);
+    }
+}
