@@ -15,7 +15,8 @@ Builds the release binary and the bench examples, then measures, side by side in
 each server pinned to core 0 and the load generators (and PostgreSQL and Redis) to core 1 when
 there are two; each ratio is the median of alternating yardstick/case runs. Cases:
 discovery, JWKS, client_credentials (ES256), introspection, userinfo, refresh, and the full
-authorization code flow with a password sign-in at 8, 64 and 512 concurrent browsers. On
+authorization code flow with a password sign-in at 8, 64 and 512 concurrent browsers, and
+sign-up (up to the emailed-code page) at 64 and 512. On
 PostgreSQL it then imports --big-users users (default 1,000,000) with `tessera user import`
 (rows/s), measures the sign-in flow again against the large pool (p99 against the same with
 the small one), and times `user list` pages at the start and at the end of the pool. It prints
@@ -501,6 +502,12 @@ def tessera_cases(t, tmp, seconds, peer_rows):
         if spent and why:
             why += f"; hashing {r['hash_s'] / spent:.2f} of the server's CPU"
         rows.append((f"sign-in flow, {conc} browsers", f"tessera {t.name}", r, why))
+    # Sign-up hashes too (a new password, then the code page): its memory must stay as bounded.
+    for conc in (64, 512):
+        case = f"sign-up flow, {conc} browsers"
+        if wanted(case):
+            r = measured(t, lambda: loadgen("signup", t.issuer, t.web, conc, short))
+            rows.append((case, f"tessera {t.name}", r, None))
     return rows
 
 

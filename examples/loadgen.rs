@@ -5,9 +5,11 @@
 //! ```text
 //! loadgen signin  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
 //! loadgen refresh ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
+//! loadgen signup  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
 //! loadgen token   ISSUER CLIENT_ID USERS PASSWORD 1 1     (prints one access token)
 //! ```
-//! Users are `user0`..`user{USERS-1}`, all with PASSWORD; the client is public, redirect URI
+//! Users are `user0`..`user{USERS-1}`, all with PASSWORD (`signup` makes new ones, up to the
+//! page asking for the emailed code); the client is public, redirect URI
 //! `http://127.0.0.1/cb`, first party (no consent page).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -69,12 +71,7 @@ async fn sign_in_tokens(
     t: &Target,
     user: usize,
 ) -> Result<serde_json::Value, String> {
-    let ip = format!(
-        "10.{}.{}.{}",
-        (user >> 16) & 255,
-        (user >> 8) & 255,
-        user & 255
-    );
+    let ip = address(user);
     let authorize = format!(
         "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
         t.issuer,
@@ -125,15 +122,8 @@ async fn sign_in_tokens(
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if let Some(wait) = res
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        // Shed (503) or limited (429): a browser's user tries again after the pause asked.
-        tokio::time::sleep(Duration::from_secs(wait.min(5))).await;
-        return Err(format!("sign-in answered {}", res.status()));
+    if let Some(why) = pause_if_asked(&res).await {
+        return Err(format!("sign-in {why}"));
     }
     let to = res
         .headers()
@@ -157,6 +147,90 @@ async fn sign_in_tokens(
         .await
         .map_err(|e| e.to_string())?;
     Ok(tokens)
+}
+
+/// The browser address of flow `n` (the benchmark trusts 127.0.0.1 as a proxy): per-address
+/// limits see as many browsers as flows.
+fn address(n: usize) -> String {
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
+/// A shed or limited answer (503/429 with `Retry-After`): the user waits as asked.
+async fn pause_if_asked(res: &reqwest::Response) -> Option<String> {
+    let wait = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    tokio::time::sleep(Duration::from_secs(wait.min(5))).await;
+    Some(format!("answered {}", res.status()))
+}
+
+/// One sign-up as a fresh browser: authorize, the sign-up page, the form (the password is
+/// hashed here), up to the page that asks for the emailed code.
+async fn sign_up(http: &reqwest::Client, t: &Target, n: usize) -> Result<(), String> {
+    let ip = address(n);
+    let authorize = format!(
+        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
+        t.issuer,
+        t.client,
+        urlencode(REDIRECT),
+        challenge()
+    );
+    let mut jar = Vec::new();
+    let res = http
+        .get(&authorize)
+        .header("x-forwarded-for", &ip)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    keep_cookies(&mut jar, &res);
+    let tx = res
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| url_param(l, "tx"))
+        .ok_or_else(|| format!("authorize answered {}", res.status()))?;
+    let page = http
+        .get(format!("{}/signup?tx={tx}", t.issuer))
+        .header("x-forwarded-for", &ip)
+        .header("cookie", cookie_header(&jar))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    // Unique across runs: the process id and the flow number.
+    let name = format!("s{}x{n}", std::process::id());
+    let form = [
+        (
+            "tx",
+            hidden(&page, "tx").ok_or("no tx on the sign-up page")?,
+        ),
+        ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
+        ("username", name.clone()),
+        ("email", format!("{name}@example.com")),
+        ("password", t.password.clone()),
+    ];
+    let res = http
+        .post(format!("{}/signup", t.issuer))
+        .header("x-forwarded-for", &ip)
+        .header("cookie", cookie_header(&jar))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(why) = pause_if_asked(&res).await {
+        return Err(format!("sign-up {why}"));
+    }
+    let status = res.status();
+    let page = res.text().await.map_err(|e| e.to_string())?;
+    if status.is_success() && page.contains("name=\"code\"") {
+        Ok(())
+    } else {
+        Err(format!("sign-up answered {status} without the code page"))
+    }
 }
 
 /// One full sign-in; its refresh token.
@@ -219,7 +293,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, mode, issuer, client, users, password, conc, secs] = args.as_slice() else {
         eprintln!(
-            "usage: loadgen signin|refresh ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS"
+            "usage: loadgen signin|refresh|signup ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS"
         );
         std::process::exit(2);
     };
@@ -264,6 +338,7 @@ async fn main() {
                 let step = async {
                     match (mode.as_str(), &token) {
                         ("refresh", Some(rt)) => refresh(&http, &t, rt).await.map(Some),
+                        ("signup", _) => sign_up(&http, &t, user).await.map(|_| None),
                         _ => sign_in(&http, &t, user % t.users).await.map(|_| None),
                     }
                 };
