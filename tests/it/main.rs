@@ -44,6 +44,7 @@ mod mfa;
 mod mfa_core;
 mod migrations;
 mod recovery;
+mod serve;
 mod signup;
 mod support;
 mod token_lifecycle;
