@@ -8,20 +8,31 @@ use std::time::Duration;
 
 use crate::cli::Cli;
 
-/// Starts `tessera serve` with `env`; the child and its public base address (`host:port`).
-fn serve(cli: &Cli, env: &[(&str, &str)]) -> (Child, String) {
-    let mut child = cli
-        .cmd()
-        .args(["serve"])
-        .env("TESSERA_BIND", "127.0.0.1:0")
-        .env("TESSERA_METRICS_BIND", "off")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// A running server, stopped when dropped (a failing test leaves no process behind).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `tessera serve` with `env`; the server and its address (`host:port`).
+fn serve(cli: &Cli, env: &[(&str, &str)]) -> (Server, String) {
+    let mut child = Server(
+        cli.cmd()
+            .args(["serve"])
+            .env("TESSERA_BIND", "127.0.0.1:0")
+            .env("TESSERA_METRICS_BIND", "off")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -49,7 +60,7 @@ fn connections_past_max_connections_wait_until_one_closes() {
     let cli = Cli::new();
     // One per request worker (one worker per core the server may run on, as this test).
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let (mut child, addr) = serve(&cli, &[("TESSERA_MAX_CONNECTIONS", "1")]);
+    let (_server, addr) = serve(&cli, &[("TESSERA_MAX_CONNECTIONS", "1")]);
     // The connections served: each has its answer and stays open (keep-alive).
     let mut buf = [0u8; 12];
     let mut served: Vec<TcpStream> = (0..workers)
@@ -82,6 +93,4 @@ fn connections_past_max_connections_wait_until_one_closes() {
         .unwrap();
     waiting.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"HTTP/1.1 200");
-    let _ = child.kill();
-    let _ = child.wait();
 }
