@@ -45,12 +45,16 @@ mod tests {
 
     #[test]
     fn freed_pages_between_live_allocations_are_released() {
-        // 16 MiB in 4 KiB pieces, all freed but the last, which keeps the arena's top in use:
-        // glibc alone keeps the freed 16 MiB; a trim releases them.
-        let mut pieces: Vec<Vec<u8>> = (0..4096).map(|i| vec![i as u8; 4096]).collect();
-        let last = pieces.pop();
-        drop(pieces);
+        // 256 pieces of 64 KiB (below the mmap threshold: they come from an arena); every
+        // other one is freed, so each freed piece sits between live ones where glibc alone
+        // never trims it. A trim releases their whole pages.
+        let pieces: Vec<Vec<u8>> = (0..256).map(|i| vec![i as u8 | 1; 64 * 1024]).collect();
+        let (kept, freed): (Vec<_>, Vec<_>) = pieces
+            .into_iter()
+            .enumerate()
+            .partition(|(i, _)| i % 2 == 0);
+        drop(freed);
         assert!(return_freed(), "nothing was released");
-        drop(last);
+        assert_eq!(kept.len(), 128);
     }
 }

@@ -69,12 +69,18 @@ async fn sign_ins_tokens_and_requests_are_counted() {
             .filter_map(|x| x.labels.get("route"))
             .all(|r| !r.contains(app.pool.id.as_str()) && !r.contains('?')),
     );
-    // Password checks and store operations were timed; the process collector reports memory.
-    let text = app.st.metrics.render(Default::default());
+    // Password checks and store operations were timed; the process collector reports memory,
+    // and the hashing workers what they hold (read as `/metrics` reads it).
+    let text = app.st.metrics.render(tessera::metrics::Hashing {
+        queued: app.st.hasher.queued(),
+        running: app.st.hasher.running(),
+        memory_bytes: app.st.hasher.memory_bytes(),
+    });
     for name in [
         "tessera_password_hash_duration_seconds_count{op=\"verify\"}",
         "tessera_store_operation_duration_seconds_count{store=\"sql\"}",
         "tessera_password_hash_queue 0",
+        "tessera_password_hash_memory_bytes ",
         "tessera_http_request_duration_seconds_bucket",
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
