@@ -72,32 +72,12 @@ async fn sign_in_tokens(
     user: usize,
 ) -> Result<serde_json::Value, String> {
     let ip = address(user);
-    let authorize = format!(
-        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20offline_access&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
-        t.issuer,
-        t.client,
-        urlencode(REDIRECT),
-        challenge()
-    );
-    let mut jar = Vec::new();
-    let res = http
-        .get(&authorize)
-        .header("x-forwarded-for", &ip)
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    keep_cookies(&mut jar, &res);
+    let (jar, login) = authorize(http, t, &ip, "openid%20offline_access").await?;
     let origin = t
         .issuer
         .rsplit_once('/')
         .map(|(o, _)| o)
         .unwrap_or(&t.issuer);
-    let login = res
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .ok_or_else(|| format!("authorize answered {}", res.status()))?
-        .to_string();
     let page = http
         .get(format!("{origin}{login}"))
         .header("x-forwarded-for", &ip)
@@ -155,6 +135,38 @@ fn address(n: usize) -> String {
     format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
 }
 
+/// A fresh browser at `ip` starts a flow (PKCE, `scope`): its cookies and the sign-in page's
+/// address (path and query) that authorize redirected to.
+async fn authorize(
+    http: &reqwest::Client,
+    t: &Target,
+    ip: &str,
+    scope: &str,
+) -> Result<(Vec<(String, String)>, String), String> {
+    let url = format!(
+        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope={scope}&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
+        t.issuer,
+        t.client,
+        urlencode(REDIRECT),
+        challenge()
+    );
+    let res = http
+        .get(&url)
+        .header("x-forwarded-for", ip)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let mut jar = Vec::new();
+    keep_cookies(&mut jar, &res);
+    let login = res
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| format!("authorize answered {}", res.status()))?
+        .to_string();
+    Ok((jar, login))
+}
+
 /// A shed or limited answer (503/429 with `Retry-After`): the user waits as asked.
 async fn pause_if_asked(res: &reqwest::Response) -> Option<String> {
     let wait = res
@@ -170,27 +182,8 @@ async fn pause_if_asked(res: &reqwest::Response) -> Option<String> {
 /// hashed here), up to the page that asks for the emailed code.
 async fn sign_up(http: &reqwest::Client, t: &Target, n: usize) -> Result<(), String> {
     let ip = address(n);
-    let authorize = format!(
-        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={}&code_challenge_method=S256",
-        t.issuer,
-        t.client,
-        urlencode(REDIRECT),
-        challenge()
-    );
-    let mut jar = Vec::new();
-    let res = http
-        .get(&authorize)
-        .header("x-forwarded-for", &ip)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    keep_cookies(&mut jar, &res);
-    let tx = res
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .and_then(|l| url_param(l, "tx"))
-        .ok_or_else(|| format!("authorize answered {}", res.status()))?;
+    let (jar, login) = authorize(http, t, &ip, "openid").await?;
+    let tx = url_param(&login, "tx").ok_or("no tx in the sign-in page's address")?;
     let page = http
         .get(format!("{}/signup?tx={tx}", t.issuer))
         .header("x-forwarded-for", &ip)

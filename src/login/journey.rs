@@ -256,25 +256,7 @@ pub async fn submit(
         Form::MfaSetup => Box::pin(mfa::setup(a, t, tx, form, b, now)).await?,
         Form::Consent => Box::pin(consent::submit(a, t, tx, form, b, now)).await?,
     };
-    match result {
-        StepResult::Done(transition) => Ok(transition),
-        StepResult::Authenticated {
-            tx,
-            user,
-            identifier,
-        } => {
-            Box::pin(after_first_factor(
-                app,
-                tenant,
-                tx,
-                &user,
-                &identifier,
-                browser,
-                now,
-            ))
-            .await
-        }
-    }
+    conclude(app, tenant, result, browser, now).await
 }
 
 /// Home-realm discovery: an email typed on the sign-in page whose domain belongs to an
@@ -297,7 +279,20 @@ pub async fn callback(
     if let Some(busy) = over_rate(app, tenant, RateCategory::SignIn).await? {
         return Ok(busy.into());
     }
-    match federated::callback(app, tenant, params, browser, now).await? {
+    let result = federated::callback(app, tenant, params, browser, now).await?;
+    conclude(app, tenant, result, browser, now).await
+}
+
+/// A step's result as the browser's next page: done, or on from a proven first factor (boxed:
+/// the rest of a sign-in is not held inside every waiting form's future).
+async fn conclude(
+    app: &AppState,
+    tenant: &PoolRuntime,
+    result: StepResult,
+    browser: &Browser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Transition, OAuthError> {
+    match result {
         StepResult::Done(transition) => Ok(transition),
         StepResult::Authenticated {
             tx,
