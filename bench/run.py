@@ -16,7 +16,9 @@ each server pinned to core 0 and the load generators (and PostgreSQL and Redis) 
 there are two; each ratio is the median of alternating yardstick/case runs. Cases:
 discovery, JWKS, client_credentials (ES256), introspection, userinfo, refresh, and the full
 authorization code flow with a password sign-in at 8, 64 and 512 concurrent browsers, and
-sign-up (up to the emailed-code page) at 64 and 512. On
+sign-up (up to the emailed-code page), password change (a sign-in, then the Cognito API's
+ChangePassword) and password reset (ForgotPassword, the code from the file outbox,
+ConfirmForgotPassword) at 64 and 512. On
 PostgreSQL it then imports --big-users users (default 1,000,000) with `tessera user import`
 (rows/s), measures the sign-in flow again against the large pool (p99 against the same with
 the small one), and times `user list` pages at the start and at the end of the pool. It prints
@@ -44,6 +46,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
 TESSERA = os.path.join(RELEASE, "tessera")
 USERS = 64
+# Each may be sent 5 codes an hour; a run resets a few hundred.
+RESET_USERS = 2048
 PASSWORD = "bench password 1"
 TWO_CORES = (os.cpu_count() or 1) >= 2
 SERVER_CPU = ["taskset", "-c", "0"] if TWO_CORES else []
@@ -170,10 +174,11 @@ def post_script(tmp, body, headers=()):
     return path
 
 
-def loadgen(mode, issuer, client, conc, seconds):
+def loadgen(mode, issuer, client, conc, seconds, users=USERS, outbox=None):
     argv = LOAD_CPU + [os.path.join(RELEASE, "examples", "loadgen"), mode, issuer, client,
-                       str(USERS), PASSWORD, str(conc), str(seconds)]
-    out = subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+                       str(users), PASSWORD, str(conc), str(seconds)]
+    env = dict(os.environ, LOADGEN_OUTBOX=outbox or "")
+    out = subprocess.run(argv, capture_output=True, text=True, env=env).stdout.strip()
     return out if mode == "token" else json.loads(out.splitlines()[-1])
 
 
@@ -208,14 +213,23 @@ def tessera(name, tmp, database_url, redis_url):
         ["user_creation", "sign_in", "account_recovery", "token"]), []))
     worker = cli(env, "client", "create", "--pool", pool, "--name", "worker", "--grant",
                  "client_credentials", "--scope", "api/read")
+    scopes = ["openid", "profile", "email", "offline_access", "aws.cognito.signin.user.admin"]
     web = cli(env, "client", "create", "--pool", pool, "--name", "web", "--public",
-              "--first-party", "--redirect-uri", "http://127.0.0.1/cb")
+              "--first-party", "--redirect-uri", "http://127.0.0.1/cb",
+              *sum((["--scope", s] for s in scopes), []))
     for i in range(USERS):
         cli(env, "user", "create", "--pool", pool, "--username", f"user{i}", "--password", PASSWORD)
+    # Users for the reset cases, imported as Cognito imports them (RESET_REQUIRED, no password).
+    resets = os.path.join(tmp, f"{name}-resets.csv")
+    with open(resets, "w") as f:
+        f.write("cognito:username,email,email_verified,cognito:mfa_enabled\n")
+        f.writelines(f"reset{i},reset{i}@example.com,TRUE,FALSE\n" for i in range(RESET_USERS))
+    cli(env, "user", "import", "--pool", pool, resets)
     server = Proc(name, [TESSERA, "serve"], env)
     server.env, server.pool = env, pool
     server.metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     server.issuer = f"{server.base}/{pool}"
+    server.outbox = os.path.join(tmp, name, "outbox")
     server.worker = (worker["client_id"], worker["client_secret"])
     server.web = web["client_id"]
     return server
@@ -285,6 +299,7 @@ def main():
         for t in targets:
             rows += tessera_cases(t, tmp, a.seconds, peer_rows)
             t.after = rss_after_load(t)
+            t.store = counters(t)
         if a.big_users and len(targets) > 1 and wanted("large pool"):
             rows += big_pool_cases(targets[1], tmp, a.seconds, a.big_users, rows)
         for name, r in peer_rows.items():
@@ -300,11 +315,14 @@ def main():
         rss = f"{r['rss_mib']:.0f}" if r.get("rss_mib") else ""
         print(f"| {case} | {server} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
               f"{r.get('errors', 0)} | {rss} | {ratio or ''} |")
-    print("\n| server | RSS idle MiB | RSS peak MiB | RSS after the load MiB |")
-    print("| --- | ---: | ---: | ---: |")
+    print("\n| server | RSS idle MiB | RSS peak MiB | RSS after the load MiB | in-process store |")
+    print("| --- | ---: | ---: | ---: | --- |")
     for s in servers:
         after = f"{s.after:.0f}" if s.after else ""
-        print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} | {after} |")
+        store = getattr(s, "store", None)
+        held = (f"{store['store_mib']:.1f} MiB, {store['store_entries']:,.0f} entries, "
+                f"{store['evicted']:,.0f} evicted") if store and store["store_entries"] else ""
+        print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} | {after} | {held} |")
 
 
 def rss_after_load(server, idle_for=15):
@@ -426,6 +444,9 @@ def counters(server):
         "kv": value(r'tessera_store_operation_duration_seconds_count\{store="kv"\}'),
         "sql": value(r'tessera_store_operation_duration_seconds_count\{store="sql"\}'),
         "sign_ins": value(r'tessera_sign_ins_total\{outcome="success"\}'),
+        "store_mib": value("tessera_memory_store_bytes") / 2**20,
+        "store_entries": value("tessera_memory_store_entries"),
+        "evicted": value("tessera_memory_store_evictions_total"),
     }
 
 
@@ -508,6 +529,14 @@ def tessera_cases(t, tmp, seconds, peer_rows):
         if wanted(case):
             r = measured(t, lambda: loadgen("signup", t.issuer, t.web, conc, short))
             rows.append((case, f"tessera {t.name}", r, None))
+    # Password change (a sign-in, then ChangePassword: three hashes) and reset (ForgotPassword,
+    # the mailed code, ConfirmForgotPassword: one hash) under the same bounds.
+    for conc in (64, 512):
+        for case, mode, users in [(f"password change, {conc} browsers", "passwd", USERS),
+                                  (f"password reset, {conc} browsers", "reset", RESET_USERS)]:
+            if wanted(case):
+                r = measured(t, lambda: loadgen(mode, t.issuer, t.web, conc, short, users, t.outbox))
+                rows.append((case, f"tessera {t.name}", r, None))
     return rows
 
 

@@ -1,16 +1,23 @@
 //! A closed-loop load generator for the flows `wrk` cannot script: a full password sign-in
-//! (authorize, sign-in form, code, token exchange) and refresh-token rotation. `bench/run.py`
-//! drives it; it prints one JSON line: requests, errors, req/s, p50 and p99 in ms.
+//! (authorize, sign-in form, code, token exchange), refresh-token rotation, sign-up, password
+//! change and reset. `bench/run.py` drives it; it prints one JSON line: requests, errors,
+//! req/s, p50 and p99 in ms.
 //!
 //! ```text
 //! loadgen signin  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
 //! loadgen refresh ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
 //! loadgen signup  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
+//! loadgen passwd  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
+//! loadgen reset   ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS   (LOADGEN_OUTBOX=DIR)
 //! loadgen token   ISSUER CLIENT_ID USERS PASSWORD 1 1     (prints one access token)
 //! ```
 //! Users are `user0`..`user{USERS-1}`, all with PASSWORD (`signup` makes new ones, up to the
-//! page asking for the emailed code); the client is public, redirect URI
-//! `http://127.0.0.1/cb`, first party (no consent page).
+//! page asking for the emailed code; `passwd` signs in and changes the password to itself
+//! with the Cognito API's `ChangePassword`; `reset` takes `reset0`..`reset{USERS-1}`, each
+//! with a verified `reset{N}@example.com`, through `ForgotPassword`, the code from the server's
+//! file outbox, and `ConfirmForgotPassword`); the client is public, redirect URI
+//! `http://127.0.0.1/cb`, first party (no consent page), and may ask for
+//! `aws.cognito.signin.user.admin`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -70,9 +77,10 @@ async fn sign_in_tokens(
     http: &reqwest::Client,
     t: &Target,
     user: usize,
+    scope: &str,
 ) -> Result<serde_json::Value, String> {
     let ip = address(user);
-    let (jar, login) = authorize(http, t, &ip, "openid%20offline_access").await?;
+    let (jar, login) = authorize(http, t, &ip, scope).await?;
     let origin = t
         .issuer
         .rsplit_once('/')
@@ -226,9 +234,141 @@ async fn sign_up(http: &reqwest::Client, t: &Target, n: usize) -> Result<(), Str
     }
 }
 
+/// One call of the Cognito API (`POST /`, AWS JSON 1.1) from the browser at `ip`.
+async fn cognito(
+    http: &reqwest::Client,
+    t: &Target,
+    ip: &str,
+    action: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let origin = t.issuer.rsplit_once('/').map_or(&*t.issuer, |(o, _)| o);
+    let res = http
+        .post(format!("{origin}/"))
+        .header("x-forwarded-for", ip)
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{action}"),
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(why) = pause_if_asked(&res).await {
+        return Err(format!("{action} {why}"));
+    }
+    let status = res.status();
+    let answer: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(answer)
+    } else {
+        Err(format!("{action} answered {status}: {answer}"))
+    }
+}
+
+/// A sign-in whose access token may call the Cognito API, then `ChangePassword` to the same
+/// password: three hashes (the sign-in's check, the current password's, the new one's).
+async fn change_password(http: &reqwest::Client, t: &Target, user: usize) -> Result<(), String> {
+    let scope = "openid%20aws.cognito.signin.user.admin";
+    let tokens = sign_in_tokens(http, t, user, scope).await?;
+    let token = tokens["access_token"]
+        .as_str()
+        .ok_or_else(|| format!("no access token: {tokens}"))?;
+    let body = serde_json::json!({
+        "AccessToken": token,
+        "PreviousPassword": t.password,
+        "ProposedPassword": t.password,
+    });
+    cognito(http, t, &address(user), "ChangePassword", body)
+        .await
+        .map(drop)
+}
+
+/// `ForgotPassword` for `reset{n}`, its code read from the outbox, `ConfirmForgotPassword`
+/// (one hash: the new password's).
+async fn reset(http: &reqwest::Client, t: &Target, codes: &Codes, n: usize) -> Result<(), String> {
+    let (ip, user) = (address(n), format!("reset{n}"));
+    let asked = serde_json::json!({ "ClientId": t.client, "Username": user });
+    cognito(http, t, &ip, "ForgotPassword", asked).await?;
+    let code = codes.wait(&format!("{user}@example.com")).await?;
+    let confirm = serde_json::json!({
+        "ClientId": t.client,
+        "Username": user,
+        "ConfirmationCode": code,
+        "Password": t.password,
+    });
+    cognito(http, t, &ip, "ConfirmForgotPassword", confirm)
+        .await
+        .map(drop)
+}
+
+/// The codes in the server's file outbox (`{data_dir}/outbox/`, one file a message), read as
+/// the messages arrive: the newest code for each address.
+struct Codes {
+    dir: std::path::PathBuf,
+    seen: std::sync::Mutex<std::collections::HashSet<std::ffi::OsString>>,
+    found: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl Codes {
+    fn new(dir: std::path::PathBuf) -> Self {
+        Self {
+            dir,
+            seen: Default::default(),
+            found: Default::default(),
+        }
+    }
+
+    /// Skips the messages already there (an earlier run's codes are not this run's).
+    fn skip_existing(&self) {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            let mut seen = self.seen.lock().unwrap();
+            seen.extend(entries.flatten().map(|e| e.file_name()));
+        }
+    }
+
+    /// Reads the messages not read before.
+    fn scan(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut seen = self.seen.lock().unwrap();
+        for e in entries.flatten() {
+            if seen.contains(&e.file_name()) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let to = text.lines().find_map(|l| l.strip_prefix("To: "));
+            let code = text.split("Your code: ").nth(1).map(|c| {
+                c.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            });
+            if let (Some(to), Some(code)) = (to, code) {
+                seen.insert(e.file_name());
+                self.found.lock().unwrap().insert(to.to_string(), code);
+            }
+        }
+    }
+
+    /// The code mailed to `to` (taken: the next wait waits for a new one).
+    async fn wait(&self, to: &str) -> Result<String, String> {
+        for _ in 0..1000 {
+            if let Some(code) = self.found.lock().unwrap().remove(to) {
+                return Ok(code);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(format!("no code for {to} in {}", self.dir.display()))
+    }
+}
+
 /// One full sign-in; its refresh token.
 async fn sign_in(http: &reqwest::Client, t: &Target, user: usize) -> Result<String, String> {
-    let tokens = sign_in_tokens(http, t, user).await?;
+    let tokens = sign_in_tokens(http, t, user, "openid%20offline_access").await?;
     tokens["refresh_token"]
         .as_str()
         .map(str::to_string)
@@ -286,7 +426,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, mode, issuer, client, users, password, conc, secs] = args.as_slice() else {
         eprintln!(
-            "usage: loadgen signin|refresh|signup ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS"
+            "usage: loadgen signin|refresh|signup|passwd|reset ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS"
         );
         std::process::exit(2);
     };
@@ -303,16 +443,31 @@ async fn main() {
     if mode == "token" {
         // One sign-in; print its access token (for the userinfo case).
         let http = http_client();
-        let tokens = sign_in_tokens(&http, &t, 0).await.expect("a sign-in");
+        let tokens = sign_in_tokens(&http, &t, 0, "openid%20offline_access")
+            .await
+            .expect("a sign-in");
         println!("{}", tokens["access_token"].as_str().unwrap_or_default());
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(secs);
+    let outbox = std::env::var_os("LOADGEN_OUTBOX").unwrap_or_default();
+    let codes = Arc::new(Codes::new(outbox.into()));
+    if mode == "reset" {
+        // One reader for every flow: the messages are read once each, as they arrive.
+        let codes = codes.clone();
+        codes.skip_existing();
+        tokio::spawn(async move {
+            while Instant::now() < deadline {
+                codes.scan();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    }
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let shared = http_client();
     for n in 0..conc {
-        let (t, errors, mode) = (t.clone(), errors.clone(), mode.clone());
+        let (t, errors, mode, codes) = (t.clone(), errors.clone(), mode.clone(), codes.clone());
         let http = shared.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -332,6 +487,12 @@ async fn main() {
                     match (mode.as_str(), &token) {
                         ("refresh", Some(rt)) => refresh(&http, &t, rt).await.map(Some),
                         ("signup", _) => sign_up(&http, &t, user).await.map(|_| None),
+                        ("passwd", _) => change_password(&http, &t, user % t.users)
+                            .await
+                            .map(|_| None),
+                        ("reset", _) => {
+                            reset(&http, &t, &codes, user % t.users).await.map(|_| None)
+                        }
                         _ => sign_in(&http, &t, user % t.users).await.map(|_| None),
                     }
                 };

@@ -53,6 +53,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "TESSERA_PASSWORD_HASH_CONCURRENCY",
         "password_hash_concurrency",
     ),
+    ("TESSERA_MEMORY_STORE_MAX_MIB", "memory_store_max_mib"),
 ];
 
 /// Which requests get an access line.
@@ -207,6 +208,10 @@ pub struct Config {
     /// Nor may a check wait longer than this (by the measured hashing time): beyond it, 503
     /// with a `Retry-After` of the expected wait, so a flood backs off instead of churning.
     pub password_hash_max_wait_ms: u64,
+    /// With `redis_url = "memory://"`: the in-process store's budget. Past it, the oldest SSO
+    /// sessions and sign-ins in progress are dropped (their users sign in again); counters,
+    /// revocations and codes are never dropped early.
+    pub memory_store_max_mib: usize,
     /// Total time an upstream identity provider has to answer one call.
     pub upstream_timeout_secs: u64,
     /// Comma-separated CIDR ranges of reverse proxies whose `Forwarded` / `X-Forwarded-For`
@@ -256,6 +261,9 @@ impl Default for Config {
             password_hash_concurrency: 0,
             password_hash_queue: 1024,
             password_hash_max_wait_ms: 3000,
+            // Over 10,000 signed-in browsers (an SSO session and its `sid` entry: ~600 bytes),
+            // and the whole process under 64 MiB however many sign in.
+            memory_store_max_mib: 8,
             upstream_timeout_secs: 10,
             trusted_proxies: String::new(),
             facebook_graph_url: "https://graph.facebook.com/v21.0".into(),
@@ -410,6 +418,12 @@ impl Config {
             return Err(invalid(
                 "max_connections",
                 "must be between 0 (256 per core) and 1000000",
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.memory_store_max_mib) {
+            return Err(invalid(
+                "memory_store_max_mib",
+                "must be between 1 and 1048576",
             ));
         }
         if self.cache_refresh_secs == 0 {
@@ -637,6 +651,18 @@ mod tests {
         assert_eq!(with(1).connections_per_worker(8), 1);
         let env = [("TESSERA_MAX_CONNECTIONS".to_string(), "2000000".to_string())];
         assert!(Config::load_from(None, env).is_err(), "over the bound");
+    }
+
+    #[test]
+    fn the_memory_store_budget_is_read_and_bounded() {
+        let load = |v: &str| {
+            let env = [("TESSERA_MEMORY_STORE_MAX_MIB".to_string(), v.to_string())];
+            Config::load_from(None, env).map(|c| c.memory_store_max_mib)
+        };
+        assert_eq!(load("64").ok(), Some(64));
+        assert!(load("0").is_err(), "no budget at all");
+        assert!(load("nonsense").is_err());
+        assert_eq!(Config::default().memory_store_max_mib, 8);
     }
 
     #[test]

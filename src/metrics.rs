@@ -46,6 +46,45 @@ pub struct Hashing {
     pub memory_bytes: usize,
 }
 
+/// The in-process store (`redis_url = "memory://"`) as it is when metrics are rendered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MemoryStore {
+    pub bytes: usize,
+    pub entries: usize,
+    /// Entries dropped before their expiry to stay within `memory_store_max_mib`, since start.
+    pub evicted: u64,
+}
+
+/// The in-process store's series (only ever set on `memory://`).
+#[derive(Clone)]
+struct MemoryStoreSeries {
+    bytes: IntGauge,
+    entries: IntGauge,
+    evictions: IntCounter,
+}
+
+impl MemoryStoreSeries {
+    fn new(r: &Registry) -> Self {
+        Self {
+            bytes: gauge(
+                r,
+                "memory_store_bytes",
+                "Estimated bytes the in-process store holds (memory:// only)",
+            ),
+            entries: gauge(
+                r,
+                "memory_store_entries",
+                "Entries the in-process store holds (memory:// only)",
+            ),
+            evictions: plain_counter(
+                r,
+                "memory_store_evictions_total",
+                "Sessions and sign-ins in progress the in-process store dropped to stay within its budget",
+            ),
+        }
+    }
+}
+
 /// The two well-known documents, whose series are resolved once (the hottest static paths).
 #[derive(Debug, Clone, Copy)]
 pub enum WellKnown {
@@ -85,6 +124,7 @@ pub struct Metrics {
     hash_running: IntGauge,
     hash_memory: IntGauge,
     hash_latency: HistogramVec,
+    memory_store: MemoryStoreSeries,
     store_latency: HistogramVec,
     store_errors: IntCounterVec,
     cache_refreshes: IntCounterVec,
@@ -112,6 +152,12 @@ fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Histogram
     let h = HistogramVec::new(opts, labels).unwrap_or_else(|_| unreachable_metric());
     let _ = r.register(Box::new(h.clone()));
     h
+}
+
+fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|_| unreachable_metric());
+    let _ = r.register(Box::new(c.clone()));
+    c
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -204,6 +250,7 @@ impl Metrics {
                 "password_hash_memory_bytes",
                 "argon2 working memory the hashing workers hold (released when idle)",
             ),
+            memory_store: MemoryStoreSeries::new(&r),
             hash_latency: histogram(
                 &r,
                 "password_hash_duration_seconds",
@@ -228,12 +275,11 @@ impl Metrics {
                 "Pool cache refreshes by result",
                 &["result"],
             ),
-            housekeeping_runs: {
-                let c = IntCounter::new("housekeeping_runs_total", "Housekeeping runs done")
-                    .unwrap_or_else(|_| unreachable_metric());
-                let _ = r.register(Box::new(c.clone()));
-                c
-            },
+            housekeeping_runs: plain_counter(
+                &r,
+                "housekeeping_runs_total",
+                "Housekeeping runs done",
+            ),
             housekeeping_removed: counter(
                 &r,
                 "housekeeping_removed_total",
@@ -304,12 +350,19 @@ impl Metrics {
         self.cache_refreshes.with_label_values(&[result]).inc();
     }
 
-    /// The text exposition, with the hashing gauges read now.
-    pub fn render(&self, hashing: Hashing) -> String {
+    /// The text exposition, with the hashing gauges and the in-process store read now.
+    pub fn render(&self, hashing: Hashing, store: Option<MemoryStore>) -> String {
         let set = |g: &IntGauge, v: usize| g.set(i64::try_from(v).unwrap_or(i64::MAX));
         set(&self.hash_queue, hashing.queued);
         set(&self.hash_running, hashing.running);
         set(&self.hash_memory, hashing.memory_bytes);
+        if let Some(s) = store {
+            let m = &self.memory_store;
+            set(&m.bytes, s.bytes);
+            set(&m.entries, s.entries);
+            m.evictions
+                .inc_by(s.evicted.saturating_sub(m.evictions.get()));
+        }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "metrics encoding failed");

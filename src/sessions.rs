@@ -115,8 +115,11 @@ pub fn open(
         key: key.clone(),
         clients: Vec::new(),
     };
-    writes.put(sid_key(pool, &s.sid), to_bytes(&entry)?, SESSION_TTL);
-    writes.put(key, to_bytes(&s)?, SESSION_TTL);
+    // Both may be evicted by the in-process store, oldest written first: the session is
+    // written before its `sid` entry (which `joined` only ever moves later), so it never
+    // outlives the entry that lets a logout by `sid` end it.
+    writes.put_evictable(key, to_bytes(&s)?, SESSION_TTL);
+    writes.put_evictable(sid_key(pool, &s.sid), to_bytes(&entry)?, SESSION_TTL);
     Ok((id, s))
 }
 
@@ -137,7 +140,9 @@ pub async fn joined(
         return Ok(());
     }
     entry.clients.push(client_id.to_string());
-    app.kv.put(&key, &to_bytes(&entry)?, SESSION_TTL).await
+    app.kv
+        .put_evictable(&key, &to_bytes(&entry)?, SESSION_TTL)
+        .await
 }
 
 /// Ends the session whose `sid` is given (wherever its browser is); what ended, if any.

@@ -118,6 +118,7 @@ impl AppState {
             CONNECT_TIMEOUT,
         )
         .await?
+        .with_memory_limit(config.memory_store_max_mib << 20)
         .with_observer(Arc::new(metrics.clone()));
         let federation = Federation::new(Duration::from_secs(config.upstream_timeout_secs))
             .map_err(|e| Error::Startup(e.to_string()))?;

@@ -121,21 +121,50 @@ pub async fn verify(
     presented: &str,
     ttl: Duration,
 ) -> Result<bool, StoreError> {
+    match check(app, pool, p, sub, presented, ttl).await? {
+        Some(accepted) => consume(app, pool, p, sub, accepted).await,
+        None => Ok(false),
+    }
+}
+
+/// A code [`check`] found right, not yet consumed.
+#[derive(Debug)]
+pub struct Accepted(Vec<u8>);
+
+/// Counts a try of `presented` and says whether it is `sub`'s live code, consuming nothing:
+/// a caller with work that may fail (a password hash shed under load) does it between this
+/// and [`consume`], so the code survives for the retry.
+pub async fn check(
+    app: &AppState,
+    pool: &PoolId,
+    p: Purpose,
+    sub: &str,
+    presented: &str,
+    ttl: Duration,
+) -> Result<Option<Accepted>, StoreError> {
     let presented = presented.trim();
     if app.kv.incr(&tries_key(pool, p, sub), ttl).await? > MAX_TRIES {
         app.kv.delete(&key(pool, p, sub)).await?;
-        return Ok(false);
+        return Ok(None);
     }
     let Some(stored) = app.kv.get(&key(pool, p, sub)).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let ok = presented.len() == 6 && ct_eq(&stored, sha256_hex(presented.as_bytes()).as_bytes());
-    if !ok {
-        return Ok(false);
-    }
-    // Consume it atomically: of two concurrent right answers only the one that takes it wins.
+    Ok(ok.then_some(Accepted(stored)))
+}
+
+/// Consumes the code [`check`] accepted; `false` if another request took it first.
+pub async fn consume(
+    app: &AppState,
+    pool: &PoolId,
+    p: Purpose,
+    sub: &str,
+    accepted: Accepted,
+) -> Result<bool, StoreError> {
+    // Atomically: of two concurrent right answers only the one that takes it wins.
     let taken = app.kv.take(&key(pool, p, sub)).await?;
-    if !taken.is_some_and(|t| ct_eq(&t, &stored)) {
+    if !taken.is_some_and(|t| ct_eq(&t, &accepted.0)) {
         return Ok(false);
     }
     app.kv.delete(&tries_key(pool, p, sub)).await?;

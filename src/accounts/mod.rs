@@ -323,6 +323,47 @@ pub async fn set_password(
     policy::check(&pool.settings.password_policy, password).map_err(AccountError::Policy)?;
     let user = find(app, &pool.id, who).await?;
     let hash = app.hasher.hash(password, app.random.as_ref()).await?;
+    store_password(app, pool, user, password, hash, temporary, now).await
+}
+
+/// Sets `user`'s password with the reset code they were mailed. The new password is hashed
+/// first (the step a flood sheds: TooManyRequests, 503), then the code consumed, then the
+/// password stored: shed, the code stays good for the retry (an SDK retries by itself).
+/// `Ok(None)`: the code is wrong, used up or expired.
+pub async fn reset_password(
+    app: &AppState,
+    pool: &Pool,
+    user: User,
+    code: &str,
+    password: &Secret,
+    code_ttl: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, AccountError> {
+    policy::check(&pool.settings.password_policy, password).map_err(AccountError::Policy)?;
+    let (reset, sub) = (codes::Purpose::Reset, user.sub.clone());
+    let Some(accepted) = codes::check(app, &pool.id, reset, sub.as_str(), code, code_ttl).await?
+    else {
+        return Ok(None);
+    };
+    let hash = app.hasher.hash(password, app.random.as_ref()).await?;
+    if !codes::consume(app, &pool.id, reset, sub.as_str(), accepted).await? {
+        return Ok(None);
+    }
+    store_password(app, pool, user, password, hash, false, now)
+        .await
+        .map(Some)
+}
+
+/// Stores `hash` (of `password`) as `user`'s password and ends what the old one started.
+async fn store_password(
+    app: &AppState,
+    pool: &Pool,
+    user: User,
+    password: &Secret,
+    hash: String,
+    temporary: bool,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
     let status = if temporary {
         UserStatus::ForceChangePassword
     } else {

@@ -304,28 +304,11 @@ pub async fn confirm_forgot_password(ctx: &Ctx<'_>, c: ByUsername) -> Result<Val
         Err(AccountError::NotFound(_)) => return Err(mismatch()),
         Err(e) => return Err(e.into()),
     };
-    let ok = codes::verify(
-        ctx.app,
-        &tenant.pool.id,
-        Purpose::Reset,
-        user.sub.as_str(),
-        &code,
-        RESET_TTL,
-    )
-    .await?;
-    if !ok {
-        return Err(mismatch());
+    let (pool, now) = (&tenant.pool, ctx.now);
+    match accounts::reset_password(ctx.app, pool, user, &code, &password, RESET_TTL, now).await? {
+        Some(_) => Ok(json!({})),
+        None => Err(mismatch()),
     }
-    accounts::set_password(
-        ctx.app,
-        &tenant.pool,
-        user.sub.as_str(),
-        &password,
-        false,
-        ctx.now,
-    )
-    .await?;
-    Ok(json!({}))
 }
 
 /// The pool and live user of an access token with Cognito's API scope.

@@ -2,16 +2,27 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::metrics::Hashing;
+use crate::metrics::{Hashing, MemoryStore};
 use crate::state::AppState;
 
 pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
-    let body = app.metrics.render(Hashing {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(exposition(&app))
+}
+
+/// The exposition with what is read at render time: the hashing workers and the in-process
+/// store.
+pub fn exposition(app: &AppState) -> String {
+    let store = app.kv.memory_usage().map(|u| MemoryStore {
+        bytes: u.bytes,
+        entries: u.entries,
+        evicted: u.evicted,
+    });
+    let hashing = Hashing {
         queued: app.hasher.queued(),
         running: app.hasher.running(),
         memory_bytes: app.hasher.memory_bytes(),
-    });
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(body)
+    };
+    app.metrics.render(hashing, store)
 }

@@ -200,22 +200,6 @@ pub async fn forgot(
     .into())
 }
 
-/// The user behind `identifier` if `code` is their current reset code (which it consumes).
-async fn code_owner(
-    app: &AppState,
-    tenant: &PoolRuntime,
-    identifier: &str,
-    code: &str,
-) -> Result<Option<User>, OAuthError> {
-    let Some(user) = find_for_sign_in(app, &tenant.pool, normalize_identifier(identifier)).await?
-    else {
-        return Ok(None);
-    };
-    let sub = user.sub.as_str();
-    let ok = codes::verify(app, &tenant.pool.id, Purpose::Reset, sub, code, RESET_TTL).await?;
-    Ok(ok.then_some(user))
-}
-
 /// The code and the new password were submitted.
 pub async fn reset(
     app: &AppState,
@@ -249,12 +233,18 @@ pub async fn reset(
     if let Err(msg) = accounts::policy::check(&tenant.pool.settings.password_policy, &password) {
         return retry(tx, &format!("The password {msg}."));
     }
-    let Some(user) = code_owner(app, tenant, &identifier, code).await? else {
-        return retry(tx, "That code is wrong or has expired.");
+    let wrong = "That code is wrong or has expired.";
+    let found = find_for_sign_in(app, &tenant.pool, normalize_identifier(&identifier)).await?;
+    let Some(user) = found else {
+        return retry(tx, wrong);
     };
-    let sub = user.sub.as_str();
-    match accounts::set_password(app, &tenant.pool, sub, &password, false, now).await {
-        Ok(_) => {}
+    let sub = user.sub.clone();
+    let sub = sub.as_str();
+    // The code is consumed only once the new password is hashed: shed under load (503), it
+    // stays good for the retry.
+    match accounts::reset_password(app, &tenant.pool, user, code, &password, RESET_TTL, now).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return retry(tx, wrong),
         Err(e @ AccountError::Policy(_)) => {
             return retry(tx, &user_message(&e).unwrap_or_default());
         }

@@ -116,7 +116,10 @@ pub async fn begin(
 
 pub async fn save(app: &AppState, pool: &PoolId, tx: &LoginTx) -> Result<(), StoreError> {
     let body = serde_json::to_vec(tx).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    app.kv.put(&tx_key(pool, &tx.id), &body, LOGIN_TX_TTL).await
+    // Evictable: losing a sign-in in progress costs its browser a restart, nothing more.
+    app.kv
+        .put_evictable(&tx_key(pool, &tx.id), &body, LOGIN_TX_TTL)
+        .await
 }
 
 pub async fn find(app: &AppState, pool: &PoolId, id: &str) -> Result<Option<LoginTx>, StoreError> {

@@ -78,7 +78,7 @@ async fn housekeeping_removes_expired_rows_under_a_lease() {
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 
-    let metrics = app.st.metrics.render(Default::default());
+    let metrics = tessera::http::metrics::exposition(&app.st);
     assert!(
         metrics.contains("tessera_housekeeping_removed_total{what=\"refresh_tokens\"} 1"),
         "{metrics}"

@@ -214,6 +214,35 @@ async fn counters_count_within_a_window() {
     }
 }
 
+/// A count given back to zero removes the counter: a success leaves nothing behind, and the
+/// next count starts a window of its own (later than the old one: never more lenient).
+#[actix_web::test]
+async fn a_counter_given_back_to_zero_is_gone() {
+    let ten = Duration::from_secs(10);
+    for (kv, clock) in stores().await {
+        assert_eq!(kv.incr("ip", ten).await.unwrap(), 1);
+        assert_eq!(kv.incr("ip", ten).await.unwrap(), 2);
+        kv.release("ip").await.unwrap();
+        assert_eq!(kv.count("ip").await.unwrap(), 1, "{kv:?}");
+        kv.release("ip").await.unwrap();
+        assert_eq!(kv.count("ip").await.unwrap(), 0);
+        if let Some(usage) = kv.memory_usage() {
+            assert_eq!(usage.entries, 0, "nothing left: {usage:?}");
+        }
+        clock.advance(TimeDelta::seconds(8));
+        assert_eq!(
+            kv.incr_unless("lock", &[("ip", ten)]).await.unwrap(),
+            Some(vec![1])
+        );
+        kv.release_and_delete(&["ip"], &[]).await.unwrap();
+        assert_eq!(kv.incr("ip", ten).await.unwrap(), 1);
+        clock.advance(TimeDelta::seconds(5));
+        assert_eq!(kv.count("ip").await.unwrap(), 1, "a new window: {kv:?}");
+        clock.advance(TimeDelta::seconds(5));
+        assert_eq!(kv.count("ip").await.unwrap(), 0);
+    }
+}
+
 /// The combined operations a sign-in uses (one round trip each) mean what their parts mean.
 #[actix_web::test]
 async fn combined_counts_releases_and_puts() {
@@ -251,9 +280,10 @@ async fn combined_counts_releases_and_puts() {
             Some(vec![1]),
             "windows start again: {kv:?}"
         );
-        kv.put_many(&[("x", b"1", ten), ("y", b"2", MIN)])
-            .await
-            .unwrap();
+        let mut w = Writes::default();
+        w.put("x".into(), b"1".to_vec(), ten);
+        w.put_evictable("y".into(), b"2".to_vec(), MIN);
+        kv.write(w).await.unwrap();
         let both = kv.get_many(&["x", "y"]).await.unwrap();
         assert_eq!(both, [Some(b"1".to_vec()), Some(b"2".to_vec())]);
         clock.advance(TimeDelta::seconds(10));

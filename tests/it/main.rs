@@ -39,6 +39,7 @@ mod keys;
 mod kv;
 mod limits;
 mod logout;
+mod memory_store;
 mod metrics;
 mod mfa;
 mod mfa_core;

@@ -5,7 +5,7 @@ use crate::support::TestApp;
 use crate::support::rp::{Landed, PASSWORD, spec};
 
 fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
-    let text = app.st.metrics.render(Default::default());
+    let text = tessera::http::metrics::exposition(&app.st);
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
 }
 
@@ -71,11 +71,7 @@ async fn sign_ins_tokens_and_requests_are_counted() {
     );
     // Password checks and store operations were timed; the process collector reports memory,
     // and the hashing workers what they hold (read as `/metrics` reads it).
-    let text = app.st.metrics.render(tessera::metrics::Hashing {
-        queued: app.st.hasher.queued(),
-        running: app.st.hasher.running(),
-        memory_bytes: app.st.hasher.memory_bytes(),
-    });
+    let text = tessera::http::metrics::exposition(&app.st);
     for name in [
         "tessera_password_hash_duration_seconds_count{op=\"verify\"}",
         "tessera_store_operation_duration_seconds_count{store=\"sql\"}",

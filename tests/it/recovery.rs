@@ -316,3 +316,70 @@ async fn a_failing_smtp_server_looks_the_same_to_the_visitor_and_keeps_the_accou
     assert!(page.contains("name=\"code\""), "{page}");
     app.st.background.idle().await;
 }
+
+/// A reset whose new password cannot be hashed now (the hashing is saturated: shed at once)
+/// keeps its code, so the retry the page or an SDK makes goes through with the same code.
+#[actix_web::test]
+async fn a_reset_shed_under_load_keeps_its_code_for_the_retry() {
+    use tessera::accounts::{self, AccountError};
+    use tessera::crypto::password::{PasswordError, PasswordHasherPool};
+    use tessera::ids::Secret;
+
+    let app = TestApp::new().await;
+    let carol = app.user("carol", "carol@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let (_, page) = ask(&app, &browser, &c.start().url, "carol").await;
+    let mailed = app.last_code("carol@example.com").await.unwrap();
+    // The same stores behind a saturated hasher: one worker, no queue, busy with a slow hash.
+    let mut busy = app.st.clone();
+    let slow = argon2::Params::new(16 * 1024, 2, 1, None).unwrap();
+    busy.hasher = PasswordHasherPool::new(1, 0, slow);
+    let hasher = busy.hasher.clone();
+    let running = actix_web::rt::spawn(async move {
+        let rng = tessera::clock::SeededRandom::new(b"slow");
+        hasher.hash(&Secret::new("slow"), &rng).await
+    });
+    while busy.hasher.running() == 0 {
+        actix_web::rt::task::yield_now().await;
+    }
+    let fresh = Secret::new("a fresh password");
+    let ttl = std::time::Duration::from_secs(3600);
+    let shed =
+        accounts::reset_password(&busy, &app.pool, carol, &mailed, &fresh, ttl, app.now()).await;
+    assert!(
+        matches!(
+            shed,
+            Err(AccountError::Password(PasswordError::Busy { .. }))
+        ),
+        "{shed:?}"
+    );
+    assert!(running.await.unwrap().is_ok());
+    let form = [
+        ("tx", hidden(&page, "tx")),
+        ("csrf", hidden(&page, "csrf")),
+        ("code", mailed),
+        ("password", "a fresh password".into()),
+        ("confirm", "a fresh password".into()),
+    ];
+    let res = browser
+        .post(format!(
+            "{}/{}/confirmForgotPassword",
+            app.base, app.pool.id
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Your password was changed")
+    );
+    let landed = app
+        .sign_in(&app.browser(), &c.start().url, "carol", "a fresh password")
+        .await;
+    assert!(matches!(landed, Landed::Client(_)), "{landed:?}");
+}

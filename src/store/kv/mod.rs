@@ -9,21 +9,26 @@ mod redis_kv;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use memory::MemoryKv;
+pub use memory::{MemoryKv, Usage};
 pub use redis_kv::RedisKv;
 
 use super::StoreError;
 use crate::clock::{Clock, Observer};
 use crate::config::redact_url;
 
-/// Writes gathered by several modules to go out together with [`Kv::write`].
+/// Writes gathered by several modules to go out together with [`Kv::write`], in order.
 #[derive(Debug, Default)]
-pub struct Writes(Vec<(String, Vec<u8>, Duration)>);
+pub struct Writes(Vec<(String, Vec<u8>, Duration, bool)>);
 
 impl Writes {
     /// Adds a write of `value` under `key` for `ttl` (as [`Kv::put`]).
     pub fn put(&mut self, key: String, value: Vec<u8>, ttl: Duration) {
-        self.0.push((key, value, ttl));
+        self.0.push((key, value, ttl, false));
+    }
+
+    /// Adds a write as [`Kv::put_evictable`].
+    pub fn put_evictable(&mut self, key: String, value: Vec<u8>, ttl: Duration) {
+        self.0.push((key, value, ttl, true));
     }
 }
 
@@ -134,6 +139,26 @@ impl Kv {
         }
     }
 
+    /// The in-process store keeps its entries within about `bytes` (see [`Kv::put_evictable`]);
+    /// Redis is bounded by its own `maxmemory`.
+    pub fn with_memory_limit(self, bytes: usize) -> Self {
+        match self.backend {
+            Backend::Memory(_) => Self {
+                backend: Backend::Memory(MemoryKv::with_limit(bytes)),
+                ..self
+            },
+            Backend::Redis(_) => self,
+        }
+    }
+
+    /// What the in-process store holds; `None` on Redis.
+    pub fn memory_usage(&self) -> Option<Usage> {
+        match &self.backend {
+            Backend::Memory(m) => Some(m.usage()),
+            Backend::Redis(_) => None,
+        }
+    }
+
     /// Reports each Redis operation's latency and failure to `observer` (the metrics).
     pub fn with_observer(self, observer: Arc<dyn Observer>) -> Self {
         Self {
@@ -165,11 +190,33 @@ impl Kv {
 
     /// Stores `value` under `key` for `ttl`, replacing any previous value.
     pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        let (k, ttl) = (self.key(key), ttl_ms(ttl));
-        let v = seal(self.now_ms() + ttl, value);
+        self.store(key, value, ttl, false).await
+    }
+
+    /// As [`Kv::put`], for state whose loss costs a sign-in and never a security property
+    /// (SSO sessions, sign-in transactions): the in-process store drops such entries, oldest
+    /// written first, to stay within its memory budget. On Redis the same as `put`.
+    pub async fn put_evictable(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.store(key, value, ttl, true).await
+    }
+
+    async fn store(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        evictable: bool,
+    ) -> Result<(), StoreError> {
+        let (k, ttl, now) = (self.key(key), ttl_ms(ttl), self.now_ms());
+        let v = seal(now + ttl, value);
         match &self.backend {
             Backend::Memory(m) => {
-                m.put(k, v, self.now_ms());
+                m.put(k, v, now, evictable);
                 Ok(())
             }
             Backend::Redis(r) => self.timed(r.put(&k, v, ttl)).await,
@@ -235,7 +282,9 @@ impl Kv {
     }
 
     /// Gives back one count reserved with [`Kv::incr`] (an attempt that turned out not to
-    /// count); the window stays as it is and the count never goes below zero.
+    /// count); the count never goes below zero. A counter given back to zero is removed, window
+    /// and all: a success leaves nothing behind, and the next count starts a new window (which
+    /// ends later than the old one would have: never more lenient).
     pub async fn release(&self, key: &str) -> Result<(), StoreError> {
         let (k, now) = (self.key(key), self.now_ms());
         match &self.backend {
@@ -285,38 +334,30 @@ impl Kv {
         }
     }
 
-    /// Stores several values (as [`Kv::put`]) in one round trip.
-    pub async fn put_many(&self, entries: &[(&str, &[u8], Duration)]) -> Result<(), StoreError> {
-        if entries.is_empty() {
+    /// Stores every write gathered in `w` (as [`Kv::put`] or [`Kv::put_evictable`]), in
+    /// their order, in one round trip.
+    pub async fn write(&self, w: Writes) -> Result<(), StoreError> {
+        if w.0.is_empty() {
             // Nothing to send (Redis refuses an empty pipeline).
             return Ok(());
         }
         let now = self.now_ms();
-        let sealed: Vec<(String, Vec<u8>, i64)> = entries
-            .iter()
-            .map(|(k, v, ttl)| {
-                let ttl = ttl_ms(*ttl);
-                (self.key(k), seal(now + ttl, v), ttl)
-            })
-            .collect();
+        let sealed = w.0.into_iter().map(|(k, v, ttl, evictable)| {
+            let ttl = ttl_ms(ttl);
+            (self.key(&k), seal(now + ttl, &v), ttl, evictable)
+        });
         match &self.backend {
             Backend::Memory(m) => {
-                for (k, v, _) in sealed {
-                    m.put(k, v, now);
+                for (k, v, _, evictable) in sealed {
+                    m.put(k, v, now, evictable);
                 }
                 Ok(())
             }
-            Backend::Redis(r) => self.timed(r.put_many(sealed)).await,
+            Backend::Redis(r) => {
+                let sealed = sealed.map(|(k, v, ttl, _)| (k, v, ttl)).collect();
+                self.timed(r.put_many(sealed)).await
+            }
         }
-    }
-
-    /// Stores every write gathered in `w` (as [`Kv::put`]) in one round trip.
-    pub async fn write(&self, w: Writes) -> Result<(), StoreError> {
-        let entries: Vec<(&str, &[u8], Duration)> =
-            w.0.iter()
-                .map(|(k, v, ttl)| (k.as_str(), v.as_slice(), *ttl))
-                .collect();
-        self.put_many(&entries).await
     }
 
     /// Takes `take` (as [`Kv::take`]) and reads `get` (as [`Kv::get`]) in one round trip.

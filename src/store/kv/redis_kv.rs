@@ -33,13 +33,14 @@ static INCR: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Gives back one count of a live window (never below zero; the window is unchanged).
+/// Gives back one count of a live window (never below zero); a counter given back to zero is
+/// deleted, window and all.
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
           if e <= tonumber(ARGV[1]) then return 0 end
           local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-          if n <= 0 then return 0 end
+          if n <= 1 then redis.call('DEL', KEYS[1]) return 0 end
           return redis.call('HINCRBY', KEYS[1], 'n', -1)",
     )
 });
@@ -76,7 +77,8 @@ static RELEASE_AND_DELETE: LazyLock<Script> = LazyLock::new(|| {
             if i <= r then
               local e = tonumber(redis.call('HGET', KEYS[i], 'e') or '0')
               local n = tonumber(redis.call('HGET', KEYS[i], 'n') or '0')
-              if e > now and n > 0 then redis.call('HINCRBY', KEYS[i], 'n', -1) end
+              if e > now and n > 1 then redis.call('HINCRBY', KEYS[i], 'n', -1)
+              elseif e > now then redis.call('DEL', KEYS[i]) end
             else
               redis.call('DEL', KEYS[i])
             end
