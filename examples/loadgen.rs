@@ -234,13 +234,34 @@ async fn sign_up(http: &reqwest::Client, t: &Target, n: usize) -> Result<(), Str
     }
 }
 
-/// One call of the Cognito API (`POST /`, AWS JSON 1.1) from the browser at `ip`.
+/// One call of the Cognito API (`POST /`, AWS JSON 1.1) from the browser at `ip`; throttled
+/// (`TooManyRequestsException`: the hashing is saturated), it backs off 1 s and then 2 s and
+/// tries again, as the AWS SDKs' standard retry mode does (three attempts in all).
 async fn cognito(
     http: &reqwest::Client,
     t: &Target,
     ip: &str,
     action: &str,
     body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let mut attempt = 0;
+    loop {
+        match cognito_once(http, t, ip, action, &body).await {
+            Err(e) if attempt < 2 && e.contains("TooManyRequestsException") => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn cognito_once(
+    http: &reqwest::Client,
+    t: &Target,
+    ip: &str,
+    action: &str,
+    body: &serde_json::Value,
 ) -> Result<serde_json::Value, String> {
     let origin = t.issuer.rsplit_once('/').map_or(&*t.issuer, |(o, _)| o);
     let res = http
