@@ -82,7 +82,9 @@ async fn take_code(
         jti: planned.jti.clone(),
         exp: planned.access_exp,
     };
-    // Kept for as long as the access token lives.
+    // Kept for as long as the access token lives (the in-process store drops the oldest such
+    // marks first when over its budget: replays of older codes are then refused without the
+    // revocation; every code stays single-use).
     let ttl = Duration::from_secs(
         u64::try_from(planned.access_exp - now.timestamp())
             .unwrap_or(60)

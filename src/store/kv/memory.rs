@@ -260,8 +260,8 @@ impl MemoryKv {
         }
     }
 
-    /// Takes `k` if it holds a live value and then stores `mark` under `mark_key`; otherwise
-    /// reads `mark_key`. One lock: atomic, as the Redis script.
+    /// Takes `k` if it holds a live value and then stores `mark` under `mark_key` (evictable);
+    /// otherwise reads `mark_key`. One lock: atomic, as the Redis script.
     pub fn take_and_mark(
         &self,
         k: &str,
@@ -273,7 +273,7 @@ impl MemoryKv {
         let live = matches!(maps.get(k), Some(e @ Entry::Value(_)) if expiry_of(e) > now_ms);
         if live && let Some(Entry::Value(v)) = maps.remove(k) {
             self.maybe_sweep(&mut maps, now_ms);
-            self.store(&mut maps, mark_key, Entry::Value(mark), false);
+            self.store(&mut maps, mark_key, Entry::Value(mark), true);
             return (Some(v), None);
         }
         match maps.get(&mark_key) {
@@ -347,6 +347,24 @@ mod tests {
         kv.put("b".into(), sealed(1_000, "b"), 0, true);
         assert_eq!(kv.get("a"), None);
         assert!(kv.get("b").is_some() && kv.get("kept").is_some());
+    }
+
+    #[test]
+    fn a_value_taken_stays_taken_when_its_mark_is_evicted() {
+        let kv = MemoryKv::with_limit(1);
+        kv.put("code".into(), sealed(1_000, "c"), 0, false);
+        let mark = || sealed(1_000, "m");
+        assert_eq!(
+            kv.take_and_mark("code", "used".into(), mark(), 0),
+            (Some(sealed(1_000, "c")), None)
+        );
+        assert_eq!(kv.get("used"), Some(mark()));
+        kv.put("session".into(), sealed(1_000, "s"), 0, true);
+        assert_eq!(kv.get("used"), None, "the mark went first");
+        assert_eq!(
+            kv.take_and_mark("code", "used".into(), mark(), 0),
+            (None, None)
+        );
     }
 
     #[test]

@@ -140,7 +140,8 @@ impl Kv {
     }
 
     /// The in-process store keeps its entries within about `bytes` (see [`Kv::put_evictable`]);
-    /// Redis is bounded by its own `maxmemory`.
+    /// Redis is bounded by its own `maxmemory`. For a store just connected: the in-process one
+    /// starts again empty, apart from any clone made before.
     pub fn with_memory_limit(self, bytes: usize) -> Self {
         match self.backend {
             Backend::Memory(_) => Self {
@@ -381,7 +382,8 @@ impl Kv {
     /// Takes `key` (as [`Kv::take`]) and, only if it held a live value, stores `mark` under
     /// `mark_key` for `ttl` in the same atomic step; otherwise returns what `mark_key` holds.
     /// A single-use value that leaves a trace of its use, in one round trip, with no window
-    /// in which it is gone and its trace not yet there.
+    /// in which it is gone and its trace not yet there. The trace is evictable (as
+    /// [`Kv::put_evictable`]): the value stays single-use whatever happens to it.
     pub async fn take_and_mark(
         &self,
         key: &str,
