@@ -109,6 +109,24 @@ impl Throttle {
         app.kv.release_and_delete(&release, &[]).await
     }
 
+    /// The reservation and the check's answer; a check that was not made (shed under load,
+    /// or its worker gone) gives its reservation back first: the server's overload never
+    /// counts against a user.
+    async fn unless_unchecked(
+        &self,
+        app: &AppState,
+        r: Reserved,
+        checked: Result<bool, PasswordError>,
+    ) -> Result<(Reserved, bool), AccountError> {
+        match checked {
+            Ok(verified) => Ok((r, verified)),
+            Err(e) => {
+                self.cancel(app, r).await?;
+                Err(e.into())
+            }
+        }
+    }
+
     /// The reserved attempt was not evaluated after all (malformed input): it does not count.
     pub async fn cancel(&self, app: &AppState, r: Reserved) -> Result<(), StoreError> {
         if lock_delay(r.attempt).is_some() {
@@ -237,10 +255,11 @@ pub async fn check_password(
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let pw = Secret::new(password);
-    let verified = app
+    let checked = app
         .hasher
         .verify_or_dummy(&pw, hash.as_deref(), app.random.as_ref())
-        .await?;
+        .await;
+    let (reserved, verified) = throttle.unless_unchecked(app, reserved, checked).await?;
     match user {
         Some(u) if verified && u.enabled => {
             let ctx = audit::Context {
@@ -295,14 +314,15 @@ pub async fn check_current_password(
         throttle.failed(app, reserved, ip, now).await?;
         return Ok(Checked::Failed);
     }
-    let ok = app
+    let checked = app
         .hasher
         .verify_or_dummy(
             &Secret::new(password),
             user.password_hash.as_deref(),
             app.random.as_ref(),
         )
-        .await?;
+        .await;
+    let (reserved, ok) = throttle.unless_unchecked(app, reserved, checked).await?;
     if ok {
         throttle.succeeded(app, reserved).await?;
         Ok(Checked::Ok(Box::new(user.clone())))
