@@ -209,8 +209,9 @@ pub struct Config {
     /// with a `Retry-After` of the expected wait, so a flood backs off instead of churning.
     pub password_hash_max_wait_ms: u64,
     /// With `redis_url = "memory://"`: the in-process store's budget. Past it, the oldest SSO
-    /// sessions, sign-ins in progress and used-code marks are dropped (their users sign in
-    /// again); counters, revocations and codes are never dropped early.
+    /// sessions, sign-ins in progress, used-code marks and emailed codes are dropped (their
+    /// users sign in again or ask for another code); limit counters, revocations and session
+    /// generations are never dropped early.
     pub memory_store_max_mib: usize,
     /// Total time an upstream identity provider has to answer one call.
     pub upstream_timeout_secs: u64,

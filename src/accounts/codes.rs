@@ -72,8 +72,10 @@ pub async fn issue(
     ttl: Duration,
 ) -> Result<String, StoreError> {
     let code = app.random.string_from(b"0123456789", 6);
+    // Evictable: a code the in-process store dropped costs its user a "send again" (the mail
+    // counters and tries, which are the limits, are kept).
     app.kv
-        .put(
+        .put_evictable(
             &key(pool, p, sub),
             sha256_hex(code.as_bytes()).as_bytes(),
             ttl,

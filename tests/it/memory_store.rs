@@ -1,8 +1,10 @@
-//! The in-process store's memory budget: past it the oldest SSO sessions go (and with them
-//! nothing a logout or a limit depends on), and the metrics show what it holds and dropped.
+//! The in-process store's memory budget: past it the oldest SSO sessions and codes go (and
+//! with them nothing a logout or a limit depends on), and the metrics show what it holds and
+//! dropped.
 
 use std::time::Duration;
 
+use tessera::accounts::codes::{self, Purpose};
 use tessera::sessions::{self, Session};
 
 use crate::support::TestApp;
@@ -24,6 +26,10 @@ async fn past_its_budget_the_oldest_sessions_go_and_logout_and_limits_still_hold
         st.kv.incr(counter, Duration::from_secs(600)).await.unwrap(),
         1
     );
+    let (confirm, day) = (Purpose::Confirm, Duration::from_secs(86_400));
+    let code = codes::issue(&st, pool, confirm, "early", day)
+        .await
+        .unwrap();
     let mut started = Vec::new();
     for i in 0..200 {
         let s = Session::new(&format!("user-{i}"), 0, vec!["pwd".into()]);
@@ -63,8 +69,11 @@ async fn past_its_budget_the_oldest_sessions_go_and_logout_and_limits_still_hold
                 .is_none()
         );
     }
-    // Counters are never dropped early: the limit's count is intact.
+    // Counters are never dropped early: the limit's count is intact. A code written before
+    // the sessions went with them (its user asks for another).
     assert_eq!(st.kv.count(counter).await.unwrap(), 1);
+    let gone = codes::verify(&st, pool, confirm, "early", &code, day).await;
+    assert!(!gone.unwrap());
     // The metrics read the same store.
     let text = tessera::http::metrics::exposition(&st);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
