@@ -194,9 +194,10 @@ impl Kv {
         self.store(key, value, ttl, false).await
     }
 
-    /// As [`Kv::put`], for state whose loss costs a sign-in and never a security property
-    /// (SSO sessions, sign-in transactions): the in-process store drops such entries, oldest
-    /// written first, to stay within its memory budget. On Redis the same as `put`.
+    /// As [`Kv::put`], for state whose loss costs a sign-in or a resent code and never a
+    /// security property (SSO sessions, sign-in transactions, emailed codes): the in-process
+    /// store drops such entries, oldest written first, to stay within its memory budget. On
+    /// Redis the same as `put`.
     pub async fn put_evictable(
         &self,
         key: &str,
