@@ -86,33 +86,15 @@ async fn sign_in_tokens(
         .rsplit_once('/')
         .map(|(o, _)| o)
         .unwrap_or(&t.issuer);
-    let page = http
-        .get(format!("{origin}{login}"))
-        .header("x-forwarded-for", &ip)
-        .header("cookie", cookie_header(&jar))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+    let page = page(http, &format!("{origin}{login}"), &ip, &jar).await?;
     let form = [
         ("tx", hidden(&page, "tx").ok_or("no tx")?),
         ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
         ("username", format!("user{user}")),
         ("password", t.password.clone()),
     ];
-    let res = http
-        .post(format!("{}/login", t.issuer))
-        .header("x-forwarded-for", &ip)
-        .header("cookie", cookie_header(&jar))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(why) = pause_if_asked(&res).await {
-        return Err(format!("sign-in {why}"));
-    }
+    let url = format!("{}/login", t.issuer);
+    let res = submit(http, &url, &ip, &jar, &form, "sign-in").await?;
     let to = res
         .headers()
         .get("location")
@@ -175,6 +157,48 @@ async fn authorize(
     Ok((jar, login))
 }
 
+/// A hosted page as the browser at `ip` with cookies `jar` sees it.
+async fn page(
+    http: &reqwest::Client,
+    url: &str,
+    ip: &str,
+    jar: &[(String, String)],
+) -> Result<String, String> {
+    http.get(url)
+        .header("x-forwarded-for", ip)
+        .header("cookie", cookie_header(jar))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Posts a hosted page's form as that browser; a shed or limited answer is an error of
+/// `step`, after the pause it asks for.
+async fn submit(
+    http: &reqwest::Client,
+    url: &str,
+    ip: &str,
+    jar: &[(String, String)],
+    form: &[(&str, String)],
+    step: &str,
+) -> Result<reqwest::Response, String> {
+    let res = http
+        .post(url)
+        .header("x-forwarded-for", ip)
+        .header("cookie", cookie_header(jar))
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match pause_if_asked(&res).await {
+        Some(why) => Err(format!("{step} {why}")),
+        None => Ok(res),
+    }
+}
+
 /// A shed or limited answer (503/429 with `Retry-After`): the user waits as asked.
 async fn pause_if_asked(res: &reqwest::Response) -> Option<String> {
     let wait = res
@@ -192,16 +216,7 @@ async fn sign_up(http: &reqwest::Client, t: &Target, n: usize) -> Result<(), Str
     let ip = address(n);
     let (jar, login) = authorize(http, t, &ip, "openid").await?;
     let tx = url_param(&login, "tx").ok_or("no tx in the sign-in page's address")?;
-    let page = http
-        .get(format!("{}/signup?tx={tx}", t.issuer))
-        .header("x-forwarded-for", &ip)
-        .header("cookie", cookie_header(&jar))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
+    let page = page(http, &format!("{}/signup?tx={tx}", t.issuer), &ip, &jar).await?;
     // Unique across runs: the process id and the flow number.
     let name = format!("s{}x{n}", std::process::id());
     let form = [
@@ -214,17 +229,8 @@ async fn sign_up(http: &reqwest::Client, t: &Target, n: usize) -> Result<(), Str
         ("email", format!("{name}@example.com")),
         ("password", t.password.clone()),
     ];
-    let res = http
-        .post(format!("{}/signup", t.issuer))
-        .header("x-forwarded-for", &ip)
-        .header("cookie", cookie_header(&jar))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(why) = pause_if_asked(&res).await {
-        return Err(format!("sign-up {why}"));
-    }
+    let url = format!("{}/signup", t.issuer);
+    let res = submit(http, &url, &ip, &jar, &form, "sign-up").await?;
     let status = res.status();
     let page = res.text().await.map_err(|e| e.to_string())?;
     if status.is_success() && page.contains("name=\"code\"") {

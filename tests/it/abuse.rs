@@ -334,24 +334,12 @@ async fn sign_ups_from_one_address_are_limited_even_in_a_burst() {
 #[actix_web::test]
 async fn checks_shed_under_load_never_lock_the_user_out() {
     use tessera::accounts::signin::{Checked, check_current_password};
-    use tessera::crypto::password::PasswordHasherPool;
-    use tessera::ids::Secret;
 
     let app = TestApp::new().await;
     let alice = app.user("alice", "alice@example.com").await;
     let pool = &app.pool.id;
-    // The same stores behind a saturated hasher: one worker, no queue, busy with a slow hash.
-    let mut busy = app.st.clone();
-    let slow = argon2::Params::new(16 * 1024, 2, 1, None).unwrap();
-    busy.hasher = PasswordHasherPool::new(1, 0, slow);
-    let hasher = busy.hasher.clone();
-    let running = actix_web::rt::spawn(async move {
-        let rng = tessera::clock::SeededRandom::new(b"slow");
-        hasher.hash(&Secret::new("slow"), &rng).await
-    });
-    while busy.hasher.running() == 0 {
-        actix_web::rt::task::yield_now().await;
-    }
+    // The same stores behind a saturated hasher: every check is shed.
+    let (busy, running) = app.saturated().await;
     for _ in 0..10 {
         let shed = check_current_password(&busy, pool, &alice, PASSWORD, None, app.now()).await;
         assert!(shed.is_err(), "{shed:?}");

@@ -42,6 +42,32 @@ async fn ask(app: &TestApp, browser: &reqwest::Client, url: &str, who: &str) -> 
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// Submits the reset page (`page`, as `ask` left it) with `code` and a new password twice.
+async fn confirm(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: &str,
+    code: String,
+    password: &str,
+) -> reqwest::Response {
+    let form = [
+        ("tx", hidden(page, "tx")),
+        ("csrf", hidden(page, "csrf")),
+        ("code", code),
+        ("password", password.into()),
+        ("confirm", password.into()),
+    ];
+    browser
+        .post(format!(
+            "{}/{}/confirmForgotPassword",
+            app.base, app.pool.id
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[actix_web::test]
 async fn reset_with_an_emailed_code_ends_old_sessions_and_tokens() {
     let app = TestApp::new().await;
@@ -162,22 +188,7 @@ async fn reset_codes_expire_after_an_hour() {
     let (_, page) = ask(&app, &browser, &c.start().url, "alice@example.com").await;
     let code = app.last_code("alice@example.com").await.unwrap();
     app.clock.advance(TimeDelta::minutes(61));
-    let form = [
-        ("tx", hidden(&page, "tx")),
-        ("csrf", hidden(&page, "csrf")),
-        ("code", code),
-        ("password", "a fresh password".into()),
-        ("confirm", "a fresh password".into()),
-    ];
-    let res = browser
-        .post(format!(
-            "{}/{}/confirmForgotPassword",
-            app.base, app.pool.id
-        ))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let res = confirm(&app, &browser, &page, code, "a fresh password").await;
     // The login transaction itself (15 min) is gone too; either way nothing changed.
     assert!(res.status().is_client_error());
     assert!(
@@ -322,7 +333,7 @@ async fn a_failing_smtp_server_looks_the_same_to_the_visitor_and_keeps_the_accou
 #[actix_web::test]
 async fn a_reset_shed_under_load_keeps_its_code_for_the_retry() {
     use tessera::accounts::{self, AccountError};
-    use tessera::crypto::password::{PasswordError, PasswordHasherPool};
+    use tessera::crypto::password::PasswordError;
     use tessera::ids::Secret;
 
     let app = TestApp::new().await;
@@ -331,18 +342,8 @@ async fn a_reset_shed_under_load_keeps_its_code_for_the_retry() {
     let browser = app.browser();
     let (_, page) = ask(&app, &browser, &c.start().url, "carol").await;
     let mailed = app.last_code("carol@example.com").await.unwrap();
-    // The same stores behind a saturated hasher: one worker, no queue, busy with a slow hash.
-    let mut busy = app.st.clone();
-    let slow = argon2::Params::new(16 * 1024, 2, 1, None).unwrap();
-    busy.hasher = PasswordHasherPool::new(1, 0, slow);
-    let hasher = busy.hasher.clone();
-    let running = actix_web::rt::spawn(async move {
-        let rng = tessera::clock::SeededRandom::new(b"slow");
-        hasher.hash(&Secret::new("slow"), &rng).await
-    });
-    while busy.hasher.running() == 0 {
-        actix_web::rt::task::yield_now().await;
-    }
+    // The same stores behind a saturated hasher: the new password's hash is shed.
+    let (busy, running) = app.saturated().await;
     let fresh = Secret::new("a fresh password");
     let ttl = std::time::Duration::from_secs(3600);
     let shed =
@@ -355,22 +356,7 @@ async fn a_reset_shed_under_load_keeps_its_code_for_the_retry() {
         "{shed:?}"
     );
     assert!(running.await.unwrap().is_ok());
-    let form = [
-        ("tx", hidden(&page, "tx")),
-        ("csrf", hidden(&page, "csrf")),
-        ("code", mailed),
-        ("password", "a fresh password".into()),
-        ("confirm", "a fresh password".into()),
-    ];
-    let res = browser
-        .post(format!(
-            "{}/{}/confirmForgotPassword",
-            app.base, app.pool.id
-        ))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let res = confirm(&app, &browser, &page, mailed, "a fresh password").await;
     assert_eq!(res.status(), 200);
     assert!(
         res.text()

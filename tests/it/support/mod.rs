@@ -101,6 +101,29 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The same stores behind a saturated hasher (one worker, no queue, busy with a slow hash
+    /// until the returned task ends): every password check or hash it is given is shed.
+    pub async fn saturated(
+        &self,
+    ) -> (
+        AppState,
+        actix_web::rt::task::JoinHandle<Result<String, tessera::crypto::password::PasswordError>>,
+    ) {
+        use tessera::crypto::password::PasswordHasherPool;
+        let mut busy = self.st.clone();
+        let slow = argon2::Params::new(16 * 1024, 2, 1, None).unwrap();
+        busy.hasher = PasswordHasherPool::new(1, 0, slow);
+        let hasher = busy.hasher.clone();
+        let running = actix_web::rt::spawn(async move {
+            let rng = SeededRandom::new(b"slow");
+            hasher.hash(&tessera::ids::Secret::new("slow"), &rng).await
+        });
+        while busy.hasher.running() == 0 {
+            actix_web::rt::task::yield_now().await;
+        }
+        (busy, running)
+    }
+
     /// A second app on the same database and KV (another instance behind the load balancer).
     pub async fn sibling(&self) -> AppState {
         let (st, _) = AppState::open(
