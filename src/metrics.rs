@@ -44,6 +44,8 @@ pub struct Hashing {
     pub queued: usize,
     pub running: usize,
     pub memory_bytes: usize,
+    /// Checks skipped because whoever asked had gone, since start.
+    pub abandoned: u64,
 }
 
 /// The in-process store (`redis_url = "memory://"`) as it is when metrics are rendered.
@@ -53,6 +55,38 @@ pub struct MemoryStore {
     pub entries: usize,
     /// Entries dropped before their expiry to stay within `memory_store_max_mib`, since start.
     pub evicted: u64,
+}
+
+/// The hashing workers' series (set at render time from [`Hashing`]).
+#[derive(Clone)]
+struct HashingSeries {
+    queue: IntGauge,
+    running: IntGauge,
+    memory: IntGauge,
+    abandoned: IntCounter,
+}
+
+impl HashingSeries {
+    fn new(r: &Registry) -> Self {
+        Self {
+            queue: gauge(
+                r,
+                "password_hash_queue",
+                "Password checks waiting for a worker",
+            ),
+            running: gauge(r, "password_hash_running", "Password checks being computed"),
+            memory: gauge(
+                r,
+                "password_hash_memory_bytes",
+                "argon2 working memory the hashing workers hold (released when idle)",
+            ),
+            abandoned: plain_counter(
+                r,
+                "password_hash_abandoned_total",
+                "Password checks skipped because the request had gone (its client closed the connection) before a worker took them",
+            ),
+        }
+    }
 }
 
 /// The in-process store's series (only ever set on `memory://`).
@@ -79,7 +113,7 @@ impl MemoryStoreSeries {
             evictions: plain_counter(
                 r,
                 "memory_store_evictions_total",
-                "Sessions and sign-ins in progress the in-process store dropped to stay within its budget",
+                "Entries (sessions, sign-ins in progress, used-code marks, emailed codes) the in-process store dropped to stay within its budget",
             ),
         }
     }
@@ -120,9 +154,7 @@ pub struct Metrics {
     http_latency: HistogramVec,
     sign_ins: IntCounterVec,
     tokens: IntCounterVec,
-    hash_queue: IntGauge,
-    hash_running: IntGauge,
-    hash_memory: IntGauge,
+    hashing: HashingSeries,
     hash_latency: HistogramVec,
     memory_store: MemoryStoreSeries,
     store_latency: HistogramVec,
@@ -235,21 +267,7 @@ impl Metrics {
                 "Token responses by grant type",
                 &["grant"],
             ),
-            hash_queue: gauge(
-                &r,
-                "password_hash_queue",
-                "Password checks waiting for a worker",
-            ),
-            hash_running: gauge(
-                &r,
-                "password_hash_running",
-                "Password checks being computed",
-            ),
-            hash_memory: gauge(
-                &r,
-                "password_hash_memory_bytes",
-                "argon2 working memory the hashing workers hold (released when idle)",
-            ),
+            hashing: HashingSeries::new(&r),
             memory_store: MemoryStoreSeries::new(&r),
             hash_latency: histogram(
                 &r,
@@ -353,9 +371,12 @@ impl Metrics {
     /// The text exposition, with the hashing gauges and the in-process store read now.
     pub fn render(&self, hashing: Hashing, store: Option<MemoryStore>) -> String {
         let set = |g: &IntGauge, v: usize| g.set(i64::try_from(v).unwrap_or(i64::MAX));
-        set(&self.hash_queue, hashing.queued);
-        set(&self.hash_running, hashing.running);
-        set(&self.hash_memory, hashing.memory_bytes);
+        let h = &self.hashing;
+        set(&h.queue, hashing.queued);
+        set(&h.running, hashing.running);
+        set(&h.memory, hashing.memory_bytes);
+        h.abandoned
+            .inc_by(hashing.abandoned.saturating_sub(h.abandoned.get()));
         if let Some(s) = store {
             let m = &self.memory_store;
             set(&m.bytes, s.bytes);

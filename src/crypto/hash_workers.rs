@@ -31,6 +31,17 @@ enum Job {
     },
 }
 
+impl Job {
+    /// Whoever asked has gone (its request was dropped: the client closed the connection):
+    /// nobody would read the answer.
+    fn abandoned(&self) -> bool {
+        match self {
+            Job::Hash { reply, .. } => reply.is_closed(),
+            Job::Verify { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
 /// The queue in front of the workers.
 #[derive(Clone)]
 pub struct HashWorkers {
@@ -42,6 +53,8 @@ pub struct HashWorkers {
     running: Arc<AtomicUsize>,
     /// Bytes of argon2 memory mapped by the workers now.
     mapped: Arc<AtomicUsize>,
+    /// Jobs skipped because whoever asked had gone, since start.
+    abandoned: Arc<AtomicU64>,
     workers: usize,
     /// A job's compute time, smoothed (nanoseconds; 0 until the first job).
     job_ns: Arc<AtomicU64>,
@@ -61,6 +74,7 @@ impl HashWorkers {
         let running = Arc::new(AtomicUsize::new(0));
         let mapped = Arc::new(AtomicUsize::new(0));
         let job_ns = Arc::new(AtomicU64::new(0));
+        let abandoned = Arc::new(AtomicU64::new(0));
         for n in 0..workers {
             let (rx, params) = (rx.clone(), params.clone());
             let counters = Counters {
@@ -68,6 +82,7 @@ impl HashWorkers {
                 running: running.clone(),
                 mapped: mapped.clone(),
                 job_ns: job_ns.clone(),
+                abandoned: abandoned.clone(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
@@ -84,6 +99,7 @@ impl HashWorkers {
             in_flight,
             running,
             mapped,
+            abandoned,
             workers,
             job_ns,
             max_wait: Duration::MAX,
@@ -123,6 +139,11 @@ impl HashWorkers {
     /// Bytes of argon2 memory the workers hold now.
     pub fn memory_bytes(&self) -> usize {
         self.mapped.load(Ordering::Relaxed)
+    }
+
+    /// Jobs skipped because whoever asked had gone before a worker took them, since start.
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned.load(Ordering::Relaxed)
     }
 
     /// Jobs queued or running.
@@ -178,6 +199,7 @@ struct Counters {
     running: Arc<AtomicUsize>,
     mapped: Arc<AtomicUsize>,
     job_ns: Arc<AtomicU64>,
+    abandoned: Arc<AtomicU64>,
 }
 
 /// A worker: takes jobs until the queue closes, all in the same memory, mapped at the first
@@ -188,6 +210,7 @@ fn work(rx: &Receiver<Job>, params: &Params, counters: &Counters, release_after:
         running,
         mapped,
         job_ns,
+        abandoned,
     } = counters;
     let bytes = params.block_count().saturating_mul(Block::SIZE);
     let mut memory: Option<HashMemory> = None;
@@ -208,6 +231,13 @@ fn work(rx: &Receiver<Job>, params: &Params, counters: &Counters, release_after:
                 Err(_) => return,
             }
         };
+        // A request dropped while its job waited (its client gave up: after a burst, the
+        // queue is full of them) costs nothing more: its slot is free at once.
+        if job.abandoned() {
+            abandoned.fetch_add(1, Ordering::Relaxed);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
         running.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
         if memory.is_none() {
@@ -405,6 +435,36 @@ mod tests {
         assert!(w.verify(Secret::new("pw"), h.clone()).await.unwrap());
         assert!(!w.verify(Secret::new("pv"), h).await.unwrap());
         assert_eq!(w.memory_bytes(), MIB, "one buffer, reused");
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_requester_has_gone_is_skipped() {
+        // One worker, kept busy by a slow job (~20 passes over 8 MiB) while a second job is
+        // submitted and its request dropped. Each future is polled once by hand: that submits
+        // its job (the worker is a thread of its own, so it runs meanwhile).
+        let w = HashWorkers::start(
+            1,
+            4,
+            Params::new(8192, 20, 1, None).unwrap(),
+            Duration::ZERO,
+        );
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut busy = Box::pin(w.hash(Secret::new("pw"), [1; 16]));
+        assert!(busy.as_mut().poll(&mut cx).is_pending());
+        eventually("the slow job runs", || w.running() == 1);
+        let mut dropped = Box::pin(w.hash(Secret::new("gone"), [2; 16]));
+        assert!(
+            dropped.as_mut().poll(&mut cx).is_pending(),
+            "submitted, waiting"
+        );
+        assert_eq!(w.in_flight(), 2);
+        drop(dropped);
+        assert!(busy.await.is_ok());
+        eventually("the dropped job leaves the queue", || w.in_flight() == 0);
+        assert_eq!(w.abandoned(), 1, "skipped, not computed");
+        // The worker goes on with the next one.
+        assert!(w.hash(Secret::new("pw"), [3; 16]).await.is_ok());
+        assert_eq!(w.abandoned(), 1);
     }
 
     #[tokio::test]

@@ -105,6 +105,11 @@ impl PasswordHasherPool {
         self.workers.memory_bytes()
     }
 
+    /// Password checks skipped because the request had gone before a worker took them.
+    pub fn abandoned(&self) -> u64 {
+        self.workers.abandoned()
+    }
+
     /// Password checks queued or running.
     pub fn in_flight(&self) -> usize {
         self.workers.in_flight()

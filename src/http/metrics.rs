@@ -23,6 +23,7 @@ pub fn exposition(app: &AppState) -> String {
         queued: app.hasher.queued(),
         running: app.hasher.running(),
         memory_bytes: app.hasher.memory_bytes(),
+        abandoned: app.hasher.abandoned(),
     };
     app.metrics.render(hashing, store)
 }

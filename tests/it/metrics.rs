@@ -77,6 +77,7 @@ async fn sign_ins_tokens_and_requests_are_counted() {
         "tessera_store_operation_duration_seconds_count{store=\"sql\"}",
         "tessera_password_hash_queue 0",
         "tessera_password_hash_memory_bytes ",
+        "tessera_password_hash_abandoned_total 0",
         "tessera_http_request_duration_seconds_bucket",
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
