@@ -84,11 +84,17 @@ impl ManageConnection for Manager {
             Backend::Postgres => DbConn::Pg(PgConnection::establish(&self.url)?),
             Backend::Sqlite => {
                 let mut c = SqliteConnection::establish(&self.url)?;
+                // The page cache is per connection (2 MiB by default: up to 16 MiB for a pool
+                // of eight, growing with the database). 256 KiB keeps the B-tree pages every
+                // query walks; the rest is in the OS page cache, a `pread` away. Under the
+                // benchmark's password cases SQLite's heap went from 3.0-4.1 MB to 1.8 MB.
                 c.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA cache_size = -256;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
+
                 DbConn::Sqlite(c)
             }
         };
