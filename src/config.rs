@@ -262,9 +262,9 @@ impl Default for Config {
             password_hash_concurrency: 0,
             password_hash_queue: 1024,
             password_hash_max_wait_ms: 3000,
-            // Over 10,000 signed-in browsers (an SSO session and its `sid` entry: ~600 bytes),
-            // and the whole process under 64 MiB however many sign in.
-            memory_store_max_mib: 8,
+            // About 6,000 signed-in browsers (an SSO session and its `sid` entry: ~700 bytes),
+            // and the whole process under 64 MiB however many sign in; Redis for more.
+            memory_store_max_mib: 4,
             upstream_timeout_secs: 10,
             trusted_proxies: String::new(),
             facebook_graph_url: "https://graph.facebook.com/v21.0".into(),
@@ -663,7 +663,7 @@ mod tests {
         assert_eq!(load("64").ok(), Some(64));
         assert!(load("0").is_err(), "no budget at all");
         assert!(load("nonsense").is_err());
-        assert_eq!(Config::default().memory_store_max_mib, 8);
+        assert_eq!(Config::default().memory_store_max_mib, 4);
     }
 
     #[test]

@@ -21,7 +21,7 @@ enum Entry {
 const ENTRY_OVERHEAD: usize = 112;
 
 /// The budget of a store made without one (`Config::memory_store_max_mib` sets the server's).
-const DEFAULT_LIMIT_BYTES: usize = 8 << 20;
+const DEFAULT_LIMIT_BYTES: usize = 4 << 20;
 
 fn cost(key: &str, e: &Entry) -> usize {
     let value = match e {
