@@ -83,7 +83,7 @@ impl HashingSeries {
             abandoned: plain_counter(
                 r,
                 "password_hash_abandoned_total",
-                "Password checks skipped because the request had gone (its client closed the connection) before a worker took them",
+                "Password checks skipped because their request was dropped (shutdown, a cancelled request) before a worker took them",
             ),
         }
     }

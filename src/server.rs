@@ -237,10 +237,11 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     let server = HttpServer::new(move || build_app(app_state.for_worker()))
         .workers(workers)
         .max_connections(app.config.connections_per_worker(workers))
-        // A client that closes its side has given up (browsers and proxies never half-close
-        // to wait for an answer): its request is dropped, so a password check it queued is
-        // skipped instead of hashed for nobody (as Go's net/http cancels the request).
-        .h1_allow_half_closed(false)
+        // Half-closed connections stay served (actix's default), so a request runs to its end
+        // even when its client has gone. `h1_allow_half_closed(false)` would drop it, and
+        // skip the password check it queued (measured: a burst's stale queue gone at once),
+        // but handlers are not cancel-safe yet: a password change stores the hash, then ends
+        // the user's other sessions in a second step that a dropped request would never run.
         .shutdown_timeout(15)
         .listen(listener)
         .map_err(|e| Error::Startup(format!("cannot listen on {bind}: {e}")))?;

@@ -32,7 +32,7 @@ enum Job {
 }
 
 impl Job {
-    /// Whoever asked has gone (its request was dropped: the client closed the connection):
+    /// Whoever asked has gone (its request was dropped: at shutdown, or a cancelled future):
     /// nobody would read the answer.
     fn abandoned(&self) -> bool {
         match self {
@@ -231,8 +231,8 @@ fn work(rx: &Receiver<Job>, params: &Params, counters: &Counters, release_after:
                 Err(_) => return,
             }
         };
-        // A request dropped while its job waited (its client gave up: after a burst, the
-        // queue is full of them) costs nothing more: its slot is free at once.
+        // A request dropped while its job waited costs nothing more: its slot is free at once.
+        // (actix-web runs a request to its end even when the client has gone; see server.rs.)
         if job.abandoned() {
             abandoned.fetch_add(1, Ordering::Relaxed);
             in_flight.fetch_sub(1, Ordering::SeqCst);
