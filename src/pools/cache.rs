@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use hashlink::LruCache;
 
 use super::PoolError;
 use crate::ids::PoolId;
@@ -40,7 +41,7 @@ pub struct PoolRuntime {
     /// Access tokens whose signature and header were checked, by keyed hash: their claims. Lives
     /// as long as this runtime, so a key rotation or revocation (which reloads the pool)
     /// forgets every entry; expiry is still checked on each use.
-    verified: Mutex<HashMap<u128, Arc<Verified>>>,
+    verified: Mutex<LruCache<u128, Arc<Verified>>>,
     /// Two independent random SipHash keys: a token's 128-bit cache key. Keyed, so nobody can
     /// aim a forged token at a remembered one (2^128 guesses), and ten times cheaper than
     /// SHA-256 over an 800-byte JWT where the CPU has no SHA instructions.
@@ -51,13 +52,23 @@ pub struct PoolRuntime {
     users: Mutex<UserCache>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct UserCache {
     /// The pool's users version these entries are at least as new as.
     version: i64,
     /// Bumped by every drop, so a read that raced a write is not remembered.
     generation: u64,
-    by_sub: HashMap<String, Arc<User>>,
+    by_sub: LruCache<String, Arc<User>>,
+}
+
+impl Default for UserCache {
+    fn default() -> Self {
+        Self {
+            version: 0,
+            generation: 0,
+            by_sub: LruCache::new(USER_CACHE),
+        }
+    }
 }
 
 impl UserCache {
@@ -67,8 +78,10 @@ impl UserCache {
     }
 }
 
-/// Users remembered per pool at most; when full, the memory starts over.
-const USER_CACHE: usize = 16_384;
+/// Users remembered per pool at most (a `User` is ~1 KiB: ~4 MiB); past it the least
+/// recently used goes. Was 16,384 with the whole memory dropped when full: up to ~16 MiB a
+/// pool, and a pool with more active users than that lost every entry at once.
+const USER_CACHE: usize = 4_096;
 
 /// A checked token: its `typ` header and its claims.
 #[derive(Debug)]
@@ -77,8 +90,9 @@ pub struct Verified {
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Tokens remembered per pool at most; when full, the memory starts over.
-const VERIFIED_CACHE: usize = 16_384;
+/// Tokens remembered per pool at most (claims of ~15 members, ~2 KiB: ~8 MiB); past it the
+/// least recently used goes.
+const VERIFIED_CACHE: usize = 4_096;
 
 impl PoolRuntime {
     /// The checked form of `token`: from memory, or from `check` (remembered when it passes).
@@ -89,14 +103,16 @@ impl PoolRuntime {
     ) -> Option<Arc<Verified>> {
         let (a, b) = &self.verified_keys;
         let key = (u128::from(a.hash_one(token)) << 64) | u128::from(b.hash_one(token));
-        if let Some(hit) = self.verified.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(hit) = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(&key).cloned())
+        {
             return Some(hit);
         }
         let fresh = Arc::new(check()?);
         if let Ok(mut m) = self.verified.lock() {
-            if m.len() >= VERIFIED_CACHE {
-                m.clear();
-            }
             m.insert(key, fresh.clone());
         }
         Some(fresh)
@@ -109,7 +125,7 @@ impl PoolRuntime {
         F: Future<Output = Result<Option<User>, E>>,
     {
         let generation = match self.users.lock() {
-            Ok(cache) => match cache.by_sub.get(sub) {
+            Ok(mut cache) => match cache.by_sub.get(sub) {
                 Some(hit) => return Ok(Some(hit.clone())),
                 None => cache.generation,
             },
@@ -122,9 +138,6 @@ impl PoolRuntime {
         if let Ok(mut cache) = self.users.lock()
             && cache.generation == generation
         {
-            if cache.by_sub.len() >= USER_CACHE {
-                cache.by_sub.clear();
-            }
             cache.by_sub.insert(sub.to_string(), user.clone());
         }
         Ok(Some(user))
@@ -303,7 +316,7 @@ impl PoolCache {
                 .map(|c| (c.client_id.to_string(), Arc::new(c)))
                 .collect(),
             providers,
-            verified: Mutex::default(),
+            verified: Mutex::new(LruCache::new(VERIFIED_CACHE)),
             verified_keys: (RandomState::new(), RandomState::new()),
             users: Mutex::new(UserCache {
                 version: users_version,
