@@ -107,10 +107,11 @@ pub fn verify_access_token(
 ) -> Result<Map<String, Value>, OAuthError> {
     let checked = tenant
         .verified(token, || {
-            verify_own(tenant, token, now).map(|(typ, claims)| Verified { typ, claims })
+            verify_own(tenant, token, now).and_then(|(typ, claims)| Verified::new(typ, &claims))
         })
         .ok_or_else(invalid_token)?;
-    let (typ, claims) = (&checked.typ, &checked.claims);
+    let claims = checked.claims().ok_or_else(invalid_token)?;
+    let typ = &checked.typ;
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -121,7 +122,7 @@ pub fn verify_access_token(
     {
         return Err(invalid_token());
     }
-    Ok(claims.clone())
+    Ok(claims)
 }
 
 /// Verifies an ID token we issued, accepting expired ones (an `id_token_hint` at logout is
