@@ -107,32 +107,16 @@ async fn reset_with_an_emailed_code_ends_old_sessions_and_tokens() {
     assert_eq!(app.mails().await.len(), 1, "only the real account got mail");
     let mailed = app.last_code("alice@example.com").await.unwrap();
 
-    let submit = |code: String, pw: &'static str| {
-        let form = [
-            ("tx", hidden(&known, "tx")),
-            ("csrf", hidden(&known, "csrf")),
-            ("code", code),
-            ("password", pw.into()),
-            ("confirm", pw.into()),
-        ];
-        browser
-            .post(format!(
-                "{}/{}/confirmForgotPassword",
-                app.base, app.pool.id
-            ))
-            .form(&form)
-            .send()
-    };
-    let res = submit(mailed.clone(), "short").await.unwrap();
+    let res = confirm(&app, &browser, &known, mailed.clone(), "short").await;
     assert!(res.text().await.unwrap().contains("at least 8 characters"));
     let wrong = if mailed == "000000" {
         "111111"
     } else {
         "000000"
     };
-    let res = submit(wrong.into(), "a fresh password").await.unwrap();
+    let res = confirm(&app, &browser, &known, wrong.into(), "a fresh password").await;
     assert!(res.text().await.unwrap().contains("wrong or has expired"));
-    let res = submit(mailed.clone(), "a fresh password").await.unwrap();
+    let res = confirm(&app, &browser, &known, mailed.clone(), "a fresh password").await;
     assert_eq!(res.status(), 200);
     assert!(
         res.text()
@@ -140,7 +124,7 @@ async fn reset_with_an_emailed_code_ends_old_sessions_and_tokens() {
             .unwrap()
             .contains("Your password was changed")
     );
-    let res = submit(mailed, "another fresh one").await.unwrap();
+    let res = confirm(&app, &browser, &known, mailed, "another fresh one").await;
     assert_eq!(
         res.status(),
         400,
