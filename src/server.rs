@@ -237,11 +237,12 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     let server = HttpServer::new(move || build_app(app_state.for_worker()))
         .workers(workers)
         .max_connections(app.config.connections_per_worker(workers))
-        // Half-closed connections stay served (actix's default), so a request runs to its end
-        // even when its client has gone. `h1_allow_half_closed(false)` would drop it, and
-        // skip the password check it queued (measured: a burst's stale queue gone at once),
-        // but handlers are not cancel-safe yet: a password change stores the hash, then ends
-        // the user's other sessions in a second step that a dropped request would never run.
+        // A request whose client has gone (its connection read EOF) is dropped at its next
+        // `.await`, as hyper does by default, rather than run to its end (actix's default):
+        // the password check it queued is skipped, so a burst that gave up, or a flood that
+        // never reads its answers, costs no hashing. Writes that must not be cut in two run in
+        // `Background::finish`, and a sign-in attempt dropped before its verdict is given back.
+        .h1_allow_half_closed(false)
         .shutdown_timeout(15)
         .listen(listener)
         .map_err(|e| Error::Startup(format!("cannot listen on {bind}: {e}")))?;

@@ -158,14 +158,17 @@ pub async fn end_sid(
     let Some(raw) = app.kv.get(&key).await? else {
         return Ok(None);
     };
-    app.kv.delete(&key).await?;
     let Ok(entry) = serde_json::from_slice::<SidEntry>(&raw) else {
+        app.kv.delete(&key).await?;
         return Ok(None);
     };
-    if app.kv.get(&entry.key).await?.is_none() {
+    let live = app.kv.get(&entry.key).await?.is_some();
+    // The index and its session go together: a session whose index went first could no
+    // longer be ended by its `sid`.
+    app.kv.release_and_delete(&[], &[&key, &entry.key]).await?;
+    if !live {
         return Ok(None);
     }
-    app.kv.delete(&entry.key).await?;
     Ok(Some(Ended {
         sub: entry.sub,
         sid: sid.to_string(),

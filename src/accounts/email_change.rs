@@ -134,25 +134,26 @@ pub async fn confirm(
     let Some(email) = pending(app, pool, sub).await? else {
         return Err(EmailChangeError::NothingPending);
     };
-    let ok = codes::verify(
-        app,
-        pool,
-        Purpose::EmailChange,
-        &bound_to(sub, &email),
-        code,
-        CODE_TTL,
-    )
-    .await?;
-    if !ok {
-        return Err(EmailChangeError::WrongCode);
-    }
-    match set_email(app, pool, sub, &email, true, ip, now).await {
-        Ok(u) => {
-            cancel(app, pool, sub).await?;
-            Ok(u)
+    // The code used and the address changed, or neither, even if the request is dropped.
+    let (a, p, s) = (app.clone(), pool.clone(), sub.to_owned());
+    let (code, ip) = (code.to_owned(), ip.map(str::to_owned));
+    let work = async move {
+        let bound = bound_to(&s, &email);
+        let purpose = Purpose::EmailChange;
+        if !codes::verify(&a, &p, purpose, &bound, &code, CODE_TTL).await? {
+            return Err(EmailChangeError::WrongCode);
         }
-        Err(AccountError::Exists) => Err(EmailChangeError::Taken),
-        Err(e @ AccountError::Invalid { .. }) => Err(EmailChangeError::Invalid(e)),
-        Err(e) => Err(EmailChangeError::Account(e)),
-    }
+        match set_email(&a, &p, &s, &email, true, ip.as_deref(), now).await {
+            Ok(u) => {
+                cancel(&a, &p, &s).await?;
+                Ok(u)
+            }
+            Err(AccountError::Exists) => Err(EmailChangeError::Taken),
+            Err(e @ AccountError::Invalid { .. }) => Err(EmailChangeError::Invalid(e)),
+            Err(e) => Err(EmailChangeError::Account(e)),
+        }
+    };
+    app.background
+        .finish("changing an email address", work)
+        .await
 }

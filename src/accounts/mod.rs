@@ -269,7 +269,21 @@ pub async fn page(
         .await?)
 }
 
+/// Enables or disables a user; disabling revokes their refresh tokens and ends their sessions.
+/// Runs to its end even if the request is dropped (see `Background::finish`).
 pub async fn set_enabled(
+    app: &AppState,
+    pool: &PoolId,
+    who: &str,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    let (a, p, w) = (app.clone(), pool.clone(), who.to_owned());
+    let work = async move { set_enabled_now(&a, &p, &w, enabled, now).await };
+    app.background.finish("enabling a user", work).await
+}
+
+async fn set_enabled_now(
     app: &AppState,
     pool: &PoolId,
     who: &str,
@@ -281,10 +295,12 @@ pub async fn set_enabled(
     app.sql
         .transaction(move |c| {
             user_rows::set_enabled(c, &p, &sub, enabled, now)?;
-            // Disabling ends everything: refresh tokens now; SSO sessions end on their next use
-            // (every session use checks that the user is enabled).
+            // Disabling ends everything: refresh tokens and access tokens issued until now
+            // (they stay refused if the user is enabled again); SSO sessions end on their
+            // next use (every session use checks that the user is enabled).
             if !enabled {
                 crate::store::sql::refresh_tokens::revoke_user(c, &p, sub.as_str(), now)?;
+                user_rows::revoke_tokens(c, &p, sub.as_str(), now)?;
             }
             Ok(())
         })
@@ -346,15 +362,22 @@ pub async fn reset_password(
         return Ok(None);
     };
     let hash = app.hasher.hash(password, app.random.as_ref()).await?;
-    if !codes::consume(app, &pool.id, reset, sub.as_str(), accepted).await? {
-        return Ok(None);
-    }
-    store_password(app, pool, user, password, hash, false, now)
-        .await
-        .map(Some)
+    let srp = srp_verifier(app, pool, &user.username, password);
+    let new = NewPassword::new(user, hash, srp, false);
+    // The code used and the password stored, or neither: from here on it runs to its end.
+    let (a, p) = (app.clone(), pool.id.clone());
+    let work = async move {
+        if !codes::consume(&a, &p, reset, sub.as_str(), accepted).await? {
+            return Ok(None);
+        }
+        write_password(&a, &p, new, now).await.map(Some)
+    };
+    app.background.finish("resetting a password", work).await
 }
 
-/// Stores `hash` (of `password`) as `user`'s password and ends what the old one started.
+/// Stores `hash` (of `password`) as `user`'s password and ends what the old one started; runs
+/// to its end even if the request is dropped (its sessions ended with it, see
+/// `Background::finish`).
 async fn store_password(
     app: &AppState,
     pool: &Pool,
@@ -364,13 +387,53 @@ async fn store_password(
     temporary: bool,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let status = if temporary {
-        UserStatus::ForceChangePassword
-    } else {
-        UserStatus::Confirmed
-    };
-    let (p, sub) = (pool.id.clone(), user.sub.clone());
     let srp = srp_verifier(app, pool, &user.username, password);
+    let new = NewPassword::new(user, hash, srp, temporary);
+    let (a, p) = (app.clone(), pool.id.clone());
+    let work = async move { write_password(&a, &p, new, now).await };
+    app.background.finish("storing a password", work).await
+}
+
+/// A new password's writes, owned so that they can outlive the request.
+struct NewPassword {
+    user: User,
+    hash: String,
+    srp: Option<String>,
+    status: UserStatus,
+    temporary: bool,
+}
+
+impl NewPassword {
+    fn new(user: User, hash: String, srp: Option<String>, temporary: bool) -> Self {
+        let status = if temporary {
+            UserStatus::ForceChangePassword
+        } else {
+            UserStatus::Confirmed
+        };
+        Self {
+            user,
+            hash,
+            srp,
+            status,
+            temporary,
+        }
+    }
+}
+
+async fn write_password(
+    app: &AppState,
+    pool: &PoolId,
+    new: NewPassword,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    let NewPassword {
+        user,
+        hash,
+        srp,
+        status,
+        temporary,
+    } = new;
+    let (p, sub) = (pool.clone(), user.sub.clone());
     app.sql
         .transaction(move |c| {
             user_rows::set_password(c, &p, &sub, &hash, status, now)?;
@@ -380,15 +443,36 @@ async fn store_password(
             Ok(())
         })
         .await?;
-    app.pools.users_changed(&pool.id);
-    crate::sessions::end_all(app, &pool.id, user.sub.as_str(), now).await?;
+    app.pools.users_changed(pool);
+    crate::sessions::end_all(app, pool, user.sub.as_str(), now).await?;
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         detail: if temporary { "temporary" } else { "" },
         ..Default::default()
     };
-    audit::record(app, &pool.id, audit::Kind::PasswordSet, ctx, now).await;
+    audit::record(app, pool, audit::Kind::PasswordSet, ctx, now).await;
     Ok(User { status, ..user })
+}
+
+/// Confirms `sub` with the code they were mailed: the code used and the user confirmed, or
+/// neither, even if the request is dropped between them. `Ok(None)`: the code is wrong, used
+/// up or expired.
+pub async fn confirm_with_code(
+    app: &AppState,
+    pool: &PoolId,
+    sub: &str,
+    code: &str,
+    ttl: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, AccountError> {
+    let (a, p, s, c) = (app.clone(), pool.clone(), sub.to_owned(), code.to_owned());
+    let work = async move {
+        if !codes::verify(&a, &p, codes::Purpose::Confirm, &s, &c, ttl).await? {
+            return Ok(None);
+        }
+        confirm(&a, &p, &s, now).await.map(Some)
+    };
+    app.background.finish("confirming a sign-up", work).await
 }
 
 /// Marks a user CONFIRMED with a verified email (the emailed code came back, or an admin said so).
@@ -561,6 +645,17 @@ pub async fn set_email(
 /// An administrator resets a password (Cognito's AdminResetUserPassword): the user becomes
 /// RESET_REQUIRED, their refresh tokens are revoked and sessions ended; the caller mails a code.
 pub async fn require_reset(
+    app: &AppState,
+    pool: &PoolId,
+    who: &str,
+    now: DateTime<Utc>,
+) -> Result<User, AccountError> {
+    let (a, p, w) = (app.clone(), pool.clone(), who.to_owned());
+    let work = async move { require_reset_now(&a, &p, &w, now).await };
+    app.background.finish("requiring a reset", work).await
+}
+
+async fn require_reset_now(
     app: &AppState,
     pool: &PoolId,
     who: &str,

@@ -1,6 +1,8 @@
 //! Password sign-in: Cognito's lockout (after 5 consecutive failures per identifier each attempt
 //! waits 1 s, doubling to 15 minutes) and a per-IP throttle, both in the KV store and the same
-//! for unknown identifiers; a dummy hash for unknown users; hash upgrades on sign-in.
+//! for unknown identifiers; a dummy hash for unknown users; hash upgrades on sign-in. An
+//! attempt whose request is dropped before its verdict (the client went away while it waited
+//! for a hash) gives its reservation back: its client learnt nothing.
 
 use std::time::Duration;
 
@@ -8,11 +10,13 @@ use chrono::{DateTime, Utc};
 
 use super::{AccountError, normalize_identifier, policy::MAX_PASSWORD_LEN};
 use crate::audit;
+use crate::background::Background;
 use crate::crypto::password::PasswordError;
 use crate::crypto::sha256_hex;
 use crate::ids::{PoolId, Secret};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::kv::Kv;
 use crate::store::sql::pools::Pool;
 use crate::store::sql::users::{self, User};
 
@@ -98,15 +102,21 @@ impl Throttle {
             self.give_back(app).await?;
             return Ok(None);
         }
-        Ok(Some(Reserved { attempt }))
+        Ok(Some(Reserved {
+            attempt,
+            unsettled: Some(Unsettled {
+                kv: app.kv.clone(),
+                background: app.background.clone(),
+                count_key,
+                lock_key,
+                ip_key: self.ip_key.clone(),
+            }),
+        }))
     }
 
     /// Undoes the counts of an attempt that does not count (refused, or not evaluated).
     async fn give_back(&self, app: &AppState) -> Result<(), StoreError> {
-        let count_key = self.count_key();
-        let mut release = vec![count_key.as_str()];
-        release.extend(self.ip_key.as_deref());
-        app.kv.release_and_delete(&release, &[]).await
+        give_back(&app.kv, &self.count_key(), self.ip_key.as_deref()).await
     }
 
     /// The reservation and the check's answer; a check that was not made (shed under load,
@@ -128,7 +138,8 @@ impl Throttle {
     }
 
     /// The reserved attempt was not evaluated after all (malformed input): it does not count.
-    pub async fn cancel(&self, app: &AppState, r: Reserved) -> Result<(), StoreError> {
+    pub async fn cancel(&self, app: &AppState, mut r: Reserved) -> Result<(), StoreError> {
+        r.unsettled = None;
         if lock_delay(r.attempt).is_some() {
             app.kv.delete(&self.lock_key()).await?;
         }
@@ -140,10 +151,11 @@ impl Throttle {
     pub async fn failed(
         &self,
         app: &AppState,
-        r: Reserved,
+        mut r: Reserved,
         ip: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        r.unsettled = None;
         if let Some(wait) = lock_delay(r.attempt) {
             let detail = format!(
                 "identifier {} locked for {} s after {} failures",
@@ -163,7 +175,8 @@ impl Throttle {
 
     /// The reserved attempt succeeded: the run of failures ends, and a success does not count
     /// against the address.
-    pub async fn succeeded(&self, app: &AppState, _r: Reserved) -> Result<(), StoreError> {
+    pub async fn succeeded(&self, app: &AppState, mut r: Reserved) -> Result<(), StoreError> {
+        r.unsettled = None;
         let (count_key, lock_key) = (self.count_key(), self.lock_key());
         let release: Vec<&str> = self.ip_key.as_deref().into_iter().collect();
         app.kv
@@ -200,11 +213,56 @@ impl Throttle {
 }
 
 /// One attempt reserved by [`Throttle::reserve`]; say how it went with `failed`, `succeeded`,
-/// `cancel` or `settle`.
+/// `cancel` or `settle`. Dropped without a verdict (its request was dropped: the client went
+/// away), it is given back in the background, as `cancel` would.
 #[must_use]
 #[derive(Debug)]
 pub struct Reserved {
     attempt: i64,
+    unsettled: Option<Unsettled>,
+}
+
+/// What giving an unsettled reservation back needs, owned (it happens after its request).
+struct Unsettled {
+    kv: Kv,
+    background: Background,
+    count_key: String,
+    lock_key: String,
+    ip_key: Option<String>,
+}
+
+impl std::fmt::Debug for Unsettled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unsettled")
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let Some(u) = self.unsettled.take() else {
+            return;
+        };
+        let claimed_wait = lock_delay(self.attempt).is_some();
+        let background = u.background.clone();
+        background.detach("giving back a sign-in attempt", async move {
+            let deleted = if claimed_wait {
+                u.kv.delete(&u.lock_key).await
+            } else {
+                Ok(())
+            };
+            let released = give_back(&u.kv, &u.count_key, u.ip_key.as_deref()).await;
+            if let Err(e) = deleted.and(released) {
+                tracing::warn!(error = %e, "giving back a dropped sign-in attempt failed");
+            }
+        });
+    }
+}
+
+/// Releases one count of the identifier and of the address.
+async fn give_back(kv: &Kv, count_key: &str, ip_key: Option<&str>) -> Result<(), StoreError> {
+    let mut release = vec![count_key];
+    release.extend(ip_key);
+    kv.release_and_delete(&release, &[]).await
 }
 
 /// Checks credentials (the caller handles `FORCE_CHANGE_PASSWORD`, `RESET_REQUIRED` and

@@ -199,20 +199,11 @@ pub async fn confirm_sign_up(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiE
         Ok(_) | Err(AccountError::NotFound(_)) => return Err(mismatch()),
         Err(e) => return Err(e.into()),
     };
-    let ok = codes::verify(
-        ctx.app,
-        &tenant.pool.id,
-        Purpose::Confirm,
-        user.sub.as_str(),
-        &code,
-        CONFIRM_TTL,
-    )
-    .await?;
-    if !ok {
-        return Err(mismatch());
+    let (pool, sub) = (&tenant.pool.id, user.sub.as_str());
+    match accounts::confirm_with_code(ctx.app, pool, sub, &code, CONFIRM_TTL, ctx.now).await? {
+        Some(_) => Ok(json!({})),
+        None => Err(mismatch()),
     }
-    accounts::confirm(ctx.app, &tenant.pool.id, user.sub.as_str(), ctx.now).await?;
-    Ok(json!({}))
 }
 
 pub async fn resend_code(ctx: &Ctx<'_>, c: ByUsername) -> Result<Value, ApiError> {
@@ -402,17 +393,29 @@ pub(crate) async fn sign_out_everywhere(
     tenant: &PoolRuntime,
     sub: &str,
 ) -> Result<(), ApiError> {
-    let (pool, s, now) = (tenant.pool.id.clone(), sub.to_string(), ctx.now);
+    let (app, pool, sub, now) = (
+        ctx.app.clone(),
+        tenant.pool.id.clone(),
+        sub.to_string(),
+        ctx.now,
+    );
+    // Tokens revoked and sessions ended, or neither: runs to its end if the request is dropped.
+    let work = async move {
+        let (p, s) = (pool.clone(), sub.clone());
+        app.sql
+            .transaction(move |c| {
+                refresh_tokens::revoke_user(c, &p, &s, now)?;
+                users::revoke_tokens(c, &p, &s, now)
+            })
+            .await?;
+        app.pools.users_changed(&pool);
+        crate::sessions::end_all(&app, &pool, &sub, now).await?;
+        Ok(())
+    };
     ctx.app
-        .sql
-        .transaction(move |c| {
-            refresh_tokens::revoke_user(c, &pool, &s, now)?;
-            users::revoke_tokens(c, &pool, &s, now)
-        })
-        .await?;
-    ctx.app.pools.users_changed(&tenant.pool.id);
-    crate::sessions::end_all(ctx.app, &tenant.pool.id, sub, ctx.now).await?;
-    Ok(())
+        .background
+        .finish("signing out everywhere", work)
+        .await
 }
 
 pub async fn global_sign_out(ctx: &Ctx<'_>, w: WithToken) -> Result<Value, ApiError> {

@@ -206,15 +206,17 @@ async fn created(
     browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<StepResult, OAuthError> {
+    // The code goes out first: a request dropped after this point still leaves a user who
+    // can confirm.
+    let email = user.email.clone().unwrap_or_default();
+    mail_code_later(app, tenant, user.sub.as_str(), &email, now);
     let ctx = audit::Context {
         sub: Some(user.sub.as_str()),
         ip: browser.ip,
         ..Default::default()
     };
     audit::record(app, &tenant.pool.id, audit::Kind::SignedUp, ctx, now).await;
-    let email = user.email.clone().unwrap_or_default();
     let tx = at_confirmation(app, tenant, tx, (user.sub.as_str(), &email), false).await?;
-    mail_code_later(app, tenant, user.sub.as_str(), &email, now);
     Ok(Outcome::Confirm {
         tx,
         email,
@@ -464,22 +466,21 @@ pub async fn confirm(
     } else {
         let code = form.get("code").unwrap_or_default();
         let pool = &tenant.pool.id;
-        if codes::verify(app, pool, Purpose::Confirm, &sub, code, CONFIRM_TTL).await? {
-            let user = match accounts::confirm(app, pool, &sub, now).await {
-                Ok(user) => user,
-                // Another account verified this address first: this one cannot hold it.
-                Err(accounts::AccountError::Exists) => {
-                    return Ok(Outcome::Page(ADDRESS_TAKEN.into()).into());
-                }
-                Err(e) => return Err(OAuthError::server(e)),
-            };
-            return Ok(StepResult::Authenticated {
-                tx,
-                identifier: user.username.clone(),
-                user: Box::new(user),
-            });
+        match accounts::confirm_with_code(app, pool, &sub, code, CONFIRM_TTL, now).await {
+            Ok(Some(user)) => {
+                return Ok(StepResult::Authenticated {
+                    tx,
+                    identifier: user.username.clone(),
+                    user: Box::new(user),
+                });
+            }
+            Ok(None) => "That code is wrong or has expired.".into(),
+            // Another account verified this address first: this one cannot hold it.
+            Err(accounts::AccountError::Exists) => {
+                return Ok(Outcome::Page(ADDRESS_TAKEN.into()).into());
+            }
+            Err(e) => return Err(OAuthError::server(e)),
         }
-        "That code is wrong or has expired.".into()
     };
     let notice = Some(notice);
     Ok(Outcome::Confirm { tx, email, notice }.into())

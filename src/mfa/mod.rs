@@ -448,22 +448,36 @@ pub async fn disable(
     {
         return Ok(false);
     }
-    let (p, s) = (pool.clone(), sub.to_string());
-    app.sql
-        .run(move |c| rows::delete_for_user(c, &p, &s))
-        .await?;
-    let ctx = audit::Context {
-        sub: Some(sub),
-        detail: "by the user",
-        ..Default::default()
+    // Removed and audited, even if the request is dropped meanwhile.
+    let (a, pool, sub) = (app.clone(), pool.clone(), sub.to_string());
+    let work = async move {
+        let (p, s) = (pool.clone(), sub.clone());
+        a.sql.run(move |c| rows::delete_for_user(c, &p, &s)).await?;
+        let ctx = audit::Context {
+            sub: Some(&sub),
+            detail: "by the user",
+            ..Default::default()
+        };
+        audit::record(&a, &pool, audit::Kind::MfaDisabled, ctx, now).await;
+        Ok(true)
     };
-    audit::record(app, pool, audit::Kind::MfaDisabled, ctx, now).await;
-    Ok(true)
+    app.background.finish("disabling MFA", work).await
 }
 
 /// Operator reset (lost device): removes the factor and recovery codes without a code, and
 /// any enrollment in progress. True if the user had a factor or codes.
 pub async fn reset(
+    app: &AppState,
+    pool: &PoolId,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, MfaError> {
+    let (a, pool, sub) = (app.clone(), pool.clone(), sub.to_string());
+    let work = async move { reset_now(&a, &pool, &sub, now).await };
+    app.background.finish("resetting MFA", work).await
+}
+
+async fn reset_now(
     app: &AppState,
     pool: &PoolId,
     sub: &str,

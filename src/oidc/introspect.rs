@@ -35,11 +35,18 @@ pub async fn revoke_family(
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
     let (pool, f) = (tenant.pool.id.clone(), family.to_string());
-    app.sql
-        .run(move |c| refresh_tokens::revoke_family(c, &pool, &f, now))
-        .await?;
+    let (a, key) = (app.clone(), origin_key(tenant, family));
     let ttl = Duration::from_secs(app.config.max_token_lifetime_secs.max(1));
-    Ok(app.kv.put(&origin_key(tenant, family), b"1", ttl).await?)
+    // Both or neither, even if the request is dropped between them.
+    let work = async move {
+        a.sql
+            .run(move |c| refresh_tokens::revoke_family(c, &pool, &f, now))
+            .await?;
+        Ok(a.kv.put(&key, b"1", ttl).await?)
+    };
+    app.background
+        .finish("revoking a refresh family", work)
+        .await
 }
 
 /// Denies an access token by `jti` until its `exp`.

@@ -21,6 +21,27 @@ use crate::state::AppState;
 /// The purpose of the logout confirmation form's token.
 pub const FORM: &str = "logout";
 
+/// Ends the session `hinted` names and this browser's, and tells each client that received
+/// tokens in them (back-channel).
+async fn end_sessions(
+    app: AppState,
+    tenant: std::sync::Arc<PoolRuntime>,
+    hinted: Option<String>,
+    cookie: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), crate::store::StoreError> {
+    let pool = &tenant.pool.id;
+    let mut ended = Vec::new();
+    if let Some(sid) = hinted.as_deref() {
+        ended.extend(sessions::end_sid(&app, pool, sid).await?);
+    }
+    ended.extend(sessions::end(&app, pool, cookie.as_deref()).await?);
+    for e in &ended {
+        backchannel::notify(&app, &tenant, e, now);
+    }
+    Ok(())
+}
+
 /// `GET|POST /{pool}/logout`
 pub async fn logout(
     app: web::Data<AppState>,
@@ -58,19 +79,16 @@ pub async fn logout(
     // The session the id_token_hint names ends exactly (wherever its browser is), and so does
     // this browser's; each client that received tokens in them is told (back-channel).
     let hinted = logout::hinted_sid(&tenant, &params, now);
-    let mut ended = Vec::new();
-    if let Some(sid) = hinted.as_deref() {
-        match sessions::end_sid(&app, pool, sid).await {
-            Ok(e) => ended.extend(e),
-            Err(e) => return failure(&OAuthError::server(e)),
-        }
-    }
-    match sessions::end(&app, pool, cookies.session.as_deref()).await {
-        Ok(e) => ended.extend(e),
-        Err(e) => return failure(&OAuthError::server(e)),
-    }
-    for e in &ended {
-        backchannel::notify(&app, &tenant, e, now);
+    let work = end_sessions(
+        app.get_ref().clone(),
+        tenant.clone(),
+        hinted,
+        cookies.session.clone(),
+        now,
+    );
+    // Ended and told, even if the browser goes away meanwhile.
+    if let Err(e) = app.background.finish("logging out", work).await {
+        return failure(&OAuthError::server(e));
     }
     let mut res = match logout::after_logout(&tenant, &params, now) {
         AfterLogout::Redirect(url) => redirect(&url),

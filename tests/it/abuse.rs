@@ -348,3 +348,26 @@ async fn checks_shed_under_load_never_lock_the_user_out() {
     let checked = check_current_password(&app.st, pool, &alice, PASSWORD, None, app.now()).await;
     assert!(matches!(checked, Ok(Checked::Ok(_))), "{checked:?}");
 }
+
+/// An attempt whose request is dropped before its verdict (its client went away while it
+/// waited for a hash) is given back: however many, they never lock the identifier out.
+#[actix_web::test]
+async fn attempts_dropped_before_their_verdict_never_lock_the_user_out() {
+    use tessera::accounts::signin::Throttle;
+
+    let app = TestApp::new().await;
+    let throttle = Throttle::new(&app.pool.id, "alice", Some("203.0.113.7"));
+    for i in 0..12 {
+        let reserved = throttle.reserve(&app.st).await.unwrap();
+        assert!(reserved.is_some(), "attempt {i} refused");
+        drop(reserved);
+        app.st.background.idle().await;
+    }
+    // Kept, they would have locked it at the sixth; given back, five at once are still free.
+    let kept: Vec<_> = join_all((0..5).map(|_| throttle.reserve(&app.st)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(kept.iter().all(Option::is_some), "{kept:?}");
+}

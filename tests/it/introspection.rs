@@ -71,9 +71,20 @@ async fn introspection_shows_own_tokens_of_live_users_and_clients_only() {
         .await
         .unwrap();
     assert_eq!(userinfo.status(), 401);
+    // Enabled again: what disabling revoked stays revoked (Cognito's AdminDisableUser
+    // "revokes all access tokens"); a new sign-in's token is active.
     tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", true, app.now())
         .await
         .unwrap();
+    assert!(!active(&app, &rs_auth, &at).await);
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    let s = web.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let t = web.exchange(&code, s.verifier).await.unwrap();
+    let at = t.access_token().secret().clone();
     assert!(active(&app, &rs_auth, &at).await);
 
     // The token's client deleted: inactive for the resource server too.

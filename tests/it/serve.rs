@@ -1,4 +1,5 @@
-//! `tessera serve` as a process: what only the real server wiring shows (the connection bound).
+//! `tessera serve` as a process: what only the real server wiring shows (the connection bound,
+//! requests dropped when their client goes away).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,6 +21,12 @@ impl Drop for Server {
 
 /// Starts `tessera serve` with `env`; the server and its address (`host:port`).
 fn serve(cli: &Cli, env: &[(&str, &str)]) -> (Server, String) {
+    let (server, addr, _) = serve_printing(cli, env);
+    (server, addr)
+}
+
+/// [`serve`], with the lines it printed before it listened.
+fn serve_printing(cli: &Cli, env: &[(&str, &str)]) -> (Server, String, Vec<String>) {
     let mut child = Server(
         cli.cmd()
             .args(["serve"])
@@ -38,14 +45,16 @@ fn serve(cli: &Cli, env: &[(&str, &str)]) -> (Server, String) {
             let _ = tx.send(line);
         }
     });
+    let mut printed = Vec::new();
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("serve printed nothing");
         if let Some(rest) = line.strip_prefix("listening on http://") {
             let addr = rest.split(' ').next().unwrap().to_string();
-            return (child, addr);
+            return (child, addr, printed);
         }
+        printed.push(line);
     }
 }
 
@@ -93,4 +102,100 @@ fn connections_past_max_connections_wait_until_one_closes() {
         .unwrap();
     waiting.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"HTTP/1.1 200");
+}
+
+/// One series of the server's metrics, summed over its labels (0 when absent).
+fn metric(rt: &tokio::runtime::Runtime, url: &str, name: &str) -> f64 {
+    let text = rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() });
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// A request whose client closed its connection is dropped, and the password check it queued
+/// is skipped: a burst that gave up (or a flood that never reads its answers) costs no hashing.
+#[test]
+fn a_sign_in_whose_client_went_away_is_not_checked() {
+    let cli = Cli::new();
+    cli.ok(&["pool", "create", "--name", "acme", "--json"]);
+    let client = cli.ok(&[
+        "client",
+        "create",
+        "--pool",
+        "acme",
+        "--name",
+        "app",
+        "--public",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--auth-flow",
+        "ALLOW_USER_PASSWORD_AUTH",
+        "--json",
+    ]);
+    let client_id = client["client_id"].as_str().unwrap().to_string();
+    let wait = ("TESSERA_PASSWORD_HASH_MAX_WAIT_MS", "600000");
+    let (_server, addr, printed) =
+        serve_printing(&cli, &[("TESSERA_METRICS_BIND", "127.0.0.1:0"), wait]);
+    let metrics = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics on "))
+        .expect("the metrics address was printed")
+        .trim()
+        .to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sample = |name: &str| metric(&rt, &metrics, name);
+    let sign_in = |i: usize| {
+        let body = serde_json::json!({
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "ClientId": client_id,
+            "AuthParameters": {"USERNAME": format!("nobody{i}"), "PASSWORD": "not it"},
+        })
+        .to_string();
+        let mut conn = TcpStream::connect(&addr).unwrap();
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: AWSCognitoIdentityProviderService.InitiateAuth\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.write_all(body.as_bytes()).unwrap();
+        conn
+    };
+    const SENT: usize = 40;
+    let conns: Vec<TcpStream> = (0..SENT).map(sign_in).collect();
+    // Their checks are queued behind the workers; then every client goes away.
+    while sample("tessera_password_hash_queue") < 4.0 {
+        assert!(
+            sample("tessera_password_hash_duration_seconds_count") < SENT as f64,
+            "every check ran before any was queued: the test cannot tell"
+        );
+    }
+    drop(conns);
+    while sample("tessera_password_hash_queue") > 0.0
+        || sample("tessera_password_hash_running") > 0.0
+    {
+        std::thread::yield_now();
+    }
+    let skipped = sample("tessera_password_hash_abandoned_total");
+    let checked = sample("tessera_password_hash_duration_seconds_count");
+    assert!(skipped >= 1.0, "none skipped ({checked} checked)");
+    // One more hash than requests at most: the dummy hash unknown users are checked against
+    // is made once, at the first check.
+    assert!(
+        checked + skipped <= SENT as f64 + 1.0,
+        "{checked} + {skipped}"
+    );
 }
