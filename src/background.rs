@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::store::StoreError;
 
@@ -26,6 +26,8 @@ pub struct Background {
     slots: Arc<Semaphore>,
     max: u32,
     tails: Arc<Semaphore>,
+    /// Woken each time a tail ends (for [`Background::idle`]).
+    tail_ended: Arc<Notify>,
     spawned: Arc<AtomicU64>,
     runtime: Option<Handle>,
 }
@@ -48,6 +50,7 @@ impl Background {
             slots: Arc::new(Semaphore::new(max as usize)),
             max,
             tails: Arc::new(Semaphore::new(MAX_TAILS as usize)),
+            tail_ended: Arc::default(),
             spawned: Arc::default(),
             runtime: Handle::try_current().ok(),
         }
@@ -79,9 +82,11 @@ impl Background {
         let Some(rt) = self.runtime() else {
             return work.await;
         };
+        let ended = self.tail_ended.clone();
         let handle = rt.spawn(async move {
             let out = work.await;
             drop(tail);
+            ended.notify_waiters();
             out
         });
         match handle.await {
@@ -108,9 +113,11 @@ impl Background {
             );
             return;
         };
+        let ended = self.tail_ended.clone();
         rt.spawn(async move {
             work.await;
             drop(tail);
+            ended.notify_waiters();
         });
     }
 
@@ -152,8 +159,14 @@ impl Background {
     /// Waits until no task or tail is running (tests; shutdown). Tasks spawned meanwhile may
     /// be dropped, so call it when no request is arriving.
     pub async fn idle(&self) {
-        if let Ok(all) = self.tails.acquire_many(MAX_TAILS).await {
-            drop(all);
+        // Tails are waited for without taking their slots, so new ones still start meanwhile.
+        loop {
+            let mut ended = std::pin::pin!(self.tail_ended.notified());
+            ended.as_mut().enable();
+            if self.tails.available_permits() == MAX_TAILS as usize {
+                break;
+            }
+            ended.await;
         }
         if let Ok(all) = self.slots.acquire_many(self.max).await {
             drop(all);

@@ -81,6 +81,16 @@ impl AppState {
         }
     }
 
+    /// The state work that outlives its request uses ([`Background::finish`] and `spawn`
+    /// run it on the runtime that opened the application): the shared Redis connection, not
+    /// the worker's own.
+    pub fn for_background(&self) -> Self {
+        Self {
+            kv: self.kv.shared(),
+            ..self.clone()
+        }
+    }
+
     /// Connects the stores, applies migrations, loads (or on a fresh database creates) the
     /// master key, and fills the pool cache.
     pub async fn open(config: Config, deps: Deps) -> Result<(Self, MigrationReport), Error> {

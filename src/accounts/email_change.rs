@@ -135,7 +135,7 @@ pub async fn confirm(
         return Err(EmailChangeError::NothingPending);
     };
     // The code used and the address changed, or neither, even if the request is dropped.
-    let (a, p, s) = (app.clone(), pool.clone(), sub.to_owned());
+    let (a, p, s) = (app.for_background(), pool.clone(), sub.to_owned());
     let (code, ip) = (code.to_owned(), ip.map(str::to_owned));
     let work = async move {
         let bound = bound_to(&s, &email);

@@ -278,7 +278,7 @@ pub async fn set_enabled(
     enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let (a, p, w) = (app.clone(), pool.clone(), who.to_owned());
+    let (a, p, w) = (app.for_background(), pool.clone(), who.to_owned());
     let work = async move { set_enabled_now(&a, &p, &w, enabled, now).await };
     app.background.finish("enabling a user", work).await
 }
@@ -365,7 +365,7 @@ pub async fn reset_password(
     let srp = srp_verifier(app, pool, &user.username, password);
     let new = NewPassword::new(user, hash, srp, false);
     // The code used and the password stored, or neither: from here on it runs to its end.
-    let (a, p) = (app.clone(), pool.id.clone());
+    let (a, p) = (app.for_background(), pool.id.clone());
     let work = async move {
         if !codes::consume(&a, &p, reset, sub.as_str(), accepted).await? {
             return Ok(None);
@@ -389,7 +389,7 @@ async fn store_password(
 ) -> Result<User, AccountError> {
     let srp = srp_verifier(app, pool, &user.username, password);
     let new = NewPassword::new(user, hash, srp, temporary);
-    let (a, p) = (app.clone(), pool.id.clone());
+    let (a, p) = (app.for_background(), pool.id.clone());
     let work = async move { write_password(&a, &p, new, now).await };
     app.background.finish("storing a password", work).await
 }
@@ -465,7 +465,12 @@ pub async fn confirm_with_code(
     ttl: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<User>, AccountError> {
-    let (a, p, s, c) = (app.clone(), pool.clone(), sub.to_owned(), code.to_owned());
+    let (a, p, s, c) = (
+        app.for_background(),
+        pool.clone(),
+        sub.to_owned(),
+        code.to_owned(),
+    );
     let work = async move {
         if !codes::verify(&a, &p, codes::Purpose::Confirm, &s, &c, ttl).await? {
             return Ok(None);
@@ -650,7 +655,7 @@ pub async fn require_reset(
     who: &str,
     now: DateTime<Utc>,
 ) -> Result<User, AccountError> {
-    let (a, p, w) = (app.clone(), pool.clone(), who.to_owned());
+    let (a, p, w) = (app.for_background(), pool.clone(), who.to_owned());
     let work = async move { require_reset_now(&a, &p, &w, now).await };
     app.background.finish("requiring a reset", work).await
 }

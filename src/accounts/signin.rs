@@ -1,8 +1,10 @@
 //! Password sign-in: Cognito's lockout (after 5 consecutive failures per identifier each attempt
 //! waits 1 s, doubling to 15 minutes) and a per-IP throttle, both in the KV store and the same
 //! for unknown identifiers; a dummy hash for unknown users; hash upgrades on sign-in. An
-//! attempt whose request is dropped before its verdict (the client went away while it waited
-//! for a hash) gives its reservation back: its client learnt nothing.
+//! attempt whose request is dropped before its password was checked (the client went away
+//! while it waited for a hash) gives the identifier's count back: nobody learnt anything from
+//! it (the address's count stays: it budgets work). Once the verdict is known the attempt
+//! counts, whatever happens to its request.
 
 use std::time::Duration;
 
@@ -104,14 +106,21 @@ impl Throttle {
         }
         Ok(Some(Reserved {
             attempt,
-            unsettled: Some(Unsettled {
-                kv: app.kv.clone(),
-                background: app.background.clone(),
-                count_key,
-                lock_key,
-                ip_key: self.ip_key.clone(),
-            }),
+            unsettled: None,
         }))
+    }
+
+    /// Until [`Reserved::decided`], dropping `r` (its request was dropped) gives it back in
+    /// the background, as [`Throttle::cancel`] would: call it before the wait for a check.
+    /// The address's count stays: it budgets the work asked of the server (a worker may
+    /// have computed the check already), and a client must not get around it by hanging up.
+    fn undecided(&self, app: &AppState, r: &mut Reserved) {
+        r.unsettled = Some(Unsettled {
+            kv: app.kv.shared(),
+            background: app.background.clone(),
+            count_key: self.count_key(),
+            lock_key: self.lock_key(),
+        });
     }
 
     /// Undoes the counts of an attempt that does not count (refused, or not evaluated).
@@ -139,7 +148,7 @@ impl Throttle {
 
     /// The reserved attempt was not evaluated after all (malformed input): it does not count.
     pub async fn cancel(&self, app: &AppState, mut r: Reserved) -> Result<(), StoreError> {
-        r.unsettled = None;
+        r.decided();
         if lock_delay(r.attempt).is_some() {
             app.kv.delete(&self.lock_key()).await?;
         }
@@ -155,7 +164,7 @@ impl Throttle {
         ip: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        r.unsettled = None;
+        r.decided();
         if let Some(wait) = lock_delay(r.attempt) {
             let detail = format!(
                 "identifier {} locked for {} s after {} failures",
@@ -176,7 +185,7 @@ impl Throttle {
     /// The reserved attempt succeeded: the run of failures ends, and a success does not count
     /// against the address.
     pub async fn succeeded(&self, app: &AppState, mut r: Reserved) -> Result<(), StoreError> {
-        r.unsettled = None;
+        r.decided();
         let (count_key, lock_key) = (self.count_key(), self.lock_key());
         let release: Vec<&str> = self.ip_key.as_deref().into_iter().collect();
         app.kv
@@ -213,13 +222,22 @@ impl Throttle {
 }
 
 /// One attempt reserved by [`Throttle::reserve`]; say how it went with `failed`, `succeeded`,
-/// `cancel` or `settle`. Dropped without a verdict (its request was dropped: the client went
-/// away), it is given back in the background, as `cancel` would.
+/// `cancel` or `settle`. Dropped unsettled it counts as a failure, except while its check
+/// waits (see [`Throttle::undecided`]).
 #[must_use]
 #[derive(Debug)]
 pub struct Reserved {
     attempt: i64,
+    /// Set while a drop gives it back.
     unsettled: Option<Unsettled>,
+}
+
+impl Reserved {
+    /// The check is made: from here on the attempt counts even if its request is dropped
+    /// (a verdict someone could learn from must never be given back).
+    fn decided(&mut self) {
+        self.unsettled = None;
+    }
 }
 
 /// What giving an unsettled reservation back needs, owned (it happens after its request).
@@ -228,7 +246,6 @@ struct Unsettled {
     background: Background,
     count_key: String,
     lock_key: String,
-    ip_key: Option<String>,
 }
 
 impl std::fmt::Debug for Unsettled {
@@ -250,7 +267,7 @@ impl Drop for Reserved {
             } else {
                 Ok(())
             };
-            let released = give_back(&u.kv, &u.count_key, u.ip_key.as_deref()).await;
+            let released = give_back(&u.kv, &u.count_key, None).await;
             if let Err(e) = deleted.and(released) {
                 tracing::warn!(error = %e, "giving back a dropped sign-in attempt failed");
             }
@@ -258,7 +275,7 @@ impl Drop for Reserved {
     }
 }
 
-/// Releases one count of the identifier and of the address.
+/// Releases one count of the identifier, and of the address if given.
 async fn give_back(kv: &Kv, count_key: &str, ip_key: Option<&str>) -> Result<(), StoreError> {
     let mut release = vec![count_key];
     release.extend(ip_key);
@@ -287,7 +304,7 @@ pub async fn check_password(
         || norm.chars().count() > 256
         || norm.chars().any(char::is_control)
         || password.chars().count() > MAX_PASSWORD_LEN;
-    let Some(reserved) = throttle.reserve(app).await? else {
+    let Some(mut reserved) = throttle.reserve(app).await? else {
         tracing::warn!(pool = %pool.id, "sign-in refused: locked after repeated failures");
         let detail = format!(
             "identifier {}",
@@ -301,6 +318,7 @@ pub async fn check_password(
         audit::record(app, &pool.id, audit::Kind::Throttled, ctx, now).await;
         return Ok(Checked::Locked);
     };
+    throttle.undecided(app, &mut reserved);
     let mode = pool.settings.sign_in_identifier;
     let user = if malformed {
         None
@@ -317,6 +335,9 @@ pub async fn check_password(
         .hasher
         .verify_or_dummy(&pw, hash.as_deref(), app.random.as_ref())
         .await;
+    if checked.is_ok() {
+        reserved.decided();
+    }
     let (reserved, verified) = throttle.unless_unchecked(app, reserved, checked).await?;
     match user {
         Some(u) if verified && u.enabled => {
@@ -365,13 +386,14 @@ pub async fn check_current_password(
     now: DateTime<Utc>,
 ) -> Result<Checked, AccountError> {
     let throttle = Throttle::new(pool, &user.username, ip);
-    let Some(reserved) = throttle.reserve(app).await? else {
+    let Some(mut reserved) = throttle.reserve(app).await? else {
         return Ok(Checked::Locked);
     };
     if password.chars().count() > MAX_PASSWORD_LEN {
         throttle.failed(app, reserved, ip, now).await?;
         return Ok(Checked::Failed);
     }
+    throttle.undecided(app, &mut reserved);
     let checked = app
         .hasher
         .verify_or_dummy(
@@ -380,6 +402,9 @@ pub async fn check_current_password(
             app.random.as_ref(),
         )
         .await;
+    if checked.is_ok() {
+        reserved.decided();
+    }
     let (reserved, ok) = throttle.unless_unchecked(app, reserved, checked).await?;
     if ok {
         throttle.succeeded(app, reserved).await?;

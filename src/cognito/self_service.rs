@@ -394,7 +394,7 @@ pub(crate) async fn sign_out_everywhere(
     sub: &str,
 ) -> Result<(), ApiError> {
     let (app, pool, sub, now) = (
-        ctx.app.clone(),
+        ctx.app.for_background(),
         tenant.pool.id.clone(),
         sub.to_string(),
         ctx.now,

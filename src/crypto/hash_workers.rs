@@ -231,8 +231,8 @@ fn work(rx: &Receiver<Job>, params: &Params, counters: &Counters, release_after:
                 Err(_) => return,
             }
         };
-        // A request dropped while its job waited costs nothing more: its slot is free at once.
-        // (actix-web runs a request to its end even when the client has gone; see server.rs.)
+        // A request dropped while its job waited (its client went away: see server.rs) costs
+        // nothing more: its slot is free at once.
         if job.abandoned() {
             abandoned.fetch_add(1, Ordering::Relaxed);
             in_flight.fetch_sub(1, Ordering::SeqCst);

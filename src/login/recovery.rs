@@ -185,7 +185,7 @@ pub async fn forgot(
     let key = format!("{}:reset-sends:{}", pool.id, sha256_hex(norm.as_bytes()));
     let within = app.kv.incr(&key, RESET_TTL).await? <= MAX_SENDS;
     if within && !norm.is_empty() && !norm.chars().any(char::is_control) {
-        let (app2, pool) = (app.clone(), pool.clone());
+        let (app2, pool) = (app.for_background(), pool.clone());
         app.background.spawn("password reset mail", async move {
             mail_reset(&app2, &pool, norm, now).await;
         });

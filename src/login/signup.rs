@@ -302,7 +302,11 @@ async fn email_taken(
     // A confirmation step no code can pass: the sub is new and no code was issued for it.
     let decoy = app.random.uuid_v7(now).to_string();
     let tx = at_confirmation(app, tenant, tx, (&decoy, &email), true).await?;
-    let (app2, pool_name, to) = (app.clone(), tenant.pool.name.clone(), email.clone());
+    let (app2, pool_name, to) = (
+        app.for_background(),
+        tenant.pool.name.clone(),
+        email.clone(),
+    );
     let link = format!("{}/account", tenant.issuer);
     app.background.spawn("sign-up notice", async move {
         let intro = format!(
@@ -379,7 +383,7 @@ fn mail_code_later(
     email: &str,
     now: DateTime<Utc>,
 ) {
-    let (app2, pool) = (app.clone(), tenant.pool.clone());
+    let (app2, pool) = (app.for_background(), tenant.pool.clone());
     let (sub, email) = (sub.to_string(), email.to_string());
     app.background.spawn("confirmation mail", async move {
         let sent = codes::send(

@@ -288,6 +288,25 @@ pub async fn confirm_enrollment(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, MfaError> {
+    // The pending secret taken and the factor stored, or neither, even if the request is
+    // dropped between them.
+    let (a, pool, sub, code) = (
+        app.for_background(),
+        pool.clone(),
+        sub.to_string(),
+        code.to_string(),
+    );
+    let work = async move { confirm_enrollment_now(&a, &pool, &sub, &code, now).await };
+    app.background.finish("enrolling MFA", work).await
+}
+
+async fn confirm_enrollment_now(
+    app: &AppState,
+    pool: &PoolId,
+    sub: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, MfaError> {
     let Input::Totp(code) = parse(code)? else {
         return Err(MfaError::Malformed(MSG_CODE));
     };
@@ -443,25 +462,41 @@ pub async fn disable(
     input: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, MfaError> {
+    // Checked (a recovery code used up), removed and audited, or none of it: runs to its end
+    // even if the request is dropped.
+    let (a, pool, sub, input) = (
+        app.for_background(),
+        pool.clone(),
+        sub.to_string(),
+        input.to_string(),
+    );
+    let work = async move { disable_now(&a, &pool, &sub, &input, now).await };
+    app.background.finish("disabling MFA", work).await
+}
+
+async fn disable_now(
+    app: &AppState,
+    pool: &PoolId,
+    sub: &str,
+    input: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, MfaError> {
     if verify_with(app, pool, sub, input, "wrong code to disable MFA", now).await?
         == Verified::Invalid
     {
         return Ok(false);
     }
-    // Removed and audited, even if the request is dropped meanwhile.
-    let (a, pool, sub) = (app.clone(), pool.clone(), sub.to_string());
-    let work = async move {
-        let (p, s) = (pool.clone(), sub.clone());
-        a.sql.run(move |c| rows::delete_for_user(c, &p, &s)).await?;
-        let ctx = audit::Context {
-            sub: Some(&sub),
-            detail: "by the user",
-            ..Default::default()
-        };
-        audit::record(&a, &pool, audit::Kind::MfaDisabled, ctx, now).await;
-        Ok(true)
+    let (p, s) = (pool.clone(), sub.to_string());
+    app.sql
+        .run(move |c| rows::delete_for_user(c, &p, &s))
+        .await?;
+    let ctx = audit::Context {
+        sub: Some(sub),
+        detail: "by the user",
+        ..Default::default()
     };
-    app.background.finish("disabling MFA", work).await
+    audit::record(app, pool, audit::Kind::MfaDisabled, ctx, now).await;
+    Ok(true)
 }
 
 /// Operator reset (lost device): removes the factor and recovery codes without a code, and
@@ -472,7 +507,7 @@ pub async fn reset(
     sub: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, MfaError> {
-    let (a, pool, sub) = (app.clone(), pool.clone(), sub.to_string());
+    let (a, pool, sub) = (app.for_background(), pool.clone(), sub.to_string());
     let work = async move { reset_now(&a, &pool, &sub, now).await };
     app.background.finish("resetting MFA", work).await
 }

@@ -35,7 +35,7 @@ pub async fn revoke_family(
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
     let (pool, f) = (tenant.pool.id.clone(), family.to_string());
-    let (a, key) = (app.clone(), origin_key(tenant, family));
+    let (a, key) = (app.for_background(), origin_key(tenant, family));
     let ttl = Duration::from_secs(app.config.max_token_lifetime_secs.max(1));
     // Both or neither, even if the request is dropped between them.
     let work = async move {

@@ -80,7 +80,7 @@ pub async fn logout(
     // this browser's; each client that received tokens in them is told (back-channel).
     let hinted = logout::hinted_sid(&tenant, &params, now);
     let work = end_sessions(
-        app.get_ref().clone(),
+        app.for_background(),
         tenant.clone(),
         hinted,
         cookies.session.clone(),

@@ -349,25 +349,55 @@ async fn checks_shed_under_load_never_lock_the_user_out() {
     assert!(matches!(checked, Ok(Checked::Ok(_))), "{checked:?}");
 }
 
-/// An attempt whose request is dropped before its verdict (its client went away while it
-/// waited for a hash) is given back: however many, they never lock the identifier out.
+/// An attempt whose request is dropped while its check waits for a hash (its client went
+/// away) is given back: however many, they never lock the identifier out. One dropped after
+/// its verdict counts.
 #[actix_web::test]
-async fn attempts_dropped_before_their_verdict_never_lock_the_user_out() {
-    use tessera::accounts::signin::Throttle;
+async fn attempts_dropped_before_their_check_never_lock_the_user_out() {
+    use std::future::Future;
+    use std::task::Poll;
+    use tessera::accounts::signin::{Checked, Throttle, check_password};
+    use tessera::crypto::password::PasswordHasherPool;
 
     let app = TestApp::new().await;
-    let throttle = Throttle::new(&app.pool.id, "alice", Some("203.0.113.7"));
+    app.user("alice", "alice@example.com").await;
+    // The same stores behind one hashing worker, busy with a slow hash: checks wait.
+    let mut busy = app.st.clone();
+    let slow = argon2::Params::new(64 * 1024, 8, 1, None).unwrap();
+    busy.hasher =
+        PasswordHasherPool::new(1, 64, slow).with_max_wait(std::time::Duration::from_secs(600));
+    let hasher = busy.hasher.clone();
+    let running = actix_web::rt::spawn(async move {
+        let rng = tessera::clock::SeededRandom::new(b"slow");
+        hasher.hash(&tessera::ids::Secret::new("slow"), &rng).await
+    });
+    let ip = Some("203.0.113.7");
     for i in 0..12 {
-        let reserved = throttle.reserve(&app.st).await.unwrap();
-        assert!(reserved.is_some(), "attempt {i} refused");
-        drop(reserved);
+        let check = check_password(&busy, &app.pool, "alice", "wrong", ip, app.now());
+        let mut check = Box::pin(check);
+        // Polled until its check is queued behind the slow hash, then dropped.
+        let before = busy.hasher.in_flight();
+        while busy.hasher.in_flight() == before {
+            let polled = std::future::poll_fn(|cx| Poll::Ready(check.as_mut().poll(cx))).await;
+            assert!(polled.is_pending(), "attempt {i} finished: {polled:?}");
+            actix_web::rt::task::yield_now().await;
+        }
+        drop(check);
         app.st.background.idle().await;
     }
+    assert!(running.await.unwrap().is_ok());
     // Kept, they would have locked it at the sixth; given back, five at once are still free.
+    let throttle = Throttle::new(&app.pool.id, "alice", ip);
     let kept: Vec<_> = join_all((0..5).map(|_| throttle.reserve(&app.st)))
         .await
         .into_iter()
         .map(Result::unwrap)
         .collect();
     assert!(kept.iter().all(Option::is_some), "{kept:?}");
+    for r in kept.into_iter().flatten() {
+        throttle.cancel(&app.st, r).await.unwrap();
+    }
+    // A wrong password checked to its verdict counts as before.
+    let checked = check_password(&app.st, &app.pool, "alice", "wrong", ip, app.now()).await;
+    assert!(matches!(checked, Ok(Checked::Failed)), "{checked:?}");
 }

@@ -139,6 +139,19 @@ impl Kv {
         }
     }
 
+    /// The same store on the shared connection (work that outlives a request runs on another
+    /// runtime than the worker's, where a worker's own connection lives).
+    pub fn shared(&self) -> Self {
+        let backend = match &self.backend {
+            Backend::Redis(r) => Backend::Redis(r.shared()),
+            memory => memory.clone(),
+        };
+        Self {
+            backend,
+            ..self.clone()
+        }
+    }
+
     /// The in-process store keeps its entries within about `bytes` (see [`Kv::put_evictable`]);
     /// Redis is bounded by its own `maxmemory`. For a store just connected: the in-process one
     /// starts again empty, apart from any clone made before.

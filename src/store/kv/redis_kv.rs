@@ -176,6 +176,14 @@ impl RedisKv {
         }
     }
 
+    /// The same store on the shared connection.
+    pub fn shared(&self) -> Self {
+        Self {
+            local: None,
+            ..self.clone()
+        }
+    }
+
     async fn conn(&self) -> ConnectionManager {
         let Some(local) = &self.local else {
             return self.conn.clone();
