@@ -225,12 +225,14 @@ pub struct Config {
 }
 
 /// Connections a request worker serves at once by default. A core checks ~25-70 passwords a
-/// second; connections past the ones it is checking for only wait, and they wait as well in
-/// the kernel's backlog, where they cost nothing. Measured at 512 browsers on one core
-/// (2026-12-06): with 512 connections, RSS peaked at 64-67 MiB and most attempts were shed
-/// (503, retried); with 256, 59-61 MiB; with 128, 52-56 MiB at the same rates (sign-up,
-/// password change and reset; see the README's Benchmark), none shed.
-pub const CONNECTIONS_PER_CORE: usize = 128;
+/// second and admits at most `password_hash_max_wait_ms` (3 s) of queue, so at most ~200
+/// sign-ins can usefully wait; 256 connections keep it fed. Measured at 512 browsers on one
+/// core (2026-12-06): with 512 connections, RSS peaked at 64-67 MiB and most attempts were
+/// shed (503, retried); with 256, 59-61 MiB, none shed. With 128 the peaks were 5 MiB lower,
+/// but 512 browsers signing in starved (0 sign-ins in 8 s): browsers' idle keep-alive
+/// connections held every slot while the requests that would let them go on (the app's token
+/// exchange on another connection) waited in the backlog.
+pub const CONNECTIONS_PER_CORE: usize = 256;
 
 impl Default for Config {
     fn default() -> Self {
@@ -419,7 +421,7 @@ impl Config {
         if self.max_connections > 1_000_000 {
             return Err(invalid(
                 "max_connections",
-                "must be between 0 (128 per core) and 1000000",
+                "must be between 0 (256 per core) and 1000000",
             ));
         }
         if !(1..=1 << 20).contains(&self.memory_store_max_mib) {
