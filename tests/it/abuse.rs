@@ -363,7 +363,8 @@ async fn attempts_dropped_before_their_check_never_lock_the_user_out() {
     app.user("alice", "alice@example.com").await;
     // The same stores behind one hashing worker, busy with a slow hash: checks wait.
     let mut busy = app.st.clone();
-    let slow = argon2::Params::new(64 * 1024, 8, 1, None).unwrap();
+    // Slow enough to outlast the drops below: none of their checks is ever taken.
+    let slow = argon2::Params::new(64 * 1024, 24, 1, None).unwrap();
     busy.hasher =
         PasswordHasherPool::new(1, 64, slow).with_max_wait(std::time::Duration::from_secs(600));
     let hasher = busy.hasher.clone();
@@ -371,13 +372,16 @@ async fn attempts_dropped_before_their_check_never_lock_the_user_out() {
         let rng = tessera::clock::SeededRandom::new(b"slow");
         hasher.hash(&tessera::ids::Secret::new("slow"), &rng).await
     });
+    while busy.hasher.running() == 0 {
+        actix_web::rt::task::yield_now().await;
+    }
     let ip = Some("203.0.113.7");
     for i in 0..12 {
         let check = check_password(&busy, &app.pool, "alice", "wrong", ip, app.now());
         let mut check = Box::pin(check);
         // Polled until its check is queued behind the slow hash, then dropped.
         let before = busy.hasher.in_flight();
-        while busy.hasher.in_flight() == before {
+        while busy.hasher.in_flight() <= before {
             let polled = std::future::poll_fn(|cx| Poll::Ready(check.as_mut().poll(cx))).await;
             assert!(polled.is_pending(), "attempt {i} finished: {polled:?}");
             actix_web::rt::task::yield_now().await;
