@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::store::StoreError;
 
@@ -82,11 +82,10 @@ impl Background {
         let Some(rt) = self.runtime() else {
             return work.await;
         };
-        let ended = self.tail_ended.clone();
+        let slot = TailSlot::new(tail, &self.tail_ended);
         let handle = rt.spawn(async move {
             let out = work.await;
-            drop(tail);
-            ended.notify_waiters();
+            drop(slot);
             out
         });
         match handle.await {
@@ -113,11 +112,10 @@ impl Background {
             );
             return;
         };
-        let ended = self.tail_ended.clone();
+        let slot = TailSlot::new(tail, &self.tail_ended);
         rt.spawn(async move {
             work.await;
-            drop(tail);
-            ended.notify_waiters();
+            drop(slot);
         });
     }
 
@@ -171,6 +169,30 @@ impl Background {
         if let Ok(all) = self.slots.acquire_many(self.max).await {
             drop(all);
         }
+    }
+}
+
+/// A running tail's slot: given back, and [`Background::idle`] woken, however the tail ends
+/// (a panic included).
+struct TailSlot {
+    permit: Option<OwnedSemaphorePermit>,
+    ended: Arc<Notify>,
+}
+
+impl TailSlot {
+    fn new(permit: OwnedSemaphorePermit, ended: &Arc<Notify>) -> Self {
+        Self {
+            permit: Some(permit),
+            ended: ended.clone(),
+        }
+    }
+}
+
+impl Drop for TailSlot {
+    fn drop(&mut self) {
+        // The slot first, so that a woken `idle` sees it free.
+        drop(self.permit.take());
+        self.ended.notify_waiters();
     }
 }
 
