@@ -241,7 +241,8 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
         // `.await`, as hyper does by default, rather than run to its end (actix's default):
         // the password check it queued is skipped, so a burst that gave up, or a flood that
         // never reads its answers, costs no hashing. Writes that must not be cut in two run in
-        // `Background::finish`, and a sign-in attempt dropped before its verdict is given back.
+        // `Background::finish`, and a sign-in attempt dropped while its check waits gives the
+        // account's lockout count back (see `accounts::signin`).
         .h1_allow_half_closed(false)
         .shutdown_timeout(15)
         .listen(listener)
