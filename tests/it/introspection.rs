@@ -6,7 +6,7 @@ use tessera::accounts::Writer;
 use tessera::clients::ClientSpec;
 
 use crate::support::TestApp;
-use crate::support::rp::{PASSWORD, basic, spec};
+use crate::support::rp::{OidcClient, PASSWORD, basic, spec};
 
 async fn active(app: &TestApp, auth: &str, token: &str) -> bool {
     let (status, _, b) = app
@@ -14,6 +14,18 @@ async fn active(app: &TestApp, auth: &str, token: &str) -> bool {
         .await;
     assert_eq!(status, 200, "{b}");
     b["active"].as_bool().unwrap()
+}
+
+/// `username` signs in through `web`: its access and refresh tokens.
+async fn signs_in(app: &TestApp, web: &OidcClient, username: &str) -> (String, String) {
+    let s = web.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, username, PASSWORD)
+        .await
+        .code();
+    let t = web.exchange(&code, s.verifier).await.unwrap();
+    let at = t.access_token().secret().clone();
+    (at, t.refresh_token().unwrap().secret().clone())
 }
 
 #[actix_web::test]
@@ -28,14 +40,7 @@ async fn introspection_shows_own_tokens_of_live_users_and_clients_only() {
             ..spec("api")
         })
         .await;
-    let s = web.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
-        .await
-        .code();
-    let t = web.exchange(&code, s.verifier).await.unwrap();
-    let at = t.access_token().secret().clone();
-    let rt = t.refresh_token().unwrap().secret().clone();
+    let (at, rt) = signs_in(&app, &web, "alice").await;
     let (web_auth, other_auth, rs_auth) = (basic(&web), basic(&other), basic(&rs));
 
     assert!(active(&app, &web_auth, &at).await);
@@ -78,13 +83,7 @@ async fn introspection_shows_own_tokens_of_live_users_and_clients_only() {
         .unwrap();
     assert!(!active(&app, &rs_auth, &at).await);
     app.clock.advance(chrono::TimeDelta::seconds(1));
-    let s = web.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
-        .await
-        .code();
-    let t = web.exchange(&code, s.verifier).await.unwrap();
-    let at = t.access_token().secret().clone();
+    let (at, _) = signs_in(&app, &web, "alice").await;
     assert!(active(&app, &rs_auth, &at).await);
 
     // The token's client deleted: inactive for the resource server too.
@@ -101,13 +100,7 @@ async fn remembered_users_follow_every_change() {
     let app = TestApp::new().await;
     app.user("bob", "bob@example.com").await;
     let web = app.oidc_client(spec("web")).await;
-    let s = web.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "bob", PASSWORD)
-        .await
-        .code();
-    let t = web.exchange(&code, s.verifier).await.unwrap();
-    let at = t.access_token().secret().clone();
+    let (at, _) = signs_in(&app, &web, "bob").await;
     let sibling = app.sibling().await;
     let claims_at = |st: &tessera::state::AppState| {
         let (st, at, now) = (st.clone(), at.clone(), app.now());

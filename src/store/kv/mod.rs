@@ -129,21 +129,19 @@ impl Kv {
     /// The same store for one server worker (its own Redis connection; see
     /// [`RedisKv::for_worker`]).
     pub fn for_worker(&self) -> Self {
-        let backend = match &self.backend {
-            Backend::Redis(r) => Backend::Redis(r.for_worker()),
-            memory => memory.clone(),
-        };
-        Self {
-            backend,
-            ..self.clone()
-        }
+        self.with_redis(RedisKv::for_worker)
     }
 
     /// The same store on the shared connection (work that outlives a request runs on another
     /// runtime than the worker's, where a worker's own connection lives).
     pub fn shared(&self) -> Self {
+        self.with_redis(RedisKv::shared)
+    }
+
+    /// This store with its Redis handle replaced by `f`'s (the in-process one is shared as is).
+    fn with_redis(&self, f: impl FnOnce(&RedisKv) -> RedisKv) -> Self {
         let backend = match &self.backend {
-            Backend::Redis(r) => Backend::Redis(r.shared()),
+            Backend::Redis(r) => Backend::Redis(f(r)),
             memory => memory.clone(),
         };
         Self {
