@@ -23,7 +23,8 @@ PostgreSQL it then imports --big-users users (default 1,000,000) with `tessera u
 (rows/s), measures the sign-in flow again against the large pool (p99 against the same with
 the small one), and times `user list` pages at the start and at the end of the pool. It prints
 one Markdown table (req/s, p50, p99, the server's RSS peak during the case, ratio to ceiling
-or peer) and each server's RSS idle, peak, and 15 s after its last case. Needs `wrk` (Debian:
+or peer) and each server's RSS idle, peak, and once it has given back what it will after
+its last case. Needs `wrk` (Debian:
 apt-get install wrk).
 """
 
@@ -325,12 +326,22 @@ def main():
         print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} | {after} | {held} |")
 
 
-def rss_after_load(server, idle_for=15):
-    """RSS once the server has had nothing to do for `idle_for` seconds after its cases (its
-    hashing workers give their memory back after 10 s idle)."""
+def rss_after_load(server, still_for=12, limit=60):
+    """RSS once the server, idle after its cases, has stopped giving memory back: sampled
+    every second and reported once it has not fallen for `still_for` seconds (at most `limit`).
+    What it gives back runs on 10 s timers (blocking-pool threads exit, the hashing workers
+    unmap their buffers, the heap is trimmed), so a fixed wait could sample between two."""
     quiet()
-    time.sleep(idle_for)
-    return rss_mib(server.proc.pid)
+    pid = server.proc.pid
+    started = steady_since = time.monotonic()
+    low = rss_mib(pid)
+    while time.monotonic() - steady_since < still_for and time.monotonic() - started < limit:
+        time.sleep(1)
+        now = rss_mib(pid)
+        if now < low - 0.25:
+            steady_since = time.monotonic()
+        low = min(low, now)
+    return low
 
 
 def big_pool_cases(t, tmp, seconds, n, rows):

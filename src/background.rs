@@ -66,34 +66,48 @@ impl Background {
     /// sessions ended) go in one `finish`, after the part that may be abandoned (the password
     /// check). The caller waits for its answer as before. Never refused: past [`MAX_TAILS`]
     /// running, or outside a runtime, `work` runs in the caller.
-    pub async fn finish<F, T, E>(&self, what: &'static str, work: F) -> Result<T, E>
+    ///
+    /// `work` starts here, not at the first poll, and the future returned holds only the
+    /// task's handle: an `async fn` would keep `work` in its state for as long as it waits (a
+    /// password reset's answer held ~6 KiB more by every request waiting for its hash).
+    pub fn finish<F, T, E>(
+        &self,
+        what: &'static str,
+        work: F,
+    ) -> impl Future<Output = Result<T, E>> + Send + use<F, T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let Ok(tail) = self.tails.clone().try_acquire_owned() else {
-            tracing::warn!(
-                task = what,
-                "too many unfinished tails: running in the request"
-            );
-            return work.await;
+        let started = match (self.tails.clone().try_acquire_owned(), self.runtime()) {
+            (Ok(tail), Some(rt)) => {
+                let slot = TailSlot::new(tail, &self.tail_ended);
+                Ok(rt.spawn(async move {
+                    let out = work.await;
+                    drop(slot);
+                    out
+                }))
+            }
+            (tail, _) => {
+                if tail.is_err() {
+                    tracing::warn!(
+                        task = what,
+                        "too many unfinished tails: running in the request"
+                    );
+                }
+                // Boxed: the rare path must not size the common one's future.
+                Err(Box::pin(work))
+            }
         };
-        let Some(rt) = self.runtime() else {
-            return work.await;
-        };
-        let slot = TailSlot::new(tail, &self.tail_ended);
-        let handle = rt.spawn(async move {
-            let out = work.await;
-            drop(slot);
-            out
-        });
-        match handle.await {
-            Ok(out) => out,
-            Err(e) => {
-                // The runtime is shutting down (or the work panicked): what it did stands.
-                tracing::error!(task = what, error = %e, "a must-finish task did not finish");
-                Err(StoreError::Cancelled.into())
+        async move {
+            match started {
+                Ok(handle) => handle.await.unwrap_or_else(|e| {
+                    // The runtime is shutting down (or the work panicked): what it did stands.
+                    tracing::error!(task = what, error = %e, "a must-finish task did not finish");
+                    Err(StoreError::Cancelled.into())
+                }),
+                Err(work) => work.await,
             }
         }
     }
@@ -253,5 +267,13 @@ mod tests {
         // And a caller that stays gets the tail's answer.
         let answer = bg.finish("test", async { Ok::<_, StoreError>(7) }).await;
         assert_eq!(answer.ok(), Some(7));
+        // A tail starts when it is handed over, not when its caller is first polled.
+        let s = steps.clone();
+        drop(bg.finish("test", async move {
+            s.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, StoreError>(())
+        }));
+        bg.idle().await;
+        assert_eq!(steps.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

@@ -81,7 +81,7 @@ pub async fn handle(app: &AppState, req: Request<'_>) -> Result<Value, ApiError>
         .and_then(|t| t.strip_prefix(identity_api::TARGET_PREFIX))
         .filter(|op| !op.is_empty())
     {
-        return identity_api::handle(app, &req, op).await;
+        return Box::pin(identity_api::handle(app, &req, op)).await;
     }
     let operation = req
         .target
@@ -181,37 +181,47 @@ const GROUP_OPS: &[&str] = &[
     "ListUsersInGroup",
 ];
 
+/// Each operation's future is boxed: a call holds its own operation's state, not the largest
+/// of them all (AdminCreateUser's) for as long as it waits, e.g. for its password check.
 async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiError> {
     match op {
-        "SignUp" => self_service::sign_up(ctx, input(body)?).await,
-        "ConfirmSignUp" => self_service::confirm_sign_up(ctx, input(body)?).await,
-        "ResendConfirmationCode" => self_service::resend_code(ctx, input(body)?).await,
-        "ForgotPassword" => self_service::forgot_password(ctx, input(body)?).await,
-        "ConfirmForgotPassword" => self_service::confirm_forgot_password(ctx, input(body)?).await,
-        "GetUser" => self_service::get_user(ctx, input(body)?).await,
-        "ChangePassword" => self_service::change_password(ctx, input(body)?).await,
-        "GlobalSignOut" => self_service::global_sign_out(ctx, input(body)?).await,
-        "RevokeToken" => self_service::revoke_token(ctx, input(body)?).await,
-        "DeleteUserAttributes" => self_service::delete_attributes(ctx, input(body)?).await,
-        "DeleteUser" => self_service::delete_user(ctx, input(body)?).await,
-        "UpdateUserAttributes" => self_service::update_attributes(ctx, input(body)?).await,
-        "GetUserAttributeVerificationCode" => self_service::attribute_code(ctx, input(body)?).await,
-        "VerifyUserAttribute" => self_service::verify_attribute(ctx, input(body)?).await,
-        "AssociateSoftwareToken" => mfa::associate(ctx, input(body)?).await,
-        "VerifySoftwareToken" => mfa::verify(ctx, input(body)?).await,
-        "SetUserMFAPreference" => mfa::preference(ctx, input(body)?, false).await,
-        "AdminSetUserMFAPreference" => mfa::preference(ctx, input(body)?, true).await,
-        "InitiateAuth" => signin::initiate_auth(ctx, input(body)?).await,
-        "RespondToAuthChallenge" => signin::respond_to_challenge(ctx, input(body)?).await,
-        "AdminInitiateAuth" => signin::admin_initiate_auth(ctx, input(body)?).await,
-        "AdminRespondToAuthChallenge" => {
-            signin::admin_respond_to_challenge(ctx, input(body)?).await
+        "SignUp" => Box::pin(self_service::sign_up(ctx, input(body)?)).await,
+        "ConfirmSignUp" => Box::pin(self_service::confirm_sign_up(ctx, input(body)?)).await,
+        "ResendConfirmationCode" => Box::pin(self_service::resend_code(ctx, input(body)?)).await,
+        "ForgotPassword" => Box::pin(self_service::forgot_password(ctx, input(body)?)).await,
+        "ConfirmForgotPassword" => {
+            Box::pin(self_service::confirm_forgot_password(ctx, input(body)?)).await
         }
-        _ if GROUP_OPS.contains(&op) => groups::dispatch(ctx, op, body).await,
-        _ if POOL_OPS.contains(&op) => pools::dispatch(ctx, op, body).await,
-        _ if CLIENT_OPS.contains(&op) => clients::dispatch(ctx, op, body).await,
-        _ if idp::OPS.contains(&op) => idp::dispatch(ctx, op, body).await,
-        _ => admin::dispatch(ctx, op, body).await,
+        "GetUser" => Box::pin(self_service::get_user(ctx, input(body)?)).await,
+        "ChangePassword" => Box::pin(self_service::change_password(ctx, input(body)?)).await,
+        "GlobalSignOut" => Box::pin(self_service::global_sign_out(ctx, input(body)?)).await,
+        "RevokeToken" => Box::pin(self_service::revoke_token(ctx, input(body)?)).await,
+        "DeleteUserAttributes" => {
+            Box::pin(self_service::delete_attributes(ctx, input(body)?)).await
+        }
+        "DeleteUser" => Box::pin(self_service::delete_user(ctx, input(body)?)).await,
+        "UpdateUserAttributes" => {
+            Box::pin(self_service::update_attributes(ctx, input(body)?)).await
+        }
+        "GetUserAttributeVerificationCode" => {
+            Box::pin(self_service::attribute_code(ctx, input(body)?)).await
+        }
+        "VerifyUserAttribute" => Box::pin(self_service::verify_attribute(ctx, input(body)?)).await,
+        "AssociateSoftwareToken" => Box::pin(mfa::associate(ctx, input(body)?)).await,
+        "VerifySoftwareToken" => Box::pin(mfa::verify(ctx, input(body)?)).await,
+        "SetUserMFAPreference" => Box::pin(mfa::preference(ctx, input(body)?, false)).await,
+        "AdminSetUserMFAPreference" => Box::pin(mfa::preference(ctx, input(body)?, true)).await,
+        "InitiateAuth" => Box::pin(signin::initiate_auth(ctx, input(body)?)).await,
+        "RespondToAuthChallenge" => Box::pin(signin::respond_to_challenge(ctx, input(body)?)).await,
+        "AdminInitiateAuth" => Box::pin(signin::admin_initiate_auth(ctx, input(body)?)).await,
+        "AdminRespondToAuthChallenge" => {
+            Box::pin(signin::admin_respond_to_challenge(ctx, input(body)?)).await
+        }
+        _ if GROUP_OPS.contains(&op) => Box::pin(groups::dispatch(ctx, op, body)).await,
+        _ if POOL_OPS.contains(&op) => Box::pin(pools::dispatch(ctx, op, body)).await,
+        _ if CLIENT_OPS.contains(&op) => Box::pin(clients::dispatch(ctx, op, body)).await,
+        _ if idp::OPS.contains(&op) => Box::pin(idp::dispatch(ctx, op, body)).await,
+        _ => Box::pin(admin::dispatch(ctx, op, body)).await,
     }
 }
 
