@@ -179,9 +179,9 @@ impl Kv {
         }
     }
 
-    /// A Redis call, timed. Boxed: its future (~1.2 KiB) would otherwise be part of every
-    /// caller's on either backend, held by each request for as long as it waits (a sign-in
-    /// waiting for its password check holds several).
+    /// A Redis call, timed. Boxed: its future (~1.2 KiB) would otherwise be part of the future
+    /// of every `Kv` call and of every caller up the chain, on either backend, held whole by
+    /// each request for as long as it waits (for its password check, say).
     fn timed<T>(
         &self,
         op: impl std::future::Future<Output = Result<T, StoreError>>,
