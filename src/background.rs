@@ -67,9 +67,10 @@ impl Background {
     /// check). The caller waits for its answer as before. Never refused: past [`MAX_TAILS`]
     /// running, or outside a runtime, `work` runs in the caller.
     ///
-    /// `work` starts here, not at the first poll, and the future returned holds only the
-    /// task's handle: an `async fn` would keep `work` in its state for as long as it waits (a
-    /// password reset's answer held ~6 KiB more by every request waiting for its hash).
+    /// `work` starts here, not at the first poll (when it runs in the caller instead, at the
+    /// first poll), and the future returned holds only the task's handle: an `async fn` would
+    /// keep `work` in its state for as long as it waits (a password reset's answer held ~6 KiB
+    /// more by every request waiting for its hash).
     pub fn finish<F, T, E>(
         &self,
         what: &'static str,

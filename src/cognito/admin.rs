@@ -56,7 +56,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, Api
     let u: PoolUser = input(body)?;
     let tenant = pool(ctx, &u.user_pool_id)?;
     if op == "AdminCreateUser" {
-        return create_user(ctx, &tenant, u).await;
+        // Boxed: the largest operation's state would size every other one here (an
+        // AdminSetUserPassword waiting for its hash, say).
+        return Box::pin(create_user(ctx, &tenant, u)).await;
     }
     let user = find(ctx, &tenant, &u.username).await?;
     let (app, pool, sub, now) = (ctx.app, &tenant.pool.id, user.sub.as_str(), ctx.now);

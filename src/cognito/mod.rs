@@ -182,7 +182,8 @@ const GROUP_OPS: &[&str] = &[
 ];
 
 /// Each operation's future is boxed: a call holds its own operation's state, not the largest
-/// of them all (AdminCreateUser's) for as long as it waits, e.g. for its password check.
+/// of them all for as long as it waits, e.g. for its password check (the sub-dispatchers box
+/// their largest in turn: `admin::dispatch` its AdminCreateUser).
 async fn dispatch(ctx: &Ctx<'_>, op: &str, body: Value) -> Result<Value, ApiError> {
     match op {
         "SignUp" => Box::pin(self_service::sign_up(ctx, input(body)?)).await,
