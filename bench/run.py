@@ -19,9 +19,10 @@ authorization code flow with a password sign-in at 8, 64 and 512 concurrent brow
 sign-up (up to the emailed-code page), password change (a sign-in, then the Cognito API's
 ChangePassword) and password reset (ForgotPassword, the code from the file outbox,
 ConfirmForgotPassword) at 64 and 512. On
-PostgreSQL it then imports --big-users users (default 1,000,000) with `tessera user import`
-(rows/s), measures the sign-in flow again against the large pool (p99 against the same with
-the small one), and times `user list` pages at the start and at the end of the pool. It prints
+PostgreSQL it then imports --big-users users (default 1,000,000) into a second pool with
+`tessera user import` (rows/s), measures the sign-in flow against the large pool in runs
+alternating with the small one (the median of the pairs' p99 ratios), and times `user list`
+pages at the start and at the end of the large pool (`--cases "large pool"` runs only this). It prints
 one Markdown table (req/s, p50, p99, the server's RSS peak during the case, ratio to ceiling
 or peer) and each server's RSS idle, peak, and once it has given back what it will after
 its last case. Needs `wrk` (Debian:
@@ -202,24 +203,31 @@ def pin_services_to_load_core():
             subprocess.run(["taskset", "-a", "-p", "-c", "1", pid], capture_output=True)
 
 
-def tessera(name, tmp, database_url, redis_url):
-    metrics_port = free_port()
-    env = dict(os.environ, TESSERA_DATA_DIR=os.path.join(tmp, name), DATABASE_URL=database_url,
-               REDIS_URL=redis_url, TESSERA_BIND="127.0.0.1:0", TESSERA_LOG="warn",
-               TESSERA_METRICS_BIND=f"127.0.0.1:{metrics_port}", TESSERA_KEY_ALGORITHM="ES256",
-               TESSERA_TRUSTED_PROXIES="127.0.0.1", TESSERA_KEY_ACTIVATION_DELAY_SECS="0")
-    pool = cli(env, "pool", "create", "--name", "bench")["id"]
-    # The benchmark measures capacity: the per-pool request rates are lifted.
+def signin_pool(env, name):
+    """A pool for the sign-in flows: its rate limits lifted (the benchmark measures capacity),
+    a public first-party client `web`, and USERS users with PASSWORD. Returns (pool id, its
+    client id)."""
+    pool = cli(env, "pool", "create", "--name", name)["id"]
     cli(env, "pool", "update", pool, *sum((["--rate-limit", f"{c}=0"] for c in
         ["user_creation", "sign_in", "account_recovery", "token"]), []))
-    worker = cli(env, "client", "create", "--pool", pool, "--name", "worker", "--grant",
-                 "client_credentials", "--scope", "api/read")
     scopes = ["openid", "profile", "email", "offline_access", "aws.cognito.signin.user.admin"]
     web = cli(env, "client", "create", "--pool", pool, "--name", "web", "--public",
               "--first-party", "--redirect-uri", "http://127.0.0.1/cb",
               *sum((["--scope", s] for s in scopes), []))
     for i in range(USERS):
         cli(env, "user", "create", "--pool", pool, "--username", f"user{i}", "--password", PASSWORD)
+    return pool, web["client_id"]
+
+
+def tessera(name, tmp, database_url, redis_url):
+    metrics_port = free_port()
+    env = dict(os.environ, TESSERA_DATA_DIR=os.path.join(tmp, name), DATABASE_URL=database_url,
+               REDIS_URL=redis_url, TESSERA_BIND="127.0.0.1:0", TESSERA_LOG="warn",
+               TESSERA_METRICS_BIND=f"127.0.0.1:{metrics_port}", TESSERA_KEY_ALGORITHM="ES256",
+               TESSERA_TRUSTED_PROXIES="127.0.0.1", TESSERA_KEY_ACTIVATION_DELAY_SECS="0")
+    pool, web = signin_pool(env, "bench")
+    worker = cli(env, "client", "create", "--pool", pool, "--name", "worker", "--grant",
+                 "client_credentials", "--scope", "api/read")
     # Users for the reset cases, imported as Cognito imports them (RESET_REQUIRED, no password).
     resets = os.path.join(tmp, f"{name}-resets.csv")
     with open(resets, "w") as f:
@@ -232,7 +240,7 @@ def tessera(name, tmp, database_url, redis_url):
     server.issuer = f"{server.base}/{pool}"
     server.outbox = os.path.join(tmp, name, "outbox")
     server.worker = (worker["client_id"], worker["client_secret"])
-    server.web = web["client_id"]
+    server.web = web
     return server
 
 
@@ -302,7 +310,7 @@ def main():
             t.after = rss_after_load(t)
             t.store = counters(t)
         if a.big_users and len(targets) > 1 and wanted("large pool"):
-            rows += big_pool_cases(targets[1], tmp, a.seconds, a.big_users, rows)
+            rows += big_pool_cases(targets[1], tmp, a.seconds, a.big_users)
         for name, r in peer_rows.items():
             rows.append((name, "node-oidc-provider", r, None))
     finally:
@@ -344,24 +352,30 @@ def rss_after_load(server, still_for=12, limit=60):
     return low
 
 
-def big_pool_cases(t, tmp, seconds, n, rows):
-    """Imports `n` users into the PostgreSQL pool, then measures what a large pool costs."""
+def big_pool_cases(t, tmp, seconds, n):
+    """Imports `n` users into a second pool of the PostgreSQL server, then measures what a
+    large pool costs: sign-in against it in runs alternating with the same against the small
+    pool (so the host's drift weighs on both), and `user list` pages at both ends."""
+    big, web = signin_pool(t.env, "big")
     path = os.path.join(tmp, "users.csv")
     with open(path, "w") as f:
         f.write("cognito:username,email,email_verified,given_name,cognito:mfa_enabled\n")
         f.writelines(f"big{i:07d},big{i:07d}@example.com,TRUE,Big {i},FALSE\n" for i in range(n))
     started = time.monotonic()
-    done = cli(t.env, "user", "import", "--pool", t.pool, path)
+    done = cli(t.env, "user", "import", "--pool", big, path)
     took = time.monotonic() - started
     added = done["imported"]["added"]
     out = [(f"user import, {added:,} users (check + insert)", "tessera postgres+redis",
             {"rps": added / took, "p50_ms": 0, "p99_ms": 0}, None)]
-    small = next(r for c, s, r, _ in rows if c == "sign-in flow, 64 browsers" and s.endswith(t.name))
-    r = measured(t, lambda: loadgen("signin", t.issuer, t.web, 64, seconds))
-    out.append((f"sign-in flow, 64 browsers, {added:,} more users", f"tessera {t.name}", r,
-                f"p99 {r['p99_ms'] / small['p99_ms']:.2f}x the small pool"))
+    issuer = f"{t.base}/{big}"
+    wait_for_pool(issuer)
+    short = max(1, seconds // 2)
+    r, why = interleaved(lambda: measured(t, lambda: loadgen("signin", t.issuer, t.web, 64, short))["p99_ms"],
+                         lambda: measured(t, lambda: loadgen("signin", issuer, web, 64, short)), PAIRS,
+                         f"the p99 against the pool of {USERS} users", metric="p99_ms")
+    out.append((f"sign-in flow, 64 browsers, a pool of {added + USERS:,} users", f"tessera {t.name}", r, why))
     for label, after in [("first page", None), ("last page", f"big{n - 101:07d}")]:
-        args = ["user", "list", "--pool", t.pool, "--limit", "100"] + (["--after", after] if after else [])
+        args = ["user", "list", "--pool", big, "--limit", "100"] + (["--after", after] if after else [])
         times = []
         for _ in range(5):
             s0 = time.monotonic()
@@ -371,6 +385,18 @@ def big_pool_cases(t, tmp, seconds, n, rows):
         out.append((f"user list, 100 users, {label} (whole CLI run)", f"tessera {t.name}",
                     {"rps": 1000 / times[2], "p50_ms": times[2], "p99_ms": times[-1]}, None))
     return out
+
+
+def wait_for_pool(issuer, limit=30):
+    """Waits until the running server serves a pool the CLI created (its pool cache polls)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(issuer + "/.well-known/openid-configuration").read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    sys.exit(f"the server did not load {issuer} within {limit} s")
 
 
 def peer_cases(p, tmp, seconds):
@@ -412,11 +438,12 @@ def wanted(case):
     return WANTED is None or WANTED.search(case) is not None
 
 
-def interleaved(yardstick, case, pairs, label):
+def interleaved(yardstick, case, pairs, label, metric="rps"):
     """Measures `case` against its `yardstick` in alternating runs, ABBA order (yardstick,
     case, case, yardstick, ...), so that a drift of the host's speed, which is slow against one
     run, weighs on both sides alike. The row is the case's runs merged; the ratio is the median
-    of each pair's ratio (case over the yardstick next to it), with their range."""
+    of each pair's ratio (case over the yardstick next to it, of `metric`: `yardstick` returns
+    that number), with their range."""
     ratios, runs = [], []
     for i in range(pairs):
         if i % 2 == 0:
@@ -427,7 +454,7 @@ def interleaved(yardstick, case, pairs, label):
             y = yardstick()
         runs.append(r)
         if y:
-            ratios.append(r["rps"] / y)
+            ratios.append(r[metric] / y)
     merged = dict(runs[0])
     for key in ("rps", "p50_ms", "p99_ms", "cpu_s", "hash_s", "other_s"):
         merged[key] = sum(r.get(key, 0) for r in runs) / len(runs)

@@ -84,7 +84,7 @@ impl Background {
         let started = match (self.tails.clone().try_acquire_owned(), self.runtime()) {
             (Ok(tail), Some(rt)) => {
                 let slot = TailSlot::new(tail, &self.tail_ended);
-                Ok(rt.spawn(async move {
+                Tail::Spawned(rt.spawn(async move {
                     let out = work.await;
                     drop(slot);
                     out
@@ -97,18 +97,17 @@ impl Background {
                         "too many unfinished tails: running in the request"
                     );
                 }
-                // Boxed: the rare path must not size the common one's future.
-                Err(Box::pin(work))
+                Tail::Inline(Box::pin(work))
             }
         };
         async move {
             match started {
-                Ok(handle) => handle.await.unwrap_or_else(|e| {
+                Tail::Spawned(handle) => handle.await.unwrap_or_else(|e| {
                     // The runtime is shutting down (or the work panicked): what it did stands.
                     tracing::error!(task = what, error = %e, "a must-finish task did not finish");
                     Err(StoreError::Cancelled.into())
                 }),
-                Err(work) => work.await,
+                Tail::Inline(work) => work.await,
             }
         }
     }
@@ -185,6 +184,13 @@ impl Background {
             drop(all);
         }
     }
+}
+
+/// Where [`Background::finish`] runs its work: a task of its own, or (no slot or no runtime)
+/// the caller's future, boxed so this rare path does not size the common one.
+enum Tail<T, F> {
+    Spawned(tokio::task::JoinHandle<T>),
+    Inline(std::pin::Pin<Box<F>>),
 }
 
 /// A running tail's slot: given back, and [`Background::idle`] woken, however the tail ends

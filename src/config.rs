@@ -186,7 +186,9 @@ pub struct Config {
     pub max_token_lifetime_secs: u64,
     /// Audit events older than this many days are deleted by housekeeping; 0 keeps them.
     pub audit_retention_days: u64,
-    pub sql_pool_size: u32,
+    /// Database connections. Unset: the store's default for the backend (8 on PostgreSQL,
+    /// 2 on SQLite).
+    pub sql_pool_size: Option<u32>,
     /// Seconds during which a just-rotated refresh token may be presented again (two tabs
     /// refreshing at once) and get a fresh pair instead of revoking its family. 0 = off.
     pub refresh_reuse_grace_secs: u64,
@@ -256,7 +258,7 @@ impl Default for Config {
             key_activation_delay_secs: 600,
             max_token_lifetime_secs: 86_400,
             audit_retention_days: 90,
-            sql_pool_size: 8,
+            sql_pool_size: None,
             refresh_reuse_grace_secs: 0,
             smtp_url: None,
             smtp: None,
@@ -409,7 +411,7 @@ impl Config {
 
     /// The numeric settings within their ranges.
     fn validate_bounds(&self) -> Result<(), ConfigError> {
-        if self.sql_pool_size == 0 || self.sql_pool_size > 1000 {
+        if self.sql_pool_size.is_some_and(|n| n == 0 || n > 1000) {
             return Err(invalid("sql_pool_size", "must be between 1 and 1000"));
         }
         if self.password_hash_concurrency > 256 {
@@ -746,7 +748,7 @@ mod tests {
         std::fs::write(&path, "region = \"eu-west-1\"\nsql_pool_size = 3\n").unwrap();
         let cfg = Config::load_from(Some(&path), env(&[("TESSERA_SQL_POOL_SIZE", "5")])).unwrap();
         assert_eq!(cfg.region, "eu-west-1");
-        assert_eq!(cfg.sql_pool_size, 5);
+        assert_eq!(cfg.sql_pool_size, Some(5));
     }
 
     #[test]

@@ -45,11 +45,12 @@ fn folders_have_identical_names_and_files() {
 }
 
 async fn apply(url: String) {
-    let store =
-        tokio::task::spawn_blocking(move || SqlStore::connect(&url, 2, Duration::from_secs(5)))
-            .await
-            .unwrap()
-            .unwrap();
+    let store = tokio::task::spawn_blocking(move || {
+        SqlStore::connect(&url, Some(2), Duration::from_secs(5))
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let first = store.migrate().await.unwrap();
     assert_eq!(first.applied.len(), first.total);
     let second = store.migrate().await.unwrap();

@@ -193,7 +193,7 @@ impl TestAppBuilder {
             database_url: sql.url.clone(),
             redis_url: backends::redis_url(),
             data_dir: sql.dir.path().to_path_buf(),
-            sql_pool_size: 4,
+            sql_pool_size: Some(4),
             ..Config::default()
         };
         (self.config)(&mut config);
