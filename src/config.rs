@@ -513,15 +513,18 @@ impl Config {
         Ok(url)
     }
 
-    /// `{public_url}` as a string without a trailing slash.
-    /// Is the public URL https (then every answer carries HSTS)? Cheap: read per request.
+    /// Is the public URL https (then every answer carries HSTS, and cookies are `__Host-`)?
+    /// Cheap: read several times a request (`public_url` parses the URL, which showed in the
+    /// sign-in flow's profile).
     pub fn is_https(&self) -> bool {
         self.public_url
             .as_deref()
+            .map(str::trim_start)
             .and_then(|u| u.get(..8))
             .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
     }
 
+    /// `{public_url}` as a string without a trailing slash.
     pub fn public_base(&self) -> String {
         self.public_url()
             .map(|u| u.as_str().trim_end_matches('/').to_string())

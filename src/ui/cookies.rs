@@ -18,7 +18,7 @@ pub const BROWSER_COOKIE: &str = "tessera_browser";
 pub const BROWSER_COOKIE_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 fn https(app: &AppState) -> bool {
-    app.config.public_base().starts_with("https://")
+    app.config.is_https()
 }
 
 /// The name a pool's cookie goes by. Behind https it is `__Host-{base}-{pool}`: the browser
