@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_log;
 pub mod background;
 pub mod cli;
 pub mod clients;

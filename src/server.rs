@@ -265,6 +265,13 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     {
         tracing::warn!("shut down with background work unfinished");
     }
+    // The last requests' audit rows (one statement's write at most, each batch bounded).
+    if tokio::time::timeout(Duration::from_secs(15), app.audit.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shut down with audit rows unwritten");
+    }
     tracing::info!("shut down");
     result.map_err(|e| Error::Startup(format!("server error: {e}")))
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit_log::AuditLog;
 use crate::background::Background;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
 use crate::config::Config;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub background: Background,
     /// Prometheus metrics of this application.
     pub metrics: Metrics,
+    /// Audit rows on their way to SQL.
+    pub audit: AuditLog,
 }
 
 /// Background tasks at once; beyond, work is dropped (each is a mail at most).
@@ -133,6 +136,7 @@ impl AppState {
         let federation = Federation::new(Duration::from_secs(config.upstream_timeout_secs))
             .map_err(|e| Error::Startup(e.to_string()))?;
         let trusted_proxies = Arc::new(config.trusted_proxy_ranges().map_err(Error::Startup)?);
+        let audit = AuditLog::start(sql.clone());
         let app = AppState {
             hasher: PasswordHasherPool::new(
                 config.hash_workers(),
@@ -154,6 +158,7 @@ impl AppState {
             trusted_proxies,
             background: Background::new(BACKGROUND_TASKS),
             metrics,
+            audit,
         };
         let loaded = app.pools.refresh(&app).await?;
         // One broken pool must not take the others down, but if none loads (a wrong master

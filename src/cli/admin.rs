@@ -75,7 +75,7 @@ pub(super) async fn pool(app: &AppState, id_or_name: &str) -> Result<Pool, Error
 pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Error> {
     let (app, report) = AppState::open(config, Deps::default()).await?;
     let now = app.clock.now();
-    match command {
+    let done = match command {
         Command::Migrate => emit(json, &report, || {
             format!(
                 "applied {} migration(s); {} known",
@@ -97,7 +97,10 @@ pub async fn run(config: Config, command: Command, json: bool) -> Result<(), Err
             limit,
         } => events(&app, &p.pool, user, limit, json).await,
         Command::Serve | Command::Config => Err(Error::Usage("not an admin command".into())),
-    }
+    };
+    // The audit rows the command recorded are written before the process exits.
+    app.audit.flush().await;
+    done
 }
 
 async fn pool_cmd(

@@ -161,6 +161,52 @@ async fn the_audit_trail_records_sign_ins_failures_and_changes() {
     );
 }
 
+/// Rows recorded together are written together (one SQL operation for the burst, not one a
+/// row), and reading the trail sees every row recorded before it.
+#[actix_web::test]
+async fn audit_rows_recorded_in_a_burst_share_one_write() {
+    let app = TestApp::new().await;
+    let sql_ops = |app: &TestApp| {
+        let text = tessera::http::metrics::exposition(&app.st);
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("tessera_store_operation_duration_seconds_count{store=\"sql\"} ")
+            })
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    tessera::audit::list(&app.st, &app.pool.id, None, 1)
+        .await
+        .unwrap();
+    let before = sql_ops(&app);
+    for n in 0..50 {
+        let detail = format!("burst {n}");
+        let ctx = tessera::audit::Context {
+            detail: &detail,
+            ..Default::default()
+        };
+        tessera::audit::record(
+            &app.st,
+            &app.pool.id,
+            tessera::audit::Kind::SignInFailed,
+            ctx,
+            app.now(),
+        )
+        .await;
+    }
+    let events = tessera::audit::list(&app.st, &app.pool.id, None, 100)
+        .await
+        .unwrap();
+    let burst = events
+        .iter()
+        .filter(|e| e.detail.starts_with("burst "))
+        .count();
+    assert_eq!(burst, 50, "every row is read back");
+    // The burst's write(s) and the list itself: a handful, not 50.
+    let ops = sql_ops(&app) - before;
+    assert!(ops <= 5.0, "{ops} SQL operations for 50 rows");
+}
+
 #[actix_web::test]
 async fn a_temporary_password_must_be_changed_at_first_sign_in() {
     use crate::support::rp::{Landed, hidden};

@@ -33,6 +33,25 @@ pub fn insert(c: &mut DbConn, e: &AuditEvent) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Several rows with one commit: one statement on PostgreSQL; on SQLite (no multi-row insert
+/// through diesel) one prepared statement a row in one transaction, as fast there.
+pub fn insert_all(c: &mut DbConn, rows: &[AuditEvent]) -> Result<(), StoreError> {
+    match c {
+        DbConn::Pg(pg) => {
+            diesel::insert_into(ev::table).values(rows).execute(pg)?;
+        }
+        DbConn::Sqlite(lite) => lite.transaction(|t| {
+            rows.iter().try_for_each(|r| {
+                diesel::insert_into(ev::table)
+                    .values(r)
+                    .execute(t)
+                    .map(drop)
+            })
+        })?,
+    }
+    Ok(())
+}
+
 /// Newest first; `sub` narrows to one user.
 pub fn list(
     c: &mut DbConn,
