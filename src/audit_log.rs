@@ -84,10 +84,20 @@ async fn write(sql: SqlStore, mut rx: mpsc::Receiver<Queued>) {
             }
         }
         if !batch.is_empty() {
-            let rows = std::mem::take(&mut batch);
-            let n = rows.len();
-            if let Err(e) = sql.run(move |c| rows::insert_all(c, &rows)).await {
-                tracing::warn!(error = %e, events = n, "audit events not recorded");
+            let taken = std::mem::take(&mut batch);
+            let n = taken.len();
+            // A row the database refuses (its pool deleted meanwhile, say) must not take the
+            // others with it: the batch is then written row by row.
+            let written = sql
+                .run(move |c| match rows::insert_all(c, &taken) {
+                    Ok(()) => Ok(n),
+                    Err(_) => Ok(taken.iter().filter(|r| rows::insert(c, r).is_ok()).count()),
+                })
+                .await;
+            match written {
+                Ok(k) if k == n => {}
+                Ok(k) => tracing::warn!(events = n - k, "audit events not recorded"),
+                Err(e) => tracing::warn!(error = %e, events = n, "audit events not recorded"),
             }
         }
         for done in flushes.drain(..) {

@@ -122,6 +122,8 @@ async fn sweep_pool(app: &AppState, pool: &Pool, now: DateTime<Utc>) -> Result<S
     } else {
         let before = now - TimeDelta::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400_000));
         let id = pool.id.clone();
+        // Rows recorded before the sweep are in SQL before it looks.
+        app.audit.flush().await;
         app.sql
             .run(move |c| audit_rows::delete_before(c, &id, before.naive_utc()))
             .await?

@@ -179,7 +179,17 @@ async fn audit_rows_recorded_in_a_burst_share_one_write() {
         .await
         .unwrap();
     let before = sql_ops(&app);
+    // A row the database refuses (a pool that is gone) in the middle of the burst.
+    let gone = tessera::ids::PoolId::new("us-east-1_gone");
     for n in 0..50 {
+        if n == 25 {
+            let ctx = tessera::audit::Context {
+                detail: "burst gone",
+                ..Default::default()
+            };
+            tessera::audit::record(&app.st, &gone, tessera::audit::Kind::SignIn, ctx, app.now())
+                .await;
+        }
         let detail = format!("burst {n}");
         let ctx = tessera::audit::Context {
             detail: &detail,
@@ -201,10 +211,15 @@ async fn audit_rows_recorded_in_a_burst_share_one_write() {
         .iter()
         .filter(|e| e.detail.starts_with("burst "))
         .count();
-    assert_eq!(burst, 50, "every row is read back");
-    // The burst's write(s) and the list itself: a handful, not 50.
+    assert_eq!(burst, 50, "every row is read back, the refused one apart");
+    // The burst's write(s) and the list itself: a handful, not 50 (the refused row makes the
+    // batch go row by row inside one operation).
     let ops = sql_ops(&app) - before;
     assert!(ops <= 5.0, "{ops} SQL operations for 50 rows");
+    let refused = tessera::audit::list(&app.st, &gone, None, 10)
+        .await
+        .unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
 }
 
 #[actix_web::test]
