@@ -1,6 +1,6 @@
 //! Audit trail: sign-ins and failures, lockouts, account changes. Recording is best-effort (a
 //! failed write is logged, never fatal to the action it records) and batched: rows queue for
-//! one writer task, and a burst shares one statement and one commit instead of one each.
+//! one writer task (`audit_log`), and a burst shares one commit instead of one each.
 
 use chrono::{DateTime, Utc};
 

@@ -1,6 +1,6 @@
 //! The audit writer: rows recorded by requests queue here (bounded) for one task that writes
-//! whatever has queued in one statement, so that a burst of sign-ins shares one commit
-//! instead of taking one each, off the requests' path.
+//! whatever has queued with one commit, so that a burst of sign-ins shares it instead of
+//! taking one each, off the requests' path.
 
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
@@ -11,7 +11,7 @@ use crate::store::sql::audit::{self as rows, AuditEvent};
 /// Rows waiting for the writer at most; a recorder that finds the queue full writes its own
 /// row (the queue never grows, and no row is dropped for want of room).
 const QUEUE: usize = 4096;
-/// Rows in one statement at most.
+/// Rows in one write at most.
 const BATCH: usize = 256;
 
 /// The queue in front of the audit writer; cheap to clone.
@@ -68,7 +68,7 @@ impl AuditLog {
     }
 }
 
-/// The writer: takes what has queued (up to `BATCH` rows) and writes it in one statement, so
+/// The writer: takes what has queued (up to `BATCH` rows) and writes it with one commit, so
 /// that rows recorded while one write runs go out together in the next.
 async fn write(sql: SqlStore, mut rx: mpsc::Receiver<Queued>) {
     let (mut batch, mut flushes) = (Vec::new(), Vec::new());

@@ -91,9 +91,9 @@ mod mapped {
             }
             let ptr = map_aligned(len)?;
             // Huge pages: the hash reads blocks all over its 19 MiB, and with 4 KiB pages each
-            // read may miss the TLB (4,864 pages against 9 huge ones). argon2 runs ~6 % faster
-            // so (bench/HISTORY.md, 2026-12-07). Advice only: where transparent huge pages are
-            // off or none is free, the same memory comes in small pages.
+            // read may miss the TLB (4,864 pages against 9 huge ones). argon2 runs ~5 % faster
+            // so (README, Benchmark, "2026-12-07, third run"). Advice only: where transparent
+            // huge pages are off or none is free, the same memory comes in small pages.
             #[cfg(target_os = "linux")]
             // SAFETY: advice on the range just mapped, owned by nobody else yet.
             unsafe {
