@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::audit_log::AuditLog;
 use crate::background::Background;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
-use crate::config::Config;
-use crate::crypto::MasterKey;
+use crate::config::{Config, ThreadScheduling};
 use crate::crypto::password::{self, PasswordHasherPool};
+use crate::crypto::{CoreSharing, MasterKey};
 use crate::error::Error;
 use crate::federation::Federation;
 use crate::keys::IssuerKeys;
@@ -138,10 +138,14 @@ impl AppState {
         let trusted_proxies = Arc::new(config.trusted_proxy_ranges().map_err(Error::Startup)?);
         let audit = AuditLog::start(sql.clone());
         let app = AppState {
-            hasher: PasswordHasherPool::new(
+            hasher: PasswordHasherPool::start(
                 config.hash_workers(),
                 config.password_hash_queue,
                 deps.password_params,
+                match config.thread_scheduling {
+                    ThreadScheduling::Batch => CoreSharing::WholeHashes,
+                    ThreadScheduling::Normal => CoreSharing::Default,
+                },
             )
             .with_max_wait(Duration::from_millis(config.password_hash_max_wait_ms))
             .with_observer(Arc::new(metrics.clone())),

@@ -8,6 +8,7 @@ pub mod password;
 
 /// The argon2 workers' memory, for the benchmark's yardstick to hash exactly as they do.
 pub use hash_memory::HashMemory;
+pub use hash_workers::CoreSharing;
 pub mod schemes;
 pub mod sigv4;
 pub mod srp;

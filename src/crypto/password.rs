@@ -6,7 +6,7 @@ use std::time::Instant;
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Params};
 
-use super::hash_workers::HashWorkers;
+use super::hash_workers::{CoreSharing, HashWorkers};
 use crate::clock::Observer;
 
 use crate::clock::Random;
@@ -58,8 +58,13 @@ impl PasswordHasherPool {
     /// `concurrency` workers; at most `queue` checks wait for one, beyond that
     /// [`PasswordError::Busy`] at once.
     pub fn new(concurrency: usize, queue: usize, params: Params) -> Self {
+        Self::start(concurrency, queue, params, CoreSharing::Default)
+    }
+
+    /// [`PasswordHasherPool::new`], the workers sharing their cores as `sharing` says.
+    pub fn start(concurrency: usize, queue: usize, params: Params, sharing: CoreSharing) -> Self {
         Self {
-            workers: HashWorkers::start(concurrency, queue, params.clone(), RELEASE_AFTER),
+            workers: HashWorkers::start(concurrency, queue, params.clone(), RELEASE_AFTER, sharing),
             observer: None,
             params,
             dummy: Arc::default(),
