@@ -3,8 +3,8 @@
 //! (a blocking-pool thread per waiting request, each allocating its own buffer, grew to
 //! gigabytes), a full queue answers at once instead of growing, and a worker idle for
 //! `release_after` gives its buffer back (the next job maps a new one, a few milliseconds).
-//! With [`CoreSharing::WholeHashes`] a worker asks for a time slice as long as a hash and
-//! yields its core between hashes (see `sched`).
+//! With [`CoreSharing::WholeHashes`] a worker asks the kernel for a time slice of 1.5 hashes,
+//! so that other threads' work runs batched between hashes rather than inside them (`sched`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
