@@ -594,4 +594,58 @@ mod tests {
         // cut at 50 ms; a trivial one gets the floor.
         assert_eq!(seen, [ms(24), ms(24), ms(30), ms(50), ms(2)]);
     }
+
+    /// The worker loop itself hands each job's CPU time to its slice: after one job on a
+    /// `WholeHashes` worker the thread's slice is no longer the default, on a `Default` one
+    /// it is.
+    #[test]
+    fn the_worker_loop_sets_its_threads_slice_after_a_job() {
+        let after_one_job = |sharing| {
+            std::thread::spawn(move || {
+                let default = crate::sched::time_slice().unwrap();
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let (reply, answer) = oneshot::channel();
+                tx.send(Job::Hash {
+                    password: Secret::new("pw"),
+                    salt: [7; 16],
+                    reply,
+                })
+                .unwrap();
+                drop(tx);
+                let counters = Counters {
+                    in_flight: Arc::new(AtomicUsize::new(1)),
+                    running: Arc::default(),
+                    mapped: Arc::default(),
+                    job_ns: Arc::default(),
+                    abandoned: Arc::default(),
+                };
+                // Returns once the job is done and the queue is closed.
+                work(
+                    &rx,
+                    &one_mib(),
+                    &counters,
+                    Duration::ZERO,
+                    Slice::new(sharing),
+                );
+                assert!(
+                    answer.blocking_recv().unwrap().is_ok(),
+                    "the job was computed"
+                );
+                (default, crate::sched::time_slice().unwrap())
+            })
+            .join()
+            .unwrap()
+        };
+        let (default, untouched) = after_one_job(CoreSharing::Default);
+        assert_eq!(untouched, default);
+        let (default, sliced) = after_one_job(CoreSharing::WholeHashes);
+        if default.is_zero() {
+            println!("skipped: this kernel has no per-thread time slice (Linux 6.12+)");
+            return;
+        }
+        assert!(
+            (Slice::MIN..=Slice::MAX).contains(&sliced) && sliced != default,
+            "{sliced:?} (default {default:?})"
+        );
+    }
 }
