@@ -84,6 +84,7 @@ pub async fn create(
 pub async fn delete(app: &AppState, pool: &PoolId, name: &str) -> Result<(), AccountError> {
     let (p, n) = (pool.clone(), name.to_string());
     if app.sql.run(move |c| rows::delete(c, &p, &n)).await? {
+        app.pools.users_changed(pool);
         Ok(())
     } else {
         Err(invalid(format!("no group {name:?}")))
@@ -120,6 +121,7 @@ pub async fn set_member(
         })
         .await?;
     if found {
+        app.pools.users_changed(pool);
         Ok(())
     } else {
         Err(invalid(format!("no group {name:?}")))
@@ -131,7 +133,6 @@ pub async fn get(app: &AppState, pool: &PoolId, name: &str) -> Result<Option<Gro
     Ok(list(app, pool).await?.into_iter().find(|g| g.name == name))
 }
 
-/// Changes a group's description and precedence (its members stay).
 /// Replaces a group's description, precedence and role.
 pub async fn update(
     app: &AppState,
@@ -155,6 +156,7 @@ pub async fn update(
         })
         .await?
     {
+        app.pools.users_changed(pool);
         Ok(())
     } else {
         Err(invalid(format!("no group {name:?}")))

@@ -234,6 +234,7 @@ pub async fn link(
             )),
             other => other.into(),
         })?;
+    app.pools.users_changed(pool);
     record(
         app,
         pool,
@@ -273,6 +274,7 @@ pub async fn unlink(
     }
     let (pid, p, u) = (pool.clone(), provider.to_string(), sub.to_string());
     app.sql.run(move |c| rows::unlink(c, &pid, &p, &u)).await?;
+    app.pools.users_changed(pool);
     record(
         app,
         pool,

@@ -15,7 +15,7 @@ use crate::keys::{self, KeyRing};
 use crate::model::client::origin_of;
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
-use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
+use crate::store::sql::federation::{self as idp_rows, LinkedIdentity, ProviderRecord};
 use crate::store::sql::pools::{self as pool_rows, Pool};
 use crate::store::sql::users::User;
 
@@ -46,10 +46,22 @@ pub struct PoolRuntime {
     /// aim a forged token at a remembered one (2^128 guesses), and ten times cheaper than
     /// SHA-256 over an 800-byte JWT where the CPU has no SHA instructions.
     verified_keys: (RandomState, RandomState),
-    /// Enabled users read by userinfo and introspection, by sub. Dropped whole by any write
-    /// to the pool's users: at once on this instance ([`PoolCache::users_changed`]), within
-    /// one refresh period on the others (the pool's users version).
+    /// Enabled users read by userinfo and introspection, and the subjects the token endpoint
+    /// issues tokens about, by sub. Dropped whole by any write to the pool's users, their
+    /// group memberships, its groups or the users' linked identities: at once on this
+    /// instance ([`PoolCache::users_changed`]), within one refresh period on the others (the
+    /// pool's users version, which those writes bump).
     users: Mutex<UserCache>,
+}
+
+/// What tokens say about a user: the user record, their groups (lowest precedence first),
+/// those groups' roles, and their linked upstream identities (oldest first).
+#[derive(Debug)]
+pub struct Subject {
+    pub user: Arc<User>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub identities: Vec<LinkedIdentity>,
 }
 
 #[derive(Debug)]
@@ -59,6 +71,8 @@ struct UserCache {
     /// Bumped by every drop, so a read that raced a write is not remembered.
     generation: u64,
     by_sub: LruCache<String, Arc<User>>,
+    /// The same users (sharing their records) with their groups and identities.
+    subjects: LruCache<String, Arc<Subject>>,
 }
 
 impl Default for UserCache {
@@ -67,6 +81,7 @@ impl Default for UserCache {
             version: 0,
             generation: 0,
             by_sub: LruCache::new(USER_CACHE),
+            subjects: LruCache::new(USER_CACHE),
         }
     }
 }
@@ -74,6 +89,7 @@ impl Default for UserCache {
 impl UserCache {
     fn drop_all(&mut self) {
         self.by_sub.clear();
+        self.subjects.clear();
         self.generation += 1;
     }
 }
@@ -158,6 +174,33 @@ impl PoolRuntime {
             cache.by_sub.insert(sub.to_string(), user.clone());
         }
         Ok(Some(user))
+    }
+
+    /// The enabled user `sub` with their groups and identities: from memory, or read with
+    /// `load` (remembered when found, the user also for [`Self::enabled_user`]). `load`
+    /// answers `None` for a missing or disabled user, which is never remembered.
+    pub async fn subject<F, E>(&self, sub: &str, load: F) -> Result<Option<Arc<Subject>>, E>
+    where
+        F: Future<Output = Result<Option<Subject>, E>>,
+    {
+        let generation = match self.users.lock() {
+            Ok(mut cache) => match cache.subjects.get(sub) {
+                Some(hit) => return Ok(Some(hit.clone())),
+                None => cache.generation,
+            },
+            Err(_) => u64::MAX,
+        };
+        let Some(subject) = load.await? else {
+            return Ok(None);
+        };
+        let subject = Arc::new(subject);
+        if let Ok(mut cache) = self.users.lock()
+            && cache.generation == generation
+        {
+            cache.by_sub.insert(sub.to_string(), subject.user.clone());
+            cache.subjects.insert(sub.to_string(), subject.clone());
+        }
+        Ok(Some(subject))
     }
 
     /// Drops every remembered user (this instance changed one).

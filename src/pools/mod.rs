@@ -12,7 +12,7 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::sql::pools::{self as pool_rows, Pool};
 
-pub use cache::{PoolCache, PoolRuntime, StaticDoc, Verified};
+pub use cache::{PoolCache, PoolRuntime, StaticDoc, Subject, Verified};
 
 /// Errors of pool administration.
 #[derive(Debug, thiserror::Error)]

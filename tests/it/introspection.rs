@@ -1,12 +1,13 @@
 //! Introspection agrees with userinfo (a disabled user's or a deleted client's token is
-//! inactive) and shows a client only its own tokens, unless it is a resource server.
+//! inactive) and shows a client only its own tokens, unless it is a resource server; what
+//! userinfo, introspection and the token endpoint remember follows every change.
 
 use openidconnect::OAuth2TokenResponse;
 use tessera::accounts::Writer;
 use tessera::clients::ClientSpec;
 
 use crate::support::TestApp;
-use crate::support::rp::{OidcClient, PASSWORD, basic, spec};
+use crate::support::rp::{OidcClient, PASSWORD, base64_part, basic, spec};
 
 async fn active(app: &TestApp, auth: &str, token: &str) -> bool {
     let (status, _, b) = app
@@ -142,4 +143,87 @@ async fn remembered_users_follow_every_change() {
     assert!(claims_at(&sibling).await.is_err());
     app.st.pools.refresh(&app.st).await.unwrap();
     assert!(claims_at(&app.st).await.is_err());
+}
+
+/// The token endpoint remembers whom it issues tokens about (the user, their groups and roles,
+/// their linked identities); a membership, group or link change reaches the tokens at once on
+/// the instance that made it and at the next refresh on the others, like a user change.
+#[actix_web::test]
+async fn remembered_subjects_follow_group_and_identity_changes() {
+    use tessera::accounts::groups::{self, GroupSpec};
+    let app = TestApp::new().await;
+    let sub = app.user("carol", "carol@example.com").await.sub;
+    let web = app.oidc_client(spec("web")).await;
+    let (_, mut rt) = signs_in(&app, &web, "carol").await;
+    let sibling = app.sibling().await;
+    let auth = basic(&web);
+    let pool = app.pool.id.clone();
+    // A refresh on `st` (rotating `rt`): the new ID token's groups and identities.
+    let mut refreshed = async |st: &tessera::state::AppState| {
+        let tenant = st.pools.get(pool.as_str()).unwrap();
+        let body = format!("grant_type=refresh_token&refresh_token={rt}");
+        let params = tessera::oidc::params::Params::parse(body.as_bytes()).unwrap();
+        let res =
+            tessera::oidc::token::exchange(st, &tenant, Some(auth.as_bytes()), &params, app.now())
+                .await
+                .unwrap();
+        rt = res.refresh_token.unwrap();
+        let id = res.id_token.unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&base64_part(&id, 1)).unwrap();
+        let groups = claims["cognito:groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        (groups, claims["identities"].as_array().map_or(0, Vec::len))
+    };
+    assert_eq!(refreshed(&app.st).await, (vec![], 0));
+    assert_eq!(refreshed(&sibling).await, (vec![], 0));
+
+    // Added to a group here: in this instance's next token at once, the sibling's after its refresh.
+    let spec = GroupSpec {
+        description: String::new(),
+        precedence: 1,
+        role_arn: None,
+    };
+    groups::create(&app.st, &pool, "editors", spec, app.now())
+        .await
+        .unwrap();
+    groups::set_member(&app.st, &pool, "editors", "carol", true)
+        .await
+        .unwrap();
+    assert_eq!(refreshed(&app.st).await, (vec!["editors".into()], 0));
+    assert_eq!(
+        refreshed(&sibling).await,
+        (vec![], 0),
+        "remembered until the sibling's refresh"
+    );
+    sibling.pools.refresh(&sibling).await.unwrap();
+    assert_eq!(refreshed(&sibling).await, (vec!["editors".into()], 0));
+
+    // The group deleted on the sibling: gone there at once, here after the refresh.
+    groups::delete(&sibling, &pool, "editors").await.unwrap();
+    assert_eq!(refreshed(&sibling).await, (vec![], 0));
+    app.st.pools.refresh(&app.st).await.unwrap();
+    assert_eq!(refreshed(&app.st).await, (vec![], 0));
+
+    // An upstream identity linked here: in the `identities` claim at once, and on the sibling
+    // (which remembers the user unlinked) after its refresh.
+    sibling.pools.refresh(&sibling).await.unwrap();
+    assert_eq!(refreshed(&sibling).await, (vec![], 0));
+    let linked = tessera::federation::identities::link;
+    linked(
+        &app.st,
+        &pool,
+        "Google",
+        "g-1",
+        sub.as_str(),
+        None,
+        app.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refreshed(&app.st).await, (vec![], 1));
+    assert_eq!(refreshed(&sibling).await, (vec![], 0));
+    sibling.pools.refresh(&sibling).await.unwrap();
+    assert_eq!(refreshed(&sibling).await, (vec![], 1));
 }

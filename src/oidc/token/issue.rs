@@ -1,6 +1,8 @@
 //! Token sets for a signed-in user: access token, ID token (with `openid`), and a refresh token
 //! in a rotation family (when the client may refresh). Shared by the code and refresh grants.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
@@ -11,7 +13,7 @@ use crate::model::GrantType;
 use crate::oidc::claims;
 use crate::oidc::error::OAuthError;
 use crate::oidc::tokens::{AccessClaims, IdClaims, access_token, id_token};
-use crate::pools::PoolRuntime;
+use crate::pools::{PoolRuntime, Subject};
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
 use crate::store::sql::federation::{self, LinkedIdentity};
@@ -51,45 +53,34 @@ pub struct Issued {
     pub refresh: Option<RefreshToken>,
 }
 
-/// A token's user with what its tokens say about them.
-pub struct Subject {
-    pub user: User,
-    pub groups: Vec<String>,
-    pub roles: Vec<String>,
-    pub identities: Vec<LinkedIdentity>,
-}
-
-/// The token's user, if still allowed to sign in, with their groups and linked identities
-/// (one round trip).
+/// The token's user, if still allowed to sign in, with their groups and linked identities:
+/// from the pool's memory, or read in one round trip (see [`PoolRuntime::subject`] for how
+/// it is kept fresh).
 pub async fn load_user(
     app: &AppState,
     tenant: &PoolRuntime,
     sub: &str,
-) -> Result<Subject, OAuthError> {
-    let (pool, sub) = (tenant.pool.id.clone(), sub.to_string());
-    let (user, groups, roles, identities) = app
-        .sql
-        .run(move |c| {
-            let Some(user) = users::find(c, &pool, &sub)? else {
-                return Ok((None, Vec::new(), Vec::new(), Vec::new()));
-            };
-            let (groups, roles) = groups::with_roles_of_user(c, &pool, &sub)?;
-            let identities = federation::of_user(c, &pool, &sub)?;
-            Ok((Some(user), groups, roles, identities))
-        })
-        .await?;
-    let user = user
-        .filter(|u| u.enabled)
-        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))?;
-    Ok(Subject {
-        user,
-        groups,
-        roles,
-        identities,
-    })
+) -> Result<Arc<Subject>, OAuthError> {
+    let (pool, owned) = (tenant.pool.id.clone(), sub.to_string());
+    let load = app.sql.run(move |c| {
+        let Some(user) = users::find(c, &pool, &owned)?.filter(|u| u.enabled) else {
+            return Ok(None);
+        };
+        let (groups, roles) = groups::with_roles_of_user(c, &pool, &owned)?;
+        let identities = federation::of_user(c, &pool, &owned)?;
+        Ok(Some(Subject {
+            user: Arc::new(user),
+            groups,
+            roles,
+            identities,
+        }))
+    });
+    tenant
+        .subject(sub, load)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the user can no longer sign in"))
 }
 
-/// Cognito's `identities` claim: one entry per linked upstream identity, the oldest primary.
 /// Cognito's `identities` claim (and the user attribute of that name): the upstream identities
 /// linked to the user, the first being the one it was created with.
 pub(crate) fn identities_claim(tenant: &PoolRuntime, linked: &[LinkedIdentity]) -> Value {

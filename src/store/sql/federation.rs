@@ -107,12 +107,15 @@ pub fn list(c: &mut DbConn, pool: &PoolId) -> Result<Vec<ProviderRecord>, StoreE
 
 /// Deletes a provider and every identity linked through it.
 pub fn delete(c: &mut DbConn, pool: &PoolId, name: &str) -> Result<bool, StoreError> {
-    diesel::delete(
+    let unlinked = diesel::delete(
         fi::table
             .filter(fi::pool_id.eq(pool.as_str()))
             .filter(fi::provider.eq(name)),
     )
     .execute(c)?;
+    if unlinked > 0 {
+        super::pools::bump_users_version(c, pool)?;
+    }
     let n = diesel::delete(
         idp::table
             .filter(idp::pool_id.eq(pool.as_str()))
@@ -172,7 +175,8 @@ pub fn link(
         .values(&row)
         .execute(c)
         .map_err(|e| StoreError::conflict_on_unique(e, "that upstream identity"))?;
-    Ok(())
+    // The user's `identities` claim changed: instances drop the users they cached.
+    super::pools::bump_users_version(c, pool)
 }
 
 /// Removes the link of `sub`'s identity at `provider`; whether there was one.
@@ -189,6 +193,9 @@ pub fn unlink(
             .filter(fi::sub.eq(sub)),
     )
     .execute(c)?;
+    if n > 0 {
+        super::pools::bump_users_version(c, pool)?;
+    }
     Ok(n > 0)
 }
 

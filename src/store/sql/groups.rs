@@ -66,7 +66,7 @@ pub fn delete(c: &mut DbConn, pool: &PoolId, name: &str) -> Result<bool, StoreEr
             .filter(groups::name.eq(name)),
     )
     .execute(c)?;
-    Ok(n > 0)
+    members_changed(c, pool, n)
 }
 
 pub fn list(c: &mut DbConn, pool: &PoolId) -> Result<Vec<Group>, StoreError> {
@@ -100,7 +100,8 @@ pub fn add_member(c: &mut DbConn, pool: &PoolId, name: &str, sub: &str) -> Resul
         .execute(c)
         .map_err(|e| StoreError::conflict_on_unique(e, "membership"));
     match r {
-        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Ok(n) => members_changed(c, pool, n).map(|_| ()),
+        Err(StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -118,7 +119,7 @@ pub fn remove_member(
             .filter(user_groups::sub.eq(sub)),
     )
     .execute(c)?;
-    Ok(n > 0)
+    members_changed(c, pool, n)
 }
 
 /// Names of the user's groups, lowest precedence first (Cognito's `cognito:groups` order).
@@ -178,6 +179,16 @@ pub fn update(
         groups::role_arn.eq(role_arn),
     ))
     .execute(c)?;
+    members_changed(c, pool, n)
+}
+
+/// After a write of `n` rows that changes what its members' tokens say (their groups, the
+/// groups' order or roles): when any changed, bumps the pool's users version (instances drop
+/// the users they cached) and says so.
+fn members_changed(c: &mut DbConn, pool: &PoolId, n: usize) -> Result<bool, StoreError> {
+    if n > 0 {
+        super::pools::bump_users_version(c, pool)?;
+    }
     Ok(n > 0)
 }
 
