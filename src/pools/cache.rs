@@ -157,23 +157,8 @@ impl PoolRuntime {
     where
         F: Future<Output = Result<Option<User>, E>>,
     {
-        let generation = match self.users.lock() {
-            Ok(mut cache) => match cache.by_sub.get(sub) {
-                Some(hit) => return Ok(Some(hit.clone())),
-                None => cache.generation,
-            },
-            Err(_) => u64::MAX,
-        };
-        let Some(user) = load.await? else {
-            return Ok(None);
-        };
-        let user = Arc::new(user);
-        if let Ok(mut cache) = self.users.lock()
-            && cache.generation == generation
-        {
-            cache.by_sub.insert(sub.to_string(), user.clone());
-        }
-        Ok(Some(user))
+        self.read_through(sub, |c| &mut c.by_sub, load, |_, _| {})
+            .await
     }
 
     /// The enabled user `sub` with their groups and identities: from memory, or read with
@@ -183,24 +168,44 @@ impl PoolRuntime {
     where
         F: Future<Output = Result<Option<Subject>, E>>,
     {
+        let share_user = |c: &mut UserCache, s: &Arc<Subject>| {
+            c.by_sub.insert(sub.to_string(), s.user.clone());
+        };
+        self.read_through(sub, |c| &mut c.subjects, load, share_user)
+            .await
+    }
+
+    /// `sub`'s entry in the user cache's map `entries`: from memory, or read with `load` and
+    /// remembered (with `also` done under the same lock) unless the cache was dropped while
+    /// `load` ran. `None` from `load` is never remembered.
+    async fn read_through<T, F, E>(
+        &self,
+        sub: &str,
+        entries: fn(&mut UserCache) -> &mut LruCache<String, Arc<T>>,
+        load: F,
+        also: impl FnOnce(&mut UserCache, &Arc<T>),
+    ) -> Result<Option<Arc<T>>, E>
+    where
+        F: Future<Output = Result<Option<T>, E>>,
+    {
         let generation = match self.users.lock() {
-            Ok(mut cache) => match cache.subjects.get(sub) {
+            Ok(mut cache) => match entries(&mut cache).get(sub) {
                 Some(hit) => return Ok(Some(hit.clone())),
                 None => cache.generation,
             },
             Err(_) => u64::MAX,
         };
-        let Some(subject) = load.await? else {
+        let Some(fresh) = load.await? else {
             return Ok(None);
         };
-        let subject = Arc::new(subject);
+        let fresh = Arc::new(fresh);
         if let Ok(mut cache) = self.users.lock()
             && cache.generation == generation
         {
-            cache.by_sub.insert(sub.to_string(), subject.user.clone());
-            cache.subjects.insert(sub.to_string(), subject.clone());
+            also(&mut cache, &fresh);
+            entries(&mut cache).insert(sub.to_string(), fresh.clone());
         }
-        Ok(Some(subject))
+        Ok(Some(fresh))
     }
 
     /// Drops every remembered user (this instance changed one).
