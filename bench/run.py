@@ -181,7 +181,12 @@ def loadgen(mode, issuer, client, conc, seconds, users=USERS, outbox=None):
                        str(users), PASSWORD, str(conc), str(seconds)]
     env = dict(os.environ, LOADGEN_OUTBOX=outbox or "")
     out = subprocess.run(argv, capture_output=True, text=True, env=env).stdout.strip()
-    return out if mode == "token" else json.loads(out.splitlines()[-1])
+    if mode == "token":
+        return out
+    r = json.loads(out.splitlines()[-1])
+    # The table's errors: failed flows and answers shed or limited with Retry-After.
+    r["errors"] = r.get("errors", 0) + r.get("shed", 0)
+    return r
 
 
 def cli(env, *args):

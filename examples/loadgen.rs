@@ -1,7 +1,8 @@
 //! A closed-loop load generator for the flows `wrk` cannot script: a full password sign-in
 //! (authorize, sign-in form, code, token exchange), refresh-token rotation, sign-up, password
 //! change and reset. `bench/run.py` drives it; it prints one JSON line: requests, errors,
-//! req/s, p50 and p99 in ms.
+//! answers shed or limited with `Retry-After` (`shed`: the browser waited as asked, then sent
+//! the sign-in form again or started its other flow over), req/s, p50 and p99 in ms.
 //!
 //! ```text
 //! loadgen signin  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
@@ -86,15 +87,26 @@ async fn sign_in_tokens(
         .rsplit_once('/')
         .map(|(o, _)| o)
         .unwrap_or(&t.issuer);
-    let page = page(http, &format!("{origin}{login}"), &ip, &jar).await?;
-    let form = [
-        ("tx", hidden(&page, "tx").ok_or("no tx")?),
-        ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
-        ("username", format!("user{user}")),
-        ("password", t.password.clone()),
-    ];
+    let mut page = page(http, &format!("{origin}{login}"), &ip, &jar).await?;
     let url = format!("{}/login", t.issuer);
-    let res = submit(http, &url, &ip, &jar, &form, "sign-in").await?;
+    let res = loop {
+        let form = [
+            ("tx", hidden(&page, "tx").ok_or("no tx")?),
+            ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
+            ("username", format!("user{user}")),
+            ("password", t.password.clone()),
+        ];
+        let res = post_form(http, &url, &ip, &jar, &form).await?;
+        if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            break res;
+        }
+        // Shed (every hashing worker busy): the form comes back with `Retry-After`, and the
+        // user sends it again after the wait it asks for.
+        SHED.fetch_add(1, Ordering::Relaxed);
+        let wait = retry_after(&res).ok_or("a 503 without Retry-After")?;
+        page = res.text().await.map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_secs(wait.min(5))).await;
+    };
     let to = res
         .headers()
         .get("location")
@@ -175,6 +187,23 @@ async fn page(
         .map_err(|e| e.to_string())
 }
 
+/// Posts a hosted page's form as that browser.
+async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    ip: &str,
+    jar: &[(String, String)],
+    form: &[(&str, String)],
+) -> Result<reqwest::Response, String> {
+    http.post(url)
+        .header("x-forwarded-for", ip)
+        .header("cookie", cookie_header(jar))
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Posts a hosted page's form as that browser; a shed or limited answer is an error of
 /// `step`, after the pause it asks for.
 async fn submit(
@@ -185,14 +214,7 @@ async fn submit(
     form: &[(&str, String)],
     step: &str,
 ) -> Result<reqwest::Response, String> {
-    let res = http
-        .post(url)
-        .header("x-forwarded-for", ip)
-        .header("cookie", cookie_header(jar))
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let res = post_form(http, url, ip, jar, form).await?;
     match pause_if_asked(&res).await {
         Some(why) => Err(format!("{step} {why}")),
         None => Ok(res),
@@ -201,13 +223,22 @@ async fn submit(
 
 /// A shed or limited answer (503/429 with `Retry-After`): the user waits as asked.
 async fn pause_if_asked(res: &reqwest::Response) -> Option<String> {
-    let wait = res
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())?;
+    let wait = retry_after(res)?;
+    SHED.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(wait.min(5))).await;
     Some(format!("answered {}", res.status()))
+}
+
+/// Answers shed or limited (503/429 with `Retry-After`), whether the browser then sent the
+/// form again (sign-in) or started over (the other flows).
+static SHED: AtomicU64 = AtomicU64::new(0);
+
+/// The wait a shed or limited answer (503/429) asks for.
+fn retry_after(res: &reqwest::Response) -> Option<u64> {
+    res.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// One sign-up as a fresh browser: authorize, the sign-up page, the form (the password is
@@ -563,9 +594,10 @@ async fn main() {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "{{\"requests\":{},\"errors\":{},\"rps\":{:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
+        "{{\"requests\":{},\"errors\":{},\"shed\":{},\"rps\":{:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2}}}",
         all.len(),
         errors.load(Ordering::Relaxed),
+        SHED.load(Ordering::Relaxed),
         all.len() as f64 / took,
         pct(0.5),
         pct(0.99)

@@ -62,6 +62,16 @@ pub enum Outcome {
     Page(String),
     /// The sign-in page for this transaction, with an error message after a failed attempt.
     Login { tx: LoginTx, error: Option<String> },
+    /// The sign-in form again after a password attempt that did not sign in: `error` says why,
+    /// the identifier is kept as typed (never the password), and `retry_after` is set when the
+    /// attempt was shed because every hashing worker was busy (a 503 with `Retry-After`; the
+    /// transaction stays valid, so the user sends the same form again).
+    LoginAgain {
+        tx: LoginTx,
+        identifier: String,
+        error: String,
+        retry_after: Option<u64>,
+    },
     /// The sign-in page with a notice (after a password reset).
     LoginNotice { tx: LoginTx, notice: String },
     /// The forgot-password page.
@@ -171,6 +181,9 @@ impl From<Transition> for StepResult {
 
 /// Shown while an identifier (or the client's address) must wait after repeated failures.
 pub const LOCKED: &str = "Too many failed attempts. Wait a little, then try again.";
+
+/// Shown when a password check was shed: every hashing worker is busy and the queue is long.
+pub const BUSY: &str = "Many people are signing in right now. Please try again in a moment.";
 
 pub const EXPIRED: &str =
     "This sign-in has expired or was already used. Go back to the application and start again.";

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Browser, LOCKED, Outcome, StepResult, account_failure};
+use super::outcome::{BUSY, Browser, LOCKED, Outcome, StepResult, account_failure};
 use super::tx::{LoginTx, Step};
+use crate::accounts::AccountError;
 use crate::accounts::signin::{self, Checked};
+use crate::crypto::password::PasswordError;
 use crate::metrics::SignIn;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
@@ -24,32 +26,50 @@ pub async fn submit(
     if !matches!(tx.step, Step::NeedPassword) {
         return Ok(Outcome::expired().into());
     }
-    let retry = |tx: LoginTx, error: &str| {
-        Ok(Outcome::Login {
-            tx,
-            error: Some(error.into()),
-        }
-        .into())
-    };
     let (Some(identifier), Some(password)) = (form.get("username"), form.get("password")) else {
-        return retry(tx, "Incorrect username or password.");
+        return Ok(again(tx, "", WRONG, None));
     };
-    let checked = signin::check_password(app, &tenant.pool, identifier, password, browser.ip, now)
-        .await
-        .map_err(account_failure)?;
+    let checked =
+        signin::check_password(app, &tenant.pool, identifier, password, browser.ip, now).await;
     match checked {
-        Checked::Ok(user) => Ok(StepResult::Authenticated {
+        Ok(Checked::Ok(user)) => Ok(StepResult::Authenticated {
             tx,
             user,
             identifier: identifier.to_string(),
         }),
-        Checked::Failed => {
+        Ok(Checked::Failed) => {
             app.metrics.sign_in(SignIn::WrongPassword);
-            retry(tx, "Incorrect username or password.")
+            Ok(again(tx, identifier, WRONG, None))
         }
-        Checked::Locked => {
+        Ok(Checked::Locked) => {
             app.metrics.sign_in(SignIn::Locked);
-            retry(tx, LOCKED)
+            Ok(again(tx, identifier, LOCKED, None))
         }
+        // Shed before the check (every hashing worker busy, the queue long): nothing was
+        // counted against the user, and the form comes back for them to send again.
+        Err(AccountError::Password(PasswordError::Busy { retry_after })) => {
+            Ok(again(tx, identifier, BUSY, Some(retry_after)))
+        }
+        Err(e) => Err(account_failure(e)),
     }
+}
+
+/// The same for a wrong password and an unknown user, so neither is told from the other.
+const WRONG: &str = "Incorrect username or password.";
+
+/// The sign-in form again, keeping what the user typed as their identifier (unless it is
+/// longer than any identifier can be).
+fn again(tx: LoginTx, identifier: &str, error: &str, retry_after: Option<u64>) -> StepResult {
+    let kept = if identifier.chars().count() <= 256 {
+        identifier
+    } else {
+        ""
+    };
+    Outcome::LoginAgain {
+        tx,
+        identifier: kept.into(),
+        error: error.into(),
+        retry_after,
+    }
+    .into()
 }

@@ -9,6 +9,7 @@ use super::views::{
     AUTO_SUBMIT, ConfirmPage, ConsentPage, ForgotPage, FormPostPage, LoginPage, MfaPage,
     MfaSetupPage, NewPasswordPage, ResetPage, SignUpPage, error_page, page,
 };
+use crate::login::outcome::BUSY;
 use crate::login::{LoginTx, Outcome, federated};
 use crate::mfa::Enrollment;
 use crate::model::{MfaMode, PasswordPolicy, SignInIdentifier, attributes};
@@ -41,10 +42,7 @@ pub fn failure(e: &OAuthError) -> HttpResponse {
             e.retry_after.unwrap_or(1),
         ),
         ErrorCode::TemporarilyUnavailable => {
-            let mut res = error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Many people are signing in right now. Please try again in a moment.",
-            );
+            let mut res = error_page(StatusCode::SERVICE_UNAVAILABLE, BUSY);
             res.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(e.retry_after.unwrap_or(1)));
             res
@@ -99,10 +97,26 @@ pub fn respond(tenant: &PoolRuntime, outcome: Outcome, render_login: bool) -> Ht
         } => too_many(&message, retry_after),
         Outcome::Page(message) => error_page(StatusCode::BAD_REQUEST, &message),
         Outcome::Login { tx, error } if render_login => {
-            login_page(tenant, &tx, error.as_deref(), None)
+            login_page(tenant, &tx, error.as_deref(), None, None)
         }
-        Outcome::Login { tx, .. } => redirect(&format!("/{pool}/login?tx={}", tx.id)),
-        Outcome::LoginNotice { tx, notice } => login_page(tenant, &tx, None, Some(&notice)),
+        Outcome::LoginAgain {
+            tx,
+            identifier,
+            error,
+            retry_after,
+        } if render_login => {
+            let mut res = login_page(tenant, &tx, Some(&error), None, Some(&identifier));
+            if let Some(secs) = retry_after {
+                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                res.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
+            res
+        }
+        Outcome::Login { tx, .. } | Outcome::LoginAgain { tx, .. } => {
+            redirect(&format!("/{pool}/login?tx={}", tx.id))
+        }
+        Outcome::LoginNotice { tx, notice } => login_page(tenant, &tx, None, Some(&notice), None),
         Outcome::Forgot { tx } => forgot_page(tenant, &tx),
         Outcome::ResetCode {
             tx,
@@ -156,11 +170,14 @@ fn deliver(delivery: Delivery) -> HttpResponse {
     }
 }
 
+/// The sign-in page; `typed` refills the identifier after an attempt (else the client's
+/// `login_hint`).
 fn login_page(
     tenant: &PoolRuntime,
     tx: &LoginTx,
     error: Option<&str>,
     notice: Option<&str>,
+    typed: Option<&str>,
 ) -> HttpResponse {
     let pool = &tenant.pool.id;
     let action = format!("/{pool}/login");
@@ -174,10 +191,8 @@ fn login_page(
         action: &action,
         tx: &tx.id,
         csrf: &tx.csrf,
-        login_hint: tx
-            .request
-            .as_ref()
-            .and_then(|r| r.login_hint.as_deref())
+        login_hint: typed
+            .or_else(|| tx.request.as_ref().and_then(|r| r.login_hint.as_deref()))
             .unwrap_or(""),
         error,
         signup_url: signup_url.as_deref(),

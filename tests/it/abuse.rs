@@ -240,7 +240,7 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
 }
 
 #[actix_web::test]
-async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_retry_after() {
+async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_the_form_again() {
     // One hashing slot, no queue, and hashes slow enough (64 MiB) that a burst overlaps.
     let app = TestApp::builder()
         .config(|c| {
@@ -260,22 +260,50 @@ async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_retry_after() {
             ("password", "wrong password!".to_string()),
         ];
         let req = browser.post(format!("{}/login", app.issuer())).form(&form);
-        async move { req.send().await.unwrap() }
+        async move {
+            let res = req.send().await.unwrap();
+            let (status, retry) = (res.status(), res.headers().get("retry-after").cloned());
+            (status, retry, res.text().await.unwrap())
+        }
     });
     let answers = join_all(posts).await;
-    let shed: Vec<_> = answers.iter().filter(|r| r.status() == 503).collect();
+    let shed: Vec<_> = (0..answers.len())
+        .filter(|&i| answers[i].0 == 503)
+        .collect();
     assert!(
         !shed.is_empty(),
         "a burst of {BURST} with one slot and no queue sheds some"
     );
+    assert!(shed.iter().all(|&i| answers[i].1.is_some()));
     assert!(
-        shed.iter()
-            .all(|r| r.headers().get("retry-after").is_some())
-    );
-    assert!(
-        answers.iter().any(|r| r.status() == 401),
+        answers.iter().any(|r| r.0 == 401),
         "the one in the slot is evaluated"
     );
+    // A shed answer is the sign-in form again, in the same transaction, with what was typed
+    // (never the password) and why; sent again once the slot is free, it is checked.
+    let i = shed[0];
+    let (browser, first) = &pages[i];
+    let again = &answers[i].2;
+    assert!(again.contains("Many people are signing in right now"));
+    assert_eq!(hidden(again, "tx"), hidden(first, "tx"));
+    assert!(again.contains(&format!("value=\"nobody{i}\"")));
+    assert!(!again.contains("wrong password!"));
+    let form = [
+        ("tx", hidden(again, "tx")),
+        ("csrf", hidden(again, "csrf")),
+        ("username", format!("nobody{i}")),
+        ("password", "wrong password!".to_string()),
+    ];
+    let res = browser
+        .post(format!("{}/login", app.issuer()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Incorrect username or password."));
+    assert!(body.contains(&format!("value=\"nobody{i}\"")));
 }
 
 #[actix_web::test]
