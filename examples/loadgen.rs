@@ -87,26 +87,13 @@ async fn sign_in_tokens(
         .rsplit_once('/')
         .map(|(o, _)| o)
         .unwrap_or(&t.issuer);
-    let mut page = page(http, &format!("{origin}{login}"), &ip, &jar).await?;
+    let page = page(http, &format!("{origin}{login}"), &ip, &jar).await?;
+    let fields = [
+        ("username", format!("user{user}")),
+        ("password", t.password.clone()),
+    ];
     let url = format!("{}/login", t.issuer);
-    let res = loop {
-        let form = [
-            ("tx", hidden(&page, "tx").ok_or("no tx")?),
-            ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
-            ("username", format!("user{user}")),
-            ("password", t.password.clone()),
-        ];
-        let res = post_form(http, &url, &ip, &jar, &form).await?;
-        if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            break res;
-        }
-        // Shed (every hashing worker busy): the form comes back with `Retry-After`, and the
-        // user sends it again after the wait it asks for.
-        SHED.fetch_add(1, Ordering::Relaxed);
-        let wait = retry_after(&res).ok_or("a 503 without Retry-After")?;
-        page = res.text().await.map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_secs(wait.min(5))).await;
-    };
+    let res = send_form(http, &url, &ip, &jar, page, &fields).await?;
     let to = res
         .headers()
         .get("location")
@@ -204,20 +191,31 @@ async fn post_form(
         .map_err(|e| e.to_string())
 }
 
-/// Posts a hosted page's form as that browser; a shed or limited answer is an error of
-/// `step`, after the pause it asks for.
-async fn submit(
+/// Sends a hosted page's form as that browser: the `tx` and `csrf` of `page`, then `fields`.
+/// Answered 503 (shed: every hashing worker busy), the page is the same form again with
+/// `Retry-After`, and the user sends it again after that wait.
+async fn send_form(
     http: &reqwest::Client,
     url: &str,
     ip: &str,
     jar: &[(String, String)],
-    form: &[(&str, String)],
-    step: &str,
+    mut page: String,
+    fields: &[(&str, String)],
 ) -> Result<reqwest::Response, String> {
-    let res = post_form(http, url, ip, jar, form).await?;
-    match pause_if_asked(&res).await {
-        Some(why) => Err(format!("{step} {why}")),
-        None => Ok(res),
+    loop {
+        let mut form = vec![
+            ("tx", hidden(&page, "tx").ok_or("no tx on the page")?),
+            ("csrf", hidden(&page, "csrf").ok_or("no csrf on the page")?),
+        ];
+        form.extend(fields.iter().cloned());
+        let res = post_form(http, url, ip, jar, &form).await?;
+        if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(res);
+        }
+        SHED.fetch_add(1, Ordering::Relaxed);
+        let wait = retry_after(&res).ok_or("a 503 without Retry-After")?;
+        page = res.text().await.map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_secs(wait.min(5))).await;
     }
 }
 
@@ -250,18 +248,17 @@ async fn sign_up(http: &reqwest::Client, t: &Target, n: usize) -> Result<(), Str
     let page = page(http, &format!("{}/signup?tx={tx}", t.issuer), &ip, &jar).await?;
     // Unique across runs: the process id and the flow number.
     let name = format!("s{}x{n}", std::process::id());
-    let form = [
-        (
-            "tx",
-            hidden(&page, "tx").ok_or("no tx on the sign-up page")?,
-        ),
-        ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
+    let fields = [
         ("username", name.clone()),
         ("email", format!("{name}@example.com")),
         ("password", t.password.clone()),
     ];
     let url = format!("{}/signup", t.issuer);
-    let res = submit(http, &url, &ip, &jar, &form, "sign-up").await?;
+    let res = send_form(http, &url, &ip, &jar, page, &fields).await?;
+    // Over the sign-up budget (429): the browser waits as asked and starts over.
+    if let Some(why) = pause_if_asked(&res).await {
+        return Err(format!("sign-up {why}"));
+    }
     let status = res.status();
     let page = res.text().await.map_err(|e| e.to_string())?;
     if status.is_success() && page.contains("name=\"code\"") {

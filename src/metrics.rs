@@ -24,6 +24,8 @@ pub enum SignIn {
     /// The password was right; a second factor is asked for.
     MfaRequired,
     MfaFailed,
+    /// Refused unchecked (503) because every hashing worker was busy; the form comes back.
+    Shed,
 }
 
 impl SignIn {
@@ -34,6 +36,7 @@ impl SignIn {
             Self::Locked => "locked",
             Self::MfaRequired => "mfa_required",
             Self::MfaFailed => "mfa_failed",
+            Self::Shed => "shed",
         }
     }
 }

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::connections::{self, Connections};
 use super::finish::live_session;
-use super::outcome::{Browser, LOCKED, account_failure, form_token, form_token_ok, user_message};
+use super::outcome::{
+    BUSY, Browser, LOCKED, account_failure, form_token, form_token_ok, shed_wait, user_message,
+};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::consents::{self, Granted};
 use crate::accounts::email_change::{self, EmailChangeError};
@@ -57,6 +59,9 @@ pub enum AccountOutcome {
     Show(Box<AccountState>),
     /// The password changed: every session ended, so this browser gets a new one.
     ShowWithNewSession(Box<AccountState>, String),
+    /// The page again, saying [`BUSY`], answered 503 with `Retry-After` (these seconds): a
+    /// password check or hash was shed because every hashing worker was busy; nothing changed.
+    Shed(Box<AccountState>, u64),
     /// The form did not come from this browser's page.
     Forbidden,
     /// To an upstream identity provider ("connect").
@@ -450,20 +455,21 @@ async fn change_password(
     {
         return fail(state, &format!("The new password {msg}."));
     }
-    match signin::check_current_password(
-        app,
-        &tenant.pool.id,
-        &state.user,
-        current,
-        browser.ip,
-        now,
-    )
-    .await
-    .map_err(account_failure)?
-    {
-        Checked::Ok(_) => {}
-        Checked::Failed => return fail(state, "The current password is wrong."),
-        Checked::Locked => return fail(state, LOCKED),
+    let shed_or_fault = |mut state: AccountState, e: AccountError| match shed_wait(&e) {
+        Some(wait) => {
+            state.error = Some(BUSY.into());
+            Ok(AccountOutcome::Shed(Box::new(state), wait))
+        }
+        None => Err(account_failure(e)),
+    };
+    let checked =
+        signin::check_current_password(app, &tenant.pool.id, &state.user, current, browser.ip, now)
+            .await;
+    match checked {
+        Ok(Checked::Ok(_)) => {}
+        Ok(Checked::Failed) => return fail(state, "The current password is wrong."),
+        Ok(Checked::Locked) => return fail(state, LOCKED),
+        Err(e) => return shed_or_fault(state, e),
     }
     let sub = state.user.sub.to_string();
     match accounts::set_password(app, &tenant.pool, &sub, &Secret::new(new), false, now).await {
@@ -471,7 +477,7 @@ async fn change_password(
         Err(AccountError::Policy(msg)) => {
             return fail(state, &format!("The new password {msg}."));
         }
-        Err(e) => return Err(account_failure(e)),
+        Err(e) => return shed_or_fault(state, e),
     }
     let ctx = audit::Context {
         sub: Some(&sub),

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Outcome, StepResult, account_failure, user_message};
+use super::outcome::{BUSY, Outcome, StepResult, account_failure, shed_wait, user_message};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::{self, AccountError};
 use crate::ids::Secret;
@@ -42,13 +42,11 @@ pub async fn submit(
         form.get("password").unwrap_or_default(),
         form.get("confirm").unwrap_or_default(),
     );
-    let retry = |tx: LoginTx, error: String| {
-        Ok(Outcome::NewPassword {
-            tx,
-            error: Some(error),
-        }
-        .into())
+    let page = |tx: LoginTx, error: String| Outcome::NewPassword {
+        tx,
+        error: Some(error),
     };
+    let retry = |tx: LoginTx, error: String| Ok(page(tx, error).into());
     if pw != again {
         return retry(tx, "The two passwords differ.".into());
     }
@@ -59,6 +57,9 @@ pub async fn submit(
             user: Box::new(user),
         }),
         Err(e @ AccountError::Policy(_)) => retry(tx, user_message(&e).unwrap_or_default()),
-        Err(e) => Err(account_failure(e)),
+        Err(e) => match shed_wait(&e) {
+            Some(wait) => Ok(page(tx, BUSY.into()).shed(wait).into()),
+            None => Err(account_failure(e)),
+        },
     }
 }

@@ -63,14 +63,18 @@ pub enum Outcome {
     /// The sign-in page for this transaction, with an error message after a failed attempt.
     Login { tx: LoginTx, error: Option<String> },
     /// The sign-in form again after a password attempt that did not sign in: `error` says why,
-    /// the identifier is kept as typed (never the password), and `retry_after` is set when the
-    /// attempt was shed because every hashing worker was busy (a 503 with `Retry-After`; the
-    /// transaction stays valid, so the user sends the same form again).
+    /// and the identifier is kept as typed (never the password).
     LoginAgain {
         tx: LoginTx,
         identifier: String,
         error: String,
-        retry_after: Option<u64>,
+    },
+    /// A form page (`again`, saying [`BUSY`]) answered 503 with `Retry-After`: the step was
+    /// shed before any work because every hashing worker was busy. The transaction is as it
+    /// was, so the user sends the same form again after the wait instead of starting over.
+    Shed {
+        again: Box<Outcome>,
+        retry_after: u64,
     },
     /// The sign-in page with a notice (after a password reset).
     LoginNotice { tx: LoginTx, notice: String },
@@ -124,6 +128,23 @@ impl Outcome {
     /// The page for a form that is stale, used, or from another browser.
     pub fn expired() -> Self {
         Self::Page(EXPIRED.into())
+    }
+
+    /// This form page, answered as shed: 503 with `Retry-After: retry_after`.
+    pub fn shed(self, retry_after: u64) -> Self {
+        Self::Shed {
+            again: Box::new(self),
+            retry_after,
+        }
+    }
+}
+
+/// The wait to ask for when `e` is a password check or hash shed because every hashing worker
+/// was busy (the step did nothing else); `None` for any other error.
+pub fn shed_wait(e: &AccountError) -> Option<u64> {
+    match e {
+        AccountError::Password(PasswordError::Busy { retry_after }) => Some(*retry_after),
+        _ => None,
     }
 }
 

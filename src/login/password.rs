@@ -3,11 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{BUSY, Browser, LOCKED, Outcome, StepResult, account_failure};
+use super::outcome::{BUSY, Browser, LOCKED, Outcome, StepResult, account_failure, shed_wait};
 use super::tx::{LoginTx, Step};
-use crate::accounts::AccountError;
 use crate::accounts::signin::{self, Checked};
-use crate::crypto::password::PasswordError;
 use crate::metrics::SignIn;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
@@ -27,7 +25,7 @@ pub async fn submit(
         return Ok(Outcome::expired().into());
     }
     let (Some(identifier), Some(password)) = (form.get("username"), form.get("password")) else {
-        return Ok(again(tx, "", WRONG, None));
+        return Ok(again(tx, "", WRONG).into());
     };
     let checked =
         signin::check_password(app, &tenant.pool, identifier, password, browser.ip, now).await;
@@ -39,18 +37,21 @@ pub async fn submit(
         }),
         Ok(Checked::Failed) => {
             app.metrics.sign_in(SignIn::WrongPassword);
-            Ok(again(tx, identifier, WRONG, None))
+            Ok(again(tx, identifier, WRONG).into())
         }
         Ok(Checked::Locked) => {
             app.metrics.sign_in(SignIn::Locked);
-            Ok(again(tx, identifier, LOCKED, None))
+            Ok(again(tx, identifier, LOCKED).into())
         }
         // Shed before the check (every hashing worker busy, the queue long): nothing was
         // counted against the user, and the form comes back for them to send again.
-        Err(AccountError::Password(PasswordError::Busy { retry_after })) => {
-            Ok(again(tx, identifier, BUSY, Some(retry_after)))
-        }
-        Err(e) => Err(account_failure(e)),
+        Err(e) => match shed_wait(&e) {
+            Some(wait) => {
+                app.metrics.sign_in(SignIn::Shed);
+                Ok(again(tx, identifier, BUSY).shed(wait).into())
+            }
+            None => Err(account_failure(e)),
+        },
     }
 }
 
@@ -59,7 +60,7 @@ const WRONG: &str = "Incorrect username or password.";
 
 /// The sign-in form again, keeping what the user typed as their identifier (unless it is
 /// longer than any identifier can be).
-fn again(tx: LoginTx, identifier: &str, error: &str, retry_after: Option<u64>) -> StepResult {
+fn again(tx: LoginTx, identifier: &str, error: &str) -> Outcome {
     let kept = if identifier.chars().count() <= 256 {
         identifier
     } else {
@@ -69,7 +70,5 @@ fn again(tx: LoginTx, identifier: &str, error: &str, retry_after: Option<u64>) -
         tx,
         identifier: kept.into(),
         error: error.into(),
-        retry_after,
     }
-    .into()
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Browser, Outcome, StepResult, account_failure, user_message};
+use super::outcome::{
+    BUSY, Browser, Outcome, StepResult, account_failure, shed_wait, user_message,
+};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::{self, AccountError, normalize_identifier};
@@ -212,15 +214,13 @@ pub async fn reset(
     let Step::NeedResetCode { identifier } = tx.step.clone() else {
         return Ok(Outcome::expired().into());
     };
-    let retry = |tx: LoginTx, msg: &str| {
-        Ok(Outcome::ResetCode {
-            tx,
-            identifier: identifier.clone(),
-            error: Some(msg.to_string()),
-            notice: None,
-        }
-        .into())
+    let page = |tx: LoginTx, msg: &str| Outcome::ResetCode {
+        tx,
+        identifier: identifier.clone(),
+        error: Some(msg.to_string()),
+        notice: None,
     };
+    let retry = |tx: LoginTx, msg: &str| Ok(page(tx, msg).into());
     let (code, pw, again) = (
         form.get("code").unwrap_or_default(),
         form.get("password").unwrap_or_default(),
@@ -248,7 +248,12 @@ pub async fn reset(
         Err(e @ AccountError::Policy(_)) => {
             return retry(tx, &user_message(&e).unwrap_or_default());
         }
-        Err(e) => return Err(account_failure(e)),
+        Err(e) => {
+            return match shed_wait(&e) {
+                Some(wait) => Ok(page(tx, BUSY).shed(wait).into()),
+                None => Err(account_failure(e)),
+            };
+        }
     }
     let ctx = audit::Context {
         sub: Some(sub),

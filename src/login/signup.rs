@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::outcome::{Browser, Outcome, StepResult, account_failure, user_message};
+use super::outcome::{
+    BUSY, Browser, Outcome, StepResult, account_failure, shed_wait, user_message,
+};
 use super::tx::{self, LoginTx, Step};
 use crate::accounts::codes::{self, Purpose};
 use crate::accounts::{self, NewUserSpec};
@@ -135,13 +137,17 @@ pub async fn submit(
         attributes,
         missing,
     } = read_form(tenant, form, ask_username);
-    let retry = |tx: LoginTx, msg: String| {
-        Ok(Outcome::SignUp {
-            tx,
-            error: Some(msg),
-            values: values.clone(),
-        }
-        .into())
+    let page = |tx: LoginTx, msg: String| Outcome::SignUp {
+        tx,
+        error: Some(msg),
+        values: values.clone(),
+    };
+    let retry = |tx: LoginTx, msg: String| Ok(page(tx, msg).into());
+    // Nothing was created: the form again with why, or the fault's page.
+    let refused = |tx: LoginTx, r: Refused| match r {
+        Refused::Message(msg) => retry(tx, msg),
+        Refused::Shed(wait) => Ok(page(tx, BUSY.into()).shed(wait).into()),
+        Refused::Fault(e) => Err(e),
     };
     if let Some(name) = missing {
         return retry(tx, required_message(&name));
@@ -173,24 +179,24 @@ pub async fn submit(
         Ok(taken) => taken,
         Err(e) => {
             budget.give_back(app).await?;
-            return match e {
-                Refused::Message(msg) => retry(tx, msg),
-                Refused::Fault(e) => Err(e),
-            };
+            return refused(tx, e);
         }
     };
     if let Some(owner) = taken {
-        return email_taken(app, tenant, tx, &spec.password, &owner, browser, now).await;
+        // The same work as a new account (the password is hashed), and when that is shed,
+        // the same answer.
+        if let Err(e) = app.hasher.hash(&spec.password, app.random.as_ref()).await {
+            budget.give_back(app).await?;
+            return refused(tx, accounts::AccountError::Password(e).into());
+        }
+        return email_taken(app, tenant, tx, &owner, browser, now).await;
     }
     let user = match accounts::create(app, &tenant.pool, spec, now).await {
         Ok(u) => u,
         Err(e) => {
             // Nothing was created or mailed: the attempt does not count.
             budget.give_back(app).await?;
-            return match Refused::from(e) {
-                Refused::Message(msg) => retry(tx, msg),
-                Refused::Fault(e) => Err(e),
-            };
+            return refused(tx, e.into());
         }
     };
     created(app, tenant, tx, &user, browser, now).await
@@ -239,14 +245,19 @@ fn over_budget(l: limits::Limited) -> Outcome {
     Outcome::limited(why, l)
 }
 
-/// Why a sign-up stops before anything is created: a message for the form, or a fault.
+/// Why a sign-up stops before anything is created: a message for the form, the hash shed
+/// (the form again after this many seconds), or a fault.
 enum Refused {
     Message(String),
+    Shed(u64),
     Fault(OAuthError),
 }
 
 impl From<accounts::AccountError> for Refused {
     fn from(e: accounts::AccountError) -> Self {
+        if let Some(wait) = shed_wait(&e) {
+            return Self::Shed(wait);
+        }
         match user_message(&e) {
             Some(msg) => Self::Message(msg),
             None => Self::Fault(account_failure(e)),
@@ -272,19 +283,17 @@ async fn verified_holder(
 }
 
 /// A sign-up named an email a confirmed account holds. The visitor sees exactly what a new
-/// sign-up sees (Cognito's PreventUserExistenceErrors), after the same work (the password is
-/// hashed); nothing is created, and the address's owner is told, with the way back in.
+/// sign-up sees (Cognito's PreventUserExistenceErrors), after the same work (the caller has
+/// hashed the password); nothing is created, and the address's owner is told, with the way
+/// back in.
 async fn email_taken(
     app: &AppState,
     tenant: &PoolRuntime,
     tx: LoginTx,
-    password: &Secret,
     owner: &User,
     browser: &Browser<'_>,
     now: DateTime<Utc>,
 ) -> Result<StepResult, OAuthError> {
-    let hashed = app.hasher.hash(password, app.random.as_ref()).await;
-    hashed.map_err(|e| account_failure(accounts::AccountError::Password(e)))?;
     let ctx = audit::Context {
         sub: Some(owner.sub.as_str()),
         ip: browser.ip,

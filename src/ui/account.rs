@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::cookies::{BROWSER_COOKIE, BROWSER_COOKIE_TTL, BrowserCookies, SESSION_COOKIE, cookie};
-use super::render::{failure, form_status, policy_text, redirect};
+use super::render::{failure, form_status, policy_text, redirect, shed};
 use super::views::{AccountPage, error_page, page};
 use crate::crypto::MasterKey;
 use crate::http::form::query_or_form;
@@ -105,6 +105,10 @@ fn respond(
             let _ = res.add_cookie(&cookie(app, tenant, SESSION_COOKIE, id, SESSION_TTL));
             res
         }
+        AccountOutcome::Shed(state, retry_after) => shed(
+            render(&app.master_key, tenant, &state, binding),
+            retry_after,
+        ),
         AccountOutcome::Upstream(url) => redirect(&url),
         AccountOutcome::Forbidden => error_page(
             StatusCode::FORBIDDEN,

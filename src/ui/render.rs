@@ -41,14 +41,20 @@ pub fn failure(e: &OAuthError) -> HttpResponse {
             "Too many requests are arriving right now. Please try again in a moment.",
             e.retry_after.unwrap_or(1),
         ),
-        ErrorCode::TemporarilyUnavailable => {
-            let mut res = error_page(StatusCode::SERVICE_UNAVAILABLE, BUSY);
-            res.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(e.retry_after.unwrap_or(1)));
-            res
-        }
+        ErrorCode::TemporarilyUnavailable => shed(
+            error_page(StatusCode::SERVICE_UNAVAILABLE, BUSY),
+            e.retry_after.unwrap_or(1),
+        ),
         _ => error_page(StatusCode::BAD_REQUEST, &e.description),
     }
+}
+
+/// A page answered as shed (the work it needed was refused under load): 503, `Retry-After`.
+pub fn shed(mut res: HttpResponse, retry_after: u64) -> HttpResponse {
+    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    res
 }
 
 /// The 429 page: what limit was reached, and `Retry-After`.
@@ -103,15 +109,15 @@ pub fn respond(tenant: &PoolRuntime, outcome: Outcome, render_login: bool) -> Ht
             tx,
             identifier,
             error,
-            retry_after,
-        } if render_login => {
-            let mut res = login_page(tenant, &tx, Some(&error), None, Some(&identifier));
-            if let Some(secs) = retry_after {
-                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                res.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+        } if render_login => login_page(tenant, &tx, Some(&error), None, Some(&identifier)),
+        Outcome::Shed { again, retry_after } => {
+            let res = respond(tenant, *again, render_login);
+            // A form shown again; a redirect keeps its status.
+            if res.status().is_redirection() {
+                res
+            } else {
+                shed(res, retry_after)
             }
-            res
         }
         Outcome::Login { tx, .. } | Outcome::LoginAgain { tx, .. } => {
             redirect(&format!("/{pool}/login?tx={}", tx.id))

@@ -241,15 +241,7 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
 
 #[actix_web::test]
 async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_the_form_again() {
-    // One hashing slot, no queue, and hashes slow enough (64 MiB) that a burst overlaps.
-    let app = TestApp::builder()
-        .config(|c| {
-            c.password_hash_concurrency = 1;
-            c.password_hash_queue = 0;
-        })
-        .password_params(argon2::Params::new(64 * 1024, 3, 1, None).unwrap())
-        .build()
-        .await;
+    let app = TestApp::builder().one_slow_hashing_slot().build().await;
     let c = app.oidc_client(spec("web")).await;
     let pages = sign_in_pages(&app, &c.start().url).await;
     let posts = pages.iter().enumerate().map(|(i, (browser, page))| {
@@ -279,6 +271,9 @@ async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_the_form_again() {
         answers.iter().any(|r| r.0 == 401),
         "the one in the slot is evaluated"
     );
+    let exposition = tessera::http::metrics::exposition(&app.st);
+    let counted = format!("tessera_sign_ins_total{{outcome=\"shed\"}} {}", shed.len());
+    assert!(exposition.contains(&counted), "{exposition}");
     // A shed answer is the sign-in form again, in the same transaction, with what was typed
     // (never the password) and why; sent again once the slot is free, it is checked.
     let i = shed[0];
@@ -304,6 +299,54 @@ async fn a_full_hashing_queue_sheds_sign_ins_with_503_and_the_form_again() {
     let body = res.text().await.unwrap();
     assert!(body.contains("Incorrect username or password."));
     assert!(body.contains(&format!("value=\"nobody{i}\"")));
+}
+
+#[actix_web::test]
+async fn a_shed_sign_up_answers_its_form_again_and_creates_nothing() {
+    let app = TestApp::builder().one_slow_hashing_slot().build().await;
+    let c = app.oidc_client(spec("web")).await;
+    let (browser, login) = sign_in_pages(&app, &c.start().url).await.remove(0);
+    let url = format!("{}/signup", app.issuer());
+    let res = browser
+        .get(format!("{url}?tx={}", hidden(&login, "tx")))
+        .send()
+        .await
+        .unwrap();
+    let page = res.text().await.unwrap();
+    let form = |page: &str| {
+        [
+            ("tx", hidden(page, "tx")),
+            ("csrf", hidden(page, "csrf")),
+            ("username", "newbie".to_string()),
+            ("email", "newbie@example.com".to_string()),
+            ("password", "long enough pw".to_string()),
+        ]
+    };
+    let res = app
+        .while_hashing(browser.post(&url).form(&form(&page)).send())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().get("retry-after").is_some());
+    let again = res.text().await.unwrap();
+    assert!(
+        again.contains("Many people are signing in right now"),
+        "{again}"
+    );
+    assert_eq!(hidden(&again, "tx"), hidden(&page, "tx"));
+    assert!(again.contains("value=\"newbie@example.com\""));
+    assert!(!again.contains("long enough pw"));
+    let users = tessera::accounts::page(&app.st, &app.pool.id, None, 10)
+        .await
+        .unwrap()
+        .users;
+    assert!(users.is_empty(), "nothing was created");
+    assert!(app.mails().await.is_empty());
+    // Sent again once the worker is free: the account is made and its code asked for.
+    let res = browser.post(&url).form(&form(&again)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("name=\"code\""));
+    assert_eq!(app.mails().await.len(), 1);
 }
 
 #[actix_web::test]

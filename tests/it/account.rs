@@ -377,6 +377,39 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions() {
 }
 
 #[actix_web::test]
+async fn a_shed_password_change_shows_the_page_again_and_changes_nothing() {
+    let app = TestApp::builder().one_slow_hashing_slot().build().await;
+    app.user("alice", "alice@example.com").await;
+    let browser = app.browser();
+    let page = open_account(&app, &browser, "alice", PASSWORD).await;
+    let fields = [
+        ("action", "password"),
+        ("current", PASSWORD),
+        ("password", "brand new secret"),
+        ("confirm", "brand new secret"),
+    ];
+    let (status, again) = app
+        .while_hashing(post(&app, &browser, &page, &fields))
+        .await;
+    assert_eq!(status, 503);
+    assert!(
+        again.contains("Many people are signing in right now"),
+        "{again}"
+    );
+    assert!(again.contains("id=\"change-password\""));
+    // Nothing changed: the old password still holds, and the same form sent again changes it.
+    let c = app.oidc_client(spec("web")).await;
+    assert!(matches!(
+        app.sign_in(&app.browser(), &c.start().url, "alice", PASSWORD)
+            .await,
+        Landed::Client(_)
+    ));
+    let (status, body) = post(&app, &browser, &again, &fields).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("password was changed"));
+}
+
+#[actix_web::test]
 async fn an_email_change_code_confirms_only_the_address_it_was_sent_to() {
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;

@@ -353,3 +353,30 @@ async fn a_reset_shed_under_load_keeps_its_code_for_the_retry() {
         .await;
     assert!(matches!(landed, Landed::Client(_)), "{landed:?}");
 }
+
+/// The same on the page: the reset form comes back (503, `Retry-After`) and, sent again with
+/// the same code, changes the password.
+#[actix_web::test]
+async fn a_reset_page_shed_under_load_answers_its_form_again() {
+    let app = TestApp::builder().one_slow_hashing_slot().build().await;
+    app.user("carol", "carol@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let browser = app.browser();
+    let (_, page) = ask(&app, &browser, &c.start().url, "carol").await;
+    let mailed = app.last_code("carol@example.com").await.unwrap();
+    let sent = confirm(&app, &browser, &page, mailed.clone(), "a fresh password");
+    let res = app.while_hashing(sent).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().get("retry-after").is_some());
+    let again = res.text().await.unwrap();
+    assert!(
+        again.contains("Many people are signing in right now"),
+        "{again}"
+    );
+    assert!(again.contains("name=\"code\""));
+    assert!(!again.contains("a fresh password"));
+    let res = confirm(&app, &browser, &again, mailed, "a fresh password").await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Your password was changed"), "{body}");
+}

@@ -57,6 +57,17 @@ impl TestApp {
         Self::builder().build().await
     }
 
+    /// Runs `during` while a hash holds a hashing worker: with
+    /// [`TestAppBuilder::one_slow_hashing_slot`], every password check or hash it asks for is
+    /// shed (the hash is submitted before `during` starts, and lasts far longer than a request).
+    pub async fn while_hashing<F: std::future::Future>(&self, during: F) -> F::Output {
+        let secret = tessera::ids::Secret::new("holds the only slot");
+        let hold = self.st.hasher.hash(&secret, self.st.random.as_ref());
+        let (held, out) = futures_util::future::join(hold, during).await;
+        held.unwrap();
+        out
+    }
+
     /// Mail sent so far, once the work queued after the answers is done.
     pub async fn mails(&self) -> Vec<tessera::mail::Sent> {
         self.st.background.idle().await;
@@ -174,6 +185,18 @@ impl TestAppBuilder {
     pub fn password_params(mut self, params: argon2::Params) -> Self {
         self.password_params = Some(params);
         self
+    }
+
+    /// One hashing worker, no queue, and hashes slow enough (64 MiB, three passes) that a burst
+    /// overlaps: whatever asks for a hash while one runs is shed. Set after `config`.
+    pub fn one_slow_hashing_slot(mut self) -> Self {
+        let before = self.config;
+        self.config = Box::new(move |c| {
+            before(c);
+            c.password_hash_concurrency = 1;
+            c.password_hash_queue = 0;
+        });
+        self.password_params(argon2::Params::new(64 * 1024, 3, 1, None).unwrap())
     }
 
     /// Sends mail as configured (e.g. `smtp_url`) rather than to the in-memory outbox.
