@@ -225,7 +225,7 @@ async fn audit_rows_recorded_in_a_burst_share_one_write() {
 #[actix_web::test]
 async fn a_temporary_password_must_be_changed_at_first_sign_in() {
     use crate::support::rp::{Landed, hidden};
-    let app = TestApp::new().await;
+    let app = TestApp::builder().one_slow_hashing_slot().build().await;
     let spec_user = tessera::accounts::NewUserSpec {
         username: "temp".into(),
         email: None,
@@ -278,6 +278,17 @@ async fn a_temporary_password_must_be_changed_at_first_sign_in() {
     let res = post("short", "short").await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("at least 8 characters"));
+    // Shed (the one hashing worker busy): the same form again, 503 with Retry-After.
+    let res = app
+        .while_hashing(post("a brand new one", "a brand new one"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().get("retry-after").is_some());
+    let again = res.text().await.unwrap();
+    assert!(again.contains("Choose a new password"), "{again}");
+    assert!(again.contains("Many people are signing in right now"));
+    assert_eq!(hidden(&again, "tx"), hidden(&body, "tx"));
     let res = post("a brand new one", "a brand new one").await.unwrap();
     let (landed, _) = app.follow(&browser, res).await;
     c.exchange(&landed.code(), s.verifier).await.unwrap();
