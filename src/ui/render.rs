@@ -176,8 +176,8 @@ fn deliver(delivery: Delivery) -> HttpResponse {
     }
 }
 
-/// The sign-in page; `typed` refills the identifier after an attempt (else the client's
-/// `login_hint`).
+/// The sign-in page; `typed` refills the identifier after an attempt (when empty, the
+/// client's `login_hint` does).
 fn login_page(
     tenant: &PoolRuntime,
     tx: &LoginTx,
@@ -198,6 +198,7 @@ fn login_page(
         tx: &tx.id,
         csrf: &tx.csrf,
         login_hint: typed
+            .filter(|t| !t.is_empty())
             .or_else(|| tx.request.as_ref().and_then(|r| r.login_hint.as_deref()))
             .unwrap_or(""),
         error,
