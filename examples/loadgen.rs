@@ -2,7 +2,8 @@
 //! (authorize, sign-in form, code, token exchange), refresh-token rotation, sign-up, password
 //! change and reset. `bench/run.py` drives it; it prints one JSON line: requests, errors,
 //! answers shed or limited with `Retry-After` (`shed`: the browser waited as asked, then sent
-//! the sign-in form again or started its other flow over), req/s, p50 and p99 in ms.
+//! its sign-in or sign-up form again, or started its other flow over), req/s, p50 and p99 in
+//! ms.
 //!
 //! ```text
 //! loadgen signin  ISSUER CLIENT_ID USERS PASSWORD CONCURRENCY SECONDS
@@ -228,7 +229,7 @@ async fn pause_if_asked(res: &reqwest::Response) -> Option<String> {
 }
 
 /// Answers shed or limited (503/429 with `Retry-After`), whether the browser then sent the
-/// form again (sign-in) or started over (the other flows).
+/// form again (a shed sign-in or sign-up) or started over (the rest).
 static SHED: AtomicU64 = AtomicU64::new(0);
 
 /// The wait a shed or limited answer (503/429) asks for.
