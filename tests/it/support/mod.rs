@@ -19,6 +19,19 @@ use tessera::{AppState, Deps};
 
 pub use backends::{SqlBackend, unique_name};
 
+/// A hosted form answered as shed (every hashing worker busy): 503 with `Retry-After`, and the
+/// page says why. Its body, to send the form again from.
+pub async fn shed_form(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().get("retry-after").is_some());
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("Many people are signing in right now"),
+        "{body}"
+    );
+    body
+}
+
 /// An app under test with its own stores, clock and HTTP address.
 /// How long test clients keep an idle connection: well under the test server's keep-alive.
 pub const CLIENT_IDLE: Duration = Duration::from_secs(30);
