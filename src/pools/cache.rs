@@ -3,11 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hashlink::LruCache;
 
 use super::PoolError;
 use crate::ids::PoolId;
@@ -15,10 +14,12 @@ use crate::keys::{self, KeyRing};
 use crate::model::client::origin_of;
 use crate::state::AppState;
 use crate::store::sql::clients::Client;
-use crate::store::sql::federation::{self as idp_rows, LinkedIdentity, ProviderRecord};
+use crate::store::sql::federation::{self as idp_rows, ProviderRecord};
 use crate::store::sql::pools::{self as pool_rows, Pool};
 use crate::store::sql::users::User;
 
+use super::remembered::{PoolMemory, Remembered};
+pub use super::remembered::{Subject, Verified};
 use crate::model::DocSlot;
 pub use crate::model::StaticDoc;
 
@@ -38,94 +39,20 @@ pub struct PoolRuntime {
     /// client's redirect URIs and its allowed origins.
     origins: HashSet<String>,
     jwks: DocSlot,
-    /// Access tokens whose signature and header were checked, by keyed hash: their claims. Lives
-    /// as long as this runtime, so a key rotation or revocation (which reloads the pool)
-    /// forgets every entry; expiry is still checked on each use.
-    verified: Mutex<LruCache<u128, Arc<Verified>>>,
+    /// Access tokens whose signature and header were checked, and enabled users read by
+    /// userinfo and introspection and the subjects the token endpoint issues tokens about,
+    /// in the maps every pool shares ([`Remembered`]). The tokens are forgotten with this
+    /// runtime, so a key rotation or revocation (which reloads the pool) forgets every one;
+    /// expiry is still checked on each use. The users are forgotten whole by any write to
+    /// the pool's users, their group memberships, its groups or the users' linked
+    /// identities: at once on this instance ([`PoolCache::users_changed`]), within one
+    /// refresh period on the others (the pool's users version, which those writes bump).
+    memory: PoolMemory,
     /// Two independent random SipHash keys: a token's 128-bit cache key. Keyed, so nobody can
     /// aim a forged token at a remembered one (2^128 guesses), and ten times cheaper than
     /// SHA-256 over an 800-byte JWT where the CPU has no SHA instructions.
     verified_keys: (RandomState, RandomState),
-    /// Enabled users read by userinfo and introspection, and the subjects the token endpoint
-    /// issues tokens about, by sub. Dropped whole by any write to the pool's users, their
-    /// group memberships, its groups or the users' linked identities: at once on this
-    /// instance ([`PoolCache::users_changed`]), within one refresh period on the others (the
-    /// pool's users version, which those writes bump).
-    users: Mutex<UserCache>,
 }
-
-/// What tokens say about a user: the user record, their groups (lowest precedence first),
-/// those groups' roles, and their linked upstream identities (oldest first).
-#[derive(Debug)]
-pub struct Subject {
-    pub user: Arc<User>,
-    pub groups: Vec<String>,
-    pub roles: Vec<String>,
-    pub identities: Vec<LinkedIdentity>,
-}
-
-#[derive(Debug)]
-struct UserCache {
-    /// The pool's users version these entries are at least as new as.
-    version: i64,
-    /// Bumped by every drop, so a read that raced a write is not remembered.
-    generation: u64,
-    by_sub: LruCache<String, Arc<User>>,
-    /// The same users (sharing their records) with their groups and identities.
-    subjects: LruCache<String, Arc<Subject>>,
-}
-
-impl Default for UserCache {
-    fn default() -> Self {
-        Self {
-            version: 0,
-            generation: 0,
-            by_sub: LruCache::new(USER_CACHE),
-            subjects: LruCache::new(USER_CACHE),
-        }
-    }
-}
-
-impl UserCache {
-    fn drop_all(&mut self) {
-        self.by_sub.clear();
-        self.subjects.clear();
-        self.generation += 1;
-    }
-}
-
-/// Users remembered per pool at most (a `User` is ~1 KiB, an estimate: ~4 MiB); past it the least
-/// recently used goes. Was 16,384 with the whole memory dropped when full: up to ~16 MiB a
-/// pool, and a pool with more active users than that lost every entry at once.
-const USER_CACHE: usize = 4_096;
-
-/// A checked token: its `typ` header and its claims, kept as JSON text (an access token's
-/// claims parsed into a map take ~3 KiB, their text ~500 bytes) and parsed on each use, which
-/// costs about what cloning the map did.
-#[derive(Debug)]
-pub struct Verified {
-    pub typ: Option<String>,
-    claims: Box<str>,
-}
-
-impl Verified {
-    pub fn new(
-        typ: Option<String>,
-        claims: &serde_json::Map<String, serde_json::Value>,
-    ) -> Option<Self> {
-        let claims = serde_json::to_string(claims).ok()?.into_boxed_str();
-        Some(Self { typ, claims })
-    }
-
-    /// The claims (`None` only if the remembered text no longer parses, which it always does).
-    pub fn claims(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        serde_json::from_str(&self.claims).ok()
-    }
-}
-
-/// Tokens remembered per pool at most (~700 bytes each with the map's own: ~3 MiB); past it
-/// the least recently used goes.
-const VERIFIED_CACHE: usize = 4_096;
 
 impl PoolRuntime {
     /// The checked form of `token`: from memory, or from `check` (remembered when it passes).
@@ -136,18 +63,11 @@ impl PoolRuntime {
     ) -> Option<Arc<Verified>> {
         let (a, b) = &self.verified_keys;
         let key = (u128::from(a.hash_one(token)) << 64) | u128::from(b.hash_one(token));
-        if let Some(hit) = self
-            .verified
-            .lock()
-            .ok()
-            .and_then(|mut m| m.get(&key).cloned())
-        {
+        if let Some(hit) = self.memory.token(key) {
             return Some(hit);
         }
         let fresh = Arc::new(check()?);
-        if let Ok(mut m) = self.verified.lock() {
-            m.insert(key, fresh.clone());
-        }
+        self.memory.remember_token(key, fresh.clone());
         Some(fresh)
     }
 
@@ -157,8 +77,7 @@ impl PoolRuntime {
     where
         F: Future<Output = Result<Option<User>, E>>,
     {
-        self.read_through(sub, |c| &mut c.by_sub, load, |_, _| {})
-            .await
+        self.memory.read_through(sub, load).await
     }
 
     /// The enabled user `sub` with their groups and identities: from memory, or read with
@@ -168,61 +87,7 @@ impl PoolRuntime {
     where
         F: Future<Output = Result<Option<Subject>, E>>,
     {
-        let share_user = |c: &mut UserCache, s: &Arc<Subject>| {
-            c.by_sub.insert(sub.to_string(), s.user.clone());
-        };
-        self.read_through(sub, |c| &mut c.subjects, load, share_user)
-            .await
-    }
-
-    /// `sub`'s entry in the user cache's map `entries`: from memory, or read with `load` and
-    /// remembered (with `also` done under the same lock) unless the cache was dropped while
-    /// `load` ran. `None` from `load` is never remembered.
-    async fn read_through<T, F, E>(
-        &self,
-        sub: &str,
-        entries: fn(&mut UserCache) -> &mut LruCache<String, Arc<T>>,
-        load: F,
-        also: impl FnOnce(&mut UserCache, &Arc<T>),
-    ) -> Result<Option<Arc<T>>, E>
-    where
-        F: Future<Output = Result<Option<T>, E>>,
-    {
-        let generation = match self.users.lock() {
-            Ok(mut cache) => match entries(&mut cache).get(sub) {
-                Some(hit) => return Ok(Some(hit.clone())),
-                None => cache.generation,
-            },
-            Err(_) => u64::MAX,
-        };
-        let Some(fresh) = load.await? else {
-            return Ok(None);
-        };
-        let fresh = Arc::new(fresh);
-        if let Ok(mut cache) = self.users.lock()
-            && cache.generation == generation
-        {
-            also(&mut cache, &fresh);
-            entries(&mut cache).insert(sub.to_string(), fresh.clone());
-        }
-        Ok(Some(fresh))
-    }
-
-    /// Drops every remembered user (this instance changed one).
-    fn users_changed(&self) {
-        if let Ok(mut cache) = self.users.lock() {
-            cache.drop_all();
-        }
-    }
-
-    /// Drops every remembered user when the stored users version moved past what they are.
-    fn users_at(&self, version: i64) {
-        if let Ok(mut cache) = self.users.lock()
-            && cache.version != version
-        {
-            cache.drop_all();
-            cache.version = version;
-        }
+        self.memory.read_through(sub, load).await
     }
 
     /// Checks a JWT's signature against this pool's published keys at `now` and its issuer;
@@ -295,6 +160,8 @@ pub struct PoolCache {
     /// request's ~20k instructions), and its keys are pool ids the operator created, so
     /// nobody outside can fill it with colliding keys.
     map: Arc<RwLock<HashMap<PoolId, Arc<PoolRuntime>, foldhash::fast::RandomState>>>,
+    /// What every pool's runtime remembers about users and tokens: one bound for all.
+    remembered: Arc<Remembered>,
 }
 
 impl PoolCache {
@@ -381,12 +248,8 @@ impl PoolCache {
                 .map(|c| (c.client_id.to_string(), Arc::new(c)))
                 .collect(),
             providers,
-            verified: Mutex::new(LruCache::new(VERIFIED_CACHE)),
+            memory: PoolMemory::new(self.remembered.clone(), users_version),
             verified_keys: (RandomState::new(), RandomState::new()),
-            users: Mutex::new(UserCache {
-                version: users_version,
-                ..UserCache::default()
-            }),
             jwks: DocSlot::default(),
         };
         // Serialised now, not on the first request.
@@ -399,7 +262,7 @@ impl PoolCache {
     /// see the pool's users version move at their next refresh).
     pub fn users_changed(&self, id: &PoolId) {
         if let Some(tenant) = self.get(id.as_str()) {
-            tenant.users_changed();
+            tenant.memory.forget_users();
         }
     }
 
@@ -423,7 +286,7 @@ impl PoolCache {
         for (id, version, users_version) in &versions {
             let cached = self.get(id.as_str());
             if let Some(tenant) = &cached {
-                tenant.users_at(*users_version);
+                tenant.memory.users_at(*users_version);
             }
             if cached.is_none_or(|tenant| tenant.pool.version != *version) {
                 match self.reload(app, id).await {

@@ -1,6 +1,7 @@
 //! User pools: settings, creation with Cognito-shaped ids, lookup by id or name.
 
 pub mod cache;
+pub mod remembered;
 
 use chrono::{DateTime, Utc};
 

@@ -1,0 +1,357 @@
+//! What the pools remember about users and checked tokens: one bound for the whole process,
+//! whatever the number of pools.
+//!
+//! Each pool used to keep its own maps (4,096 users, 4,096 subjects, 4,096 checked tokens:
+//! ~7 MiB when full), so memory grew with the number of pools in use: a hundred busy pools
+//! could hold ~700 MiB. Now every pool's entries share three least-recently-used maps, each
+//! entry keyed by its *epoch*: a number a pool's runtime takes when it is built (its tokens
+//! and users) and again whenever its users must be forgotten. Forgetting is taking a new
+//! epoch: the old entries are never read again and leave as newer ones arrive, within the
+//! same bound. Keycloak bounds its user cache the same way: one size for every realm.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hashlink::LruCache;
+
+use crate::store::sql::federation::LinkedIdentity;
+use crate::store::sql::users::User;
+
+/// Users remembered at most, every pool together (a `User` is ~1 KiB, an estimate: ~4 MiB),
+/// and as many subjects (sharing those records); past it the least recently used goes.
+pub const USERS: usize = 4_096;
+
+/// Checked tokens remembered at most, every pool together (~700 bytes each: ~3 MiB).
+pub const TOKENS: usize = 4_096;
+
+/// What tokens say about a user: the user record, their groups (lowest precedence first),
+/// those groups' roles, and their linked upstream identities (oldest first).
+#[derive(Debug)]
+pub struct Subject {
+    pub user: Arc<User>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub identities: Vec<LinkedIdentity>,
+}
+
+/// A checked token: its `typ` header and its claims, kept as JSON text (an access token's
+/// claims parsed into a map take ~3 KiB, their text ~500 bytes) and parsed on each use, which
+/// costs about what cloning the map did.
+#[derive(Debug)]
+pub struct Verified {
+    pub typ: Option<String>,
+    claims: Box<str>,
+}
+
+impl Verified {
+    pub fn new(
+        typ: Option<String>,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<Self> {
+        let claims = serde_json::to_string(claims).ok()?.into_boxed_str();
+        Some(Self { typ, claims })
+    }
+
+    /// The claims (`None` only if the remembered text no longer parses, which it always does).
+    pub fn claims(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        serde_json::from_str(&self.claims).ok()
+    }
+}
+
+/// The process's maps, shared by every pool's runtime.
+pub struct Remembered {
+    maps: Mutex<Maps>,
+    /// The next epoch to hand out.
+    epochs: AtomicU64,
+}
+
+/// The maps themselves (opaque outside this module).
+pub struct Maps {
+    users: LruCache<(u64, String), Arc<User>>,
+    subjects: LruCache<(u64, String), Arc<Subject>>,
+    tokens: LruCache<(u64, u128), Arc<Verified>>,
+}
+
+/// Counts only: the entries hold users' records (password hashes among them).
+impl std::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (users, subjects, tokens) = self.len();
+        f.debug_struct("Remembered")
+            .field("users", &users)
+            .field("subjects", &subjects)
+            .field("tokens", &tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Remembered {
+    fn default() -> Self {
+        Self::new(USERS, TOKENS)
+    }
+}
+
+impl Remembered {
+    /// Maps holding at most `users` users (and as many subjects) and `tokens` tokens.
+    pub fn new(users: usize, tokens: usize) -> Self {
+        Self {
+            maps: Mutex::new(Maps {
+                users: LruCache::new(users.max(1)),
+                subjects: LruCache::new(users.max(1)),
+                tokens: LruCache::new(tokens.max(1)),
+            }),
+            epochs: AtomicU64::new(0),
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epochs.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Entries held now: (users, subjects, tokens), stale ones included.
+    pub fn len(&self) -> (usize, usize, usize) {
+        self.maps
+            .lock()
+            .map(|m| (m.users.len(), m.subjects.len(), m.tokens.len()))
+            .unwrap_or_default()
+    }
+}
+
+/// A kind of user entry: where it lives, and what else remembering it remembers.
+pub trait UserEntry: Sized {
+    #[doc(hidden)]
+    fn map(maps: &mut Maps) -> &mut LruCache<(u64, String), Arc<Self>>;
+    #[doc(hidden)]
+    fn also(_maps: &mut Maps, _key: &(u64, String), _entry: &Arc<Self>) {}
+}
+
+impl UserEntry for User {
+    fn map(maps: &mut Maps) -> &mut LruCache<(u64, String), Arc<Self>> {
+        &mut maps.users
+    }
+}
+
+impl UserEntry for Subject {
+    fn map(maps: &mut Maps) -> &mut LruCache<(u64, String), Arc<Self>> {
+        &mut maps.subjects
+    }
+
+    /// A subject's user is also the user by that sub (for userinfo and introspection).
+    fn also(maps: &mut Maps, key: &(u64, String), subject: &Arc<Self>) {
+        maps.users.insert(key.clone(), subject.user.clone());
+    }
+}
+
+/// One pool runtime's part of the shared maps.
+#[derive(Debug)]
+pub struct PoolMemory {
+    shared: Arc<Remembered>,
+    /// The epoch of this runtime's tokens: a runtime lives until its pool changes (keys
+    /// rotated or revoked, clients edited), and then every token it checked is forgotten.
+    tokens: u64,
+    /// The epoch of its users now; changed only under the maps' lock.
+    users: AtomicU64,
+    /// The pool's users version its user entries are at least as new as.
+    version: AtomicI64,
+}
+
+impl PoolMemory {
+    /// A new runtime's part, its users at the pool's `users_version`.
+    pub fn new(shared: Arc<Remembered>, users_version: i64) -> Self {
+        Self {
+            tokens: shared.epoch(),
+            users: AtomicU64::new(shared.epoch()),
+            version: AtomicI64::new(users_version),
+            shared,
+        }
+    }
+
+    /// The remembered checked token under `key`.
+    pub fn token(&self, key: u128) -> Option<Arc<Verified>> {
+        let mut maps = self.shared.maps.lock().ok()?;
+        maps.tokens.get(&(self.tokens, key)).cloned()
+    }
+
+    pub fn remember_token(&self, key: u128, checked: Arc<Verified>) {
+        if let Ok(mut maps) = self.shared.maps.lock() {
+            maps.tokens.insert((self.tokens, key), checked);
+        }
+    }
+
+    /// `sub`'s entry of kind `T`: from memory, or read with `load` and remembered (with what
+    /// [`UserEntry::also`] remembers) unless this pool's users were forgotten while `load`
+    /// ran (it would be under the old epoch, never read again: not worth its room). `None`
+    /// from `load` is never remembered.
+    pub async fn read_through<T, F, E>(&self, sub: &str, load: F) -> Result<Option<Arc<T>>, E>
+    where
+        T: UserEntry,
+        F: Future<Output = Result<Option<T>, E>>,
+    {
+        let epoch = match self.shared.maps.lock() {
+            Ok(mut maps) => {
+                let epoch = self.users.load(Ordering::Relaxed);
+                if let Some(hit) = T::map(&mut maps).get(&(epoch, sub.to_string())) {
+                    return Ok(Some(hit.clone()));
+                }
+                Some(epoch)
+            }
+            Err(_) => None,
+        };
+        let Some(fresh) = load.await? else {
+            return Ok(None);
+        };
+        let fresh = Arc::new(fresh);
+        if let (Some(epoch), Ok(mut maps)) = (epoch, self.shared.maps.lock())
+            && self.users.load(Ordering::Relaxed) == epoch
+        {
+            let key = (epoch, sub.to_string());
+            T::also(&mut maps, &key, &fresh);
+            T::map(&mut maps).insert(key, fresh.clone());
+        }
+        Ok(Some(fresh))
+    }
+
+    /// Forgets every user of this pool (this instance changed one).
+    pub fn forget_users(&self) {
+        if let Ok(_maps) = self.shared.maps.lock() {
+            self.users.store(self.shared.epoch(), Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets every user of this pool when the stored users version moved past theirs.
+    pub fn users_at(&self, version: i64) {
+        if let Ok(_maps) = self.shared.maps.lock()
+            && self.version.swap(version, Ordering::Relaxed) != version
+        {
+            self.users.store(self.shared.epoch(), Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ids::{PoolId, Sub};
+    use crate::model::UserStatus;
+    use std::convert::Infallible;
+
+    fn user(sub: &str) -> User {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        User {
+            pool_id: PoolId::new("eu-west-1_test"),
+            sub: Sub::new(sub),
+            username: sub.to_string(),
+            email: None,
+            email_verified: false,
+            phone_number: None,
+            phone_number_verified: false,
+            status: UserStatus::Confirmed,
+            enabled: true,
+            password_hash: None,
+            attributes: Default::default(),
+            created_at: now,
+            updated_at: now,
+            tokens_revoked_at: None,
+            srp_verifier: None,
+        }
+    }
+
+    /// Reads `sub` through `pool`'s memory; whether `load` ran.
+    async fn read(pool: &PoolMemory, sub: &str) -> bool {
+        let mut loaded = false;
+        let load = async {
+            loaded = true;
+            Ok::<_, Infallible>(Some(user(sub)))
+        };
+        let found: Option<Arc<User>> = pool.read_through(sub, load).await.unwrap();
+        assert_eq!(found.unwrap().username, sub);
+        loaded
+    }
+
+    #[tokio::test]
+    async fn every_pool_shares_one_bound() {
+        let shared = Arc::new(Remembered::new(4, 4));
+        let (a, b) = (
+            PoolMemory::new(shared.clone(), 0),
+            PoolMemory::new(shared.clone(), 0),
+        );
+        for sub in ["a1", "a2", "a3"] {
+            assert!(read(&a, sub).await);
+        }
+        for sub in ["b1", "b2", "b3"] {
+            assert!(read(&b, sub).await);
+        }
+        assert_eq!(shared.len().0, 4, "two pools, one bound");
+        // The least recently used went, whichever pool they were of; the rest is served.
+        assert!(read(&a, "a1").await);
+        assert!(!read(&b, "b3").await);
+        // The same sub in another pool is another entry.
+        assert!(read(&a, "b3").await);
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_pools_users_leaves_the_others() {
+        let shared = Arc::new(Remembered::new(8, 8));
+        let (a, b) = (
+            PoolMemory::new(shared.clone(), 7),
+            PoolMemory::new(shared.clone(), 7),
+        );
+        assert!(read(&a, "u").await);
+        assert!(read(&b, "u").await);
+        a.forget_users();
+        assert!(read(&a, "u").await, "forgotten");
+        assert!(!read(&b, "u").await, "another pool's user stays");
+        b.users_at(7);
+        assert!(!read(&b, "u").await, "the same version keeps them");
+        b.users_at(8);
+        assert!(read(&b, "u").await, "a newer version forgets them");
+    }
+
+    #[tokio::test]
+    async fn a_read_that_raced_a_forget_is_not_remembered() {
+        let shared = Arc::new(Remembered::new(8, 8));
+        let pool = PoolMemory::new(shared.clone(), 0);
+        let load = async {
+            pool.forget_users();
+            Ok::<_, Infallible>(Some(user("u")))
+        };
+        let _: Option<Arc<User>> = pool.read_through("u", load).await.unwrap();
+        assert!(read(&pool, "u").await, "the raced read is not served");
+        assert!(!read(&pool, "u").await);
+        assert_eq!(shared.len().0, 1, "nor kept where it would take room");
+    }
+
+    #[tokio::test]
+    async fn a_subject_also_remembers_its_user_and_a_missing_user_nothing() {
+        let shared = Arc::new(Remembered::new(8, 8));
+        let pool = PoolMemory::new(shared.clone(), 0);
+        let subject = async {
+            Ok::<_, Infallible>(Some(Subject {
+                user: Arc::new(user("s")),
+                groups: vec![],
+                roles: vec![],
+                identities: vec![],
+            }))
+        };
+        let _: Option<Arc<Subject>> = pool.read_through("s", subject).await.unwrap();
+        assert!(!read(&pool, "s").await, "the subject's user is remembered");
+        let missing = async { Ok::<Option<User>, Infallible>(None) };
+        assert!(pool.read_through("m", missing).await.unwrap().is_none());
+        assert_eq!(shared.len(), (1, 1, 0));
+    }
+
+    #[test]
+    fn a_new_runtime_forgets_the_tokens_its_predecessor_checked() {
+        let shared = Arc::new(Remembered::new(8, 2));
+        let old = PoolMemory::new(shared.clone(), 0);
+        let checked = Arc::new(Verified::new(None, &serde_json::Map::new()).unwrap());
+        old.remember_token(1, checked.clone());
+        assert!(old.token(1).is_some());
+        let new = PoolMemory::new(shared.clone(), 0);
+        assert!(new.token(1).is_none(), "reloaded: keys may have changed");
+        new.remember_token(2, checked.clone());
+        new.remember_token(3, checked);
+        assert_eq!(shared.len().2, 2, "the stale entry made room");
+        assert!(old.token(1).is_none());
+    }
+}
