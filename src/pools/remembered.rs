@@ -231,29 +231,10 @@ impl PoolMemory {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::ids::{PoolId, Sub};
-    use crate::model::UserStatus;
     use std::convert::Infallible;
 
     fn user(sub: &str) -> User {
-        let now = chrono::DateTime::UNIX_EPOCH;
-        User {
-            pool_id: PoolId::new("eu-west-1_test"),
-            sub: Sub::new(sub),
-            username: sub.to_string(),
-            email: None,
-            email_verified: false,
-            phone_number: None,
-            phone_number_verified: false,
-            status: UserStatus::Confirmed,
-            enabled: true,
-            password_hash: None,
-            attributes: Default::default(),
-            created_at: now,
-            updated_at: now,
-            tokens_revoked_at: None,
-            srp_verifier: None,
-        }
+        crate::store::sql::users::tests::sample(sub)
     }
 
     /// Reads `sub` through `pool`'s memory; whether `load` ran.

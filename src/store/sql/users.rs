@@ -34,8 +34,8 @@ struct UserRow {
     srp_verifier: Option<String>,
 }
 
-/// A user as stored. The password hash never serializes.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A user as stored. The password hash and SRP verifier never serialize, nor show in `Debug`.
+#[derive(Clone, serde::Serialize)]
 pub struct User {
     pub pool_id: PoolId,
     pub sub: Sub,
@@ -66,8 +66,58 @@ impl User {
     }
 }
 
-/// A user to create, with identifiers already normalized by `accounts`.
-#[derive(Debug, Clone)]
+/// What `Debug` shows of a password hash or SRP verifier: whether there is one. Either can be
+/// attacked offline, so neither may reach a log line through a `{:?}`.
+struct Withheld<'a>(&'a Option<String>);
+
+impl std::fmt::Debug for Withheld<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("pool_id", &self.pool_id)
+            .field("sub", &self.sub)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("email_verified", &self.email_verified)
+            .field("phone_number", &self.phone_number)
+            .field("phone_number_verified", &self.phone_number_verified)
+            .field("status", &self.status)
+            .field("enabled", &self.enabled)
+            .field("password_hash", &Withheld(&self.password_hash))
+            .field("attributes", &self.attributes)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("tokens_revoked_at", &self.tokens_revoked_at)
+            .field("srp_verifier", &Withheld(&self.srp_verifier))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("sub", &self.sub)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("email_verified", &self.email_verified)
+            .field("phone_number", &self.phone_number)
+            .field("phone_number_verified", &self.phone_number_verified)
+            .field("status", &self.status)
+            .field("password_hash", &Withheld(&self.password_hash))
+            .field("attributes", &self.attributes)
+            .field("srp_verifier", &Withheld(&self.srp_verifier))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user to create, with identifiers already normalized by `accounts`. `Debug` shows
+/// neither the password hash nor the SRP verifier.
+#[derive(Clone)]
 pub struct NewUser {
     pub sub: Sub,
     pub username: String,
@@ -604,4 +654,60 @@ pub fn drop_srp_verifiers(c: &mut DbConn, pool: &PoolId) -> Result<usize, StoreE
             .set(users::srp_verifier.eq(None::<String>))
             .execute(c)?,
     )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A confirmed, enabled user `sub` of a test pool, with a password hash and SRP verifier.
+    pub(crate) fn sample(sub: &str) -> User {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        User {
+            pool_id: PoolId::new("eu-west-1_test"),
+            sub: Sub::new(sub),
+            username: sub.to_string(),
+            email: None,
+            email_verified: false,
+            phone_number: None,
+            phone_number_verified: false,
+            status: UserStatus::Confirmed,
+            enabled: true,
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+            attributes: Default::default(),
+            created_at: now,
+            updated_at: now,
+            tokens_revoked_at: None,
+            srp_verifier: Some("00ff:abcdef".into()),
+        }
+    }
+
+    #[test]
+    fn debug_withholds_the_password_hash_and_srp_verifier() {
+        let user = sample("u");
+        let shown = format!("{user:?}");
+        assert!(shown.contains("username: \"u\""), "{shown}");
+        assert!(shown.contains("password_hash: Some(..)"), "{shown}");
+        assert!(
+            !shown.contains("argon2id") && !shown.contains("abcdef"),
+            "{shown}"
+        );
+        let new = NewUser {
+            sub: user.sub.clone(),
+            username: "u".into(),
+            username_norm: "u".into(),
+            email: None,
+            email_norm: None,
+            email_verified: false,
+            phone_number: None,
+            phone_number_verified: false,
+            status: UserStatus::Confirmed,
+            password_hash: user.password_hash.clone(),
+            attributes: Default::default(),
+            srp_verifier: None,
+        };
+        let shown = format!("{new:?}");
+        assert!(shown.contains("srp_verifier: None"), "{shown}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+    }
 }
