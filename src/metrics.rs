@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::clock::Observer;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, from a cache hit to a slow password hash.
@@ -49,6 +49,15 @@ pub struct Hashing {
     pub memory_bytes: usize,
     /// Checks skipped because whoever asked had gone, since start.
     pub abandoned: u64,
+}
+
+/// What the pools remember (every pool together) when metrics are rendered: users, subjects
+/// (users with their groups and identities) and checked access tokens, stale ones included.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Remembered {
+    pub users: usize,
+    pub subjects: usize,
+    pub tokens: usize,
 }
 
 /// The in-process store (`redis_url = "memory://"`) as it is when metrics are rendered.
@@ -160,6 +169,7 @@ pub struct Metrics {
     hashing: HashingSeries,
     hash_latency: HistogramVec,
     memory_store: MemoryStoreSeries,
+    remembered: IntGaugeVec,
     store_latency: HistogramVec,
     store_errors: IntCounterVec,
     cache_refreshes: IntCounterVec,
@@ -193,6 +203,13 @@ fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).unwrap_or_else(|_| unreachable_metric());
     let _ = r.register(Box::new(c.clone()));
     c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g =
+        IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable_metric());
+    let _ = r.register(Box::new(g.clone()));
+    g
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
@@ -272,6 +289,12 @@ impl Metrics {
             ),
             hashing: HashingSeries::new(&r),
             memory_store: MemoryStoreSeries::new(&r),
+            remembered: gauge_vec(
+                &r,
+                "pool_cache_entries",
+                "Entries the pools remember, every pool together (users, subjects, tokens; each kind bounded)",
+                &["kind"],
+            ),
             hash_latency: histogram(
                 &r,
                 "password_hash_duration_seconds",
@@ -371,9 +394,22 @@ impl Metrics {
         self.cache_refreshes.with_label_values(&[result]).inc();
     }
 
-    /// The text exposition, with the hashing gauges and the in-process store read now.
-    pub fn render(&self, hashing: Hashing, store: Option<MemoryStore>) -> String {
+    /// The text exposition, with the hashing gauges, the in-process store and what the pools
+    /// remember read now.
+    pub fn render(
+        &self,
+        hashing: Hashing,
+        store: Option<MemoryStore>,
+        remembered: Remembered,
+    ) -> String {
         let set = |g: &IntGauge, v: usize| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        for (kind, n) in [
+            ("users", remembered.users),
+            ("subjects", remembered.subjects),
+            ("tokens", remembered.tokens),
+        ] {
+            set(&self.remembered.with_label_values(&[kind]), n);
+        }
         let h = &self.hashing;
         set(&h.queue, hashing.queued);
         set(&h.running, hashing.running);

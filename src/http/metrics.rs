@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::metrics::{Hashing, MemoryStore};
+use crate::metrics::{Hashing, MemoryStore, Remembered};
 use crate::state::AppState;
 
 pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
@@ -11,8 +11,8 @@ pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
         .body(exposition(&app))
 }
 
-/// The exposition with what is read at render time: the hashing workers and the in-process
-/// store.
+/// The exposition with what is read at render time: the hashing workers, the in-process
+/// store and what the pools remember.
 pub fn exposition(app: &AppState) -> String {
     let store = app.kv.memory_usage().map(|u| MemoryStore {
         bytes: u.bytes,
@@ -25,5 +25,11 @@ pub fn exposition(app: &AppState) -> String {
         memory_bytes: app.hasher.memory_bytes(),
         abandoned: app.hasher.abandoned(),
     };
-    app.metrics.render(hashing, store)
+    let (users, subjects, tokens) = app.pools.remembered();
+    let remembered = Remembered {
+        users,
+        subjects,
+        tokens,
+    };
+    app.metrics.render(hashing, store, remembered)
 }

@@ -180,6 +180,11 @@ impl PoolCache {
         })
     }
 
+    /// Entries every pool remembers together: (users, subjects, checked tokens).
+    pub fn remembered(&self) -> (usize, usize, usize) {
+        self.remembered.len()
+    }
+
     pub fn ids(&self) -> Vec<PoolId> {
         self.map
             .read()

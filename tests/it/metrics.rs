@@ -1,5 +1,6 @@
 //! `/metrics`: Prometheus text that a Prometheus parser reads, and counters that move with
-//! what happens (sign-ins by outcome, tokens by grant, requests by route and status).
+//! what happens (sign-ins by outcome, tokens by grant, requests by route and status, what the
+//! pools remember).
 
 use crate::support::TestApp;
 use crate::support::rp::{Landed, PASSWORD, spec};
@@ -41,9 +42,25 @@ async fn sign_ins_tokens_and_requests_are_counted() {
         .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
         .await
         .code();
-    c.exchange(&code, s.verifier).await.unwrap();
+    let tokens = c.exchange(&code, s.verifier).await.unwrap();
+    // Userinfo checks the access token and reads its user: both are remembered.
+    let userinfo = app
+        .http
+        .get(format!("{}/oauth2/userInfo", app.issuer()))
+        .bearer_auth(openidconnect::OAuth2TokenResponse::access_token(&tokens).secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
 
     let after = scrape(&app);
+    // What the pools remember: the token endpoint's subject (and with it its user), the
+    // checked access token.
+    let kind = |k| value(&after, "tessera_pool_cache_entries", &[("kind", k)]);
+    assert_eq!(
+        (kind("users"), kind("subjects"), kind("tokens")),
+        (1.0, 1.0, 1.0)
+    );
     let outcome = |o| value(&after, "tessera_sign_ins_total", &[("outcome", o)]);
     assert_eq!(outcome("wrong_password"), 1.0);
     assert_eq!(outcome("success"), 1.0);
