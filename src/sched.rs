@@ -13,6 +13,14 @@
 //! runs in one batch instead of cutting every hash into a dozen pieces (the default slice is
 //! 1-3 ms; a hash, 13-20 ms).
 //!
+//! Every thread the server starts is under the policy but the argon2 workers, which go back
+//! to `SCHED_OTHER`: also the threads started while the stores open (the main runtime's
+//! blocking threads, which run the audit writer's and other background SQL, and the
+//! connection pool's helpers). Two such threads once kept the OS default: a trace of the
+//! hashing core during 512 sign-ins on PostgreSQL + Redis (`perf record -e
+//! sched:sched_switch -C 0`) had them cutting into hashes, 1.5 preemptions a hash in all;
+//! 0.8 since (the slice's own end, and other processes on the core).
+//!
 //! The price is latency while every core is hashing: a woken request may wait up to one
 //! hashing worker's slice (~20 ms on the benchmark's machine; 50 ms at most) instead of being
 //! served at once (measured: discovery's p99 alongside 64 browsers signing in was 24-27 ms
@@ -24,19 +32,30 @@ use std::time::Duration;
 pub use crate::config::ThreadScheduling;
 
 /// Applies `policy` to the calling thread; threads it starts afterwards inherit it.
+/// `Normal` sets `SCHED_OTHER` (a thread started by a batch one would otherwise stay batch).
 pub fn apply_to_this_thread(policy: ThreadScheduling) -> std::io::Result<()> {
     match policy {
-        ThreadScheduling::Normal => Ok(()),
-        ThreadScheduling::Batch => batch_this_thread(),
+        ThreadScheduling::Normal => set_policy(Policy::Other),
+        ThreadScheduling::Batch => set_policy(Policy::Batch),
     }
 }
 
+enum Policy {
+    Other,
+    Batch,
+}
+
 #[cfg(target_os = "linux")]
-fn batch_this_thread() -> std::io::Result<()> {
+fn set_policy(policy: Policy) -> std::io::Result<()> {
+    let policy = match policy {
+        Policy::Other => libc::SCHED_OTHER,
+        Policy::Batch => libc::SCHED_BATCH,
+    };
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 names the calling thread, `param` lives for the call, and SCHED_BATCH with
-    // priority 0 needs no privilege; the call changes nothing but this thread's policy.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    // SAFETY: pid 0 names the calling thread, `param` lives for the call, and SCHED_OTHER or
+    // SCHED_BATCH with priority 0 needs no privilege; the call changes nothing but this
+    // thread's policy.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
     if rc == 0 {
         Ok(())
     } else {
@@ -45,7 +64,7 @@ fn batch_this_thread() -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn batch_this_thread() -> std::io::Result<()> {
+fn set_policy(_policy: Policy) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -151,9 +170,16 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(seen, (libc::SCHED_BATCH, libc::SCHED_BATCH));
+        // Normal is the OS default even on a thread started by a batch one (the argon2
+        // workers are started by the request threads' parent).
         let normal = std::thread::spawn(|| {
-            apply_to_this_thread(ThreadScheduling::Normal).unwrap();
-            policy_of_this_thread()
+            apply_to_this_thread(ThreadScheduling::Batch).unwrap();
+            std::thread::spawn(|| {
+                apply_to_this_thread(ThreadScheduling::Normal).unwrap();
+                policy_of_this_thread()
+            })
+            .join()
+            .unwrap()
         })
         .join()
         .unwrap();

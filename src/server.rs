@@ -195,6 +195,13 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
     if config.public_url.is_none() {
         config.public_url = Some(format!("http://{bind}"));
     }
+    // Every thread started from here on inherits the request threads' policy: the request
+    // workers and their blocking pools, and also what starts while the stores open (the
+    // main runtime's blocking threads, which run the audit writer's and other background
+    // SQL, the connection pool's helpers). The argon2 workers go back to the OS default.
+    if let Err(e) = crate::sched::apply_to_this_thread(config.thread_scheduling) {
+        tracing::warn!(error = %e, "cannot set the request threads' scheduling policy");
+    }
     let (app, report) = AppState::open(config, Deps::default()).await?;
     tracing::info!(
         database = %redact_url(&app.config.database_url),
@@ -222,11 +229,6 @@ pub async fn serve(mut config: Config) -> Result<(), Error> {
             "key activation delay below the JWKS cache lifetime ({} s): JWKS max-age lowered to {delay} s",
             discovery::CACHE_SECONDS
         );
-    }
-    // The argon2 workers (started by `open`) keep the OS default; every thread started from
-    // here on (request workers, their blocking pools) inherits the request threads' policy.
-    if let Err(e) = crate::sched::apply_to_this_thread(app.config.thread_scheduling) {
-        tracing::warn!(error = %e, "cannot set the request threads' scheduling policy");
     }
     let metrics = serve_metrics(&app)?;
     let refresher = tokio::spawn(refresh_caches(app.clone()));

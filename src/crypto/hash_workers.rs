@@ -111,6 +111,15 @@ impl HashWorkers {
                 // argon2 keeps its state in the heap buffer; a small stack is plenty.
                 .stack_size(256 * 1024)
                 .spawn(move || {
+                    if sharing == CoreSharing::WholeHashes {
+                        // Started by a thread under SCHED_BATCH (the request threads'
+                        // policy), which this one would inherit: the hash runs under the
+                        // OS default, its long slice its only privilege.
+                        let normal = crate::sched::ThreadScheduling::Normal;
+                        if let Err(e) = crate::sched::apply_to_this_thread(normal) {
+                            tracing::debug!(error = %e, "hashing worker keeps its policy");
+                        }
+                    }
                     let slice = Slice::new(sharing);
                     work(&rx, &params, &counters, release_after, slice);
                 });

@@ -199,3 +199,53 @@ fn a_sign_in_whose_client_went_away_is_not_checked() {
         "{checked} + {skipped}"
     );
 }
+
+/// Under `thread_scheduling = "batch"` (the default), every thread the server starts runs
+/// under `SCHED_BATCH` (its wake-ups wait for the running hash's slice) except the argon2
+/// workers: also the threads started while the stores open (the main runtime's blocking
+/// threads, which run background SQL, and the connection pool's helpers), which once kept
+/// the OS default and cut into every other hash.
+#[cfg(target_os = "linux")]
+#[test]
+fn only_the_hashing_workers_keep_the_default_scheduling_policy() {
+    let cli = Cli::new();
+    let (server, addr) = serve(&cli, &[]);
+    // Answered: the request workers are running too.
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    ask(&mut conn);
+    let mut buf = [0u8; 12];
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let pid = server.0.id();
+    let mut seen = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap();
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap();
+        let tid: libc::pid_t = task.file_name().to_str().unwrap().parse().unwrap();
+        // SAFETY: reads the policy of a thread of our child; a thread that has just exited
+        // answers -1, which fails the comparison below with its name.
+        let policy = unsafe { libc::sched_getscheduler(tid) };
+        seen.push((comm.trim().to_string(), policy));
+    }
+    // Started before `serve` runs (the log writer, when logging starts): not the server's.
+    seen.retain(|(comm, _)| !comm.starts_with("tracing-append"));
+    let hashing: Vec<_> = seen
+        .iter()
+        .filter(|(c, _)| c.starts_with("argon2-"))
+        .collect();
+    assert!(!hashing.is_empty(), "no argon2 worker among {seen:?}");
+    for (comm, policy) in &seen {
+        let want = if comm.starts_with("argon2-") {
+            libc::SCHED_OTHER
+        } else {
+            libc::SCHED_BATCH
+        };
+        assert_eq!(*policy, want, "{comm}: {seen:?}");
+    }
+    for started in ["r2d2", "actix-rt", "tokio-rt"] {
+        assert!(
+            seen.iter().any(|(c, _)| c.starts_with(started)),
+            "no {started} thread among {seen:?}"
+        );
+    }
+}
