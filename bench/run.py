@@ -329,14 +329,17 @@ def main():
         rss = f"{r['rss_mib']:.0f}" if r.get("rss_mib") else ""
         print(f"| {case} | {server} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
               f"{r.get('errors', 0)} | {rss} | {ratio or ''} |")
-    print("\n| server | RSS idle MiB | RSS peak MiB | RSS after the load MiB | in-process store |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    print("\n| server | RSS idle MiB | RSS peak MiB | RSS after the load MiB | in-process store | "
+          "pool cache |")
+    print("| --- | ---: | ---: | ---: | --- | --- |")
     for s in servers:
         after = f"{s.after:.0f}" if s.after else ""
         store = getattr(s, "store", None)
         held = (f"{store['store_mib']:.1f} MiB, {store['store_entries']:,.0f} entries, "
                 f"{store['evicted']:,.0f} evicted") if store and store["store_entries"] else ""
-        print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} | {after} | {held} |")
+        cached = (f"{store['cached_users']:,.0f} users, {store['cached_subjects']:,.0f} subjects, "
+                  f"{store['cached_tokens']:,.0f} tokens") if store else ""
+        print(f"| {s.name} | {s.idle:.0f} | {s.peak:.0f} | {after} | {held} | {cached} |")
 
 
 def rss_after_load(server, still_for=12, limit=60):
@@ -490,6 +493,9 @@ def counters(server):
         "store_mib": value("tessera_memory_store_bytes") / 2**20,
         "store_entries": value("tessera_memory_store_entries"),
         "evicted": value("tessera_memory_store_evictions_total"),
+        "cached_users": value(r'tessera_pool_cache_entries\{kind="users"\}'),
+        "cached_subjects": value(r'tessera_pool_cache_entries\{kind="subjects"\}'),
+        "cached_tokens": value(r'tessera_pool_cache_entries\{kind="tokens"\}'),
     }
 
 

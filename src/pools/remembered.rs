@@ -21,7 +21,11 @@ use crate::store::sql::users::User;
 /// and as many subjects (sharing those records); past it the least recently used goes.
 pub const USERS: usize = 4_096;
 
-/// Checked tokens remembered at most, every pool together (~700 bytes each: ~3 MiB).
+/// Checked tokens remembered at most, every pool together (~700 bytes each: ~3 MiB). A token
+/// is remembered at its second check: most access tokens are checked once (a sign-in's token
+/// sent to one API call), and remembering those would only push out the ones a resource
+/// server presents again and again. The tokens checked once are kept as their keys alone
+/// (as many, ~100 bytes each) until they come back or age out.
 pub const TOKENS: usize = 4_096;
 
 /// What tokens say about a user: the user record, their groups (lowest precedence first),
@@ -70,6 +74,8 @@ pub struct Maps {
     users: LruCache<(u64, String), Arc<User>>,
     subjects: LruCache<(u64, String), Arc<Subject>>,
     tokens: LruCache<(u64, u128), Arc<Verified>>,
+    /// Tokens checked once, by key: the next check remembers them.
+    seen_once: LruCache<(u64, u128), ()>,
 }
 
 /// Counts only: the entries hold users' records (password hashes among them).
@@ -98,6 +104,7 @@ impl Remembered {
                 users: LruCache::new(users.max(1)),
                 subjects: LruCache::new(users.max(1)),
                 tokens: LruCache::new(tokens.max(1)),
+                seen_once: LruCache::new(tokens.max(1)),
             }),
             epochs: AtomicU64::new(0),
         }
@@ -171,9 +178,15 @@ impl PoolMemory {
         maps.tokens.get(&(self.tokens, key)).cloned()
     }
 
+    /// Remembers a token that passed its check, if it passed one before (see [`TOKENS`]).
     pub fn remember_token(&self, key: u128, checked: Arc<Verified>) {
         if let Ok(mut maps) = self.shared.maps.lock() {
-            maps.tokens.insert((self.tokens, key), checked);
+            let key = (self.tokens, key);
+            if maps.seen_once.remove(&key).is_some() {
+                maps.tokens.insert(key, checked);
+            } else {
+                maps.seen_once.insert(key, ());
+            }
         }
     }
 
@@ -327,12 +340,31 @@ mod tests {
         let old = PoolMemory::new(shared.clone(), 0);
         let checked = Arc::new(Verified::new(None, &serde_json::Map::new()).unwrap());
         old.remember_token(1, checked.clone());
+        old.remember_token(1, checked.clone());
         assert!(old.token(1).is_some());
         let new = PoolMemory::new(shared.clone(), 0);
         assert!(new.token(1).is_none(), "reloaded: keys may have changed");
-        new.remember_token(2, checked.clone());
-        new.remember_token(3, checked);
+        for key in [2, 2, 3, 3] {
+            new.remember_token(key, checked.clone());
+        }
         assert_eq!(shared.len().2, 2, "the stale entry made room");
         assert!(old.token(1).is_none());
+    }
+
+    #[test]
+    fn a_token_is_remembered_at_its_second_check() {
+        let shared = Arc::new(Remembered::new(8, 2));
+        let pool = PoolMemory::new(shared.clone(), 0);
+        let checked = Arc::new(Verified::new(None, &serde_json::Map::new()).unwrap());
+        pool.remember_token(1, checked.clone());
+        assert!(pool.token(1).is_none(), "checked once");
+        pool.remember_token(1, checked.clone());
+        assert!(pool.token(1).is_some(), "checked twice");
+        // Tokens checked once take no room among the remembered ones.
+        for key in 10..20 {
+            pool.remember_token(key, checked.clone());
+        }
+        assert!(pool.token(1).is_some());
+        assert_eq!(shared.len().2, 1);
     }
 }
