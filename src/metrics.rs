@@ -52,7 +52,7 @@ pub struct Hashing {
 }
 
 /// What the pools remember (every pool together) when metrics are rendered: users, subjects
-/// (users with their groups and identities) and checked access tokens, stale ones included.
+/// (users with their groups and identities) and checked access tokens.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Remembered {
     pub users: usize,

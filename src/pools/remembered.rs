@@ -6,10 +6,13 @@
 //! could hold ~700 MiB. Now every pool's entries share three least-recently-used maps, each
 //! entry keyed by its *epoch*: a number a pool's runtime takes when it is built (its tokens
 //! and users) and again whenever its users must be forgotten. Forgetting is taking a new
-//! epoch: the old entries are never read again and leave as newer ones arrive, within the
-//! same bound. Keycloak bounds its user cache the same way: one size for every realm.
+//! epoch, so that a read that raced it cannot be remembered under the new one, and dropping
+//! the old epoch's entries (a scan of the maps: tens of microseconds at their bound), so that
+//! a pool whose users change often does not push the other pools' entries out with its own
+//! dead ones. A runtime replaced by a reload drops its entries the same way. Keycloak bounds
+//! its user cache the same way: one size for every realm.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hashlink::LruCache;
@@ -114,7 +117,7 @@ impl Remembered {
         self.epochs.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Entries held now: (users, subjects, tokens), stale ones included.
+    /// Entries held now: (users, subjects, tokens).
     pub fn len(&self) -> (usize, usize, usize) {
         self.maps
             .lock()
@@ -159,6 +162,9 @@ pub struct PoolMemory {
     users: AtomicU64,
     /// The pool's users version its user entries are at least as new as.
     version: AtomicI64,
+    /// Has a user of this epoch been remembered? (Forgetting scans the maps only then: a
+    /// pool being written to, by sign-ups say, is often not being read.) Under the maps' lock.
+    remembered_users: AtomicBool,
 }
 
 impl PoolMemory {
@@ -168,6 +174,7 @@ impl PoolMemory {
             tokens: shared.epoch(),
             users: AtomicU64::new(shared.epoch()),
             version: AtomicI64::new(users_version),
+            remembered_users: AtomicBool::new(false),
             shared,
         }
     }
@@ -217,6 +224,7 @@ impl PoolMemory {
             && self.users.load(Ordering::Relaxed) == epoch
         {
             let key = (epoch, sub.to_string());
+            self.remembered_users.store(true, Ordering::Relaxed);
             T::also(&mut maps, &key, &fresh);
             T::map(&mut maps).insert(key, fresh.clone());
         }
@@ -225,18 +233,47 @@ impl PoolMemory {
 
     /// Forgets every user of this pool (this instance changed one).
     pub fn forget_users(&self) {
-        if let Ok(_maps) = self.shared.maps.lock() {
-            self.users.store(self.shared.epoch(), Ordering::Relaxed);
+        if let Ok(mut maps) = self.shared.maps.lock() {
+            self.forget(&mut maps);
         }
     }
 
     /// Forgets every user of this pool when the stored users version moved past theirs.
     pub fn users_at(&self, version: i64) {
-        if let Ok(_maps) = self.shared.maps.lock()
+        if let Ok(mut maps) = self.shared.maps.lock()
             && self.version.swap(version, Ordering::Relaxed) != version
         {
-            self.users.store(self.shared.epoch(), Ordering::Relaxed);
+            self.forget(&mut maps);
         }
+    }
+
+    /// A new users epoch, the old one's entries dropped (under the maps' lock).
+    fn forget(&self, maps: &mut Maps) {
+        let old = self.users.swap(self.shared.epoch(), Ordering::Relaxed);
+        if self.remembered_users.swap(false, Ordering::Relaxed) {
+            maps.drop_users(old);
+        }
+    }
+}
+
+impl Drop for PoolMemory {
+    /// A replaced runtime's entries would never be read again: their room goes back.
+    fn drop(&mut self) {
+        if let Ok(mut maps) = self.shared.maps.lock() {
+            if self.remembered_users.load(Ordering::Relaxed) {
+                maps.drop_users(self.users.load(Ordering::Relaxed));
+            }
+            let tokens = self.tokens;
+            maps.tokens.retain(|(epoch, _), _| *epoch != tokens);
+            maps.seen_once.retain(|(epoch, _), _| *epoch != tokens);
+        }
+    }
+}
+
+impl Maps {
+    fn drop_users(&mut self, epoch: u64) {
+        self.users.retain(|(e, _), _| *e != epoch);
+        self.subjects.retain(|(e, _), _| *e != epoch);
     }
 }
 
@@ -293,6 +330,11 @@ mod tests {
         assert!(read(&a, "u").await);
         assert!(read(&b, "u").await);
         a.forget_users();
+        assert_eq!(
+            shared.len().0,
+            1,
+            "the forgotten entry's room is given back"
+        );
         assert!(read(&a, "u").await, "forgotten");
         assert!(!read(&b, "u").await, "another pool's user stays");
         b.users_at(7);
@@ -349,6 +391,8 @@ mod tests {
         }
         assert_eq!(shared.len().2, 2, "the stale entry made room");
         assert!(old.token(1).is_none());
+        drop(new);
+        assert_eq!(shared.len().2, 0, "a replaced runtime gives its room back");
     }
 
     #[test]
