@@ -39,14 +39,14 @@ pub struct PoolRuntime {
     /// client's redirect URIs and its allowed origins.
     origins: HashSet<String>,
     jwks: DocSlot,
-    /// Access tokens whose signature and header were checked, and enabled users read by
-    /// userinfo and introspection and the subjects the token endpoint issues tokens about,
-    /// in the maps every pool shares ([`Remembered`]). The tokens are forgotten with this
-    /// runtime, so a key rotation or revocation (which reloads the pool) forgets every one;
-    /// expiry is still checked on each use. The users are forgotten whole by any write to
-    /// the pool's users, their group memberships, its groups or the users' linked
-    /// identities: at once on this instance ([`PoolCache::users_changed`]), within one
-    /// refresh period on the others (the pool's users version, which those writes bump).
+    /// Access tokens whose signature and header were checked (from their second check),
+    /// enabled users read by userinfo and introspection, and the subjects the token endpoint
+    /// issues tokens about, in the maps every pool shares ([`Remembered`]). The tokens are
+    /// forgotten with this runtime, so a key rotation or revocation (which reloads the pool)
+    /// forgets every one; expiry is still checked on each use. The users are forgotten whole
+    /// by any write to the pool's users, their group memberships, its groups or the users'
+    /// linked identities: at once on this instance ([`PoolCache::users_changed`]), within
+    /// one refresh period on the others (the pool's users version, which those writes bump).
     memory: PoolMemory,
     /// Two independent random SipHash keys: a token's 128-bit cache key. Keyed, so nobody can
     /// aim a forged token at a remembered one (2^128 guesses), and ten times cheaper than
@@ -55,7 +55,8 @@ pub struct PoolRuntime {
 }
 
 impl PoolRuntime {
-    /// The checked form of `token`: from memory, or from `check` (remembered when it passes).
+    /// The checked form of `token`: from memory, or from `check` (remembered when it passes
+    /// for the second time: see [`super::remembered::TOKENS`]).
     pub fn verified(
         &self,
         token: &str,

@@ -10,8 +10,8 @@
 //! the old epoch's entries (a scan of the maps, skipped when none was remembered; freeing
 //! what it drops costs what clearing a pool's own maps did), so that a pool whose users
 //! change often does not push the other pools' entries out with its own dead ones. A runtime
-//! replaced by a reload drops its entries the same way. Keycloak bounds
-//! its user cache the same way: one size for every realm.
+//! replaced by a reload drops its entries the same way. Keycloak bounds its user cache the
+//! same way: one size for every realm.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
