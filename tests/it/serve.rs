@@ -220,12 +220,16 @@ fn only_the_hashing_workers_keep_the_default_scheduling_policy() {
     let mut seen = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let task = task.unwrap();
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap();
         let tid: libc::pid_t = task.file_name().to_str().unwrap().parse().unwrap();
-        // SAFETY: reads the policy of a thread of our child; a thread that has just exited
-        // answers -1, which fails the comparison below with its name.
+        // A thread may exit meanwhile (an idle blocking thread): then it is not looked at.
+        let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) else {
+            continue;
+        };
+        // SAFETY: only reads the policy of a thread of our child (-1 once it has exited).
         let policy = unsafe { libc::sched_getscheduler(tid) };
-        seen.push((comm.trim().to_string(), policy));
+        if policy >= 0 {
+            seen.push((comm.trim().to_string(), policy));
+        }
     }
     // Started before `serve` runs (the log writer, when logging starts): not the server's.
     seen.retain(|(comm, _)| !comm.starts_with("tracing-append"));
