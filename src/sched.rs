@@ -31,18 +31,44 @@ use std::time::Duration;
 
 pub use crate::config::ThreadScheduling;
 
-/// Applies `policy` to the calling thread; threads it starts afterwards inherit it.
-/// `Normal` sets `SCHED_OTHER` (a thread started by a batch one would otherwise stay batch).
+/// Applies `policy` to the calling thread; threads it starts afterwards inherit it. `Normal`
+/// leaves the thread as it is (whatever the operator started the process with).
 pub fn apply_to_this_thread(policy: ThreadScheduling) -> std::io::Result<()> {
     match policy {
-        ThreadScheduling::Normal => set_policy(Policy::Other),
+        ThreadScheduling::Normal => Ok(()),
         ThreadScheduling::Batch => set_policy(Policy::Batch),
     }
 }
 
+/// Puts a thread that inherited `SCHED_BATCH` (started by a request thread's parent: the
+/// argon2 workers) back under `SCHED_OTHER`; any other policy is left as it is.
+pub fn undo_batch_on_this_thread() -> std::io::Result<()> {
+    if current_policy() == Some(Policy::Batch) {
+        set_policy(Policy::Other)
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
 enum Policy {
     Other,
     Batch,
+}
+
+#[cfg(target_os = "linux")]
+fn current_policy() -> Option<Policy> {
+    // SAFETY: pid 0 names the calling thread; the call only reads its policy.
+    match unsafe { libc::sched_getscheduler(0) } {
+        libc::SCHED_OTHER => Some(Policy::Other),
+        libc::SCHED_BATCH => Some(Policy::Batch),
+        _ => None,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn current_policy() -> Option<Policy> {
+    None
 }
 
 #[cfg(target_os = "linux")]
@@ -170,12 +196,18 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(seen, (libc::SCHED_BATCH, libc::SCHED_BATCH));
-        // Normal is the OS default even on a thread started by a batch one (the argon2
-        // workers are started by the request threads' parent).
         let normal = std::thread::spawn(|| {
+            apply_to_this_thread(ThreadScheduling::Normal).unwrap();
+            policy_of_this_thread()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(normal, libc::SCHED_OTHER);
+        // A thread started by a batch one (the argon2 workers) goes back to the default.
+        let undone = std::thread::spawn(|| {
             apply_to_this_thread(ThreadScheduling::Batch).unwrap();
             std::thread::spawn(|| {
-                apply_to_this_thread(ThreadScheduling::Normal).unwrap();
+                undo_batch_on_this_thread().unwrap();
                 policy_of_this_thread()
             })
             .join()
@@ -183,7 +215,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert_eq!(normal, libc::SCHED_OTHER);
+        assert_eq!(undone, libc::SCHED_OTHER);
     }
 
     #[test]

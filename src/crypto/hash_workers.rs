@@ -115,8 +115,7 @@ impl HashWorkers {
                         // Started by a thread under SCHED_BATCH (the request threads'
                         // policy), which this one would inherit: the hash runs under the
                         // OS default, its long slice its only privilege.
-                        let normal = crate::sched::ThreadScheduling::Normal;
-                        if let Err(e) = crate::sched::apply_to_this_thread(normal) {
+                        if let Err(e) = crate::sched::undo_batch_on_this_thread() {
                             tracing::debug!(error = %e, "hashing worker keeps its policy");
                         }
                     }
