@@ -288,6 +288,15 @@ mod tests {
         crate::store::sql::users::tests::sample(sub)
     }
 
+    /// Two pools' parts of shared maps holding `users` users and as many tokens, their users
+    /// at `version`.
+    fn two_pools(users: usize, version: i64) -> (Arc<Remembered>, PoolMemory, PoolMemory) {
+        let shared = Arc::new(Remembered::new(users, users));
+        let a = PoolMemory::new(shared.clone(), version);
+        let b = PoolMemory::new(shared.clone(), version);
+        (shared, a, b)
+    }
+
     /// Reads `sub` through `pool`'s memory; whether `load` ran.
     async fn read(pool: &PoolMemory, sub: &str) -> bool {
         let mut loaded = false;
@@ -302,11 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_pool_shares_one_bound() {
-        let shared = Arc::new(Remembered::new(4, 4));
-        let (a, b) = (
-            PoolMemory::new(shared.clone(), 0),
-            PoolMemory::new(shared.clone(), 0),
-        );
+        let (shared, a, b) = two_pools(4, 0);
         for sub in ["a1", "a2", "a3"] {
             assert!(read(&a, sub).await);
         }
@@ -323,11 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn forgetting_a_pools_users_leaves_the_others() {
-        let shared = Arc::new(Remembered::new(8, 8));
-        let (a, b) = (
-            PoolMemory::new(shared.clone(), 7),
-            PoolMemory::new(shared.clone(), 7),
-        );
+        let (shared, a, b) = two_pools(8, 7);
         assert!(read(&a, "u").await);
         assert!(read(&b, "u").await);
         a.forget_users();
