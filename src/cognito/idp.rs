@@ -345,11 +345,6 @@ async fn link(ctx: &Ctx<'_>, l: LinkInput) -> Result<Value, ApiError> {
         ));
     }
     let (app, id, sub) = (ctx.app, &tenant.pool.id, user.sub.as_str());
-    if identities::of_user(app, id, sub).await?.len() >= MAX_LINKS {
-        return Err(ApiError::limit_exceeded(format!(
-            "A user can have at most {MAX_LINKS} linked identities."
-        )));
-    }
     if identities::find(app, id, provider, subject)
         .await?
         .is_some()
@@ -358,7 +353,8 @@ async fn link(ctx: &Ctx<'_>, l: LinkInput) -> Result<Value, ApiError> {
             "Merging is not currently supported, provide a SourceUser that has not been linked or exists as a user to link",
         ));
     }
-    identities::link(app, id, provider, subject, sub, ctx.ip, ctx.now).await?;
+    let identity = (provider, subject);
+    identities::link_at_most(app, id, identity, sub, MAX_LINKS, ctx.ip, ctx.now).await?;
     Ok(json!({}))
 }
 
@@ -391,6 +387,9 @@ impl From<FederationError> for ApiError {
             }
             FederationError::NameTaken(name) => ApiError::duplicate_provider(format!(
                 "A provider with the name {name} already exists in this user pool."
+            )),
+            FederationError::TooManyLinks(max) => ApiError::limit_exceeded(format!(
+                "A user can have at most {max} linked identities."
             )),
             FederationError::Store(s) => s.into(),
             other => ApiError::internal(other),

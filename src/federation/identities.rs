@@ -219,6 +219,33 @@ pub async fn link(
     ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), FederationError> {
+    linked(app, pool, (provider, subject), sub, None, ip, now).await
+}
+
+/// Links like [`link`] unless the user already has `max` linked identities
+/// (`FederationError::TooManyLinks`): counted and written in one transaction, so a burst of
+/// links cannot pass `max`.
+pub async fn link_at_most(
+    app: &AppState,
+    pool: &PoolId,
+    identity: (&str, &str),
+    sub: &str,
+    max: usize,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), FederationError> {
+    linked(app, pool, identity, sub, Some(max), ip, now).await
+}
+
+async fn linked(
+    app: &AppState,
+    pool: &PoolId,
+    (provider, subject): (&str, &str),
+    sub: &str,
+    max: Option<usize>,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), FederationError> {
     let (pid, p, s, u) = (
         pool.clone(),
         provider.to_string(),
@@ -226,12 +253,16 @@ pub async fn link(
         sub.to_string(),
     );
     app.sql
-        .run(move |c| rows::link(c, &pid, &p, &s, &u, now))
+        .run(move |c| match max {
+            Some(max) => rows::link_at_most(c, &pid, (&p, &s), &u, max, now),
+            None => rows::link(c, &pid, &p, &s, &u, now),
+        })
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => FederationError::Config(format!(
                 "that {provider} identity is already linked to a user"
             )),
+            StoreError::AtLimit(_) => FederationError::TooManyLinks(max.unwrap_or_default()),
             other => other.into(),
         })?;
     app.pools.users_changed(pool);

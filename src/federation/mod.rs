@@ -41,6 +41,9 @@ pub enum FederationError {
     NotFound(String),
     #[error("an identity provider named {0:?} already exists in this pool")]
     NameTaken(String),
+    /// The user already has this many linked identities.
+    #[error("a user can have at most {0} linked identities")]
+    TooManyLinks(usize),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]

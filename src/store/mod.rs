@@ -14,6 +14,9 @@ pub enum StoreError {
     Kv(String),
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// A bounded collection is full: nothing was written.
+    #[error("too many {0}")]
+    AtLimit(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database schema: {0}")]

@@ -304,3 +304,48 @@ async fn a_linked_identity_signs_in_as_the_user_until_the_provider_is_disabled_f
         .await;
     assert_eq!(code(bad_attribute), "InvalidParameterException");
 }
+
+/// A user holds at most five linked identities, however many links arrive at once: the count
+/// and the link are one transaction, so a parallel burst cannot slip past the limit between
+/// a check and a write.
+#[actix_web::test]
+async fn a_burst_of_links_stops_at_five_linked_identities() {
+    let (app, fake) = (TestApp::new().await, FakeIdp::start().await);
+    app.user("alice", "alice@example.com").await;
+    let api = admin(&app).await;
+    let pool = app.pool.id.to_string();
+    crate::federation::provider(&app, &fake, tessera::model::ProviderKind::Google, None).await;
+    let links = (0..12).map(|n| {
+        api.admin_link_provider_for_user()
+            .user_pool_id(&pool)
+            .destination_user(
+                ProviderUserIdentifierType::builder()
+                    .provider_name("Cognito")
+                    .provider_attribute_value("alice")
+                    .build(),
+            )
+            .source_user(upstream("Google", &format!("30000{n:02}")))
+            .send()
+    });
+    let answers = futures_util::future::join_all(links).await;
+    let linked = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(linked, 5, "links that succeeded");
+    for refused in answers.into_iter().filter(|a| a.is_err()) {
+        assert_eq!(code(refused), "LimitExceededException");
+    }
+    let got = api
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username("alice")
+        .send()
+        .await
+        .unwrap();
+    let identities = got
+        .user_attributes()
+        .iter()
+        .find(|a| a.name() == "identities")
+        .and_then(|a| a.value())
+        .unwrap();
+    let identities: serde_json::Value = serde_json::from_str(identities).unwrap();
+    assert_eq!(identities.as_array().map(Vec::len), Some(5));
+}

@@ -164,6 +164,46 @@ pub fn link(
     sub: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    insert_link(c, pool, provider, subject, sub, now)?;
+    // The user's `identities` claim changed: instances drop the users they cached.
+    super::pools::bump_users_version(c, pool)
+}
+
+/// Links like [`link`] unless `sub` already has `max` linked identities
+/// (`StoreError::AtLimit`, nothing written). The pool's users version is bumped *first*: that
+/// write takes the pool row's lock (PostgreSQL) or the database's write lock (SQLite) until
+/// the transaction ends, so concurrent links in one pool count one after the other and a
+/// burst cannot pass `max` (a count read before the lock could be stale).
+pub fn link_at_most(
+    c: &mut DbConn,
+    pool: &PoolId,
+    (provider, subject): (&str, &str),
+    sub: &str,
+    max: usize,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.transaction(|c| {
+        super::pools::bump_users_version(c, pool)?;
+        let linked: i64 = fi::table
+            .filter(fi::pool_id.eq(pool.as_str()))
+            .filter(fi::sub.eq(sub))
+            .count()
+            .get_result(c)?;
+        if usize::try_from(linked).unwrap_or(usize::MAX) >= max {
+            return Err(StoreError::AtLimit("linked identities"));
+        }
+        insert_link(c, pool, provider, subject, sub, now)
+    })
+}
+
+fn insert_link(
+    c: &mut DbConn,
+    pool: &PoolId,
+    provider: &str,
+    subject: &str,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let row = IdentityRow {
         pool_id: pool.to_string(),
         provider: provider.to_string(),
@@ -175,8 +215,7 @@ pub fn link(
         .values(&row)
         .execute(c)
         .map_err(|e| StoreError::conflict_on_unique(e, "that upstream identity"))?;
-    // The user's `identities` claim changed: instances drop the users they cached.
-    super::pools::bump_users_version(c, pool)
+    Ok(())
 }
 
 /// Removes the link of `sub`'s identity at `provider`; whether there was one.
