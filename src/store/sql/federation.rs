@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::schema::{federated_identities as fi, identity_providers as idp};
+use super::schema::{federated_identities as fi, identity_providers as idp, users};
 use crate::ids::PoolId;
 use crate::model::{ProviderKind, ProviderSettings};
 use crate::store::StoreError;
@@ -170,10 +170,12 @@ pub fn link(
 }
 
 /// Links like [`link`] unless `sub` already has `max` linked identities
-/// (`StoreError::AtLimit`, nothing written). The pool's users version is bumped *first*: that
-/// write takes the pool row's lock (PostgreSQL) or the database's write lock (SQLite) until
-/// the transaction ends, so concurrent links in one pool count one after the other and a
-/// burst cannot pass `max` (a count read before the lock could be stale).
+/// (`StoreError::AtLimit`, nothing written). The user's row is written *first* (its
+/// `updated_at`: the user's identities change): that takes the row's lock (PostgreSQL) or the
+/// database's write lock (SQLite) until the transaction ends, so concurrent links to one user
+/// count one after the other and a burst cannot pass `max` (a count read before the lock
+/// could be stale). User row, then pool row: the order of every other user write, so no
+/// deadlock with them.
 pub fn link_at_most(
     c: &mut DbConn,
     pool: &PoolId,
@@ -183,7 +185,13 @@ pub fn link_at_most(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     c.transaction(|c| {
-        super::pools::bump_users_version(c, pool)?;
+        diesel::update(
+            users::table
+                .filter(users::pool_id.eq(pool.as_str()))
+                .filter(users::sub.eq(sub)),
+        )
+        .set(users::updated_at.eq(now.naive_utc()))
+        .execute(c)?;
         let linked: i64 = fi::table
             .filter(fi::pool_id.eq(pool.as_str()))
             .filter(fi::sub.eq(sub))
@@ -192,7 +200,8 @@ pub fn link_at_most(
         if usize::try_from(linked).unwrap_or(usize::MAX) >= max {
             return Err(StoreError::AtLimit("linked identities"));
         }
-        insert_link(c, pool, provider, subject, sub, now)
+        insert_link(c, pool, provider, subject, sub, now)?;
+        super::pools::bump_users_version(c, pool)
     })
 }
 
