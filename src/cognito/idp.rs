@@ -19,6 +19,7 @@ use crate::federation::{FederationError, identities};
 use crate::ids::Secret;
 use crate::model::{ProviderKind, ProviderSettings, UserStatus};
 use crate::pools::PoolRuntime;
+use crate::store::StoreError;
 use crate::store::sql::federation::ProviderRecord;
 
 /// Cognito's limit on identities linked to one user.
@@ -391,6 +392,9 @@ impl From<FederationError> for ApiError {
             FederationError::TooManyLinks(max) => ApiError::limit_exceeded(format!(
                 "A user can have at most {max} linked identities."
             )),
+            FederationError::Store(StoreError::NotFound(_)) => {
+                ApiError::user_not_found("User does not exist.")
+            }
             FederationError::Store(s) => s.into(),
             other => ApiError::internal(other),
         }

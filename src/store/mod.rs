@@ -17,6 +17,9 @@ pub enum StoreError {
     /// A bounded collection is full: nothing was written.
     #[error("too many {0}")]
     AtLimit(&'static str),
+    /// What the write was about is gone (deleted meanwhile): nothing was written.
+    #[error("{0} not found")]
+    NotFound(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database schema: {0}")]

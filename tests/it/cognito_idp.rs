@@ -349,3 +349,31 @@ async fn a_burst_of_links_stops_at_five_linked_identities() {
     let identities: serde_json::Value = serde_json::from_str(identities).unwrap();
     assert_eq!(identities.as_array().map(Vec::len), Some(5));
 }
+
+/// A link whose user was deleted since it was looked up writes nothing and says the user is
+/// gone, rather than failing on the foreign key (an internal error) or leaving a dangling
+/// link.
+#[actix_web::test]
+async fn a_limited_link_to_a_user_deleted_meanwhile_writes_nothing() {
+    use tessera::store::StoreError;
+    use tessera::store::sql::federation;
+    let app = TestApp::new().await;
+    let (pool, now) = (app.pool.id.clone(), app.now());
+    let p = pool.clone();
+    let linked = app
+        .st
+        .sql
+        .run(move |c| federation::link_at_most(c, &p, ("Google", "4000001"), "gone", 5, now))
+        .await;
+    assert!(
+        matches!(linked, Err(StoreError::NotFound("user"))),
+        "{linked:?}"
+    );
+    let found = app
+        .st
+        .sql
+        .run(move |c| federation::find_link(c, &pool, "Google", "4000001"))
+        .await
+        .unwrap();
+    assert!(found.is_none());
+}

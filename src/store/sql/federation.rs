@@ -170,7 +170,7 @@ pub fn link(
 }
 
 /// Links like [`link`] unless `sub` already has `max` linked identities
-/// (`StoreError::AtLimit`, nothing written). The user's row is written *first* (its
+/// (`StoreError::AtLimit`, nothing written; `NotFound` if the user is gone). The user's row is written *first* (its
 /// `updated_at`: the user's identities change): that takes the row's lock (PostgreSQL) or the
 /// database's write lock (SQLite) until the transaction ends, so concurrent links to one user
 /// count one after the other and a burst cannot pass `max` (a count read before the lock
@@ -185,13 +185,17 @@ pub fn link_at_most(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     c.transaction(|c| {
-        diesel::update(
+        let touched = diesel::update(
             users::table
                 .filter(users::pool_id.eq(pool.as_str()))
                 .filter(users::sub.eq(sub)),
         )
         .set(users::updated_at.eq(now.naive_utc()))
         .execute(c)?;
+        if touched == 0 {
+            // Deleted since the caller found it: say so rather than fail on the foreign key.
+            return Err(StoreError::NotFound("user"));
+        }
         let linked: i64 = fi::table
             .filter(fi::pool_id.eq(pool.as_str()))
             .filter(fi::sub.eq(sub))
