@@ -170,12 +170,12 @@ pub fn link(
 }
 
 /// Links like [`link`] unless `sub` already has `max` linked identities
-/// (`StoreError::AtLimit`, nothing written; `NotFound` if the user is gone). The user's row is written *first* (its
-/// `updated_at`: the user's identities change): that takes the row's lock (PostgreSQL) or the
-/// database's write lock (SQLite) until the transaction ends, so concurrent links to one user
-/// count one after the other and a burst cannot pass `max` (a count read before the lock
-/// could be stale). User row, then pool row: the order of every other user write, so no
-/// deadlock with them.
+/// (`StoreError::AtLimit`; `NotFound` if the user is gone; either way nothing is written).
+/// The user's row is written *first* (its `updated_at`: the user's identities change): that
+/// takes the row's lock (PostgreSQL) or the database's write lock (SQLite) until the
+/// transaction ends, so concurrent links to one user count one after the other and a burst
+/// cannot pass `max` (a count read before the lock could be stale). User row, then pool row:
+/// the order of every other user write, so no deadlock with them.
 pub fn link_at_most(
     c: &mut DbConn,
     pool: &PoolId,
