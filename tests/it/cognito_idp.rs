@@ -20,6 +20,36 @@ fn upstream(provider: &str, subject: &str) -> ProviderUserIdentifierType {
         .build()
 }
 
+/// The pool user `username` as a link's destination.
+fn pool_user(username: &str) -> ProviderUserIdentifierType {
+    ProviderUserIdentifierType::builder()
+        .provider_name("Cognito")
+        .provider_attribute_value(username)
+        .build()
+}
+
+/// The `identities` attribute of `username` as AdminGetUser shows it.
+async fn identities_of(
+    api: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &str,
+    username: &str,
+) -> serde_json::Value {
+    let got = api
+        .admin_get_user()
+        .user_pool_id(pool)
+        .username(username)
+        .send()
+        .await
+        .unwrap();
+    let identities = got
+        .user_attributes()
+        .iter()
+        .find(|a| a.name() == "identities")
+        .and_then(|a| a.value())
+        .unwrap();
+    serde_json::from_str(identities).unwrap()
+}
+
 #[actix_web::test]
 async fn providers_are_created_read_changed_listed_and_deleted() {
     let (app, fake) = (TestApp::new().await, FakeIdp::start().await);
@@ -182,12 +212,7 @@ async fn a_linked_identity_signs_in_as_the_user_until_the_provider_is_disabled_f
     let link = |subject: &str, username: &str| {
         api.admin_link_provider_for_user()
             .user_pool_id(&pool)
-            .destination_user(
-                ProviderUserIdentifierType::builder()
-                    .provider_name("Cognito")
-                    .provider_attribute_value(username)
-                    .build(),
-            )
+            .destination_user(pool_user(username))
             .source_user(upstream("Google", subject))
             .send()
     };
@@ -198,12 +223,7 @@ async fn a_linked_identity_signs_in_as_the_user_until_the_provider_is_disabled_f
     let wrong_provider = api
         .admin_link_provider_for_user()
         .user_pool_id(&pool)
-        .destination_user(
-            ProviderUserIdentifierType::builder()
-                .provider_name("Cognito")
-                .provider_attribute_value("alice")
-                .build(),
-        )
+        .destination_user(pool_user("alice"))
         .source_user(upstream("Facebook", &subject))
         .send()
         .await;
@@ -213,20 +233,7 @@ async fn a_linked_identity_signs_in_as_the_user_until_the_provider_is_disabled_f
         code(link(&subject, "alice").await),
         "InvalidParameterException"
     );
-    let got = api
-        .admin_get_user()
-        .user_pool_id(&pool)
-        .username("alice")
-        .send()
-        .await
-        .unwrap();
-    let identities = got
-        .user_attributes()
-        .iter()
-        .find(|a| a.name() == "identities")
-        .and_then(|a| a.value())
-        .unwrap();
-    let identities: serde_json::Value = serde_json::from_str(identities).unwrap();
+    let identities = identities_of(&api, &pool, "alice").await;
     assert_eq!(identities[0]["userId"], subject.as_str());
 
     // The Google identity now signs in as alice.
@@ -318,12 +325,7 @@ async fn a_burst_of_links_stops_at_five_linked_identities() {
     let links = (0..12).map(|n| {
         api.admin_link_provider_for_user()
             .user_pool_id(&pool)
-            .destination_user(
-                ProviderUserIdentifierType::builder()
-                    .provider_name("Cognito")
-                    .provider_attribute_value("alice")
-                    .build(),
-            )
+            .destination_user(pool_user("alice"))
             .source_user(upstream("Google", &format!("30000{n:02}")))
             .send()
     });
@@ -333,20 +335,7 @@ async fn a_burst_of_links_stops_at_five_linked_identities() {
     for refused in answers.into_iter().filter(|a| a.is_err()) {
         assert_eq!(code(refused), "LimitExceededException");
     }
-    let got = api
-        .admin_get_user()
-        .user_pool_id(&pool)
-        .username("alice")
-        .send()
-        .await
-        .unwrap();
-    let identities = got
-        .user_attributes()
-        .iter()
-        .find(|a| a.name() == "identities")
-        .and_then(|a| a.value())
-        .unwrap();
-    let identities: serde_json::Value = serde_json::from_str(identities).unwrap();
+    let identities = identities_of(&api, &pool, "alice").await;
     assert_eq!(identities.as_array().map(Vec::len), Some(5));
 }
 
