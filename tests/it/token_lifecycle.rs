@@ -2,6 +2,7 @@
 //! expiry, per-client lifetimes, logout, and pool isolation.
 
 use chrono::TimeDelta;
+use futures_util::future::join_all;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
@@ -403,6 +404,44 @@ async fn refresh_reuse_grace_window_tolerates_a_concurrent_duplicate() {
             .request_async(&c.http)
             .await
             .is_err()
+    );
+}
+
+#[actix_web::test]
+async fn a_burst_of_one_refresh_token_rotates_it_once_and_revokes_the_family() {
+    let app = TestApp::new().await;
+    app.user("alice", "alice@example.com").await;
+    let c = app.oidc_client(spec("web")).await;
+    let s = c.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    let r1 = c
+        .exchange(&code, s.verifier)
+        .await
+        .unwrap()
+        .refresh_token()
+        .unwrap()
+        .clone();
+    // Eight uses of one token at once (no grace window): one rotation wins, every other one
+    // is a reuse, which revokes the family, the winner's new token with it.
+    let uses = (0..8).map(|_| {
+        let request = c.rp.exchange_refresh_token(&r1).unwrap();
+        async { request.request_async(&c.http).await }
+    });
+    let answers = join_all(uses).await;
+    let won: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "exactly one rotation of one token");
+    let next = won[0].refresh_token().unwrap();
+    assert_ne!(next.secret(), r1.secret());
+    assert!(
+        c.rp.exchange_refresh_token(next)
+            .unwrap()
+            .request_async(&c.http)
+            .await
+            .is_err(),
+        "the reuses revoked the winner's token too"
     );
 }
 

@@ -153,8 +153,8 @@ async fn issue_tokens(
     )
 }
 
-/// Marks the presented token used and stores its successor, in one transaction. False when it
-/// was used before outside the grace window: a reuse, and the whole family is revoked.
+/// Marks the presented token used and stores its successor, at once. False when it was used
+/// before outside the grace window: a reuse, and the whole family is revoked.
 async fn rotate(
     app: &AppState,
     tenant: &PoolRuntime,
@@ -166,21 +166,30 @@ async fn rotate(
     let pool = tenant.pool.id.clone();
     let grace =
         chrono::TimeDelta::seconds(i64::try_from(app.config.refresh_reuse_grace_secs).unwrap_or(0));
+    let (p, h, n) = (pool.clone(), hash.clone(), next.clone());
+    let done = app
+        .sql
+        .run(move |c| match &n {
+            Some(row) => refresh_tokens::rotate(c, &p, &h, row, now),
+            None => refresh_tokens::mark_used(c, &p, &h, now),
+        })
+        .await?;
+    if done {
+        return Ok(true);
+    }
+    // Used before (or revoked or expired since it was read). Within the grace window that is
+    // a concurrent duplicate (two tabs); otherwise someone holds a copy: kill the family.
     let rotated = app
         .sql
         .transaction(move |c| {
-            if !refresh_tokens::mark_used(c, &pool, &hash, now)? {
-                // Used before. Within the grace window that is a concurrent duplicate (two
-                // tabs); otherwise someone holds a copy: kill the family.
-                let again = refresh_tokens::find(c, &pool, &hash)?;
-                let duplicate = grace > chrono::TimeDelta::zero()
-                    && again.is_some_and(|t| {
-                        t.revoked_at.is_none() && t.used_at.is_some_and(|u| now - u <= grace)
-                    });
-                if !duplicate {
-                    refresh_tokens::revoke_family(c, &pool, &family, now)?;
-                    return Ok(false);
-                }
+            let again = refresh_tokens::find(c, &pool, &hash)?;
+            let duplicate = grace > chrono::TimeDelta::zero()
+                && again.is_some_and(|t| {
+                    t.revoked_at.is_none() && t.used_at.is_some_and(|u| now - u <= grace)
+                });
+            if !duplicate {
+                refresh_tokens::revoke_family(c, &pool, &family, now)?;
+                return Ok(false);
             }
             if let Some(row) = &next {
                 refresh_tokens::insert(c, &pool, row)?;

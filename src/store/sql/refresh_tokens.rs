@@ -117,6 +117,54 @@ pub fn mark_used(
     Ok(n == 1)
 }
 
+/// Marks the token `hash` used and stores its successor `next`, when the token is live and
+/// unused (the conditions of [`mark_used`]); false, with nothing written, when it is not.
+/// PostgreSQL does both in one statement (a data-modifying CTE: one round trip and one commit,
+/// where a transaction of the two took four round trips); SQLite, in process, in one
+/// transaction.
+pub fn rotate(
+    c: &mut DbConn,
+    pool: &PoolId,
+    hash: &str,
+    next: &RefreshToken,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if let DbConn::Pg(pg) = c {
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+        let n = diesel::sql_query(
+            "WITH used AS (UPDATE refresh_tokens SET used_at = $1 \
+               WHERE pool_id = $2 AND token_hash = $3 AND used_at IS NULL \
+               AND revoked_at IS NULL AND expires_at > $1 RETURNING 1) \
+             INSERT INTO refresh_tokens (pool_id, token_hash, family_id, sub, client_id, scope, \
+               auth_time, amr, issued_at, expires_at, sid) \
+             SELECT $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE EXISTS (SELECT 1 FROM used)",
+        )
+        .bind::<Timestamp, _>(now.naive_utc())
+        .bind::<Text, _>(pool.as_str())
+        .bind::<Text, _>(hash)
+        .bind::<Text, _>(&next.token_hash)
+        .bind::<Text, _>(&next.family_id)
+        .bind::<Text, _>(&next.sub)
+        .bind::<Text, _>(&next.client_id)
+        .bind::<Text, _>(&next.scope)
+        .bind::<BigInt, _>(next.auth_time)
+        .bind::<Text, _>(to_json(&next.amr)?)
+        .bind::<Timestamp, _>(next.issued_at.naive_utc())
+        .bind::<Timestamp, _>(next.expires_at.naive_utc())
+        .bind::<Nullable<Text>, _>(next.sid.as_deref())
+        .execute(pg)?;
+        return Ok(n == 1);
+    }
+    c.transaction(|c| {
+        if !mark_used(c, pool, hash, now)? {
+            return Ok(false);
+        }
+        insert(c, pool, next)?;
+        Ok(true)
+    })
+}
+
 pub fn revoke_family(
     c: &mut DbConn,
     pool: &PoolId,
