@@ -3,11 +3,23 @@
 
 use chrono::TimeDelta;
 use futures_util::future::join_all;
+use openidconnect::core::CoreTokenResponse;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 
 use crate::support::TestApp;
-use crate::support::rp::{PASSWORD, base64_part, basic, enc, hidden, spec};
+use crate::support::rp::{OidcClient, PASSWORD, base64_part, basic, enc, hidden, spec};
+
+/// alice (already a user) signs in through `c` in a fresh browser and the client redeems her
+/// code: the token response.
+async fn alice_signs_in(app: &TestApp, c: &OidcClient) -> CoreTokenResponse {
+    let s = c.start();
+    let code = app
+        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+        .await
+        .code();
+    c.exchange(&code, s.verifier).await.unwrap()
+}
 
 #[actix_web::test]
 async fn expired_codes_and_tokens() {
@@ -61,12 +73,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;
     let c = app.oidc_client(spec("web")).await;
-    let s = c.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
-        .await
-        .code();
-    let first = c.exchange(&code, s.verifier).await.unwrap();
+    let first = alice_signs_in(&app, &c).await;
     let r1 = first.refresh_token().unwrap().clone();
     let second =
         c.rp.exchange_refresh_token(&r1)
@@ -108,12 +115,7 @@ async fn revoking_a_refresh_token_revokes_its_family_and_disabled_users_cannot_r
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;
     let c = app.oidc_client(spec("web")).await;
-    let s = c.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
-        .await
-        .code();
-    let t = c.exchange(&code, s.verifier).await.unwrap();
+    let t = alice_signs_in(&app, &c).await;
     let r = t.refresh_token().unwrap().secret().clone();
     let (_, _, b) = app
         .post_form(
@@ -144,12 +146,7 @@ async fn revoking_a_refresh_token_revokes_its_family_and_disabled_users_cannot_r
         .await;
     assert_eq!(b["active"], false);
 
-    let s = c.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
-        .await
-        .code();
-    let t = c.exchange(&code, s.verifier).await.unwrap();
+    let t = alice_signs_in(&app, &c).await;
     tessera::accounts::set_enabled(&app.st, &app.pool.id, "alice", false, app.now())
         .await
         .unwrap();
@@ -355,15 +352,8 @@ async fn refresh_reuse_grace_window_tolerates_a_concurrent_duplicate() {
         .await;
     app.user("alice", "alice@example.com").await;
     let c = app.oidc_client(spec("web")).await;
-    let s = c.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+    let r1 = alice_signs_in(&app, &c)
         .await
-        .code();
-    let r1 = c
-        .exchange(&code, s.verifier)
-        .await
-        .unwrap()
         .refresh_token()
         .unwrap()
         .clone();
@@ -412,15 +402,8 @@ async fn a_burst_of_one_refresh_token_rotates_it_once_and_revokes_the_family() {
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;
     let c = app.oidc_client(spec("web")).await;
-    let s = c.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+    let r1 = alice_signs_in(&app, &c)
         .await
-        .code();
-    let r1 = c
-        .exchange(&code, s.verifier)
-        .await
-        .unwrap()
         .refresh_token()
         .unwrap()
         .clone();
@@ -516,15 +499,8 @@ async fn a_narrowing_refresh_keeps_the_refresh_token_scope() {
     let app = TestApp::new().await;
     app.user("alice", "alice@example.com").await;
     let c = app.oidc_client(spec("web")).await;
-    let s = c.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
+    let r1 = alice_signs_in(&app, &c)
         .await
-        .code();
-    let r1 = c
-        .exchange(&code, s.verifier)
-        .await
-        .unwrap()
         .refresh_token()
         .unwrap()
         .secret()
@@ -600,12 +576,7 @@ async fn per_client_token_lifetimes() {
             ..spec("short")
         })
         .await;
-    let s = c.start();
-    let code = app
-        .sign_in(&app.browser(), &s.url, "alice", PASSWORD)
-        .await
-        .code();
-    let t = c.exchange(&code, s.verifier).await.unwrap();
+    let t = alice_signs_in(&app, &c).await;
     assert_eq!(t.expires_in(), Some(std::time::Duration::from_secs(600)));
     let raw: Value =
         serde_json::from_slice(&base64_part(&t.id_token().unwrap().to_string(), 1)).unwrap();
